@@ -1,0 +1,31 @@
+#!/bin/sh
+# One-command setup on a fresh Debian 12 machine: install every build and test
+# dependency with apt-get, then configure and build bpftime in ./build.
+# Usage: scripts/setup.sh [extra ./configure arguments]
+set -eu
+top=$(cd "$(dirname "$0")/.." && pwd)
+
+PKGS="autoconf automake libtool pkg-config make gcc clang llvm-dev
+libseccomp-dev libbpf-dev libcap-dev check libcapstone-dev libelf-dev zlib1g-dev
+linux-libc-dev bpftool bpftrace bpfcc-tools python3 util-linux strace"
+
+missing=""
+for p in $PKGS; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "setup: missing Debian packages:$missing; run this script as root or install them." >&2
+		exit 1
+	fi
+	echo "setup: installing$missing"
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+
+cd "$top"
+[ -x configure ] || ./autogen.sh
+mkdir -p build
+cd build
+[ -f Makefile ] || ../configure "$@"
+make -j"$(nproc)"
