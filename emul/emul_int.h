@@ -1,0 +1,120 @@
+/*
+ * emul_int.h - private to the emul/ sources: the session, objects and the helpers
+ * every command family shares. Other modules use emul.h only.
+ */
+#ifndef EMUL_EMUL_INT_H
+#define EMUL_EMUL_INT_H
+
+#include <linux/bpf.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "emul/emul.h"
+#include "emul/registry_layout.h"
+
+#define EMU_ATTR_SZ sizeof(union bpf_attr)
+#define EMU_PAGE_SZ 4096
+#define offsetofend(T, m) (offsetof(T, m) + sizeof(((T *)0)->m))
+
+/* An object bpftime handed out an fd for. Owned by the session's table. */
+struct emu_obj {
+	enum emu_reg_kind kind;
+	uint32_t id;
+	struct emu_reg_slot *slot; /* in the shared registry */
+	dev_t dev;
+	ino_t ino;
+	int fd;                    /* our fd on the backing file (installed into targets by ADDFD) */
+	void *priv;                /* kind-specific local state (e.g. the loaded jit program) */
+	void (*priv_free)(void *priv);
+	int wake_fd;               /* eventfd added to target epoll sets (epoll.c), -1 if none */
+	bool wake_on;              /* wake_fd currently signalled */
+	volatile uint64_t *ring_head, *ring_tail; /* producer/consumer positions we compare (epoll.c) */
+	void *ring_map;            /* our mapping of the ring's control page(s) */
+	size_t ring_map_sz;
+	struct emu_obj *next;      /* session table chain */
+};
+
+struct emu_session {
+	char *dir;         /* session directory */
+	char *bpffs_dir;   /* <dir>/bpffs */
+	char *tracefs_dir; /* <dir>/tracing */
+	char *obj_dir;     /* <dir>/obj */
+	int lock_fd;       /* flock(LOCK_SH) held while we use the session */
+	struct emu_reg_hdr *reg;
+	struct emu_obj *objs; /* local cache of objects we hold an fd for */
+	uint32_t uprobe_pmu_type; /* /sys/bus/event_source/devices/uprobe/type */
+};
+
+/* registry.c */
+int emu_reg_map(struct emu_session *s, int fd, bool init);
+struct emu_reg_slot *emu_reg_slot_at(struct emu_session *s, uint32_t i);
+/* Claim a slot and an id for a new object of @kind; the slot is CLAIMED until published. */
+int emu_reg_claim(struct emu_session *s, enum emu_reg_kind kind, struct emu_reg_slot **out);
+void emu_reg_publish(struct emu_session *s, struct emu_reg_slot *slot);
+void emu_reg_release(struct emu_session *s, struct emu_reg_slot *slot);
+struct emu_reg_slot *emu_reg_find_id(struct emu_session *s, enum emu_reg_kind kind, uint32_t id);
+struct emu_reg_slot *emu_reg_find_ino(struct emu_session *s, uint64_t dev, uint64_t ino);
+/* The smallest live id of @kind greater than @id, or 0. */
+uint32_t emu_reg_next_id(struct emu_session *s, enum emu_reg_kind kind, uint32_t id);
+void emu_reg_write_begin(struct emu_reg_slot *slot);
+void emu_reg_write_end(struct emu_session *s, struct emu_reg_slot *slot);
+
+/* fdtable.c: target fds <-> objects */
+/*
+ * Create the backing file of a new object and publish it. On success *out is
+ * owned by the session table. @size: initial size of the backing file.
+ */
+int emu_obj_new(struct emu_session *s, enum emu_reg_kind kind, const char *name, uint32_t type,
+		const void *data, size_t data_sz, size_t file_sz, struct emu_obj **out);
+/* The object behind target fd @tfd; -EBADF for a closed fd, -EINVAL if not of @kind (0: any bpftime object). */
+int emu_fd_lookup(struct emu_session *s, const struct emu_target *t, int tfd, enum emu_reg_kind kind,
+		  struct emu_obj **out);
+int emu_obj_adopt(struct emu_session *s, enum emu_reg_kind kind, int fd, const char *name, uint32_t type,
+		  struct emu_obj **out);
+/* The object with @id; -ENOENT if none. */
+int emu_obj_by_id(struct emu_session *s, enum emu_reg_kind kind, uint32_t id, struct emu_obj **out);
+/* Reply with a new target fd for @o (a dup of ours). */
+int emu_obj_reply_fd(struct emu_obj *o, bool cloexec, struct emu_reply *r);
+void emu_objs_free(struct emu_session *s);
+
+/* helpers shared by command files */
+int emu_copy_name(char dst[16], const char src[16]); /* bpf_obj_name_cpy(): -EINVAL on bad chars */
+uint64_t emu_now_boottime_ns(void);
+
+/* Command families: each takes the zero-extended attr copy and fills *r. */
+int emu_map_cmd(struct emu_session *s, const struct emu_target *t, int cmd, union bpf_attr *attr,
+		uint64_t uattr, struct emu_reply *r);
+int emu_prog_load(struct emu_session *s, const struct emu_target *t, union bpf_attr *attr, struct emu_reply *r);
+int emu_prog_test_run(struct emu_session *s, const struct emu_target *t, union bpf_attr *attr,
+		      uint64_t uattr, struct emu_reply *r);
+int emu_prog_bind_map(struct emu_session *s, const struct emu_target *t, union bpf_attr *attr,
+		      struct emu_reply *r);
+int emu_obj_cmd(struct emu_session *s, const struct emu_target *t, int cmd, union bpf_attr *attr,
+		uint64_t uattr, struct emu_reply *r);
+int emu_btf_load(struct emu_session *s, const struct emu_target *t, union bpf_attr *attr, struct emu_reply *r);
+int emu_btf_vmlinux(struct emu_session *s, struct emu_obj **out);
+int emu_btf_init_vmlinux(struct emu_session *s);
+int emu_link_cmd(struct emu_session *s, const struct emu_target *t, int cmd, union bpf_attr *attr,
+		 struct emu_reply *r);
+int emu_info_by_fd(struct emu_session *s, const struct emu_target *t, union bpf_attr *attr, uint64_t uattr,
+		   struct emu_reply *r);
+int emu_perf_event_open(struct emu_session *s, const struct emu_target *t, const uint64_t args[6],
+			struct emu_reply *r);
+int emu_perf_ioctl(struct emu_session *s, const struct emu_target *t, const uint64_t args[6],
+		   struct emu_reply *r);
+int emu_epoll_ctl(struct emu_session *s, const struct emu_target *t, const uint64_t args[6],
+		  struct emu_reply *r);
+
+int emu_perf_attach(struct emu_session *s, struct emu_obj *perf, struct emu_obj *prog, uint32_t link_id,
+		    uint64_t cookie);
+
+/* obj_cmds.c: statfs(2) on /sys/fs/bpf answers BPF_FS_MAGIC. */
+int emu_statfs(struct emu_session *s, const struct emu_target *t, const uint64_t args[6], struct emu_reply *r);
+
+/* tracefs.c */
+int emu_tracefs_prepare(struct emu_session *s);
+/* Tracepoint id -> is it one we serve? */
+bool emu_tracefs_id_known(uint64_t id);
+
+#endif /* EMUL_EMUL_INT_H */

@@ -1,0 +1,286 @@
+/*
+ * fdtable.c - which object a target fd stands for.
+ *
+ * An fd bpftime hands out is always an open file whose (st_dev, st_ino) is
+ * recorded in the object's registry slot: a map's memfd (so mmap works with
+ * the kernel layout), or a file under <session>/obj/ for programs, BTF,
+ * links and perf events. The target may dup it, fork, or pass it over
+ * SCM_RIGHTS: every copy still names the same inode, so we identify an
+ * object by stat(/proc/<tid>/fd/<n>) and never keep per-process fd tables,
+ * which could not follow those moves. This is how the kernel itself works
+ * (fdget() then file->private_data), with the inode as private_data.
+ *
+ * The session keeps a local list of the objects this bpftime-run has
+ * touched; a miss falls back to the shared registry, so an object created
+ * by another bpftime-run of the session is found too.
+ *
+ * DIVERGES: the kernel frees a program or map when its last fd and pin go;
+ * here objects live until the session ends (closing the last fd is not yet
+ * observed). Links and perf events are detached by LINK_DETACH and
+ * PERF_EVENT_IOC_DISABLE.
+ */
+#define _GNU_SOURCE
+#include "emul/emul_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/utils.h"
+
+static const char *const kind_name[] = {
+	[EMU_REG_PROG] = "prog", [EMU_REG_MAP] = "map", [EMU_REG_LINK] = "link",
+	[EMU_REG_BTF] = "btf",   [EMU_REG_PERF] = "perf",
+};
+
+static void obj_add(struct emu_session *s, struct emu_obj *o)
+{
+	o->wake_fd = -1;
+	o->next = s->objs;
+	s->objs = o;
+}
+
+int emu_obj_new(struct emu_session *s, enum emu_reg_kind kind, const char *name, uint32_t type,
+		const void *data, size_t data_sz, size_t file_sz, struct emu_obj **out)
+{
+	struct emu_reg_slot *slot;
+	struct emu_obj *o;
+	struct stat st;
+	char path[4096];
+	int err, fd;
+
+	o = calloc(1, sizeof(*o));
+	if (!o)
+		return -ENOMEM;
+	err = emu_reg_claim(s, kind, &slot);
+	if (err)
+		goto err_free;
+	snprintf(path, sizeof(path), "%s/%s-%u", s->obj_dir, kind_name[kind], slot->id);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		err = -errno;
+		goto err_release;
+	}
+	o->fd = fd;
+	if (data_sz && pwrite(fd, data, data_sz, 0) != (ssize_t)data_sz) {
+		err = errno ? -errno : -ENOSPC;
+		goto err_unlink;
+	}
+	if (file_sz > data_sz && ftruncate(fd, (off_t)file_sz) < 0) {
+		err = -errno;
+		goto err_unlink;
+	}
+	if (fstat(fd, &st) < 0) {
+		err = -errno;
+		goto err_unlink;
+	}
+	o->kind = kind;
+	o->id = slot->id;
+	o->slot = slot;
+	o->dev = st.st_dev;
+	o->ino = st.st_ino;
+	slot->dev = st.st_dev;
+	slot->ino = st.st_ino;
+	slot->type = type;
+	if (name)
+		strncpy(slot->name, name, sizeof(slot->name) - 1);
+	obj_add(s, o);
+	*out = o;
+	return 0;
+
+err_unlink:
+	unlink(path);
+	close(fd);
+err_release:
+	emu_reg_release(s, slot);
+err_free:
+	free(o);
+	return err;
+}
+
+int emu_obj_adopt(struct emu_session *s, enum emu_reg_kind kind, int fd, const char *name, uint32_t type,
+		  struct emu_obj **out)
+{
+	struct emu_reg_slot *slot;
+	struct emu_obj *o;
+	struct stat st;
+	int err;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	o = calloc(1, sizeof(*o));
+	if (!o)
+		return -ENOMEM;
+	err = emu_reg_claim(s, kind, &slot);
+	if (err) {
+		free(o);
+		return err;
+	}
+	o->kind = kind;
+	o->id = slot->id;
+	o->slot = slot;
+	o->fd = fd;
+	o->dev = st.st_dev;
+	o->ino = st.st_ino;
+	slot->dev = st.st_dev;
+	slot->ino = st.st_ino;
+	slot->type = type;
+	if (name)
+		strncpy(slot->name, name, sizeof(slot->name) - 1);
+	obj_add(s, o);
+	*out = o;
+	return 0;
+}
+
+/* Open the object of a registry slot published by another bpftime-run (or by us earlier). */
+static int obj_from_slot(struct emu_session *s, struct emu_reg_slot *slot, struct emu_obj **out)
+{
+	struct emu_obj *o;
+	char path[4096];
+	int fd;
+
+	for (o = s->objs; o; o = o->next)
+		if (o->slot == slot) {
+			*out = o;
+			return 0;
+		}
+	if (slot->kind == EMU_REG_MAP) {
+		/* A map lives in its creator's memfd; reach it through the creator. */
+		snprintf(path, sizeof(path), "/proc/%u/map_files", slot->owner_pid);
+		log_info("map id %u belongs to bpftime-run %u: cross-supervisor map access is not supported yet\n",
+			 slot->id, slot->owner_pid);
+		return -ENOENT;
+	}
+	if (slot->kind == EMU_REG_BTF && slot->u.btf.kernel_btf)
+		snprintf(path, sizeof(path), "/sys/kernel/btf/vmlinux");
+	else
+		snprintf(path, sizeof(path), "%s/%s-%u", s->obj_dir, kind_name[slot->kind], slot->id);
+	fd = open(path, (slot->u.btf.kernel_btf && slot->kind == EMU_REG_BTF ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return -ENOENT;
+	o = calloc(1, sizeof(*o));
+	if (!o) {
+		close(fd);
+		return -ENOMEM;
+	}
+	o->kind = slot->kind;
+	o->id = slot->id;
+	o->slot = slot;
+	o->fd = fd;
+	o->dev = (dev_t)slot->dev;
+	o->ino = (ino_t)slot->ino;
+	obj_add(s, o);
+	*out = o;
+	return 0;
+}
+
+int emu_fd_lookup(struct emu_session *s, const struct emu_target *t, int tfd, enum emu_reg_kind kind,
+		  struct emu_obj **out)
+{
+	struct emu_reg_slot *slot;
+	struct emu_obj *o;
+	struct stat st;
+	int err;
+
+	if (tfd < 0)
+		return -EBADF;
+	err = t->ops->fd_stat(t, tfd, &st);
+	if (err)
+		return err;
+	for (o = s->objs; o; o = o->next)
+		if (o->ino == st.st_ino && o->dev == st.st_dev)
+			goto found;
+	slot = emu_reg_find_ino(s, st.st_dev, st.st_ino);
+	if (!slot)
+		return -EINVAL; /* an fd, but not a bpf object: the kernel's __bpf_map_get() says EINVAL */
+	err = obj_from_slot(s, slot, &o);
+	if (err)
+		return err == -ENOENT ? -EINVAL : err;
+found:
+	if (kind && o->kind != kind)
+		return -EINVAL;
+	if (__atomic_load_n(&o->slot->state, __ATOMIC_ACQUIRE) != EMU_REG_LIVE)
+		return -EINVAL;
+	*out = o;
+	return 0;
+}
+
+int emu_obj_by_id(struct emu_session *s, enum emu_reg_kind kind, uint32_t id, struct emu_obj **out)
+{
+	struct emu_reg_slot *slot;
+	struct emu_obj *o;
+
+	for (o = s->objs; o; o = o->next)
+		if (o->kind == kind && o->id == id &&
+		    __atomic_load_n(&o->slot->state, __ATOMIC_ACQUIRE) == EMU_REG_LIVE) {
+			*out = o;
+			return 0;
+		}
+	slot = emu_reg_find_id(s, kind, id);
+	if (!slot)
+		return -ENOENT;
+	return obj_from_slot(s, slot, out);
+}
+
+int emu_obj_reply_fd(struct emu_obj *o, bool cloexec, struct emu_reply *r)
+{
+	int fd = fcntl(o->fd, F_DUPFD_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -errno;
+	r->install_fd = fd;
+	r->cloexec = cloexec;
+	r->val = 0;
+	return 0;
+}
+
+void emu_objs_free(struct emu_session *s)
+{
+	struct emu_obj *o, *next;
+
+	for (o = s->objs; o; o = next) {
+		next = o->next;
+		if (o->priv_free)
+			o->priv_free(o->priv);
+		if (o->ring_map)
+			munmap(o->ring_map, o->ring_map_sz);
+		zclose(&o->wake_fd);
+		zclose(&o->fd);
+		free(o);
+	}
+	s->objs = NULL;
+}
+
+int emu_copy_name(char dst[16], const char src[16])
+{
+	/* Mirrors bpf_obj_name_cpy() in kernel/bpf/syscall.c: [A-Za-z0-9_.], NUL within 16 bytes. */
+	int i;
+
+	memset(dst, 0, 16);
+	for (i = 0; i < 16 && src[i]; i++) {
+		char c = src[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+		      c == '.'))
+			return -EINVAL;
+		dst[i] = c;
+	}
+	if (i == 16)
+		return -EINVAL;
+	return 0;
+}
+
+uint64_t emu_now_boottime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}

@@ -1,0 +1,258 @@
+/*
+ * prog_cmds.c - BPF_PROG_LOAD and BPF_PROG_BIND_MAP (kernel/bpf/syscall.c,
+ * bpf_prog_load(); log rules from kernel/bpf/log.c).
+ *
+ * A loaded program is kept for two readers: the in-process agent, which
+ * finds its instructions in <session>/obj/prog-<id> (map fds rewritten to
+ * map ids, see registry_layout.h), and PROG_TEST_RUN (test_run.c).
+ *
+ * What PROG_LOAD checks today (insn_check.c): the instruction encoding
+ * (opcode, registers, ld_imm64 pairing, jump targets inside the program,
+ * the last instruction), map references, helper ids. It does NOT verify
+ * memory safety: the PREVAIL-style verifier is a later issue. The log says
+ * so whenever a log is requested; we never claim more.
+ */
+#include "emul/emul_int.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/utils.h"
+#include "emul/insn_check.h"
+
+#define EMU_INSN_MAX 1000000u /* BPF_COMPLEXITY_LIMIT_INSNS */
+#define EMU_LOG_MASK 0xfu     /* BPF_LOG_LEVEL1 | BPF_LOG_LEVEL2 | BPF_LOG_STATS | BPF_LOG_FIXED */
+
+static bool prog_type_known(uint32_t t)
+{
+	return t > BPF_PROG_TYPE_UNSPEC && t <= BPF_PROG_TYPE_SYSCALL;
+}
+
+static bool license_is_gpl(const char *l)
+{
+	/* include/linux/license.h, license_is_gpl_compatible(). */
+	static const char *const ok[] = { "GPL", "GPL v2", "GPL and additional rights", "Dual BSD/GPL",
+					  "Dual MIT/GPL", "Dual MPL/GPL" };
+
+	for (size_t i = 0; i < ARRAY_SIZE(ok); i++)
+		if (!strcmp(l, ok[i]))
+			return true;
+	return false;
+}
+
+/* The user's verifier log, with kernel/bpf/log.c's rules. */
+struct vlog {
+	const struct emu_target *t;
+	uint64_t ubuf;
+	uint32_t size;
+	uint32_t level;
+	char text[1024];
+	size_t len;
+};
+
+static int vlog_init(struct vlog *l, const struct emu_target *t, const union bpf_attr *a)
+{
+	l->t = t;
+	l->ubuf = a->log_buf;
+	l->size = a->log_size;
+	l->level = a->log_level;
+	l->len = 0;
+	/* bpf_verifier_log_attr_valid(): buffer and size together, a level with a buffer, known bits. */
+	if (!!l->ubuf != !!l->size)
+		return -EINVAL;
+	if (l->ubuf && l->level == 0)
+		return -EINVAL;
+	if (l->level & ~EMU_LOG_MASK)
+		return -EINVAL;
+	if (l->size > (UINT32_MAX >> 2))
+		return -EINVAL;
+	return 0;
+}
+
+static void vlog_add(struct vlog *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void vlog_add(struct vlog *l, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (!l->level || l->len >= sizeof(l->text) - 1)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(l->text + l->len, sizeof(l->text) - l->len, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		l->len = MIN(l->len + (size_t)n, sizeof(l->text) - 1);
+}
+
+/* Copy the log out. Returns 0, -EFAULT, or -ENOSPC when it was truncated (kernel: bpf_vlog_finalize). */
+static int vlog_finish(struct vlog *l)
+{
+	size_t n;
+
+	if (!l->level || !l->ubuf)
+		return 0;
+	n = MIN(l->len, (size_t)l->size - 1);
+	if (l->t->ops->write(l->t, l->ubuf, l->text, n) || l->t->ops->write(l->t, l->ubuf + n, "", 1))
+		return -EFAULT;
+	return n < l->len ? -ENOSPC : 0;
+}
+
+static int insn_err_log(void *cookie, const char *msg)
+{
+	vlog_add(cookie, "%s\n", msg);
+	return 0;
+}
+
+struct resolve_ctx {
+	struct emu_session *s;
+	const struct emu_target *t;
+	struct emu_reg_prog *rp;
+};
+
+/* Turn the loader's map fd into a map id, and remember the map (resolve_pseudo_ldimm64()). */
+static int resolve_map(void *cookie, int32_t fd, uint32_t *map_id)
+{
+	struct resolve_ctx *c = cookie;
+	struct emu_obj *m;
+	int err;
+
+	err = emu_fd_lookup(c->s, c->t, fd, EMU_REG_MAP, &m);
+	if (err)
+		return err;
+	*map_id = m->id;
+	for (uint32_t i = 0; i < c->rp->map_cnt; i++)
+		if (c->rp->map_ids[i] == m->id)
+			return 0;
+	if (c->rp->map_cnt >= ARRAY_SIZE(c->rp->map_ids))
+		return -E2BIG; /* kernel: MAX_USED_MAPS is 64 */
+	c->rp->map_ids[c->rp->map_cnt++] = m->id;
+	return 0;
+}
+
+int emu_prog_load(struct emu_session *s, const struct emu_target *t, union bpf_attr *a, struct emu_reply *r)
+{
+	_cleanup_free_ struct bpf_insn *insns = NULL;
+	struct emu_reg_prog rp = { 0 };
+	struct resolve_ctx rc = { s, t, &rp };
+	struct insn_check_env env = { 0 };
+	char name[16], license[128];
+	struct vlog log;
+	struct emu_obj *o;
+	int err, lerr;
+
+	err = vlog_init(&log, t, a);
+	if (err)
+		return err;
+	if (a->prog_flags & ~(BPF_F_STRICT_ALIGNMENT | BPF_F_ANY_ALIGNMENT | BPF_F_TEST_STATE_FREQ |
+			      BPF_F_SLEEPABLE | BPF_F_TEST_RND_HI32 | BPF_F_XDP_HAS_FRAGS))
+		return -EINVAL;
+	if (!prog_type_known(a->prog_type))
+		return -EINVAL;
+	if (a->insn_cnt == 0)
+		return -EINVAL;
+	if (a->insn_cnt > EMU_INSN_MAX)
+		return -E2BIG;
+	err = emu_copy_name(name, a->prog_name);
+	if (err)
+		return err;
+	memset(license, 0, sizeof(license));
+	if (a->license) {
+		/* strncpy_from_user(): a fault is EFAULT; an unterminated string is cut. */
+		for (size_t i = 0; i < sizeof(license) - 1; i++) {
+			err = t->ops->read(t, a->license + i, &license[i], 1);
+			if (err)
+				return err == -ENOENT ? err : -EFAULT;
+			if (!license[i])
+				break;
+		}
+	}
+	if (a->prog_type == BPF_PROG_TYPE_TRACING || a->prog_type == BPF_PROG_TYPE_LSM ||
+	    a->prog_type == BPF_PROG_TYPE_EXT || a->prog_type == BPF_PROG_TYPE_STRUCT_OPS) {
+		/* DIVERGES: these attach to kernel functions; bpftime has none. This kernel
+		 * (lockdown) answers EPERM too, which bcc reports as missing privilege. */
+		log_info("PROG_LOAD: program type %u (kernel-function attach) is not supported by bpftime\n",
+			 a->prog_type);
+		return -EPERM;
+	}
+	insns = malloc((size_t)a->insn_cnt * sizeof(*insns));
+	if (!insns)
+		return -ENOMEM;
+	err = t->ops->read(t, a->insns, insns, (size_t)a->insn_cnt * sizeof(*insns));
+	if (err)
+		return err == -ENOENT ? err : -EFAULT;
+
+	env.cnt = a->insn_cnt;
+	env.prog_type = a->prog_type;
+	env.resolve_map = resolve_map;
+	env.log = insn_err_log;
+	env.cookie = &rc;
+	env.log_cookie = &log;
+	err = emu_insn_check(insns, &env);
+	if (err) {
+		lerr = vlog_finish(&log);
+		return lerr == -EFAULT ? lerr : err;
+	}
+	vlog_add(&log, "bpftime: %u instructions decoded and their map references and helper ids checked; "
+		       "full verification is not done yet (no verifier in this build)\n",
+		 a->insn_cnt);
+	lerr = vlog_finish(&log);
+	if (lerr == -EFAULT)
+		return lerr;
+
+	rp.insn_cnt = a->insn_cnt;
+	rp.expected_attach_type = a->expected_attach_type;
+	rp.prog_flags = a->prog_flags;
+	rp.kern_version = a->kern_version;
+	rp.load_time_ns = emu_now_boottime_ns();
+	rp.uid = (uint32_t)getuid();
+	rp.gpl = license_is_gpl(license);
+	rp.func_info_cnt = a->func_info_cnt;
+	rp.line_info_cnt = a->line_info_cnt;
+	if (a->prog_btf_fd) {
+		struct emu_obj *b;
+
+		err = emu_fd_lookup(s, t, (int)a->prog_btf_fd, EMU_REG_BTF, &b);
+		if (err)
+			return err;
+		rp.btf_id = b->id;
+	}
+	emu_insn_tag(insns, a->insn_cnt, rp.tag);
+
+	err = emu_obj_new(s, EMU_REG_PROG, name, a->prog_type, insns, (size_t)a->insn_cnt * sizeof(*insns), 0, &o);
+	if (err)
+		return err;
+	o->slot->u.prog = rp;
+	emu_reg_publish(s, o->slot);
+	log_debug("PROG_LOAD: prog id %u '%s' type %u, %u insns\n", o->id, name, a->prog_type, a->insn_cnt);
+	return emu_obj_reply_fd(o, true, r);
+}
+
+int emu_prog_bind_map(struct emu_session *s, const struct emu_target *t, union bpf_attr *a, struct emu_reply *r)
+{
+	struct emu_obj *p, *m;
+	struct emu_reg_prog *rp;
+	int err;
+
+	if (a->prog_bind_map.flags)
+		return -EINVAL;
+	err = emu_fd_lookup(s, t, (int)a->prog_bind_map.prog_fd, EMU_REG_PROG, &p);
+	if (err)
+		return err;
+	err = emu_fd_lookup(s, t, (int)a->prog_bind_map.map_fd, EMU_REG_MAP, &m);
+	if (err)
+		return err;
+	rp = &p->slot->u.prog;
+	for (uint32_t i = 0; i < rp->map_cnt; i++)
+		if (rp->map_ids[i] == m->id)
+			return 0; /* kernel: already bound is success */
+	if (rp->map_cnt >= ARRAY_SIZE(rp->map_ids))
+		return -E2BIG;
+	rp->map_ids[rp->map_cnt++] = m->id;
+	r->val = 0;
+	return 0;
+}
