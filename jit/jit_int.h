@@ -1,0 +1,59 @@
+/*
+ * jit_int.h - what the jit/ sources share and nobody else sees: the loaded program
+ * and its pre-decoded instruction array.
+ *
+ * The interpreter never runs raw struct bpf_insn. jit/prog.c turns each slot
+ * into a struct jit_pinsn once, at load, doing there everything that does not
+ * depend on register values: the form is already known (no opcode decoding
+ * in the loop), immediates are sign-extended, shift amounts masked,
+ * constant divisions by 0 and -1 rewritten to what RFC 9669 §4.1 says they
+ * give, ja32's displacement moved to off, lddw folded into one constant
+ * (pseudo forms resolved), and helper ids turned into function pointers.
+ */
+#ifndef JIT_JIT_INT_H
+#define JIT_JIT_INT_H
+
+#include <stdint.h>
+
+#include "jit/decode.h"
+#include "jit/jit.h"
+#include "jit/opcodes.h"
+
+/* Forms the loader creates beyond the table in opcodes.h. */
+enum jit_iop {
+	JIT_IOP_LDDW_HI = JIT_OP__CNT, /* second slot of an lddw: never executed */
+	JIT_IOP_TAIL_CALL,             /* call 12 (bpf_tail_call) with env->tail_call set */
+	JIT_IOP__CNT,
+};
+
+/* One pre-decoded slot; 16 bytes so four share a cache line. */
+struct jit_pinsn {
+	uint8_t op;  /* enum jit_op / enum jit_iop */
+	uint8_t dst; /* 0..10 */
+	uint8_t src; /* 0..10 */
+	uint8_t pad;
+	int32_t off; /* memory offset; for jumps and local calls the target minus (this slot + 1) */
+	union {
+		int64_t imm;      /* sign-extended immediate (masked for shifts) */
+		uint64_t u64;     /* lddw: the whole constant */
+		jit_helper_fn fn; /* CALL: the helper */
+	};
+};
+_Static_assert(sizeof(struct jit_pinsn) == 16, "jit_pinsn must stay 16 bytes");
+
+struct jit_prog {
+	uint32_t insn_cnt;         /* slots */
+	struct jit_pinsn *code;    /* [insn_cnt] */
+	struct bpf_insn *insns;    /* [insn_cnt] copy of what was loaded (for other back ends) */
+	jit_helper_fn *helpers;    /* [helper_cnt] copy of env->helpers, for callx */
+	uint32_t helper_cnt;
+	uint32_t max_call_depth;   /* from jit_decode_prog() */
+	int (*tail_call)(void *cookie, uint64_t prog_array, uint32_t index,
+			 const struct jit_prog **next);
+	void *cookie;              /* env->cookie */
+};
+
+/* jit/interp.c: run @p from its first slot. */
+int jit_interp_run(const struct jit_prog *p, uint64_t r1, uint64_t r2, uint64_t *r0);
+
+#endif /* JIT_JIT_INT_H */

@@ -1,0 +1,246 @@
+/*
+ * prog.c - loading a program: decode and validate it (jit/decode.c), resolve
+ * its ld_imm64 pseudo forms through the embedding's hook, and pre-decode it
+ * into the array the interpreter runs (struct jit_pinsn, jit/jit_int.h).
+ *
+ * Loading is where every check that does not depend on register values
+ * happens, once, so that the interpreter loop has none (the kernel makes the
+ * same split between bpf_check() and ___bpf_prog_run() in kernel/bpf/core.c).
+ * The rewrites below keep exact RFC 9669 semantics; each names the rule it
+ * relies on.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/utils.h"
+#include "jit/jit_int.h"
+
+static void say(char *buf, size_t sz, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void say(char *buf, size_t sz, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!buf || !sz)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, sz, fmt, ap);
+	va_end(ap);
+}
+
+void jit_prog_free(struct jit_prog *p)
+{
+	if (!p)
+		return;
+	zfree(&p->code);
+	zfree(&p->insns);
+	zfree(&p->helpers);
+	free(p);
+}
+
+uint32_t jit_prog_insn_cnt(const struct jit_prog *p)
+{
+	return p->insn_cnt;
+}
+
+/* Constant divisors: RFC 9669 §4.1 fixes x/0 = 0, x%0 = x, and for the
+ * signed forms INT_MIN/-1 = INT_MIN (i.e. -x, wrapping) and x%-1 = 0. Turn
+ * them into plain moves so the run-time handlers for K forms need no test. */
+static void alu_const_fold(struct jit_pinsn *pi)
+{
+	int64_t k = pi->imm;
+
+	switch (pi->op) {
+	case JIT_OP_DIV64_IMM:
+	case JIT_OP_DIV32_IMM:
+	case JIT_OP_SDIV64_IMM:
+	case JIT_OP_SDIV32_IMM:
+		if (k == 0) {
+			pi->op = JIT_OP_MOV64_IMM; /* 0 is already zero-extended */
+			pi->imm = 0;
+		} else if (k == -1 && pi->op == JIT_OP_SDIV64_IMM) {
+			pi->op = JIT_OP_NEG64;
+		} else if (k == -1 && pi->op == JIT_OP_SDIV32_IMM) {
+			pi->op = JIT_OP_NEG32;
+		}
+		break;
+	case JIT_OP_MOD64_IMM:
+	case JIT_OP_SMOD64_IMM:
+		if (k == 0) { /* dst unchanged */
+			pi->op = JIT_OP_MOV64_REG;
+			pi->src = pi->dst;
+			pi->imm = 0;
+		} else if (k == -1 && pi->op == JIT_OP_SMOD64_IMM) {
+			pi->op = JIT_OP_MOV64_IMM;
+			pi->imm = 0;
+		}
+		break;
+	case JIT_OP_MOD32_IMM:
+	case JIT_OP_SMOD32_IMM:
+		if (k == 0) { /* dst unchanged, but ALU32 still zero-extends */
+			pi->op = JIT_OP_MOV32_REG;
+			pi->src = pi->dst;
+			pi->imm = 0;
+		} else if (k == -1 && pi->op == JIT_OP_SMOD32_IMM) {
+			pi->op = JIT_OP_MOV64_IMM;
+			pi->imm = 0;
+		}
+		break;
+	/* Shift counts are masked to the operand width (RFC 9669 §4.1, "shift
+	 * operations use a mask of 0x3F (63) for 64-bit and 0x1F (31) for 32-bit"). */
+	case JIT_OP_LSH64_IMM:
+	case JIT_OP_RSH64_IMM:
+	case JIT_OP_ARSH64_IMM:
+		pi->imm = k & 63;
+		break;
+	case JIT_OP_LSH32_IMM:
+	case JIT_OP_RSH32_IMM:
+	case JIT_OP_ARSH32_IMM:
+		pi->imm = k & 31;
+		break;
+	default:
+		break;
+	}
+}
+
+static int lddw_resolve(const struct bpf_insn *insn, uint32_t i, const struct jit_env *env,
+			uint64_t *value, char *log, size_t log_sz)
+{
+	int err;
+
+	if (insn->src_reg == 0) {
+		*value = (uint64_t)(uint32_t)insn[0].imm | (uint64_t)(uint32_t)insn[1].imm << 32;
+		return 0;
+	}
+	if (insn->src_reg == BPF_PSEUDO_FUNC) {
+		say(log, log_sz,
+		    "insn %u: ld_imm64 of a subprogram address (BPF_PSEUDO_FUNC, callbacks) is not supported",
+		    i);
+		return -ENOTSUP;
+	}
+	if (!env || !env->resolve_ld_imm64) {
+		say(log, log_sz, "insn %u: ld_imm64 with src_reg %u needs a resolver and none is set",
+		    i, insn->src_reg);
+		return -EINVAL;
+	}
+	err = env->resolve_ld_imm64(env->cookie, insn, value);
+	if (err) {
+		say(log, log_sz, "insn %u: ld_imm64 with src_reg %u imm %d could not be resolved: %s",
+		    i, insn->src_reg, insn->imm, strerror(-err));
+		return err;
+	}
+	return 0;
+}
+
+static int pinsn_build(const struct bpf_insn *insns, const struct jit_decoded *d,
+		       const struct jit_env *env, struct jit_pinsn *code, char *log, size_t log_sz)
+{
+	for (uint32_t i = 0; i < d->insn_cnt; i++) {
+		const struct bpf_insn *insn = &insns[i];
+		struct jit_pinsn *pi = &code[i];
+		int err;
+
+		pi->op = (uint8_t)d->ops[i];
+		pi->dst = insn->dst_reg;
+		pi->src = insn->src_reg;
+		pi->off = insn->off;
+		pi->imm = insn->imm; /* sign-extends, as every K form wants (RFC 9669 §4.1) */
+
+		switch (d->ops[i]) {
+		case JIT_OP_LDDW:
+			err = lddw_resolve(insn, i, env, &pi->u64, log, log_sz);
+			if (err)
+				return err;
+			break;
+		case JIT_OP_LDDW_HI:
+			pi->op = JIT_IOP_LDDW_HI;
+			pi->dst = pi->src = 0;
+			break;
+		case JIT_OP_JA32:
+			pi->off = insn->imm;
+			pi->imm = 0;
+			break;
+		case JIT_OP_CALL_LOCAL:
+			pi->off = insn->imm;
+			pi->src = 0;
+			break;
+		case JIT_OP_CALL_KFUNC:
+			say(log, log_sz, "insn %u: kfunc calls (call with src_reg 2, BTF id %d) are not supported",
+			    i, insn->imm);
+			return -ENOTSUP;
+		case JIT_OP_CALL:
+			if (insn->imm == JIT_HELPER_TAIL_CALL && env && env->tail_call) {
+				pi->op = JIT_IOP_TAIL_CALL;
+				break;
+			}
+			/* jit_decode_prog() checked the id against env. */
+			pi->fn = env->helpers[insn->imm];
+			break;
+		default:
+			alu_const_fold(pi);
+			break;
+		}
+	}
+	return 0;
+}
+
+int jit_prog_load(const struct bpf_insn *insns, uint32_t insn_cnt, const struct jit_env *env,
+		  struct jit_prog **out, char *log, size_t log_sz)
+{
+	struct jit_decoded *d = NULL;
+	struct jit_prog *p;
+	int err;
+
+	if (env && env->sz < offsetof(struct jit_env, cookie) + sizeof(env->cookie)) {
+		say(log, log_sz, "struct jit_env is too small (%zu bytes)", env->sz);
+		return -EINVAL;
+	}
+	err = jit_decode_prog(insns, insn_cnt, env, &d, log, log_sz);
+	if (err)
+		return err;
+
+	p = calloc(1, sizeof(*p));
+	if (!p) {
+		err = -ENOMEM;
+		goto err_free_decoded;
+	}
+	p->insn_cnt = insn_cnt;
+	p->max_call_depth = d->max_call_depth;
+	p->code = calloc(insn_cnt, sizeof(*p->code));
+	p->insns = malloc((size_t)insn_cnt * sizeof(*insns));
+	if (!p->code || !p->insns) {
+		err = -ENOMEM;
+		goto err_free_prog;
+	}
+	memcpy(p->insns, insns, (size_t)insn_cnt * sizeof(*insns));
+	if (env) {
+		p->tail_call = env->tail_call;
+		p->cookie = env->cookie;
+		if (env->helper_cnt && env->helpers) {
+			p->helpers = calloc(env->helper_cnt, sizeof(*p->helpers));
+			if (!p->helpers) {
+				err = -ENOMEM;
+				goto err_free_prog;
+			}
+			memcpy(p->helpers, env->helpers, env->helper_cnt * sizeof(*p->helpers));
+			p->helper_cnt = env->helper_cnt;
+		}
+	}
+	err = pinsn_build(insns, d, env, p->code, log, log_sz);
+	if (err)
+		goto err_free_prog;
+	jit_decoded_free(d);
+	*out = p;
+	return 0;
+
+err_free_prog:
+	if (err == -ENOMEM)
+		say(log, log_sz, "out of memory loading %u instructions", insn_cnt);
+	jit_prog_free(p);
+err_free_decoded:
+	jit_decoded_free(d);
+	return err;
+}
