@@ -84,6 +84,14 @@ int emu_bpf(struct emu_session *s, const struct emu_target *t, int cmd, uint64_t
 bool emu_wake_active(struct emu_session *s);
 void emu_wake_tick(struct emu_session *s);
 
+/**
+ * Object lifetime (emul/lifetime.c): the caller polls emu_session_event_fd()
+ * for reading and then calls emu_session_events(), which frees objects whose
+ * last fd was closed.
+ */
+int emu_session_event_fd(const struct emu_session *s);
+void emu_session_events(struct emu_session *s);
+
 /** A target that is the calling process itself (tests, fuzzing). */
 void emu_target_local_init(struct emu_target *t);
 /**

@@ -24,7 +24,8 @@ struct emu_obj {
 	struct emu_reg_slot *slot; /* in the shared registry */
 	dev_t dev;
 	ino_t ino;
-	int fd;                    /* our fd on the backing file (installed into targets by ADDFD) */
+	int fd;                    /* our own description of the backing file; never handed out */
+	int wd;                    /* inotify watch (lifetime.c), -1 when we do not own the object */
 	void *priv;                /* kind-specific local state (e.g. the loaded jit program) */
 	void (*priv_free)(void *priv);
 	int wake_fd;               /* eventfd added to target epoll sets (epoll.c), -1 if none */
@@ -43,6 +44,7 @@ struct emu_session {
 	int lock_fd;       /* flock(LOCK_SH) held while we use the session */
 	struct emu_reg_hdr *reg;
 	struct emu_obj *objs; /* local cache of objects we hold an fd for */
+	int ino_fd;           /* inotify: close events on objects we own (lifetime.c) */
 	uint32_t uprobe_pmu_type; /* /sys/bus/event_source/devices/uprobe/type */
 };
 
@@ -74,8 +76,15 @@ int emu_obj_adopt(struct emu_session *s, enum emu_reg_kind kind, int fd, const c
 		  struct emu_obj **out);
 /* The object with @id; -ENOENT if none. */
 int emu_obj_by_id(struct emu_session *s, enum emu_reg_kind kind, uint32_t id, struct emu_obj **out);
-/* Reply with a new target fd for @o (a dup of ours). */
+/* lifetime.c */
+int emu_life_init(struct emu_session *s);
+int emu_obj_watch(struct emu_session *s, struct emu_obj *o);
+/* Reply with a new open file description of @o for the target (counted in fd_cnt). */
 int emu_obj_reply_fd(struct emu_obj *o, bool cloexec, struct emu_reply *r);
+void emu_obj_get(struct emu_obj *o);
+void emu_obj_put(struct emu_session *s, struct emu_obj *o);
+const char *emu_kind_name(enum emu_reg_kind kind);
+void emu_link_detach(struct emu_session *s, struct emu_obj *link);
 void emu_objs_free(struct emu_session *s);
 
 /* helpers shared by command files */
@@ -85,6 +94,8 @@ uint64_t emu_now_boottime_ns(void);
 /* Command families: each takes the zero-extended attr copy and fills *r. */
 int emu_map_cmd(struct emu_session *s, const struct emu_target *t, int cmd, union bpf_attr *attr,
 		uint64_t uattr, struct emu_reply *r);
+/* map_cmds.c: the 64-bit value an ld_imm64 map reference has in the supervisor. */
+int emu_map_ld_imm64(struct emu_session *s, struct emu_obj *m, const struct bpf_insn insn[2], uint64_t *value);
 int emu_prog_load(struct emu_session *s, const struct emu_target *t, union bpf_attr *attr, struct emu_reply *r);
 int emu_prog_test_run(struct emu_session *s, const struct emu_target *t, union bpf_attr *attr,
 		      uint64_t uattr, struct emu_reply *r);

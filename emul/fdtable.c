@@ -36,13 +36,19 @@
 #include "common/utils.h"
 
 static const char *const kind_name[] = {
-	[EMU_REG_PROG] = "prog", [EMU_REG_MAP] = "map", [EMU_REG_LINK] = "link",
-	[EMU_REG_BTF] = "btf",   [EMU_REG_PERF] = "perf",
+	[EMU_REG_PROG] = "bpf-prog", [EMU_REG_MAP] = "bpf-map", [EMU_REG_LINK] = "bpf-link",
+	[EMU_REG_BTF] = "btf", [EMU_REG_PERF] = "perf_event",
 };
+
+const char *emu_kind_name(enum emu_reg_kind kind)
+{
+	return kind > 0 && kind < EMU_REG_KIND_MAX ? kind_name[kind] : "?";
+}
 
 static void obj_add(struct emu_session *s, struct emu_obj *o)
 {
 	o->wake_fd = -1;
+	o->wd = -1;
 	o->next = s->objs;
 	s->objs = o;
 }
@@ -92,6 +98,9 @@ int emu_obj_new(struct emu_session *s, enum emu_reg_kind kind, const char *name,
 	if (name)
 		strncpy(slot->name, name, sizeof(slot->name) - 1);
 	obj_add(s, o);
+	if (emu_obj_watch(s, o) < 0)
+		log_warn("cannot watch %s id %u for its last close (%s): it will live until the session ends\n",
+			 kind_name[kind], o->id, strerror(errno));
 	*out = o;
 	return 0;
 
@@ -177,6 +186,9 @@ static int obj_from_slot(struct emu_session *s, struct emu_reg_slot *slot, struc
 	o->dev = (dev_t)slot->dev;
 	o->ino = (ino_t)slot->ino;
 	obj_add(s, o);
+	/* Our description of someone else's object: its owner sees our close at exit. */
+	if (!(slot->kind == EMU_REG_BTF && slot->u.btf.kernel_btf))
+		__atomic_add_fetch(&slot->fd_cnt, 1, __ATOMIC_ACQ_REL);
 	*out = o;
 	return 0;
 }
@@ -227,18 +239,6 @@ int emu_obj_by_id(struct emu_session *s, enum emu_reg_kind kind, uint32_t id, st
 	if (!slot)
 		return -ENOENT;
 	return obj_from_slot(s, slot, out);
-}
-
-int emu_obj_reply_fd(struct emu_obj *o, bool cloexec, struct emu_reply *r)
-{
-	int fd = fcntl(o->fd, F_DUPFD_CLOEXEC, 0);
-
-	if (fd < 0)
-		return -errno;
-	r->install_fd = fd;
-	r->cloexec = cloexec;
-	r->val = 0;
-	return 0;
 }
 
 void emu_objs_free(struct emu_session *s)

@@ -171,58 +171,63 @@ int emu_insn_check(struct bpf_insn *insns, const struct insn_check_env *env)
 	return 0;
 }
 
-/* SHA-1 (FIPS 180-4), enough for the 8-byte program tag the kernel reports. */
-struct sha1 {
-	uint32_t h[5];
+/*
+ * SHA-256 (FIPS 180-4 §6.2), enough for the program tag: Linux 6.18 (this
+ * machine) computes it with SHA-256 (kernel/bpf/core.c, bpf_prog_calc_tag());
+ * kernels before 6.17 used SHA-1 and report other tags.
+ */
+static const uint32_t k256[64] = {
+	0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+	0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+	0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+	0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+	0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+	0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+	0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+	0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+};
+
+struct sha256 {
+	uint32_t h[8];
 	uint8_t buf[64];
 	uint64_t len;
 	size_t fill;
 };
 
-static uint32_t rol(uint32_t x, int n)
+static uint32_t ror(uint32_t x, int n)
 {
-	return (x << n) | (x >> (32 - n));
+	return (x >> n) | (x << (32 - n));
 }
 
-static void sha1_block(struct sha1 *c, const uint8_t *p)
+static void sha256_block(struct sha256 *c, const uint8_t *p)
 {
-	uint32_t w[80], a = c->h[0], b = c->h[1], d3 = c->h[2], d = c->h[3], e = c->h[4];
+	uint32_t w[64], v[8];
 
 	for (int i = 0; i < 16; i++)
 		w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 | (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
-	for (int i = 16; i < 80; i++)
-		w[i] = rol(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
-	for (int i = 0; i < 80; i++) {
-		uint32_t f, k, tmp;
+	for (int i = 16; i < 64; i++) {
+		uint32_t s0 = ror(w[i - 15], 7) ^ ror(w[i - 15], 18) ^ (w[i - 15] >> 3);
+		uint32_t s1 = ror(w[i - 2], 17) ^ ror(w[i - 2], 19) ^ (w[i - 2] >> 10);
 
-		if (i < 20) {
-			f = (b & d3) | (~b & d);
-			k = 0x5a827999;
-		} else if (i < 40) {
-			f = b ^ d3 ^ d;
-			k = 0x6ed9eba1;
-		} else if (i < 60) {
-			f = (b & d3) | (b & d) | (d3 & d);
-			k = 0x8f1bbcdc;
-		} else {
-			f = b ^ d3 ^ d;
-			k = 0xca62c1d6;
-		}
-		tmp = rol(a, 5) + f + e + k + w[i];
-		e = d;
-		d = d3;
-		d3 = rol(b, 30);
-		b = a;
-		a = tmp;
+		w[i] = w[i - 16] + s0 + w[i - 7] + s1;
 	}
-	c->h[0] += a;
-	c->h[1] += b;
-	c->h[2] += d3;
-	c->h[3] += d;
-	c->h[4] += e;
+	memcpy(v, c->h, sizeof(v));
+	for (int i = 0; i < 64; i++) {
+		uint32_t S1 = ror(v[4], 6) ^ ror(v[4], 11) ^ ror(v[4], 25);
+		uint32_t ch = (v[4] & v[5]) ^ (~v[4] & v[6]);
+		uint32_t t1 = v[7] + S1 + ch + k256[i] + w[i];
+		uint32_t S0 = ror(v[0], 2) ^ ror(v[0], 13) ^ ror(v[0], 22);
+		uint32_t maj = (v[0] & v[1]) ^ (v[0] & v[2]) ^ (v[1] & v[2]);
+
+		memmove(&v[1], &v[0], 7 * sizeof(v[0]));
+		v[4] += t1;
+		v[0] = t1 + S0 + maj;
+	}
+	for (int i = 0; i < 8; i++)
+		c->h[i] += v[i];
 }
 
-static void sha1_update(struct sha1 *c, const void *data, size_t n)
+static void sha256_update(struct sha256 *c, const void *data, size_t n)
 {
 	const uint8_t *p = data;
 
@@ -230,7 +235,7 @@ static void sha1_update(struct sha1 *c, const void *data, size_t n)
 	while (n--) {
 		c->buf[c->fill++] = *p++;
 		if (c->fill == 64) {
-			sha1_block(c, c->buf);
+			sha256_block(c, c->buf);
 			c->fill = 0;
 		}
 	}
@@ -238,12 +243,16 @@ static void sha1_update(struct sha1 *c, const void *data, size_t n)
 
 void emu_insn_tag(const struct bpf_insn *insns, uint32_t cnt, uint8_t tag[8])
 {
-	struct sha1 c = { { 0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476, 0xc3d2e1f0 }, { 0 }, 0, 0 };
+	struct sha256 c = { { 0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab,
+			      0x5be0cd19 },
+			    { 0 },
+			    0,
+			    0 };
 	uint64_t bits;
 	uint8_t pad = 0x80, zero = 0, lenb[8];
 	bool was_ld_map = false;
 
-	/* kernel/bpf/core.c, bpf_prog_calc_tag(): map ld_imm64 imms are zeroed first. */
+	/* bpf_prog_calc_tag(): map ld_imm64 imms are zeroed first, so the tag does not depend on fds. */
 	for (uint32_t i = 0; i < cnt; i++) {
 		struct bpf_insn in = insns[i];
 
@@ -255,15 +264,15 @@ void emu_insn_tag(const struct bpf_insn *insns, uint32_t cnt, uint8_t tag[8])
 			was_ld_map = true;
 			in.imm = 0;
 		}
-		sha1_update(&c, &in, sizeof(in));
+		sha256_update(&c, &in, sizeof(in));
 	}
 	bits = c.len * 8;
-	sha1_update(&c, &pad, 1);
+	sha256_update(&c, &pad, 1);
 	while (c.fill != 56)
-		sha1_update(&c, &zero, 1);
+		sha256_update(&c, &zero, 1);
 	for (int i = 0; i < 8; i++)
 		lenb[i] = (uint8_t)(bits >> (56 - 8 * i));
-	sha1_update(&c, lenb, 8);
+	sha256_update(&c, lenb, 8);
 	for (int i = 0; i < 8; i++)
 		tag[i] = (uint8_t)(c.h[i / 4] >> (24 - 8 * (i % 4)));
 }

@@ -26,7 +26,7 @@ struct insn_check_env {
  */
 int emu_insn_check(struct bpf_insn *insns, const struct insn_check_env *env);
 
-/** The kernel's program tag: SHA-1 of the instructions with map imms zeroed, first 8 bytes. */
+/** The kernel's program tag: SHA-256 (Linux 6.17+) of the instructions with map imms zeroed, first 8 bytes. */
 void emu_insn_tag(const struct bpf_insn *insns, uint32_t cnt, uint8_t tag[8]);
 
 #endif /* EMUL_INSN_CHECK_H */

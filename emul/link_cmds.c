@@ -23,9 +23,8 @@
 #include "common/compat.h"
 #include "common/log.h"
 
-/* Attach prog to a perf event, as perf_event_set_bpf_prog() checks it. */
-int emu_perf_attach(struct emu_session *s, struct emu_obj *perf, struct emu_obj *prog, uint32_t link_id,
-		    uint64_t cookie)
+/* Can @prog attach to @perf? As perf_event_set_bpf_prog() checks it. */
+static int perf_attach_check(struct emu_obj *perf, struct emu_obj *prog)
 {
 	struct emu_reg_perf *pe = &perf->slot->u.perf;
 	uint32_t ptype = prog->slot->type;
@@ -45,6 +44,19 @@ int emu_perf_attach(struct emu_session *s, struct emu_obj *perf, struct emu_obj 
 	}
 	if (__atomic_load_n(&pe->prog_id, __ATOMIC_ACQUIRE))
 		return -EEXIST;
+	return 0;
+}
+
+/* Attach: the perf event holds a reference on the program from now on. */
+int emu_perf_attach(struct emu_session *s, struct emu_obj *perf, struct emu_obj *prog, uint32_t link_id,
+		    uint64_t cookie)
+{
+	struct emu_reg_perf *pe = &perf->slot->u.perf;
+	int err = perf_attach_check(perf, prog);
+
+	if (err)
+		return err;
+	emu_obj_get(prog);
 	emu_reg_write_begin(perf->slot);
 	pe->prog_id = prog->id;
 	pe->link_id = link_id;
@@ -79,14 +91,15 @@ static int link_create(struct emu_session *s, const struct emu_target *t, union 
 	err = emu_fd_lookup(s, t, (int)a->link_create.target_fd, EMU_REG_PERF, &perf);
 	if (err)
 		return err == -EINVAL ? -EBADF : err; /* perf_event_get(): not a perf file is EBADF */
+	err = perf_attach_check(perf, prog);
+	if (err)
+		return err;
 	err = emu_obj_new(s, EMU_REG_LINK, NULL, BPF_LINK_TYPE_PERF_EVENT, NULL, 0, 0, &link);
 	if (err)
 		return err;
-	err = emu_perf_attach(s, perf, prog, link->id, a->link_create.perf_event.bpf_cookie);
-	if (err) {
-		emu_reg_release(s, link->slot);
-		return err;
-	}
+	/* The link holds the perf event (bpf_perf_link.perf_file) and, through it, the program. */
+	emu_perf_attach(s, perf, prog, link->id, a->link_create.perf_event.bpf_cookie);
+	emu_obj_get(perf);
 	link->slot->u.link.prog_id = prog->id;
 	link->slot->u.link.attach_type = BPF_PERF_EVENT;
 	link->slot->u.link.perf_id = perf->id;
@@ -95,20 +108,28 @@ static int link_create(struct emu_session *s, const struct emu_target *t, union 
 	return emu_obj_reply_fd(link, true, r);
 }
 
-static void link_detach(struct emu_session *s, struct emu_obj *link)
+void emu_link_detach(struct emu_session *s, struct emu_obj *link)
 {
 	struct emu_obj *perf;
+	uint32_t perf_id = link->slot->u.link.perf_id;
 
-	if (!link->slot->u.link.perf_id)
+	if (!perf_id)
 		return;
-	if (!emu_obj_by_id(s, EMU_REG_PERF, link->slot->u.link.perf_id, &perf) &&
-	    perf->slot->u.perf.link_id == link->id) {
+	link->slot->u.link.perf_id = 0;
+	if (emu_obj_by_id(s, EMU_REG_PERF, perf_id, &perf))
+		return;
+	if (perf->slot->u.perf.link_id == link->id) {
+		struct emu_obj *prog;
+		uint32_t prog_id = perf->slot->u.perf.prog_id;
+
 		emu_reg_write_begin(perf->slot);
 		perf->slot->u.perf.prog_id = 0;
 		perf->slot->u.perf.link_id = 0;
 		emu_reg_write_end(s, perf->slot);
+		if (!emu_obj_by_id(s, EMU_REG_PROG, prog_id, &prog))
+			emu_obj_put(s, prog);
 	}
-	link->slot->u.link.perf_id = 0;
+	emu_obj_put(s, perf);
 }
 
 int emu_link_cmd(struct emu_session *s, const struct emu_target *t, int cmd, union bpf_attr *a,
@@ -124,8 +145,8 @@ int emu_link_cmd(struct emu_session *s, const struct emu_target *t, int cmd, uni
 		err = emu_fd_lookup(s, t, (int)a->link_detach.link_fd, EMU_REG_LINK, &link);
 		if (err)
 			return err;
-		link_detach(s, link);
-		return 0;
+		/* bpf_perf_link_lops has no .detach: link_detach() answers EOPNOTSUPP. */
+		return -EOPNOTSUPP;
 	case BPF_LINK_UPDATE:
 		err = emu_fd_lookup(s, t, (int)a->link_update.link_fd, EMU_REG_LINK, &link);
 		if (err)

@@ -16,3 +16,8 @@ int emu_map_cmd(struct emu_session *s, const struct emu_target *t, int cmd, unio
 	log_warn("bpf(cmd %d): maps are not available in this build (maps/ module missing)\n", cmd);
 	return -EOPNOTSUPP;
 }
+
+int emu_map_ld_imm64(struct emu_session *s, struct emu_obj *m, const struct bpf_insn insn[2], uint64_t *value)
+{
+	return -EOPNOTSUPP;
+}

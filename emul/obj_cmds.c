@@ -113,6 +113,7 @@ static int obj_pin(struct emu_session *s, const struct emu_target *t, union bpf_
 		return err;
 	}
 	close(fd);
+	emu_obj_get(o); /* the pin's reference (DIVERGES: not dropped when the file is removed) */
 	log_debug("OBJ_PIN: %s id %u at %s\n", kind_word[o->kind], o->id, upath);
 	return 0;
 }

@@ -3,7 +3,7 @@
  * bpf_prog_load(); log rules from kernel/bpf/log.c).
  *
  * A loaded program is kept for two readers: the in-process agent, which
- * finds its instructions in <session>/obj/prog-<id> (map fds rewritten to
+ * finds its instructions in <session>/obj/bpf-prog-<id> (map fds rewritten to
  * map ids, see registry_layout.h), and PROG_TEST_RUN (test_run.c).
  *
  * What PROG_LOAD checks today (insn_check.c): the instruction encoding
@@ -23,7 +23,9 @@
 
 #include "common/log.h"
 #include "common/utils.h"
+#include "emul/helpers_sup.h"
 #include "emul/insn_check.h"
+#include "jit/jit.h"
 
 #define EMU_INSN_MAX 1000000u /* BPF_COMPLEXITY_LIMIT_INSNS */
 #define EMU_LOG_MASK 0xfu     /* BPF_LOG_LEVEL1 | BPF_LOG_LEVEL2 | BPF_LOG_STATS | BPF_LOG_FIXED */
@@ -134,6 +136,29 @@ static int resolve_map(void *cookie, int32_t fd, uint32_t *map_id)
 	return 0;
 }
 
+/*
+ * ld_imm64 pseudo forms for the supervisor's own copy of the program (the
+ * one PROG_TEST_RUN runs): the stored instructions hold map ids.
+ */
+static int sup_resolve_ld_imm64(void *cookie, const struct bpf_insn insn[2], uint64_t *value)
+{
+	struct resolve_ctx *c = cookie;
+	struct emu_obj *m;
+	int err;
+
+	if (insn[0].src_reg != BPF_PSEUDO_MAP_FD && insn[0].src_reg != BPF_PSEUDO_MAP_VALUE)
+		return -EINVAL;
+	err = emu_obj_by_id(c->s, EMU_REG_MAP, (uint32_t)insn[0].imm, &m);
+	if (err)
+		return -EBADF;
+	return emu_map_ld_imm64(c->s, m, insn, value);
+}
+
+static void prog_priv_free(void *p)
+{
+	jit_prog_free(p);
+}
+
 int emu_prog_load(struct emu_session *s, const struct emu_target *t, union bpf_attr *a, struct emu_reply *r)
 {
 	_cleanup_free_ struct bpf_insn *insns = NULL;
@@ -142,6 +167,7 @@ int emu_prog_load(struct emu_session *s, const struct emu_target *t, union bpf_a
 	struct insn_check_env env = { 0 };
 	char name[16], license[128];
 	struct vlog log;
+	struct jit_prog *jp = NULL;
 	struct emu_obj *o;
 	int err, lerr;
 
@@ -197,12 +223,35 @@ int emu_prog_load(struct emu_session *s, const struct emu_target *t, union bpf_a
 		lerr = vlog_finish(&log);
 		return lerr == -EFAULT ? lerr : err;
 	}
+	{
+		struct jit_env jenv = {
+			.sz = sizeof(jenv),
+			.helpers = emu_helpers_sup(),
+			.helper_cnt = EMU_HELPER_MAX,
+			.resolve_ld_imm64 = sup_resolve_ld_imm64,
+			.cookie = &rc,
+		};
+		char jlog[256] = "";
+
+		/* The decoder of jit/ has the last word on what can run. */
+		err = jit_prog_load(insns, a->insn_cnt, &jenv, &jp, jlog, sizeof(jlog));
+		if (err) {
+			vlog_add(&log, "%s\n", jlog);
+			log_info("PROG_LOAD refused: %s\n", jlog);
+			lerr = vlog_finish(&log);
+			if (err == -ENOTSUP)
+				err = -EINVAL;
+			return lerr == -EFAULT ? lerr : err;
+		}
+	}
 	vlog_add(&log, "bpftime: %u instructions decoded and their map references and helper ids checked; "
 		       "full verification is not done yet (no verifier in this build)\n",
 		 a->insn_cnt);
 	lerr = vlog_finish(&log);
-	if (lerr == -EFAULT)
+	if (lerr == -EFAULT) {
+		jit_prog_free(jp);
 		return lerr;
+	}
 
 	rp.insn_cnt = a->insn_cnt;
 	rp.expected_attach_type = a->expected_attach_type;
@@ -217,16 +266,30 @@ int emu_prog_load(struct emu_session *s, const struct emu_target *t, union bpf_a
 		struct emu_obj *b;
 
 		err = emu_fd_lookup(s, t, (int)a->prog_btf_fd, EMU_REG_BTF, &b);
-		if (err)
+		if (err) {
+			jit_prog_free(jp);
 			return err;
+		}
 		rp.btf_id = b->id;
+		emu_obj_get(b);
 	}
 	emu_insn_tag(insns, a->insn_cnt, rp.tag);
 
 	err = emu_obj_new(s, EMU_REG_PROG, name, a->prog_type, insns, (size_t)a->insn_cnt * sizeof(*insns), 0, &o);
-	if (err)
+	if (err) {
+		jit_prog_free(jp);
 		return err;
+	}
+	o->priv = jp;
+	o->priv_free = prog_priv_free;
 	o->slot->u.prog = rp;
+	/* The program holds its maps (kernel: used_maps). */
+	for (uint32_t i = 0; i < rp.map_cnt; i++) {
+		struct emu_obj *m;
+
+		if (!emu_obj_by_id(s, EMU_REG_MAP, rp.map_ids[i], &m))
+			emu_obj_get(m);
+	}
 	emu_reg_publish(s, o->slot);
 	log_debug("PROG_LOAD: prog id %u '%s' type %u, %u insns\n", o->id, name, a->prog_type, a->insn_cnt);
 	return emu_obj_reply_fd(o, true, r);
@@ -253,6 +316,7 @@ int emu_prog_bind_map(struct emu_session *s, const struct emu_target *t, union b
 	if (rp->map_cnt >= ARRAY_SIZE(rp->map_ids))
 		return -E2BIG;
 	rp->map_ids[rp->map_cnt++] = m->id;
+	emu_obj_get(m);
 	r->val = 0;
 	return 0;
 }

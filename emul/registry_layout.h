@@ -35,10 +35,13 @@
  *   48     4    type: prog_type, map_type, link type or enum emu_reg_perf_type
  *   52     4    seq: seqlock over the mutable fields (attach, enabled):
  *               odd while a writer updates them
- *   56     8    reserved
+ *   56     4    fd_cnt: open file descriptions handed out and not yet closed
+ *               (atomic; the owner decrements on inotify close events)
+ *   60     4    ref_cnt: other references: pins, links or perf events using
+ *               a program, programs using a map (atomic)
  *   64     448  kind-specific payload (struct emu_reg_prog / _map / _link / _perf / _btf)
  *
- * Program instructions live in <session dir>/obj/prog-<id> (struct bpf_insn[],
+ * Program instructions live in <session dir>/obj/bpf-prog-<id> (struct bpf_insn[],
  * insn_cnt entries) with every map reference rewritten: an ld_imm64 whose
  * src_reg is BPF_PSEUDO_MAP_FD or BPF_PSEUDO_MAP_VALUE keeps its src_reg but
  * its imm holds the MAP ID instead of the loader's fd (for MAP_VALUE the
@@ -96,7 +99,7 @@ struct emu_reg_hdr {
 };
 
 struct emu_reg_prog {
-	uint32_t insn_cnt;             /* instructions in obj/prog-<id> */
+	uint32_t insn_cnt;             /* instructions in obj/bpf-prog-<id> */
 	uint32_t expected_attach_type;
 	uint32_t prog_flags;
 	uint32_t kern_version;
@@ -161,7 +164,8 @@ struct emu_reg_slot {
 	char name[16];
 	uint32_t type;
 	uint32_t seq;
-	uint64_t reserved;
+	uint32_t fd_cnt;
+	uint32_t ref_cnt;
 	union {
 		struct emu_reg_prog prog;
 		struct emu_reg_map map;
@@ -180,6 +184,7 @@ _Static_assert(offsetof(struct emu_reg_slot, dev) == 16, "dev");
 _Static_assert(offsetof(struct emu_reg_slot, name) == 32, "name");
 _Static_assert(offsetof(struct emu_reg_slot, type) == 48, "type");
 _Static_assert(offsetof(struct emu_reg_slot, seq) == 52, "seq");
+_Static_assert(offsetof(struct emu_reg_slot, fd_cnt) == 56, "fd_cnt");
 _Static_assert(offsetof(struct emu_reg_slot, u) == 64, "payload");
 _Static_assert(sizeof(struct emu_reg_prog) <= 448, "prog payload");
 _Static_assert(sizeof(struct emu_reg_perf) <= 448, "perf payload");

@@ -192,7 +192,10 @@ int emu_session_open(const char *name, struct emu_session **out)
 			fclose(f);
 		}
 	}
-	err = session_join(s);
+	s->ino_fd = -1;
+	err = emu_life_init(s);
+	if (!err)
+		err = session_join(s);
 	if (err)
 		goto err_free;
 	*out = s;
@@ -218,6 +221,7 @@ void emu_session_close(struct emu_session *s)
 		nftw(s->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	}
 	zclose(&s->lock_fd);
+	zclose(&s->ino_fd);
 	free(s->dir);
 	free(s->bpffs_dir);
 	free(s->tracefs_dir);

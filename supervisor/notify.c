@@ -238,6 +238,9 @@ int sup_notify_loop(struct emu_session *s, int lfd, pid_t child)
 	epoll_ctl(ep, EPOLL_CTL_ADD, sfd, &ev);
 	ev = (struct epoll_event){ .events = EPOLLIN, .data.fd = lfd };
 	epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);
+	/* Close events on our objects (emul/lifetime.c). */
+	ev = (struct epoll_event){ .events = EPOLLIN, .data.fd = emu_session_event_fd(s) };
+	epoll_ctl(ep, EPOLL_CTL_ADD, emu_session_event_fd(s), &ev);
 
 	for (;;) {
 		struct epoll_event evs[4];
@@ -272,6 +275,8 @@ int sup_notify_loop(struct emu_session *s, int lfd, pid_t child)
 					if (si.ssi_signo != SIGCHLD && !child_done)
 						kill(child, (int)si.ssi_signo);
 				}
+			} else if (evs[k].data.fd == emu_session_event_fd(s)) {
+				emu_session_events(s);
 			} else if (evs[k].events & EPOLLIN) {
 				serve_one(s, lfd, req, resp, MAX(sizes.seccomp_notif, sizeof(*req)));
 			} else if (listener_open && (evs[k].events & (EPOLLHUP | EPOLLERR))) {

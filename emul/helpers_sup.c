@@ -1,0 +1,103 @@
+/*
+ * helpers_sup.c - the helper table programs get inside the supervisor, for
+ * PROG_LOAD's decoder check and for PROG_TEST_RUN.
+ *
+ * Every helper id the kernel defines (below EMU_HELPER_MAX) is present, so
+ * the decoder refuses exactly the ids the kernel does not know ("invalid func
+ * unknown#N"). Helpers that make sense in a test run are implemented here;
+ * any other one ends the run and makes PROG_TEST_RUN fail with ENOTSUPP and
+ * a log line, rather than return a made-up value. The real helpers run in
+ * the traced processes (hooks/).
+ */
+#define _GNU_SOURCE
+#include "emul/helpers_sup.h"
+
+#include <stdlib.h>
+#include <sched.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "jit/jit.h"
+
+static __thread int helper_missing;
+static __thread uint64_t run_pid_tgid;
+
+static uint64_t ns(clockid_t c)
+{
+	struct timespec ts;
+
+	clock_gettime(c, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t h_unavailable(uint64_t a, uint64_t b, uint64_t c, uint64_t d, uint64_t e)
+{
+	helper_missing = 1;
+	jit_run_stop(0);
+	return 0;
+}
+
+static uint64_t h_ktime_get_ns(uint64_t a, uint64_t b, uint64_t c, uint64_t d, uint64_t e)
+{
+	return ns(CLOCK_MONOTONIC);
+}
+
+static uint64_t h_ktime_get_boot_ns(uint64_t a, uint64_t b, uint64_t c, uint64_t d, uint64_t e)
+{
+	return ns(CLOCK_BOOTTIME);
+}
+
+static uint64_t h_ktime_get_coarse_ns(uint64_t a, uint64_t b, uint64_t c, uint64_t d, uint64_t e)
+{
+	return ns(CLOCK_MONOTONIC_COARSE);
+}
+
+static uint64_t h_get_prandom_u32(uint64_t a, uint64_t b, uint64_t c, uint64_t d, uint64_t e)
+{
+	uint32_t v = 0;
+
+	if (getrandom(&v, sizeof(v), GRND_NONBLOCK) != sizeof(v))
+		v = (uint32_t)random();
+	return v;
+}
+
+static uint64_t h_get_smp_processor_id(uint64_t a, uint64_t b, uint64_t c, uint64_t d, uint64_t e)
+{
+	int cpu = sched_getcpu();
+
+	return cpu < 0 ? 0 : (uint64_t)cpu;
+}
+
+static uint64_t h_get_current_pid_tgid(uint64_t a, uint64_t b, uint64_t c, uint64_t d, uint64_t e)
+{
+	return run_pid_tgid;
+}
+
+static jit_helper_fn table[EMU_HELPER_MAX];
+
+const jit_helper_fn *emu_helpers_sup(void)
+{
+	if (!table[1]) {
+		for (int i = 1; i < EMU_HELPER_MAX; i++)
+			table[i] = h_unavailable;
+		table[BPF_FUNC_ktime_get_ns] = h_ktime_get_ns;
+		table[BPF_FUNC_get_prandom_u32] = h_get_prandom_u32;
+		table[BPF_FUNC_get_smp_processor_id] = h_get_smp_processor_id;
+		table[BPF_FUNC_get_current_pid_tgid] = h_get_current_pid_tgid;
+		table[BPF_FUNC_ktime_get_boot_ns] = h_ktime_get_boot_ns;
+		table[BPF_FUNC_ktime_get_coarse_ns] = h_ktime_get_coarse_ns;
+	}
+	return table;
+}
+
+void emu_helpers_run_begin(uint64_t pid_tgid)
+{
+	helper_missing = 0;
+	run_pid_tgid = pid_tgid;
+}
+
+bool emu_helpers_run_missing(void)
+{
+	return helper_missing != 0;
+}
