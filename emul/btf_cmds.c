@@ -161,5 +161,5 @@ int emu_btf_load(struct emu_session *s, const struct emu_target *t, union bpf_at
 		return err;
 	o->slot->u.btf.data_sz = a->btf_size;
 	emu_reg_publish(s, o->slot);
-	return emu_obj_reply_fd(o, true, r);
+	return emu_obj_reply_fd(s, o, true, r);
 }

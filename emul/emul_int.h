@@ -25,7 +25,6 @@ struct emu_obj {
 	dev_t dev;
 	ino_t ino;
 	int fd;                    /* our own description of the backing file; never handed out */
-	int wd;                    /* inotify watch (lifetime.c), -1 when we do not own the object */
 	void *priv;                /* kind-specific local state (e.g. the loaded jit program) */
 	void (*priv_free)(void *priv);
 	int wake_fd;               /* eventfd added to target epoll sets (epoll.c), -1 if none */
@@ -41,6 +40,7 @@ struct emu_session {
 	char *bpffs_dir;   /* <dir>/bpffs */
 	char *tracefs_dir; /* <dir>/tracing */
 	char *obj_dir;     /* <dir>/obj */
+	char *fd_dir;      /* <dir>/obj/fd: one link per handed-out description (lifetime.c) */
 	int lock_fd;       /* flock(LOCK_SH) held while we use the session */
 	struct emu_reg_hdr *reg;
 	struct emu_obj *objs; /* local cache of objects we hold an fd for */
@@ -78,9 +78,10 @@ int emu_obj_adopt(struct emu_session *s, enum emu_reg_kind kind, int fd, const c
 int emu_obj_by_id(struct emu_session *s, enum emu_reg_kind kind, uint32_t id, struct emu_obj **out);
 /* lifetime.c */
 int emu_life_init(struct emu_session *s);
-int emu_obj_watch(struct emu_session *s, struct emu_obj *o);
-/* Reply with a new open file description of @o for the target (counted in fd_cnt). */
-int emu_obj_reply_fd(struct emu_obj *o, bool cloexec, struct emu_reply *r);
+/* A new open file description of @o, counted in fd_cnt when it can be tracked. */
+int emu_obj_open_tracked(struct emu_session *s, struct emu_obj *o, int flags);
+/* Reply with such a description for the target. */
+int emu_obj_reply_fd(struct emu_session *s, struct emu_obj *o, bool cloexec, struct emu_reply *r);
 void emu_obj_get(struct emu_obj *o);
 void emu_obj_put(struct emu_session *s, struct emu_obj *o);
 const char *emu_kind_name(enum emu_reg_kind kind);

@@ -48,7 +48,6 @@ const char *emu_kind_name(enum emu_reg_kind kind)
 static void obj_add(struct emu_session *s, struct emu_obj *o)
 {
 	o->wake_fd = -1;
-	o->wd = -1;
 	o->next = s->objs;
 	s->objs = o;
 }
@@ -98,9 +97,6 @@ int emu_obj_new(struct emu_session *s, enum emu_reg_kind kind, const char *name,
 	if (name)
 		strncpy(slot->name, name, sizeof(slot->name) - 1);
 	obj_add(s, o);
-	if (emu_obj_watch(s, o) < 0)
-		log_warn("cannot watch %s id %u for its last close (%s): it will live until the session ends\n",
-			 kind_name[kind], o->id, strerror(errno));
 	*out = o;
 	return 0;
 
@@ -174,6 +170,17 @@ static int obj_from_slot(struct emu_session *s, struct emu_reg_slot *slot, struc
 	fd = open(path, (slot->u.btf.kernel_btf && slot->kind == EMU_REG_BTF ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return -ENOENT;
+	if (slot->owner_pid != (uint32_t)getpid() && !(slot->kind == EMU_REG_BTF && slot->u.btf.kernel_btf)) {
+		/* Someone else's object: hold it through a tracked description, so its
+		 * owner sees our close when we exit. */
+		struct emu_obj tmp = { .kind = slot->kind, .id = slot->id, .slot = slot, .fd = fd };
+		int tfd = emu_obj_open_tracked(s, &tmp, O_RDWR);
+
+		close(fd);
+		if (tfd < 0)
+			return -ENOENT;
+		fd = tfd;
+	}
 	o = calloc(1, sizeof(*o));
 	if (!o) {
 		close(fd);
@@ -186,9 +193,6 @@ static int obj_from_slot(struct emu_session *s, struct emu_reg_slot *slot, struc
 	o->dev = (dev_t)slot->dev;
 	o->ino = (ino_t)slot->ino;
 	obj_add(s, o);
-	/* Our description of someone else's object: its owner sees our close at exit. */
-	if (!(slot->kind == EMU_REG_BTF && slot->u.btf.kernel_btf))
-		__atomic_add_fetch(&slot->fd_cnt, 1, __ATOMIC_ACQ_REL);
 	*out = o;
 	return 0;
 }

@@ -6,16 +6,19 @@
  * bpftime must see those closes although they happen in other processes,
  * possibly after a dup(), fork() or SCM_RIGHTS transfer.
  *
- * How: every fd we install is a NEW open file description of the object's
- * backing file (reopened through /proc/self/fd), never our own. dup, fork
- * and SCM_RIGHTS share a description, so each description handed out is
- * released exactly once, when its last copy (or mapping) goes, and the
- * kernel then reports IN_CLOSE_* on the inode to our inotify watch. So
- *     fd_cnt = descriptions handed out - close events seen
- * counts live descriptions exactly. Our own long-lived description
- * (emu_obj.fd) is never counted and is closed only after the watch is
- * removed. A lost event (IN_Q_OVERFLOW) can only leave fd_cnt too high: we
- * may leak an object, never free one in use.
+ * How: every fd we install is a NEW open file description, opened through
+ * its own hard link <session>/obj/fd/<kind>.<id>.<seq> of the object's
+ * backing file. dup, fork and SCM_RIGHTS share a description, so each
+ * description is released exactly once, when its last copy (or mapping)
+ * goes, and inotify then reports IN_CLOSE_* on obj/fd/ with that link's
+ * name. One name per description matters: inotify merges identical
+ * consecutive events, so counting events on the inode would lose closes.
+ * The owner of the object (the bpftime-run that created it) removes the
+ * link and decrements fd_cnt; our own long-lived description (emu_obj.fd)
+ * is opened on the main file and never counted. A lost event
+ * (IN_Q_OVERFLOW) can only leave fd_cnt too high: we may leak an object,
+ * never free one in use. Files we cannot hard-link (a memfd, the kernel's
+ * BTF) are simply not tracked.
  *
  * ref_cnt counts everything else that keeps an object alive: a pin, a link
  * or perf event holding a program, a link holding its perf event, a program
@@ -36,6 +39,7 @@
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -44,7 +48,13 @@
 int emu_life_init(struct emu_session *s)
 {
 	s->ino_fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
-	return s->ino_fd < 0 ? -errno : 0;
+	if (s->ino_fd < 0)
+		return -errno;
+	if (mkdir(s->fd_dir, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	if (inotify_add_watch(s->ino_fd, s->fd_dir, IN_CLOSE_WRITE | IN_CLOSE_NOWRITE) < 0)
+		return -errno;
+	return 0;
 }
 
 int emu_session_event_fd(const struct emu_session *s)
@@ -52,31 +62,43 @@ int emu_session_event_fd(const struct emu_session *s)
 	return s->ino_fd;
 }
 
-int emu_obj_watch(struct emu_session *s, struct emu_obj *o)
+/* A new description of @o through its own link name; counted in fd_cnt. */
+int emu_obj_open_tracked(struct emu_session *s, struct emu_obj *o, int flags)
 {
-	char path[64];
+	static uint32_t seq;
+	char src[64], name[4096];
+	int fd;
 
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", o->fd);
-	o->wd = inotify_add_watch(s->ino_fd, path, IN_CLOSE_WRITE | IN_CLOSE_NOWRITE);
-	return o->wd < 0 ? -errno : 0;
+	snprintf(src, sizeof(src), "/proc/self/fd/%d", o->fd);
+	if (o->kind == EMU_REG_BTF && o->slot->u.btf.kernel_btf) {
+		fd = open(src, O_RDONLY | O_CLOEXEC);
+		return fd < 0 ? -errno : fd;
+	}
+	snprintf(name, sizeof(name), "%s/%s.%u.%u.%u", s->fd_dir, emu_kind_name(o->kind), o->id, (unsigned)getpid(),
+		 ++seq);
+	if (linkat(AT_FDCWD, src, AT_FDCWD, name, AT_SYMLINK_FOLLOW) < 0) {
+		/* Not linkable (a memfd): hand out an untracked description. */
+		fd = open(src, flags | O_CLOEXEC);
+		return fd < 0 ? -errno : fd;
+	}
+	/* Pairs with the decrement in emu_session_events(); a failed install closes the
+	 * description, whose close event balances the count. */
+	__atomic_add_fetch(&o->slot->fd_cnt, 1, __ATOMIC_ACQ_REL);
+	fd = open(name, flags | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		fd = -errno;
+		__atomic_sub_fetch(&o->slot->fd_cnt, 1, __ATOMIC_ACQ_REL);
+		unlink(name);
+	}
+	return fd;
 }
 
-int emu_obj_reply_fd(struct emu_obj *o, bool cloexec, struct emu_reply *r)
+int emu_obj_reply_fd(struct emu_session *s, struct emu_obj *o, bool cloexec, struct emu_reply *r)
 {
-	char path[64];
-	int fd, flags = O_RDWR;
+	int fd = emu_obj_open_tracked(s, o, O_RDWR);
 
-	if (o->kind == EMU_REG_BTF && o->slot->u.btf.kernel_btf)
-		flags = O_RDONLY;
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", o->fd);
-	/* Pairs with the decrement in emu_session_events(): a failed install closes this
-	 * description and the close event balances the count. */
-	__atomic_add_fetch(&o->slot->fd_cnt, 1, __ATOMIC_ACQ_REL);
-	fd = open(path, flags | O_CLOEXEC);
-	if (fd < 0) {
-		__atomic_sub_fetch(&o->slot->fd_cnt, 1, __ATOMIC_ACQ_REL);
-		return -errno;
-	}
+	if (fd < 0)
+		return fd;
 	r->install_fd = fd;
 	r->cloexec = cloexec;
 	r->val = 0;
@@ -93,7 +115,7 @@ static void obj_free(struct emu_session *s, struct emu_obj *o);
 void emu_obj_put(struct emu_session *s, struct emu_obj *o)
 {
 	if (__atomic_sub_fetch(&o->slot->ref_cnt, 1, __ATOMIC_ACQ_REL) == 0 &&
-	    __atomic_load_n(&o->slot->fd_cnt, __ATOMIC_ACQUIRE) == 0 && o->wd >= 0)
+	    __atomic_load_n(&o->slot->fd_cnt, __ATOMIC_ACQUIRE) == 0 && o->slot->owner_pid == (uint32_t)getpid())
 		obj_free(s, o);
 }
 
@@ -122,8 +144,6 @@ static void obj_free(struct emu_session *s, struct emu_obj *o)
 	char path[4096];
 
 	log_debug("object kind %u id %u: last reference gone, freeing\n", o->kind, o->id);
-	inotify_rm_watch(s->ino_fd, o->wd);
-	o->wd = -1;
 	obj_unlink(s, o);
 	/* Unpublish first, so nobody finds it while we drop what it held. */
 	emu_reg_release(s, slot);
@@ -171,6 +191,8 @@ void emu_session_events(struct emu_session *s)
 	while ((n = read(s->ino_fd, buf, sizeof(buf))) > 0) {
 		for (char *p = buf; p < buf + n;) {
 			struct inotify_event *ev = (struct inotify_event *)p;
+			char kind[16], path[4096];
+			unsigned id, pid, seq;
 			struct emu_obj *o;
 
 			p += sizeof(*ev) + ev->len;
@@ -178,13 +200,19 @@ void emu_session_events(struct emu_session *s)
 				log_warn("inotify queue overflow: some closed bpf objects will not be freed\n");
 				continue;
 			}
-			if (!(ev->mask & (IN_CLOSE_WRITE | IN_CLOSE_NOWRITE)))
+			if (!(ev->mask & (IN_CLOSE_WRITE | IN_CLOSE_NOWRITE)) || !ev->len)
+				continue;
+			if (sscanf(ev->name, "%15[a-z_-].%u.%u.%u", kind, &id, &pid, &seq) != 4)
 				continue;
 			for (o = s->objs; o; o = o->next)
-				if (o->wd == ev->wd)
+				if (o->id == id && !strcmp(emu_kind_name(o->kind), kind))
 					break;
-			if (!o)
+			/* Only the owner counts; the link name is ours to remove then. */
+			if (!o || o->slot->owner_pid != (uint32_t)getpid())
 				continue;
+			snprintf(path, sizeof(path), "%s/%s", s->fd_dir, ev->name);
+			if (unlink(path) < 0)
+				continue; /* already counted (a duplicate event) */
 			if (__atomic_sub_fetch(&o->slot->fd_cnt, 1, __ATOMIC_ACQ_REL) == 0 &&
 			    __atomic_load_n(&o->slot->ref_cnt, __ATOMIC_ACQUIRE) == 0)
 				obj_free(s, o);

@@ -105,7 +105,7 @@ static int link_create(struct emu_session *s, const struct emu_target *t, union 
 	link->slot->u.link.perf_id = perf->id;
 	link->slot->u.link.bpf_cookie = a->link_create.perf_event.bpf_cookie;
 	emu_reg_publish(s, link->slot);
-	return emu_obj_reply_fd(link, true, r);
+	return emu_obj_reply_fd(s, link, true, r);
 }
 
 void emu_link_detach(struct emu_session *s, struct emu_obj *link)

@@ -153,7 +153,7 @@ static int obj_get(struct emu_session *s, const struct emu_target *t, union bpf_
 		err = emu_obj_by_id(s, (enum emu_reg_kind)k, id, &o);
 		if (err)
 			return err;
-		return emu_obj_reply_fd(o, true, r);
+		return emu_obj_reply_fd(s, o, true, r);
 	}
 	return -EACCES;
 }
@@ -191,14 +191,14 @@ static int fd_by_id(struct emu_session *s, enum emu_reg_kind kind, union bpf_att
 	} else if (kind == EMU_REG_BTF) {
 		id = a->btf_id;
 		if (id == 1)
-			return emu_btf_vmlinux(s, &o) ?: emu_obj_reply_fd(o, true, r);
+			return emu_btf_vmlinux(s, &o) ?: emu_obj_reply_fd(s, o, true, r);
 	} else {
 		id = a->link_id;
 	}
 	err = emu_obj_by_id(s, kind, id, &o);
 	if (err)
 		return err;
-	return emu_obj_reply_fd(o, true, r);
+	return emu_obj_reply_fd(s, o, true, r);
 }
 
 int emu_obj_cmd(struct emu_session *s, const struct emu_target *t, int cmd, union bpf_attr *a, uint64_t uattr,

@@ -176,7 +176,7 @@ int emu_perf_event_open(struct emu_session *s, const struct emu_target *t, const
 	emu_reg_publish(s, o->slot);
 	log_debug("perf_event_open: perf id %u type %u pid %d cpu %d %s+0x%llx\n", o->id, kind, pid, cpu, pe.path,
 		  (unsigned long long)pe.offset);
-	err = emu_obj_reply_fd(o, (flags & PERF_FLAG_FD_CLOEXEC) != 0, r);
+	err = emu_obj_reply_fd(s, o, (flags & PERF_FLAG_FD_CLOEXEC) != 0, r);
 	if (err)
 		r->val = err;
 	return 0;

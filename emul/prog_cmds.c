@@ -179,9 +179,8 @@ int emu_prog_load(struct emu_session *s, const struct emu_target *t, union bpf_a
 		return -EINVAL;
 	if (!prog_type_known(a->prog_type))
 		return -EINVAL;
-	if (a->insn_cnt == 0)
-		return -EINVAL;
-	if (a->insn_cnt > EMU_INSN_MAX)
+	/* bpf_prog_load(): an empty program is "too big" too. */
+	if (a->insn_cnt == 0 || a->insn_cnt > EMU_INSN_MAX)
 		return -E2BIG;
 	err = emu_copy_name(name, a->prog_name);
 	if (err)
@@ -292,7 +291,7 @@ int emu_prog_load(struct emu_session *s, const struct emu_target *t, union bpf_a
 	}
 	emu_reg_publish(s, o->slot);
 	log_debug("PROG_LOAD: prog id %u '%s' type %u, %u insns\n", o->id, name, a->prog_type, a->insn_cnt);
-	return emu_obj_reply_fd(o, true, r);
+	return emu_obj_reply_fd(s, o, true, r);
 }
 
 int emu_prog_bind_map(struct emu_session *s, const struct emu_target *t, union bpf_attr *a, struct emu_reply *r)

@@ -132,6 +132,8 @@ static int session_join(struct emu_session *s)
 	err = mkdir_owned(s->obj_dir);
 	if (!err)
 		err = mkdir_owned(s->bpffs_dir);
+	if (!err)
+		err = emu_life_init(s);
 	if (err)
 		return err;
 	snprintf(path, sizeof(path), "%s/registry", s->dir);
@@ -176,7 +178,8 @@ int emu_session_open(const char *name, struct emu_session **out)
 	s->lock_fd = -1;
 	s->dir = session_dir(name);
 	if (!s->dir || asprintf(&s->bpffs_dir, "%s/bpffs", s->dir) < 0 ||
-	    asprintf(&s->tracefs_dir, "%s/tracing", s->dir) < 0 || asprintf(&s->obj_dir, "%s/obj", s->dir) < 0) {
+	    asprintf(&s->tracefs_dir, "%s/tracing", s->dir) < 0 || asprintf(&s->obj_dir, "%s/obj", s->dir) < 0 ||
+	    asprintf(&s->fd_dir, "%s/obj/fd", s->dir) < 0) {
 		err = -ENOMEM;
 		goto err_free;
 	}
@@ -193,9 +196,7 @@ int emu_session_open(const char *name, struct emu_session **out)
 		}
 	}
 	s->ino_fd = -1;
-	err = emu_life_init(s);
-	if (!err)
-		err = session_join(s);
+	err = session_join(s);
 	if (err)
 		goto err_free;
 	*out = s;
@@ -226,6 +227,7 @@ void emu_session_close(struct emu_session *s)
 	free(s->bpffs_dir);
 	free(s->tracefs_dir);
 	free(s->obj_dir);
+	free(s->fd_dir);
 	free(s);
 }
 

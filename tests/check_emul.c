@@ -1,3 +1,655 @@
-/* check_emul.c - placeholder, replaced below */
+/*
+ * check_emul.c - the "emul" suite: the bpf() ABI bpftime answers, checked
+ * against the real kernel's bpf() in the same test where the kernel is
+ * reachable (we run as root in CI). The emulator is driven in-process with
+ * the local target (emul/target_local.c), so memory faults and fds behave
+ * as for a traced process.
+ */
+#define _GNU_SOURCE
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/bpf.h>
+#include <linux/perf_event.h>
+#include <stdio.h>
 #include <stdlib.h>
-int main(void) { return EXIT_SUCCESS; }
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "emul/emul.h"
+
+static struct emu_session *S;
+static struct emu_target T;
+static char sess_name[64];
+
+static void setup(void)
+{
+	snprintf(sess_name, sizeof(sess_name), "check-emul-%d", (int)getpid());
+	ck_assert_int_eq(emu_session_open(sess_name, &S), 0);
+	emu_target_local_init(&T);
+	bt_log_init_from_env();
+}
+
+static void teardown(void)
+{
+	emu_session_close(S);
+	S = NULL;
+}
+
+/* bpftime's answer, as the caller would see it: fd or value, or -errno. */
+static long ebpf(int cmd, void *attr, unsigned size)
+{
+	struct emu_reply r;
+
+	ck_assert_int_eq(emu_bpf(S, &T, cmd, (uint64_t)(uintptr_t)attr, size, &r), 0);
+	return (long)emu_reply_apply_local(&r);
+}
+
+/* The kernel's answer, or -ENOSYS-like sentinel when bpf() is not allowed to us. */
+static long kbpf(int cmd, void *attr, unsigned size)
+{
+	long r = syscall(SYS_bpf, cmd, attr, size);
+
+	return r < 0 ? -errno : r;
+}
+
+static int kernel_ok = -1;
+
+static int have_kernel(void)
+{
+	if (kernel_ok < 0) {
+		struct bpf_insn in[2] = { { .code = BPF_ALU64 | BPF_MOV | BPF_K }, { .code = BPF_JMP | BPF_EXIT } };
+		union bpf_attr a = { 0 };
+		long fd;
+
+		a.prog_type = BPF_PROG_TYPE_SOCKET_FILTER;
+		a.insns = (uintptr_t)in;
+		a.insn_cnt = 2;
+		a.license = (uintptr_t) "GPL";
+		fd = kbpf(BPF_PROG_LOAD, &a, sizeof(a));
+		kernel_ok = fd >= 0;
+		if (fd >= 0)
+			close((int)fd);
+	}
+	return kernel_ok;
+}
+
+/* Same call to both; assert both give @want (a value >= 0 means "an fd", closed afterwards). */
+#define BOTH(cmd, attr, size, want)                                                  \
+	do {                                                                         \
+		long e_ = ebpf((cmd), (attr), (size));                               \
+		if ((want) >= 0) {                                                   \
+			ck_assert_int_ge(e_, 0);                                     \
+			close((int)e_);                                              \
+		} else {                                                             \
+			ck_assert_int_eq(e_, (want));                                \
+		}                                                                    \
+		if (have_kernel()) {                                                 \
+			long k_ = kbpf((cmd), (attr), (size));                       \
+			if ((want) >= 0) {                                           \
+				ck_assert_int_ge(k_, 0);                             \
+				close((int)k_);                                      \
+			} else {                                                     \
+				ck_assert_int_eq(k_, (want));                        \
+			}                                                            \
+		}                                                                    \
+	} while (0)
+
+static struct bpf_insn trivial[2] = { { .code = BPF_ALU64 | BPF_MOV | BPF_K }, { .code = BPF_JMP | BPF_EXIT } };
+
+static void prog_attr(union bpf_attr *a, uint32_t type, struct bpf_insn *insns, uint32_t cnt)
+{
+	memset(a, 0, sizeof(*a));
+	a->prog_type = type;
+	a->insns = (uintptr_t)insns;
+	a->insn_cnt = cnt;
+	a->license = (uintptr_t) "GPL";
+}
+
+/* ---- dispatch: attr size rules ---- */
+
+START_TEST(test_dispatch_size_above_page_e2big)
+{
+	static char big[8192];
+
+	BOTH(BPF_MAP_FREEZE, big, 4097, -E2BIG);
+}
+END_TEST
+
+START_TEST(test_dispatch_tail_past_known_fields_e2big)
+{
+	char buf[512] = { 0 };
+
+	/* Byte 300 is past every bpf_attr we know (and past the kernel's too). */
+	buf[300] = 1;
+	BOTH(BPF_MAP_FREEZE, buf, sizeof(buf), -E2BIG);
+}
+END_TEST
+
+START_TEST(test_dispatch_unknown_cmd_einval)
+{
+	union bpf_attr a = { 0 };
+
+	BOTH(999, &a, sizeof(a), -EINVAL);
+	BOTH(-1, &a, sizeof(a), -EINVAL);
+}
+END_TEST
+
+START_TEST(test_dispatch_check_attr_einval)
+{
+	union bpf_attr a = { 0 };
+
+	/* MAP_FREEZE's last field is map_fd: anything after it must be zero. */
+	a.map_fd = 0;
+	((char *)&a)[8] = 1;
+	BOTH(BPF_MAP_FREEZE, &a, sizeof(a), -EINVAL);
+	/* OBJ_GET_INFO_BY_FD ends at info.info: a byte after it. */
+	memset(&a, 0, sizeof(a));
+	((char *)&a)[16] = 1;
+	BOTH(BPF_OBJ_GET_INFO_BY_FD, &a, sizeof(a), -EINVAL);
+}
+END_TEST
+
+START_TEST(test_dispatch_bad_attr_pointer_efault)
+{
+	BOTH(BPF_PROG_LOAD, (void *)8, 64, -EFAULT);
+}
+END_TEST
+
+START_TEST(test_dispatch_short_attr_zero_extended)
+{
+	union bpf_attr a;
+
+	/* 72 bytes: what libbpf 1.1 passes for PROG_LOAD's memcg probe is shorter than the union. */
+	prog_attr(&a, BPF_PROG_TYPE_SOCKET_FILTER, trivial, 2);
+	BOTH(BPF_PROG_LOAD, &a, 72, 0);
+}
+END_TEST
+
+/* ---- PROG_LOAD ---- */
+
+START_TEST(test_prog_load_errnos)
+{
+	union bpf_attr a;
+	struct bpf_insn jmp_out[2] = { { .code = BPF_JMP | BPF_JA, .off = 5 }, { .code = BPF_JMP | BPF_EXIT } };
+	struct bpf_insn no_exit[1] = { { .code = BPF_ALU64 | BPF_MOV | BPF_K } };
+
+	prog_attr(&a, BPF_PROG_TYPE_SOCKET_FILTER, trivial, 0);
+	BOTH(BPF_PROG_LOAD, &a, sizeof(a), -E2BIG);
+	prog_attr(&a, 4242, trivial, 2);
+	BOTH(BPF_PROG_LOAD, &a, sizeof(a), -EINVAL);
+	prog_attr(&a, BPF_PROG_TYPE_SOCKET_FILTER, trivial, 2);
+	strcpy(a.prog_name, "bad-name");
+	BOTH(BPF_PROG_LOAD, &a, sizeof(a), -EINVAL);
+	prog_attr(&a, BPF_PROG_TYPE_SOCKET_FILTER, jmp_out, 2);
+	BOTH(BPF_PROG_LOAD, &a, sizeof(a), -EINVAL);
+	prog_attr(&a, BPF_PROG_TYPE_SOCKET_FILTER, no_exit, 1);
+	BOTH(BPF_PROG_LOAD, &a, sizeof(a), -EINVAL);
+	prog_attr(&a, BPF_PROG_TYPE_SOCKET_FILTER, trivial, 2);
+	a.insns = 16; /* unmapped */
+	BOTH(BPF_PROG_LOAD, &a, sizeof(a), -EFAULT);
+	prog_attr(&a, BPF_PROG_TYPE_SOCKET_FILTER, trivial, 2);
+	a.prog_flags = 1u << 30;
+	BOTH(BPF_PROG_LOAD, &a, sizeof(a), -EINVAL);
+}
+END_TEST
+
+START_TEST(test_prog_load_log_rules)
+{
+	char log[256];
+	union bpf_attr a;
+
+	/* A buffer without a level, a level without a buffer size, unknown level bits. */
+	prog_attr(&a, BPF_PROG_TYPE_SOCKET_FILTER, trivial, 2);
+	a.log_buf = (uintptr_t)log;
+	a.log_size = sizeof(log);
+	BOTH(BPF_PROG_LOAD, &a, sizeof(a), -EINVAL);
+	prog_attr(&a, BPF_PROG_TYPE_SOCKET_FILTER, trivial, 2);
+	a.log_buf = (uintptr_t)log;
+	a.log_level = 1;
+	BOTH(BPF_PROG_LOAD, &a, sizeof(a), -EINVAL);
+	prog_attr(&a, BPF_PROG_TYPE_SOCKET_FILTER, trivial, 2);
+	a.log_level = 1 << 8;
+	a.log_buf = (uintptr_t)log;
+	a.log_size = sizeof(log);
+	BOTH(BPF_PROG_LOAD, &a, sizeof(a), -EINVAL);
+}
+END_TEST
+
+START_TEST(test_prog_load_unknown_helper_log)
+{
+	struct bpf_insn call[3] = { { .code = BPF_JMP | BPF_CALL, .imm = 9999 },
+				    { .code = BPF_ALU64 | BPF_MOV | BPF_K },
+				    { .code = BPF_JMP | BPF_EXIT } };
+	char log[4096] = "";
+	union bpf_attr a;
+
+	prog_attr(&a, BPF_PROG_TYPE_KPROBE, call, 3);
+	a.log_buf = (uintptr_t)log;
+	a.log_size = sizeof(log);
+	a.log_level = 1;
+	ck_assert_int_eq(ebpf(BPF_PROG_LOAD, &a, sizeof(a)), -EINVAL);
+	/* bpftrace's helper probe looks for exactly these words. */
+	ck_assert_ptr_nonnull(strstr(log, "invalid func unknown#9999"));
+	if (have_kernel()) {
+		memset(log, 0, sizeof(log));
+		ck_assert_int_eq(kbpf(BPF_PROG_LOAD, &a, sizeof(a)), -EINVAL);
+		ck_assert_ptr_nonnull(strstr(log, "invalid func unknown#9999"));
+	}
+}
+END_TEST
+
+START_TEST(test_prog_load_log_says_not_verified)
+{
+	char log[4096] = "";
+	union bpf_attr a;
+	long fd;
+
+	prog_attr(&a, BPF_PROG_TYPE_SOCKET_FILTER, trivial, 2);
+	a.log_buf = (uintptr_t)log;
+	a.log_size = sizeof(log);
+	a.log_level = 1;
+	fd = ebpf(BPF_PROG_LOAD, &a, sizeof(a));
+	ck_assert_int_ge(fd, 0);
+	ck_assert_ptr_nonnull(strstr(log, "full verification is not done yet"));
+	close((int)fd);
+}
+END_TEST
+
+static void prog_info_of(long (*call)(int, void *, unsigned), long fd, struct bpf_prog_info *info)
+{
+	union bpf_attr a = { 0 };
+
+	memset(info, 0, sizeof(*info));
+	a.info.bpf_fd = (uint32_t)fd;
+	a.info.info_len = sizeof(*info);
+	a.info.info = (uintptr_t)info;
+	ck_assert_int_eq(call(BPF_OBJ_GET_INFO_BY_FD, &a, sizeof(a)), 0);
+	ck_assert_int_eq(a.info.info_len, sizeof(*info));
+}
+
+START_TEST(test_prog_info_matches_kernel)
+{
+	struct bpf_prog_info ei, ki;
+	union bpf_attr a;
+	long efd, kfd;
+
+	prog_attr(&a, BPF_PROG_TYPE_SOCKET_FILTER, trivial, 2);
+	strcpy(a.prog_name, "check_info");
+	efd = ebpf(BPF_PROG_LOAD, &a, sizeof(a));
+	ck_assert_int_ge(efd, 0);
+	prog_info_of(ebpf, efd, &ei);
+	ck_assert_int_eq(ei.type, BPF_PROG_TYPE_SOCKET_FILTER);
+	ck_assert_str_eq(ei.name, "check_info");
+	ck_assert_int_eq(ei.xlated_prog_len, 16);
+	ck_assert_int_eq(ei.gpl_compatible, 1);
+	if (have_kernel()) {
+		kfd = kbpf(BPF_PROG_LOAD, &a, sizeof(a));
+		ck_assert_int_ge(kfd, 0);
+		prog_info_of(kbpf, kfd, &ki);
+		/* The tag is a hash of the instructions: it must be the kernel's. */
+		ck_assert_mem_eq(ei.tag, ki.tag, sizeof(ei.tag));
+		ck_assert_str_eq(ei.name, ki.name);
+		ck_assert_int_eq(ei.xlated_prog_len, ki.xlated_prog_len);
+		close((int)kfd);
+	}
+	close((int)efd);
+}
+END_TEST
+
+START_TEST(test_info_len_tail_e2big)
+{
+	uint8_t info[600] = { 0 };
+	union bpf_attr a;
+	long efd;
+
+	prog_attr(&a, BPF_PROG_TYPE_SOCKET_FILTER, trivial, 2);
+	efd = ebpf(BPF_PROG_LOAD, &a, sizeof(a));
+	ck_assert_int_ge(efd, 0);
+	info[590] = 1;
+	memset(&a, 0, sizeof(a));
+	a.info.bpf_fd = (uint32_t)efd;
+	a.info.info_len = sizeof(info);
+	a.info.info = (uintptr_t)info;
+	ck_assert_int_eq(ebpf(BPF_OBJ_GET_INFO_BY_FD, &a, sizeof(a)), -E2BIG);
+	/* Not a bpf fd at all. */
+	a.info.bpf_fd = 0;
+	ck_assert_int_eq(ebpf(BPF_OBJ_GET_INFO_BY_FD, &a, sizeof(a)), -EINVAL);
+	a.info.bpf_fd = 999;
+	ck_assert_int_eq(ebpf(BPF_OBJ_GET_INFO_BY_FD, &a, sizeof(a)), -EBADF);
+	close((int)efd);
+}
+END_TEST
+
+/* ---- ids, BTF, links ---- */
+
+START_TEST(test_btf_vmlinux_is_id_1)
+{
+	union bpf_attr a = { 0 };
+	struct bpf_btf_info info = { 0 };
+	char name[64] = "";
+	long fd;
+
+	if (access("/sys/kernel/btf/vmlinux", R_OK) != 0)
+		return;
+	a.start_id = 0;
+	ck_assert_int_eq(ebpf(BPF_BTF_GET_NEXT_ID, &a, sizeof(a)), 0);
+	ck_assert_int_eq(a.next_id, 1);
+	memset(&a, 0, sizeof(a));
+	a.btf_id = 1;
+	fd = ebpf(BPF_BTF_GET_FD_BY_ID, &a, sizeof(a));
+	ck_assert_int_ge(fd, 0);
+	memset(&a, 0, sizeof(a));
+	info.name = (uintptr_t)name;
+	info.name_len = sizeof(name);
+	a.info.bpf_fd = (uint32_t)fd;
+	a.info.info_len = sizeof(info);
+	a.info.info = (uintptr_t)&info;
+	ck_assert_int_eq(ebpf(BPF_OBJ_GET_INFO_BY_FD, &a, sizeof(a)), 0);
+	ck_assert_str_eq(name, "vmlinux");
+	ck_assert_int_eq(info.kernel_btf, 1);
+	ck_assert_int_eq(info.id, 1);
+	close((int)fd);
+}
+END_TEST
+
+START_TEST(test_get_fd_by_missing_id_enoent)
+{
+	union bpf_attr a = { 0 };
+
+	a.prog_id = 0x7ffffff0;
+	BOTH(BPF_PROG_GET_FD_BY_ID, &a, sizeof(a), -ENOENT);
+	memset(&a, 0, sizeof(a));
+	a.link_id = 0x7ffffff0;
+	BOTH(BPF_LINK_GET_FD_BY_ID, &a, sizeof(a), -ENOENT);
+}
+END_TEST
+
+START_TEST(test_btf_load_bad_magic_einval)
+{
+	uint8_t blob[32] = { 0x11, 0x22, 1, 0, 24 };
+	union bpf_attr a = { 0 };
+
+	a.btf = (uintptr_t)blob;
+	a.btf_size = sizeof(blob);
+	BOTH(BPF_BTF_LOAD, &a, sizeof(a), -EINVAL);
+}
+END_TEST
+
+START_TEST(test_link_create_perf_bad_target_ebadf)
+{
+	union bpf_attr a;
+	long pfd;
+
+	/* libbpf 1.1's perf-link probe: a valid program, target_fd -1: EBADF means "supported". */
+	prog_attr(&a, BPF_PROG_TYPE_TRACEPOINT, trivial, 2);
+	pfd = ebpf(BPF_PROG_LOAD, &a, sizeof(a));
+	ck_assert_int_ge(pfd, 0);
+	memset(&a, 0, sizeof(a));
+	a.link_create.prog_fd = (uint32_t)pfd;
+	a.link_create.target_fd = (uint32_t)-1;
+	a.link_create.attach_type = BPF_PERF_EVENT;
+	ck_assert_int_eq(ebpf(BPF_LINK_CREATE, &a, sizeof(a)), -EBADF);
+	close((int)pfd);
+	if (have_kernel()) {
+		prog_attr(&a, BPF_PROG_TYPE_TRACEPOINT, trivial, 2);
+		pfd = kbpf(BPF_PROG_LOAD, &a, sizeof(a));
+		ck_assert_int_ge(pfd, 0);
+		memset(&a, 0, sizeof(a));
+		a.link_create.prog_fd = (uint32_t)pfd;
+		a.link_create.target_fd = (uint32_t)-1;
+		a.link_create.attach_type = BPF_PERF_EVENT;
+		ck_assert_int_eq(kbpf(BPF_LINK_CREATE, &a, sizeof(a)), -EBADF);
+		close((int)pfd);
+	}
+	/* A bad program fd comes first. */
+	memset(&a, 0, sizeof(a));
+	a.link_create.prog_fd = 999;
+	a.link_create.target_fd = (uint32_t)-1;
+	a.link_create.attach_type = BPF_PERF_EVENT;
+	BOTH(BPF_LINK_CREATE, &a, sizeof(a), -EBADF);
+}
+END_TEST
+
+START_TEST(test_prog_freed_after_last_close)
+{
+	struct bpf_prog_info info;
+	union bpf_attr a;
+	long fd, fd2;
+	uint32_t id;
+
+	prog_attr(&a, BPF_PROG_TYPE_SOCKET_FILTER, trivial, 2);
+	fd = ebpf(BPF_PROG_LOAD, &a, sizeof(a));
+	ck_assert_int_ge(fd, 0);
+	prog_info_of(ebpf, fd, &info);
+	id = info.id;
+	/* A dup keeps it alive: the same open file description. */
+	fd2 = dup((int)fd);
+	close((int)fd);
+	emu_session_events(S);
+	memset(&a, 0, sizeof(a));
+	a.prog_id = id;
+	fd = ebpf(BPF_PROG_GET_FD_BY_ID, &a, sizeof(a));
+	ck_assert_int_ge(fd, 0);
+	close((int)fd);
+	close((int)fd2);
+	emu_session_events(S);
+	ck_assert_int_eq(ebpf(BPF_PROG_GET_FD_BY_ID, &a, sizeof(a)), -ENOENT);
+}
+END_TEST
+
+/* ---- TEST_RUN ---- */
+
+START_TEST(test_test_run_rules)
+{
+	struct bpf_insn ret2[2] = { { .code = BPF_ALU64 | BPF_MOV | BPF_K, .imm = 2 }, { .code = BPF_JMP | BPF_EXIT } };
+	uint8_t pkt[64] = { 0 }, out[64];
+	union bpf_attr a;
+	long efd, kfd = -1;
+
+	prog_attr(&a, BPF_PROG_TYPE_XDP, ret2, 2);
+	efd = ebpf(BPF_PROG_LOAD, &a, sizeof(a));
+	ck_assert_int_ge(efd, 0);
+	if (have_kernel())
+		kfd = kbpf(BPF_PROG_LOAD, &a, sizeof(a));
+	/* Too little data: EINVAL. */
+	memset(&a, 0, sizeof(a));
+	a.test.data_in = (uintptr_t)pkt;
+	a.test.data_size_in = 10;
+	a.test.prog_fd = (uint32_t)efd;
+	ck_assert_int_eq(ebpf(BPF_PROG_TEST_RUN, &a, sizeof(a)), -EINVAL);
+	if (kfd >= 0) {
+		a.test.prog_fd = (uint32_t)kfd;
+		ck_assert_int_eq(kbpf(BPF_PROG_TEST_RUN, &a, sizeof(a)), -EINVAL);
+	}
+	/* A proper run: retval 2, data out, ENOSPC when data_out is too small. */
+	memset(&a, 0, sizeof(a));
+	a.test.data_in = (uintptr_t)pkt;
+	a.test.data_size_in = sizeof(pkt);
+	a.test.data_out = (uintptr_t)out;
+	a.test.data_size_out = sizeof(out);
+	a.test.repeat = 3;
+	a.test.prog_fd = (uint32_t)efd;
+	ck_assert_int_eq(ebpf(BPF_PROG_TEST_RUN, &a, sizeof(a)), 0);
+	ck_assert_int_eq(a.test.retval, 2);
+	ck_assert_int_eq(a.test.data_size_out, 64);
+	a.test.data_size_out = 16;
+	ck_assert_int_eq(ebpf(BPF_PROG_TEST_RUN, &a, sizeof(a)), -ENOSPC);
+	ck_assert_int_eq(a.test.data_size_out, 64);
+	if (kfd >= 0) {
+		a.test.prog_fd = (uint32_t)kfd;
+		a.test.data_size_out = 16;
+		ck_assert_int_eq(kbpf(BPF_PROG_TEST_RUN, &a, sizeof(a)), -ENOSPC);
+		ck_assert_int_eq(a.test.data_size_out, 64);
+		close((int)kfd);
+	}
+	/* ctx_size_in without ctx_in. */
+	memset(&a, 0, sizeof(a));
+	a.test.prog_fd = (uint32_t)efd;
+	a.test.ctx_size_in = 4;
+	ck_assert_int_eq(ebpf(BPF_PROG_TEST_RUN, &a, sizeof(a)), -EINVAL);
+	close((int)efd);
+}
+END_TEST
+
+START_TEST(test_test_run_syscall_rejects_repeat)
+{
+	union bpf_attr a;
+	uint8_t ctx[16] = { 0 };
+	long efd, kfd = -1;
+
+	prog_attr(&a, BPF_PROG_TYPE_SYSCALL, trivial, 2);
+	a.prog_flags = BPF_F_SLEEPABLE;
+	efd = ebpf(BPF_PROG_LOAD, &a, sizeof(a));
+	ck_assert_int_ge(efd, 0);
+	if (have_kernel())
+		kfd = kbpf(BPF_PROG_LOAD, &a, sizeof(a));
+	memset(&a, 0, sizeof(a));
+	a.test.ctx_in = (uintptr_t)ctx;
+	a.test.ctx_size_in = sizeof(ctx);
+	a.test.repeat = 1;
+	a.test.prog_fd = (uint32_t)efd;
+	ck_assert_int_eq(ebpf(BPF_PROG_TEST_RUN, &a, sizeof(a)), -EINVAL);
+	if (kfd >= 0) {
+		a.test.prog_fd = (uint32_t)kfd;
+		ck_assert_int_eq(kbpf(BPF_PROG_TEST_RUN, &a, sizeof(a)), -EINVAL);
+	}
+	a.test.repeat = 0;
+	a.test.prog_fd = (uint32_t)efd;
+	ck_assert_int_eq(ebpf(BPF_PROG_TEST_RUN, &a, sizeof(a)), 0);
+	ck_assert_int_eq(a.test.retval, 0);
+	if (kfd >= 0) {
+		a.test.prog_fd = (uint32_t)kfd;
+		ck_assert_int_eq(kbpf(BPF_PROG_TEST_RUN, &a, sizeof(a)), 0);
+		close((int)kfd);
+	}
+	close((int)efd);
+}
+END_TEST
+
+START_TEST(test_test_run_crash_is_contained)
+{
+	/* r0 = *(u64 *)(r1 + 0) where r1 = 8: a wild read. The child dies, we answer EINVAL. */
+	struct bpf_insn wild[4] = {
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = 1, .imm = 8 },
+		{ .code = BPF_LDX | BPF_MEM | BPF_DW, .dst_reg = 0, .src_reg = 1 },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	union bpf_attr a;
+	long efd;
+
+	prog_attr(&a, BPF_PROG_TYPE_SYSCALL, wild, 3);
+	a.prog_flags = BPF_F_SLEEPABLE;
+	efd = ebpf(BPF_PROG_LOAD, &a, sizeof(a));
+	ck_assert_int_ge(efd, 0);
+	memset(&a, 0, sizeof(a));
+	a.test.prog_fd = (uint32_t)efd;
+	ck_assert_int_eq(ebpf(BPF_PROG_TEST_RUN, &a, sizeof(a)), -EINVAL);
+	close((int)efd);
+}
+END_TEST
+
+/* ---- perf_event_open ---- */
+
+static long eperf(struct perf_event_attr *attr, int pid, int cpu, int group, unsigned long flags)
+{
+	uint64_t args[6] = { (uintptr_t)attr, (uint64_t)pid, (uint64_t)cpu, (uint64_t)group, flags, 0 };
+	struct emu_reply r;
+
+	ck_assert_int_eq(emu_syscall(S, &T, SYS_perf_event_open, args, &r), 0);
+	if (r.cont)
+		return 1000000; /* "continue to the kernel" */
+	return (long)emu_reply_apply_local(&r);
+}
+
+START_TEST(test_perf_event_open_rules)
+{
+	struct perf_event_attr pa;
+	char path[] = "/bin/true";
+	long fd;
+
+	memset(&pa, 0, sizeof(pa));
+	pa.type = PERF_TYPE_TRACEPOINT;
+	pa.size = 32; /* below VER0: E2BIG and the kernel's size written back */
+	ck_assert_int_eq(eperf(&pa, -1, 0, -1, 0), -E2BIG);
+	ck_assert_int_ge(pa.size, 64);
+	/* Hardware events are the kernel's. */
+	memset(&pa, 0, sizeof(pa));
+	pa.type = PERF_TYPE_HARDWARE;
+	ck_assert_int_eq(eperf(&pa, 0, -1, -1, 0), 1000000);
+	/* A uprobe through the PMU: size 0 is VER0; pid -1 and cpu -1 together are EINVAL. */
+	memset(&pa, 0, sizeof(pa));
+	pa.type = 8;
+	{
+		FILE *f = fopen("/sys/bus/event_source/devices/uprobe/type", "r");
+
+		if (f) {
+			ck_assert_int_eq(fscanf(f, "%u", &pa.type), 1);
+			fclose(f);
+		}
+	}
+	pa.config1 = (uintptr_t)path;
+	pa.config2 = 0x1000;
+	pa.config = 0x600000000ull; /* bcc's garbage ref_ctr_offset is accepted */
+	ck_assert_int_eq(eperf(&pa, -1, -1, -1, 0), -EINVAL);
+	fd = eperf(&pa, -1, 0, -1, PERF_FLAG_FD_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(fcntl((int)fd, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
+	close((int)fd);
+	pa.config1 = 24; /* a bad path pointer */
+	ck_assert_int_eq(eperf(&pa, -1, 0, -1, 0), -EFAULT);
+}
+END_TEST
+
+static Suite *emul_suite(void)
+{
+	Suite *s = suite_create("emul");
+	TCase *td = tcase_create("dispatch"), *tp = tcase_create("prog_cmds"), *to = tcase_create("obj_cmds"),
+	      *tt = tcase_create("test_run"), *te = tcase_create("perf_event");
+
+	tcase_add_checked_fixture(td, setup, teardown);
+	tcase_add_checked_fixture(tp, setup, teardown);
+	tcase_add_checked_fixture(to, setup, teardown);
+	tcase_add_checked_fixture(tt, setup, teardown);
+	tcase_add_checked_fixture(te, setup, teardown);
+	tcase_add_test(td, test_dispatch_size_above_page_e2big);
+	tcase_add_test(td, test_dispatch_tail_past_known_fields_e2big);
+	tcase_add_test(td, test_dispatch_unknown_cmd_einval);
+	tcase_add_test(td, test_dispatch_check_attr_einval);
+	tcase_add_test(td, test_dispatch_bad_attr_pointer_efault);
+	tcase_add_test(td, test_dispatch_short_attr_zero_extended);
+	tcase_add_test(tp, test_prog_load_errnos);
+	tcase_add_test(tp, test_prog_load_log_rules);
+	tcase_add_test(tp, test_prog_load_unknown_helper_log);
+	tcase_add_test(tp, test_prog_load_log_says_not_verified);
+	tcase_add_test(tp, test_prog_info_matches_kernel);
+	tcase_add_test(to, test_info_len_tail_e2big);
+	tcase_add_test(to, test_btf_vmlinux_is_id_1);
+	tcase_add_test(to, test_get_fd_by_missing_id_enoent);
+	tcase_add_test(to, test_btf_load_bad_magic_einval);
+	tcase_add_test(to, test_link_create_perf_bad_target_ebadf);
+	tcase_add_test(to, test_prog_freed_after_last_close);
+	tcase_add_test(tt, test_test_run_rules);
+	tcase_add_test(tt, test_test_run_syscall_rejects_repeat);
+	tcase_add_test(tt, test_test_run_crash_is_contained);
+	tcase_add_test(te, test_perf_event_open_rules);
+	suite_add_tcase(s, td);
+	suite_add_tcase(s, tp);
+	suite_add_tcase(s, to);
+	suite_add_tcase(s, tt);
+	suite_add_tcase(s, te);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(emul_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
