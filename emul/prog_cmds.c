@@ -177,11 +177,11 @@ int emu_prog_load(struct emu_session *s, const struct emu_target *t, union bpf_a
 	if (a->prog_flags & ~(BPF_F_STRICT_ALIGNMENT | BPF_F_ANY_ALIGNMENT | BPF_F_TEST_STATE_FREQ |
 			      BPF_F_SLEEPABLE | BPF_F_TEST_RND_HI32 | BPF_F_XDP_HAS_FRAGS))
 		return -EINVAL;
-	if (!prog_type_known(a->prog_type))
-		return -EINVAL;
-	/* bpf_prog_load(): an empty program is "too big" too. */
+	/* bpf_prog_load(): an empty program is "too big" too, and this comes before the type. */
 	if (a->insn_cnt == 0 || a->insn_cnt > EMU_INSN_MAX)
 		return -E2BIG;
+	if (!prog_type_known(a->prog_type))
+		return -EINVAL;
 	err = emu_copy_name(name, a->prog_name);
 	if (err)
 		return err;
