@@ -20,6 +20,23 @@
 #include "common/log.h"
 #include "common/utils.h"
 
+/* pread() until @n bytes: sysfs files (the kernel's BTF) return short reads. */
+static int pread_full(int fd, void *buf, size_t n)
+{
+	size_t done = 0;
+
+	while (done < n) {
+		ssize_t r = pread(fd, (char *)buf + done, n - done, (off_t)done);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -EIO;
+		done += (size_t)r;
+	}
+	return 0;
+}
+
 /* Copy in the user's info struct (bpf_check_uarg_tail_zero() + copy_from_user()). */
 static int info_in(const struct emu_target *t, uint64_t uinfo, uint32_t ulen, void *info, size_t info_sz,
 		   uint32_t *len)
@@ -96,7 +113,7 @@ static int prog_info(struct emu_session *s, const struct emu_target *t, struct e
 			buf = malloc(n);
 			if (!buf)
 				return -ENOMEM;
-			if (pread(o->fd, buf, n, 0) != (ssize_t)n)
+			if (pread_full(o->fd, buf, n))
 				return -EIO;
 			if (t->ops->write(t, uinsns, buf, n))
 				return -EFAULT;
@@ -138,27 +155,28 @@ static int btf_info(struct emu_session *s, const struct emu_target *t, struct em
 		_cleanup_free_ uint8_t *buf = NULL;
 		uint32_t n = MIN(ubtf_sz, info.btf_size);
 
-		/* btf_get_info_by_fd(): a too-small buffer is ENOSPC after copying what fits. */
+		/* btf_get_info_by_fd(): copy what fits and report the full size; libbpf then
+		 * retries with a bigger buffer. */
 		buf = malloc(n);
 		if (!buf)
 			return -ENOMEM;
-		if (pread(o->fd, buf, n, 0) != (ssize_t)n)
+		if (pread_full(o->fd, buf, n))
 			return -EIO;
 		if (t->ops->write(t, ubtf, buf, n))
 			return -EFAULT;
-		if (ubtf_sz < info.btf_size)
-			return -ENOSPC;
 	}
 	info.name_len = (uint32_t)strlen(name);
 	if (uname && uname_len) {
 		if (uname_len < info.name_len + 1) {
+			/* Too short: as much as fits, NUL-terminated, and ENOSPC after the info is out. */
 			if (t->ops->write(t, uname, name, uname_len - 1) || t->ops->write(t, uname + uname_len - 1, "", 1))
 				return -EFAULT;
-			return -ENOSPC;
+			err = info_out(t, uattr, uinfo, &info, len);
+			return err ? err : -ENOSPC;
 		}
 		if (t->ops->write(t, uname, name, info.name_len + 1))
 			return -EFAULT;
-	} else if (!!uname != !!uname_len) {
+	} else if (uname || uname_len) {
 		return -EINVAL;
 	}
 	return info_out(t, uattr, uinfo, &info, len);

@@ -18,6 +18,7 @@
  *            duration = mean ns per run, data_out with ENOSPC when short;
  *   SYSCALL  ctx_in only (<= U16_MAX bytes, copied back after the run);
  *            any data, ctx_out, repeat, duration or flags give EINVAL;
+ *   RAW_TRACEPOINT ctx_in = up to 12 u64 arguments; no data, repeat or ctx_out;
  *   others   ENOTSUPP (524), as for types without a test_run operation;
  *            skb programs too (DIVERGES: the kernel has one; bpftime has no
  *            sk_buff model yet).
@@ -253,6 +254,42 @@ out:
 	return ret;
 }
 
+/* bpf_prog_test_run_raw_tp(): ctx_in is the array of u64 arguments, nothing else. */
+static int test_run_raw_tp(const struct emu_target *t, struct emu_obj *p, const union bpf_attr *a, uint64_t uattr)
+{
+	uint32_t size = a->test.ctx_size_in;
+	size_t area_sz = sizeof(struct run_area) + 128;
+	struct run_area *ra;
+	int err, ret = 0;
+
+	if (a->test.data_in || a->test.data_out || a->test.ctx_out || a->test.duration || a->test.repeat ||
+	    a->test.batch_size)
+		return -EINVAL;
+	if (size > 12 * sizeof(uint64_t)) /* MAX_BPF_FUNC_ARGS */
+		return -EINVAL;
+	if (a->test.flags & ~BPF_F_TEST_RUN_ON_CPU)
+		return -EINVAL;
+	if (!(a->test.flags & BPF_F_TEST_RUN_ON_CPU) && a->test.cpu)
+		return -EINVAL;
+	ra = mmap(NULL, area_sz, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (ra == MAP_FAILED)
+		return -ENOMEM;
+	if (size && t->ops->read(t, a->test.ctx_in, ra->data, size)) {
+		ret = -EFAULT;
+		goto out;
+	}
+	err = run_isolated(p->priv, ra, BPF_PROG_TYPE_RAW_TRACEPOINT, 1, ((uint64_t)t->pid << 32) | (uint32_t)t->tid);
+	if (err) {
+		ret = err;
+		goto out;
+	}
+	if (put_u32(t, uattr, offsetof(union bpf_attr, test.retval), (uint32_t)ra->retval))
+		ret = -EFAULT;
+out:
+	munmap(ra, area_sz);
+	return ret;
+}
+
 int emu_prog_test_run(struct emu_session *s, const struct emu_target *t, union bpf_attr *a, uint64_t uattr,
 		      struct emu_reply *r)
 {
@@ -275,6 +312,8 @@ int emu_prog_test_run(struct emu_session *s, const struct emu_target *t, union b
 		return test_run_xdp(t, p, a, uattr);
 	case BPF_PROG_TYPE_SYSCALL:
 		return test_run_syscall(t, p, a, uattr);
+	case BPF_PROG_TYPE_RAW_TRACEPOINT:
+		return test_run_raw_tp(t, p, a, uattr);
 	case BPF_PROG_TYPE_SOCKET_FILTER:
 	case BPF_PROG_TYPE_SCHED_CLS:
 	case BPF_PROG_TYPE_SCHED_ACT:
