@@ -27,6 +27,7 @@ struct emu_obj {
 	int fd;                    /* our own description of the backing file; never handed out */
 	void *priv;                /* kind-specific local state (e.g. the loaded jit program) */
 	void (*priv_free)(void *priv);
+	int wd;                    /* inotify watch on an untracked-by-link inode (lifetime.c), or -1 */
 	int wake_fd;               /* eventfd added to target epoll sets (epoll.c), -1 if none */
 	bool wake_on;              /* wake_fd currently signalled */
 	volatile uint64_t *ring_head, *ring_tail; /* producer/consumer positions we compare (epoll.c) */
@@ -74,6 +75,9 @@ int emu_fd_lookup(struct emu_session *s, const struct emu_target *t, int tfd, en
 		  struct emu_obj **out);
 int emu_obj_adopt(struct emu_session *s, enum emu_reg_kind kind, int fd, const char *name, uint32_t type,
 		  struct emu_obj **out);
+/* The same with a slot already claimed (its id was needed first). */
+int emu_obj_adopt_slot(struct emu_session *s, struct emu_reg_slot *slot, int fd, const char *name, uint32_t type,
+		       struct emu_obj **out);
 /* The object with @id; -ENOENT if none. */
 int emu_obj_by_id(struct emu_session *s, enum emu_reg_kind kind, uint32_t id, struct emu_obj **out);
 /* lifetime.c */
@@ -97,6 +101,14 @@ int emu_map_cmd(struct emu_session *s, const struct emu_target *t, int cmd, unio
 		uint64_t uattr, struct emu_reply *r);
 /* map_cmds.c: the 64-bit value an ld_imm64 map reference has in the supervisor. */
 int emu_map_ld_imm64(struct emu_session *s, struct emu_obj *m, const struct bpf_insn insn[2], uint64_t *value);
+/* map_cmds.c: the perf event id in a PERF_EVENT_ARRAY slot (idx UINT32_MAX: current CPU);
+ * 0, -E2BIG (index), -ENOENT (empty), -EINVAL (not a perf event array). */
+int emu_map_perf_slot(void *map, uint32_t idx, uint32_t *id);
+/* map_cmds.c: the map helpers of maps/ in the supervisor's helper table. */
+#include "jit/jit.h"
+void emu_map_helpers_fill(jit_helper_fn *table, uint32_t cnt);
+/* map_cmds.c: drop what a map holds (PERF_EVENT_ARRAY's perf events) before it is freed. */
+void emu_map_release(struct emu_session *s, struct emu_obj *o);
 int emu_prog_load(struct emu_session *s, const struct emu_target *t, union bpf_attr *attr, struct emu_reply *r);
 int emu_prog_test_run(struct emu_session *s, const struct emu_target *t, union bpf_attr *attr,
 		      uint64_t uattr, struct emu_reply *r);
@@ -123,6 +135,10 @@ int emu_perf_attach(struct emu_session *s, struct emu_obj *perf, struct emu_obj 
 
 /* obj_cmds.c: statfs(2) on /sys/fs/bpf answers BPF_FS_MAGIC. */
 int emu_statfs(struct emu_session *s, const struct emu_target *t, const uint64_t args[6], struct emu_reply *r);
+
+/* perf_ring.c: the kernel's perf ring, producer side. */
+int emu_perf_ring_learn_size(struct emu_session *s, struct emu_obj *o, pid_t pid);
+int emu_perf_ring_output(struct emu_obj *o, const void *data, uint32_t size);
 
 /* tracefs.c */
 int emu_tracefs_prepare(struct emu_session *s);

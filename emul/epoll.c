@@ -85,6 +85,8 @@ int emu_epoll_ctl(struct emu_session *s, const struct emu_target *t, const uint6
 		r->cont = true;
 		return 0;
 	}
+	if (o->kind == EMU_REG_PERF)
+		(void)emu_perf_ring_learn_size(s, o, t->tid);
 	err = ring_watch_init(o);
 	if (err)
 		return r->val = err, 0;

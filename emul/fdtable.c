@@ -48,6 +48,7 @@ const char *emu_kind_name(enum emu_reg_kind kind)
 static void obj_add(struct emu_session *s, struct emu_obj *o)
 {
 	o->wake_fd = -1;
+	o->wd = -1;
 	o->next = s->objs;
 	s->objs = o;
 }
@@ -114,20 +115,31 @@ int emu_obj_adopt(struct emu_session *s, enum emu_reg_kind kind, int fd, const c
 		  struct emu_obj **out)
 {
 	struct emu_reg_slot *slot;
+	int err;
+
+	err = emu_reg_claim(s, kind, &slot);
+	if (err)
+		return err;
+	err = emu_obj_adopt_slot(s, slot, fd, name, type, out);
+	if (err) {
+		emu_reg_release(s, slot);
+		__atomic_store_n(&slot->state, EMU_REG_FREE, __ATOMIC_RELEASE);
+	}
+	return err;
+}
+
+int emu_obj_adopt_slot(struct emu_session *s, struct emu_reg_slot *slot, int fd, const char *name, uint32_t type,
+		       struct emu_obj **out)
+{
+	enum emu_reg_kind kind = slot->kind;
 	struct emu_obj *o;
 	struct stat st;
-	int err;
 
 	if (fstat(fd, &st) < 0)
 		return -errno;
 	o = calloc(1, sizeof(*o));
 	if (!o)
 		return -ENOMEM;
-	err = emu_reg_claim(s, kind, &slot);
-	if (err) {
-		free(o);
-		return err;
-	}
 	o->kind = kind;
 	o->id = slot->id;
 	o->slot = slot;

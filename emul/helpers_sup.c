@@ -12,6 +12,10 @@
 #define _GNU_SOURCE
 #include "emul/helpers_sup.h"
 
+#include <errno.h>
+
+#include "emul/emul_int.h"
+
 #include <stdlib.h>
 #include <sched.h>
 #include <sys/random.h>
@@ -22,6 +26,7 @@
 
 static __thread int helper_missing;
 static __thread uint64_t run_pid_tgid;
+static __thread struct emu_session *run_session;
 
 static uint64_t ns(clockid_t c)
 {
@@ -74,6 +79,31 @@ static uint64_t h_get_current_pid_tgid(uint64_t a, uint64_t b, uint64_t c, uint6
 	return run_pid_tgid;
 }
 
+/*
+ * bpf_perf_event_output(ctx, map, flags, data, size) (kernel/trace/bpf_trace.c):
+ * the PERF_EVENT_ARRAY slot of the current CPU (or flags' index) names a
+ * perf event; the record goes into its ring. bpftrace's BEGIN and END probes
+ * print this way, run through PROG_TEST_RUN.
+ */
+static uint64_t h_perf_event_output(uint64_t ctx, uint64_t map, uint64_t flags, uint64_t data, uint64_t size)
+{
+	uint64_t idx = flags & BPF_F_INDEX_MASK;
+	struct emu_obj *o;
+	uint32_t id;
+	int err;
+
+	if (flags & ~(uint64_t)BPF_F_INDEX_MASK)
+		return (uint64_t)-EINVAL;
+	if (idx == BPF_F_CURRENT_CPU)
+		idx = UINT32_MAX; /* emu_map_perf_slot() picks the current CPU */
+	err = emu_map_perf_slot((void *)(uintptr_t)map, (uint32_t)idx, &id);
+	if (err)
+		return (uint64_t)(int64_t)err;
+	if (!run_session || emu_obj_by_id(run_session, EMU_REG_PERF, id, &o))
+		return (uint64_t)-ENOENT;
+	return (uint64_t)(int64_t)emu_perf_ring_output(o, (const void *)(uintptr_t)data, (uint32_t)size);
+}
+
 static jit_helper_fn table[EMU_HELPER_MAX];
 
 const jit_helper_fn *emu_helpers_sup(void)
@@ -87,14 +117,18 @@ const jit_helper_fn *emu_helpers_sup(void)
 		table[BPF_FUNC_get_current_pid_tgid] = h_get_current_pid_tgid;
 		table[BPF_FUNC_ktime_get_boot_ns] = h_ktime_get_boot_ns;
 		table[BPF_FUNC_ktime_get_coarse_ns] = h_ktime_get_coarse_ns;
+		table[BPF_FUNC_perf_event_output] = h_perf_event_output;
+		/* bpf_map_lookup_elem, _update_elem, _delete_elem, spin locks ... (maps/helpers.c). */
+		emu_map_helpers_fill(table, EMU_HELPER_MAX);
 	}
 	return table;
 }
 
-void emu_helpers_run_begin(uint64_t pid_tgid)
+void emu_helpers_run_begin(uint64_t pid_tgid, struct emu_session *s)
 {
 	helper_missing = 0;
 	run_pid_tgid = pid_tgid;
+	run_session = s;
 }
 
 bool emu_helpers_run_missing(void)

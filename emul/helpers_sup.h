@@ -12,7 +12,8 @@
 
 const jit_helper_fn *emu_helpers_sup(void);
 /* Around one test run: the pid/tgid bpf_get_current_pid_tgid() reports; whether an unavailable helper ran. */
-void emu_helpers_run_begin(uint64_t pid_tgid);
+struct emu_session;
+void emu_helpers_run_begin(uint64_t pid_tgid, struct emu_session *s);
 bool emu_helpers_run_missing(void);
 
 #endif /* EMUL_HELPERS_SUP_H */

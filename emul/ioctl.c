@@ -39,6 +39,9 @@ int emu_perf_ioctl(struct emu_session *s, const struct emu_target *t, const uint
 	case PERF_EVENT_IOC_DISABLE:
 		/* PERF_IOC_FLAG_GROUP in arg would include siblings; we have no groups. */
 		set_enabled(s, o, req == PERF_EVENT_IOC_ENABLE);
+		/* The consumer has mapped its ring by now (bpftrace, bcc, libbpf do mmap first). */
+		if (req == PERF_EVENT_IOC_ENABLE)
+			(void)emu_perf_ring_learn_size(s, o, t->tid);
 		return 0;
 	case PERF_EVENT_IOC_ID:
 		id = o->id;

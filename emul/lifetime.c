@@ -77,9 +77,19 @@ int emu_obj_open_tracked(struct emu_session *s, struct emu_obj *o, int flags)
 	snprintf(name, sizeof(name), "%s/%s.%u.%u.%u", s->fd_dir, emu_kind_name(o->kind), o->id, (unsigned)getpid(),
 		 ++seq);
 	if (linkat(AT_FDCWD, src, AT_FDCWD, name, AT_SYMLINK_FOLLOW) < 0) {
-		/* Not linkable (a memfd): hand out an untracked description. */
+		/*
+		 * Not linkable (a map's memfd): watch the inode itself. Its close
+		 * events carry no name, and two identical unread ones merge, so a
+		 * burst of closes can leave fd_cnt high (a leak, never an early free).
+		 */
+		if (o->wd < 0 && o->slot->owner_pid == (uint32_t)getpid())
+			o->wd = inotify_add_watch(s->ino_fd, src, IN_CLOSE_WRITE | IN_CLOSE_NOWRITE);
 		fd = open(src, flags | O_CLOEXEC);
-		return fd < 0 ? -errno : fd;
+		if (fd < 0)
+			return -errno;
+		if (o->wd >= 0)
+			__atomic_add_fetch(&o->slot->fd_cnt, 1, __ATOMIC_ACQ_REL);
+		return fd;
 	}
 	/* Pairs with the decrement in emu_session_events(); a failed install closes the
 	 * description, whose close event balances the count. */
@@ -144,6 +154,8 @@ static void obj_free(struct emu_session *s, struct emu_obj *o)
 	char path[4096];
 
 	log_debug("object kind %u id %u: last reference gone, freeing\n", o->kind, o->id);
+	if (o->wd >= 0)
+		inotify_rm_watch(s->ino_fd, o->wd);
 	obj_unlink(s, o);
 	/* Unpublish first, so nobody finds it while we drop what it held. */
 	emu_reg_release(s, slot);
@@ -163,6 +175,7 @@ static void obj_free(struct emu_session *s, struct emu_obj *o)
 		put_id(s, EMU_REG_BTF, slot->u.prog.btf_id);
 		break;
 	case EMU_REG_MAP:
+		emu_map_release(s, o);
 		put_id(s, EMU_REG_BTF, slot->u.map.btf_id);
 		break;
 	default:
@@ -200,8 +213,20 @@ void emu_session_events(struct emu_session *s)
 				log_warn("inotify queue overflow: some closed bpf objects will not be freed\n");
 				continue;
 			}
-			if (!(ev->mask & (IN_CLOSE_WRITE | IN_CLOSE_NOWRITE)) || !ev->len)
+			if (!(ev->mask & (IN_CLOSE_WRITE | IN_CLOSE_NOWRITE)))
 				continue;
+			if (!ev->len) {
+				/* An inode watch (memfd maps). */
+				for (o = s->objs; o; o = o->next)
+					if (o->wd == ev->wd)
+						break;
+				if (o && o->slot->owner_pid == (uint32_t)getpid() &&
+				    __atomic_load_n(&o->slot->fd_cnt, __ATOMIC_ACQUIRE) > 0 &&
+				    __atomic_sub_fetch(&o->slot->fd_cnt, 1, __ATOMIC_ACQ_REL) == 0 &&
+				    __atomic_load_n(&o->slot->ref_cnt, __ATOMIC_ACQUIRE) == 0)
+					obj_free(s, o);
+				continue;
+			}
 			if (sscanf(ev->name, "%15[a-z_-].%u.%u.%u", kind, &id, &pid, &seq) != 4)
 				continue;
 			for (o = s->objs; o; o = o->next)

@@ -21,3 +21,16 @@ int emu_map_ld_imm64(struct emu_session *s, struct emu_obj *m, const struct bpf_
 {
 	return -EOPNOTSUPP;
 }
+
+void emu_map_release(struct emu_session *s, struct emu_obj *o)
+{
+}
+
+int emu_map_perf_slot(void *map, uint32_t idx, uint32_t *id)
+{
+	return -EINVAL;
+}
+
+void emu_map_helpers_fill(jit_helper_fn *table, uint32_t cnt)
+{
+}

@@ -65,7 +65,7 @@ static uint64_t now_ns(void)
 }
 
 /* Run in a child; results land in @ra. Returns 0 or -EINVAL (crash/timeout). */
-static int run_isolated(const struct jit_prog *jp, struct run_area *ra, uint32_t type, uint32_t repeat,
+static int run_isolated(struct emu_session *s, const struct jit_prog *jp, struct run_area *ra, uint32_t type, uint32_t repeat,
 			uint64_t pid_tgid)
 {
 	int status;
@@ -79,7 +79,7 @@ static int run_isolated(const struct jit_prog *jp, struct run_area *ra, uint32_t
 		void *ctx = type == BPF_PROG_TYPE_XDP ? (void *)&ra->md : (void *)ra->data;
 
 		alarm(EMU_TEST_RUN_SECS);
-		emu_helpers_run_begin(pid_tgid);
+		emu_helpers_run_begin(pid_tgid, s);
 		t0 = now_ns();
 		for (uint32_t i = 0; i < repeat; i++) {
 			r0 = jit_prog_run(jp, ctx);
@@ -111,7 +111,7 @@ static int put_u32(const struct emu_target *t, uint64_t uattr, size_t off, uint3
 	return t->ops->write(t, uattr + off, &v, sizeof(v)) ? -EFAULT : 0;
 }
 
-static int test_run_xdp(const struct emu_target *t, struct emu_obj *p, const union bpf_attr *a, uint64_t uattr)
+static int test_run_xdp(struct emu_session *s, const struct emu_target *t, struct emu_obj *p, const union bpf_attr *a, uint64_t uattr)
 {
 	uint32_t size = a->test.data_size_in, repeat = a->test.repeat ? a->test.repeat : 1, out_sz;
 	size_t area_sz = sizeof(struct run_area) + XDP_MAX_LINEAR;
@@ -174,7 +174,7 @@ static int test_run_xdp(const struct emu_target *t, struct emu_obj *p, const uni
 	ra->md.data = (uint32_t)(uintptr_t)ra->data;
 	ra->md.data_end = (uint32_t)(uintptr_t)(ra->data + size);
 	ra->md.data_meta = ra->md.data;
-	err = run_isolated(p->priv, ra, BPF_PROG_TYPE_XDP, repeat, ((uint64_t)t->pid << 32) | (uint32_t)t->tid);
+	err = run_isolated(s, p->priv, ra, BPF_PROG_TYPE_XDP, repeat, ((uint64_t)t->pid << 32) | (uint32_t)t->tid);
 	if (err) {
 		ret = err;
 		goto out;
@@ -218,7 +218,7 @@ out:
 	return ret;
 }
 
-static int test_run_syscall(const struct emu_target *t, struct emu_obj *p, const union bpf_attr *a, uint64_t uattr)
+static int test_run_syscall(struct emu_session *s, const struct emu_target *t, struct emu_obj *p, const union bpf_attr *a, uint64_t uattr)
 {
 	uint32_t size = a->test.ctx_size_in;
 	size_t area_sz = sizeof(struct run_area) + 65536;
@@ -238,7 +238,7 @@ static int test_run_syscall(const struct emu_target *t, struct emu_obj *p, const
 		ret = -EFAULT;
 		goto out;
 	}
-	err = run_isolated(p->priv, ra, BPF_PROG_TYPE_SYSCALL, 1, ((uint64_t)t->pid << 32) | (uint32_t)t->tid);
+	err = run_isolated(s, p->priv, ra, BPF_PROG_TYPE_SYSCALL, 1, ((uint64_t)t->pid << 32) | (uint32_t)t->tid);
 	if (err) {
 		ret = err;
 		goto out;
@@ -255,7 +255,7 @@ out:
 }
 
 /* bpf_prog_test_run_raw_tp(): ctx_in is the array of u64 arguments, nothing else. */
-static int test_run_raw_tp(const struct emu_target *t, struct emu_obj *p, const union bpf_attr *a, uint64_t uattr)
+static int test_run_raw_tp(struct emu_session *s, const struct emu_target *t, struct emu_obj *p, const union bpf_attr *a, uint64_t uattr)
 {
 	uint32_t size = a->test.ctx_size_in;
 	size_t area_sz = sizeof(struct run_area) + 128;
@@ -278,7 +278,7 @@ static int test_run_raw_tp(const struct emu_target *t, struct emu_obj *p, const 
 		ret = -EFAULT;
 		goto out;
 	}
-	err = run_isolated(p->priv, ra, BPF_PROG_TYPE_RAW_TRACEPOINT, 1, ((uint64_t)t->pid << 32) | (uint32_t)t->tid);
+	err = run_isolated(s, p->priv, ra, BPF_PROG_TYPE_RAW_TRACEPOINT, 1, ((uint64_t)t->pid << 32) | (uint32_t)t->tid);
 	if (err) {
 		ret = err;
 		goto out;
@@ -309,11 +309,11 @@ int emu_prog_test_run(struct emu_session *s, const struct emu_target *t, union b
 	}
 	switch (p->slot->type) {
 	case BPF_PROG_TYPE_XDP:
-		return test_run_xdp(t, p, a, uattr);
+		return test_run_xdp(s, t, p, a, uattr);
 	case BPF_PROG_TYPE_SYSCALL:
-		return test_run_syscall(t, p, a, uattr);
+		return test_run_syscall(s, t, p, a, uattr);
 	case BPF_PROG_TYPE_RAW_TRACEPOINT:
-		return test_run_raw_tp(t, p, a, uattr);
+		return test_run_raw_tp(s, t, p, a, uattr);
 	case BPF_PROG_TYPE_SOCKET_FILTER:
 	case BPF_PROG_TYPE_SCHED_CLS:
 	case BPF_PROG_TYPE_SCHED_ACT:
