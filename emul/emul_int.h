@@ -36,6 +36,14 @@ struct emu_obj {
 	struct emu_obj *next;      /* session table chain */
 };
 
+/* What the supervisor keeps of a program it loaded (emu_obj.priv of a prog). */
+struct jit_prog;
+struct emu_prog_priv {
+	struct jit_prog *jp;  /* for PROG_TEST_RUN */
+	void *func_info;      /* struct bpf_func_info[func_info_cnt] (registry slot) */
+	void *line_info;      /* struct bpf_line_info[line_info_cnt] */
+};
+
 struct emu_session {
 	char *dir;         /* session directory */
 	char *bpffs_dir;   /* <dir>/bpffs */

@@ -118,6 +118,29 @@ static int prog_info(struct emu_session *s, const struct emu_target *t, struct e
 			if (t->ops->write(t, uinsns, buf, n))
 				return -EFAULT;
 		}
+		/* bpf_prog_get_info_by_fd(): BTF extension records come in the kernel's sizes. */
+		if ((in.nr_func_info || in.func_info_rec_size) && in.func_info_rec_size != sizeof(struct bpf_func_info))
+			return -EINVAL;
+		if ((in.nr_line_info || in.line_info_rec_size) && in.line_info_rec_size != sizeof(struct bpf_line_info))
+			return -EINVAL;
+		info.nr_func_info = rp->func_info_cnt;
+		info.nr_line_info = rp->line_info_cnt;
+		if (o->priv) {
+			struct emu_prog_priv *pp = o->priv;
+
+			if (in.nr_func_info && in.func_info && pp->func_info &&
+			    t->ops->write(t, in.func_info, pp->func_info,
+					  MIN(in.nr_func_info, rp->func_info_cnt) * sizeof(struct bpf_func_info)))
+				return -EFAULT;
+			if (in.nr_line_info && in.line_info && pp->line_info &&
+			    t->ops->write(t, in.line_info, pp->line_info,
+					  MIN(in.nr_line_info, rp->line_info_cnt) * sizeof(struct bpf_line_info)))
+				return -EFAULT;
+		} else {
+			/* DIVERGES: another bpftime-run loaded it; its BTF records stay there. */
+			info.nr_func_info = 0;
+			info.nr_line_info = 0;
+		}
 		/* Pointers the caller passed come back untouched; counts we do not keep are 0. */
 		info.jited_prog_insns = in.jited_prog_insns;
 		info.jited_ksyms = in.jited_ksyms;
@@ -126,8 +149,8 @@ static int prog_info(struct emu_session *s, const struct emu_target *t, struct e
 		info.line_info = in.line_info;
 		info.jited_line_info = in.jited_line_info;
 		info.prog_tags = in.prog_tags;
-		info.func_info_rec_size = in.func_info_rec_size;
-		info.line_info_rec_size = in.line_info_rec_size;
+		info.func_info_rec_size = sizeof(struct bpf_func_info);
+		info.line_info_rec_size = sizeof(struct bpf_line_info);
 	}
 	return info_out(t, uattr, uinfo, &info, len);
 }

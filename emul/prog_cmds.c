@@ -156,7 +156,51 @@ static int sup_resolve_ld_imm64(void *cookie, const struct bpf_insn insn[2], uin
 
 static void prog_priv_free(void *p)
 {
-	jit_prog_free(p);
+	struct emu_prog_priv *pp = p;
+
+	if (!pp)
+		return;
+	jit_prog_free(pp->jp);
+	free(pp->func_info);
+	free(pp->line_info);
+	free(pp);
+}
+
+/*
+ * func_info / line_info (kernel/bpf/verifier.c, check_btf_func() and
+ * check_btf_line()): records of the caller's size, at least the kernel's,
+ * a multiple of 4 and at most 252 bytes; we keep the kernel-sized prefix of
+ * each, which is what OBJ_GET_INFO_BY_FD returns (bpftool's dump xlated
+ * names functions and source lines from them).
+ */
+static int copy_btf_ext(const struct emu_target *t, uint64_t uptr, uint32_t cnt, uint32_t urec, uint32_t krec,
+			void **out)
+{
+	uint8_t *recs, *tmp;
+
+	if (!cnt)
+		return 0;
+	if (urec < krec || urec > 252 || urec % 4)
+		return -EINVAL;
+	if ((uint64_t)cnt * urec > (64u << 20))
+		return -E2BIG;
+	tmp = malloc((size_t)cnt * urec);
+	recs = malloc((size_t)cnt * krec);
+	if (!tmp || !recs) {
+		free(tmp);
+		free(recs);
+		return -ENOMEM;
+	}
+	if (t->ops->read(t, uptr, tmp, (size_t)cnt * urec)) {
+		free(tmp);
+		free(recs);
+		return -EFAULT;
+	}
+	for (uint32_t i = 0; i < cnt; i++)
+		memcpy(recs + (size_t)i * krec, tmp + (size_t)i * urec, krec);
+	free(tmp);
+	*out = recs;
+	return 0;
 }
 
 int emu_prog_load(struct emu_session *s, const struct emu_target *t, union bpf_attr *a, struct emu_reply *r)
@@ -168,6 +212,8 @@ int emu_prog_load(struct emu_session *s, const struct emu_target *t, union bpf_a
 	char name[16], license[128];
 	struct vlog log;
 	struct jit_prog *jp = NULL;
+	void *finfo = NULL, *linfo = NULL;
+	struct emu_prog_priv *pp;
 	struct emu_obj *o;
 	int err, lerr;
 
@@ -273,12 +319,32 @@ int emu_prog_load(struct emu_session *s, const struct emu_target *t, union bpf_a
 	rp.gpl = license_is_gpl(license);
 	rp.func_info_cnt = a->func_info_cnt;
 	rp.line_info_cnt = a->line_info_cnt;
+	if ((a->func_info_cnt || a->line_info_cnt) && !a->prog_btf_fd) {
+		jit_prog_free(jp);
+		return -EINVAL;
+	}
+	err = copy_btf_ext(t, a->func_info, a->func_info_cnt, a->func_info_rec_size, sizeof(struct bpf_func_info),
+			   &finfo);
+	if (!err)
+		err = copy_btf_ext(t, a->line_info, a->line_info_cnt, a->line_info_rec_size,
+				   sizeof(struct bpf_line_info), &linfo);
+	pp = calloc(1, sizeof(*pp));
+	if (err || !pp) {
+		jit_prog_free(jp);
+		free(finfo);
+		free(linfo);
+		free(pp);
+		return err ? err : -ENOMEM;
+	}
+	pp->jp = jp;
+	pp->func_info = finfo;
+	pp->line_info = linfo;
 	if (a->prog_btf_fd) {
 		struct emu_obj *b;
 
 		err = emu_fd_lookup(s, t, (int)a->prog_btf_fd, EMU_REG_BTF, &b);
 		if (err) {
-			jit_prog_free(jp);
+			prog_priv_free(pp);
 			return err;
 		}
 		rp.btf_id = b->id;
@@ -288,10 +354,10 @@ int emu_prog_load(struct emu_session *s, const struct emu_target *t, union bpf_a
 
 	err = emu_obj_new(s, EMU_REG_PROG, name, a->prog_type, insns, (size_t)a->insn_cnt * sizeof(*insns), 0, &o);
 	if (err) {
-		jit_prog_free(jp);
+		prog_priv_free(pp);
 		return err;
 	}
-	o->priv = jp;
+	o->priv = pp;
 	o->priv_free = prog_priv_free;
 	o->slot->u.prog = rp;
 	/* The program holds its maps (kernel: used_maps). */

@@ -174,7 +174,7 @@ static int test_run_xdp(struct emu_session *s, const struct emu_target *t, struc
 	ra->md.data = (uint32_t)(uintptr_t)ra->data;
 	ra->md.data_end = (uint32_t)(uintptr_t)(ra->data + size);
 	ra->md.data_meta = ra->md.data;
-	err = run_isolated(s, p->priv, ra, BPF_PROG_TYPE_XDP, repeat, ((uint64_t)t->pid << 32) | (uint32_t)t->tid);
+	err = run_isolated(s, ((struct emu_prog_priv *)p->priv)->jp, ra, BPF_PROG_TYPE_XDP, repeat, ((uint64_t)t->pid << 32) | (uint32_t)t->tid);
 	if (err) {
 		ret = err;
 		goto out;
@@ -238,7 +238,7 @@ static int test_run_syscall(struct emu_session *s, const struct emu_target *t, s
 		ret = -EFAULT;
 		goto out;
 	}
-	err = run_isolated(s, p->priv, ra, BPF_PROG_TYPE_SYSCALL, 1, ((uint64_t)t->pid << 32) | (uint32_t)t->tid);
+	err = run_isolated(s, ((struct emu_prog_priv *)p->priv)->jp, ra, BPF_PROG_TYPE_SYSCALL, 1, ((uint64_t)t->pid << 32) | (uint32_t)t->tid);
 	if (err) {
 		ret = err;
 		goto out;
@@ -278,7 +278,7 @@ static int test_run_raw_tp(struct emu_session *s, const struct emu_target *t, st
 		ret = -EFAULT;
 		goto out;
 	}
-	err = run_isolated(s, p->priv, ra, BPF_PROG_TYPE_RAW_TRACEPOINT, 1, ((uint64_t)t->pid << 32) | (uint32_t)t->tid);
+	err = run_isolated(s, ((struct emu_prog_priv *)p->priv)->jp, ra, BPF_PROG_TYPE_RAW_TRACEPOINT, 1, ((uint64_t)t->pid << 32) | (uint32_t)t->tid);
 	if (err) {
 		ret = err;
 		goto out;
