@@ -17,6 +17,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <stdio.h>
+#include <sys/stat.h>
+
+#include "emul/emul.h"
 #include "supervisor/sup.h"
 
 START_TEST(test_tmem_read_write_self)
@@ -103,15 +107,97 @@ START_TEST(test_filter_traps_only_perf_ioctls)
 }
 END_TEST
 
+/* ---- launch + notify loop ---- */
+
+static int run_cmd(char *const argv[], bool private_ns)
+{
+	struct sup_launch_opts o = { .argv = argv, .private_ns = private_ns };
+	struct emu_session *s;
+	char name[64];
+	int lfd, code, err;
+	pid_t pid;
+
+	snprintf(name, sizeof(name), "check-sup-%d", (int)getpid());
+	ck_assert_int_eq(emu_session_open(name, &s), 0);
+	if (private_ns) {
+		o.bpffs_dir = emu_session_bpffs_dir(s);
+		o.tracefs_dir = emu_session_tracefs_dir(s);
+	}
+	err = sup_launch(&o, &pid, &lfd);
+	if (err) {
+		emu_session_close(s);
+		return err;
+	}
+	code = sup_notify_loop(s, lfd, pid);
+	close(lfd);
+	emu_session_close(s);
+	return code;
+}
+
+START_TEST(test_launch_exit_status_passed_through)
+{
+	char *const argv[] = { "sh", "-c", "exit 7", NULL };
+
+	ck_assert_int_eq(run_cmd(argv, false), 7);
+}
+END_TEST
+
+START_TEST(test_launch_killed_by_signal_128_plus)
+{
+	char *const argv[] = { "sh", "-c", "kill -TERM $$", NULL };
+
+	ck_assert_int_eq(run_cmd(argv, false), 128 + SIGTERM);
+}
+END_TEST
+
+START_TEST(test_launch_missing_command_enoent)
+{
+	char *const argv[] = { "/nonexistent/bpftime-no-such-command", NULL };
+
+	ck_assert_int_eq(run_cmd(argv, false), -ENOENT);
+}
+END_TEST
+
+START_TEST(test_launch_waits_for_descendants)
+{
+	char path[128], cmd[256];
+	char *argv[] = { "sh", "-c", cmd, NULL };
+	struct stat st;
+
+	/* The grandchild outlives sh; bpftime-run returns only after it, with sh's status. */
+	snprintf(path, sizeof(path), "/tmp/bpftime-check-sup-%d", (int)getpid());
+	unlink(path);
+	snprintf(cmd, sizeof(cmd), "(sleep 0.3; echo done > %s) & exit 3", path);
+	ck_assert_int_eq(run_cmd(argv, false), 3);
+	ck_assert_int_eq(stat(path, &st), 0);
+	unlink(path);
+}
+END_TEST
+
+START_TEST(test_launch_answers_bpf_in_private_namespace)
+{
+	/* Inside: the pin directory is a "bpffs" and bpf() works; as root no user namespace is needed. */
+	char *const argv[] = { "sh", "-c", "stat -f -c %T /sys/fs/bpf | grep -q bpf_fs && exit 5", NULL };
+
+	ck_assert_int_eq(run_cmd(argv, true), 5);
+}
+END_TEST
+
 static Suite *supervisor_suite(void)
 {
 	Suite *s = suite_create("supervisor");
-	TCase *tm = tcase_create("tmem"), *tf = tcase_create("filter");
+	TCase *tm = tcase_create("tmem"), *tf = tcase_create("filter"), *tl = tcase_create("launch");
 
 	tcase_add_test(tm, test_tmem_read_write_self);
 	tcase_add_test(tm, test_tmem_bad_pointer_efault);
 	tcase_add_test(tm, test_tmem_dead_pid_enoent);
 	tcase_add_test(tf, test_filter_traps_only_perf_ioctls);
+	tcase_add_test(tl, test_launch_exit_status_passed_through);
+	tcase_add_test(tl, test_launch_killed_by_signal_128_plus);
+	tcase_add_test(tl, test_launch_missing_command_enoent);
+	tcase_add_test(tl, test_launch_waits_for_descendants);
+	tcase_add_test(tl, test_launch_answers_bpf_in_private_namespace);
+	suite_add_tcase(s, tl);
 	suite_add_tcase(s, tm);
 	suite_add_tcase(s, tf);
 	return s;
