@@ -14,11 +14,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "common/log.h"
 #include "emul/emul.h"
+#include "emul/emul_int.h"
 
 static struct emu_session *S;
 static struct emu_target T;
@@ -603,6 +606,77 @@ START_TEST(test_perf_event_open_rules)
 }
 END_TEST
 
+START_TEST(test_perf_buffer_epoll_wakes_on_record)
+{
+	struct perf_event_attr pa;
+	struct perf_event_mmap_page *pg;
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 77 }, got;
+	struct emu_reply r;
+	struct emu_obj *o;
+	uint64_t args[6] = { 0 }, id = 0;
+	const char msg[12] = "hello perf!";
+	size_t map_sz = 9 * 4096;
+	int ep;
+	long fd;
+	uint8_t *rec;
+
+	memset(&pa, 0, sizeof(pa));
+	pa.type = PERF_TYPE_SOFTWARE;
+	pa.config = PERF_COUNT_SW_BPF_OUTPUT;
+	pa.sample_type = PERF_SAMPLE_RAW;
+	pa.sample_period = 1;
+	pa.wakeup_events = 1;
+	fd = eperf(&pa, -1, 0, -1, PERF_FLAG_FD_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	/* The consumer maps a control page and 8 data pages, enables, then epolls (bpftrace's order). */
+	pg = mmap(NULL, map_sz, PROT_READ | PROT_WRITE, MAP_SHARED, (int)fd, 0);
+	ck_assert_ptr_ne(pg, MAP_FAILED);
+	args[0] = (uint64_t)fd;
+	args[1] = PERF_EVENT_IOC_ENABLE;
+	ck_assert_int_eq(emu_syscall(S, &T, SYS_ioctl, args, &r), 0);
+	ck_assert_int_eq(emu_reply_apply_local(&r), 0);
+	ck_assert_int_eq(pg->data_size, 8 * 4096);
+	args[1] = PERF_EVENT_IOC_ID;
+	args[2] = (uintptr_t)&id;
+	ck_assert_int_eq(emu_syscall(S, &T, SYS_ioctl, args, &r), 0);
+	ck_assert_int_eq(emu_reply_apply_local(&r), 0);
+	ck_assert_int_gt(id, 0);
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	args[0] = (uint64_t)ep;
+	args[1] = EPOLL_CTL_ADD;
+	args[2] = (uint64_t)fd;
+	args[3] = (uintptr_t)&ev;
+	ck_assert_int_eq(emu_syscall(S, &T, SYS_epoll_ctl, args, &r), 0);
+	ck_assert_int_eq(emu_reply_apply_local(&r), 0);
+	ck_assert(emu_wake_active(S));
+	ck_assert_int_eq(epoll_wait(ep, &got, 1, 0), 0);
+	/* A producer writes one record; the next tick wakes the epoll set with the caller's data. */
+	ck_assert_int_eq(emu_obj_by_id(S, EMU_REG_PERF, (uint32_t)id, &o), 0);
+	ck_assert_int_eq(emu_perf_ring_output(o, msg, sizeof(msg)), 0);
+	emu_wake_tick(S);
+	ck_assert_int_eq(epoll_wait(ep, &got, 1, 0), 1);
+	ck_assert_int_eq(got.data.u64, 77);
+	/* PERF_RECORD_SAMPLE, size 8 + 4 + 12 rounded to 8 = 24, raw size 12+... as the kernel pads it. */
+	rec = (uint8_t *)pg + 4096;
+	ck_assert_int_eq(((struct perf_event_header *)rec)->type, PERF_RECORD_SAMPLE);
+	ck_assert_int_eq(((struct perf_event_header *)rec)->size, 24);
+	ck_assert_int_eq(*(uint32_t *)(rec + 8), 12);
+	ck_assert_mem_eq(rec + 12, msg, sizeof(msg));
+	ck_assert_int_eq(pg->data_head, 24);
+	/* Consumed: the wake-up goes away. */
+	__atomic_store_n(&pg->data_tail, pg->data_head, __ATOMIC_RELEASE);
+	emu_wake_tick(S);
+	ck_assert_int_eq(epoll_wait(ep, &got, 1, 0), 0);
+	/* A non-bpftime fd continues to the kernel. */
+	args[2] = 0;
+	ck_assert_int_eq(emu_syscall(S, &T, SYS_epoll_ctl, args, &r), 0);
+	ck_assert(r.cont);
+	close(ep);
+	munmap(pg, map_sz);
+	close((int)fd);
+}
+END_TEST
+
 static Suite *emul_suite(void)
 {
 	Suite *s = suite_create("emul");
@@ -635,6 +709,7 @@ static Suite *emul_suite(void)
 	tcase_add_test(tt, test_test_run_syscall_rejects_repeat);
 	tcase_add_test(tt, test_test_run_crash_is_contained);
 	tcase_add_test(te, test_perf_event_open_rules);
+	tcase_add_test(te, test_perf_buffer_epoll_wakes_on_record);
 	suite_add_tcase(s, td);
 	suite_add_tcase(s, tp);
 	suite_add_tcase(s, to);
