@@ -118,6 +118,7 @@ void emu_map_helpers_fill(jit_helper_fn *table, uint32_t cnt);
 /* map_cmds.c: drop what a map holds (PERF_EVENT_ARRAY's perf events) before it is freed. */
 void emu_map_release(struct emu_session *s, struct emu_obj *o);
 int emu_prog_load(struct emu_session *s, const struct emu_target *t, union bpf_attr *attr, struct emu_reply *r);
+int emu_prog_ensure_loaded(struct emu_session *s, struct emu_obj *o);
 int emu_prog_test_run(struct emu_session *s, const struct emu_target *t, union bpf_attr *attr,
 		      uint64_t uattr, struct emu_reply *r);
 int emu_prog_bind_map(struct emu_session *s, const struct emu_target *t, union bpf_attr *attr,

@@ -142,16 +142,29 @@ static int resolve_map(void *cookie, int32_t fd, uint32_t *map_id)
  */
 static int sup_resolve_ld_imm64(void *cookie, const struct bpf_insn insn[2], uint64_t *value)
 {
-	struct resolve_ctx *c = cookie;
+	struct emu_session *s = cookie; /* lives as long as every program it loads */
 	struct emu_obj *m;
 	int err;
 
 	if (insn[0].src_reg != BPF_PSEUDO_MAP_FD && insn[0].src_reg != BPF_PSEUDO_MAP_VALUE)
 		return -EINVAL;
-	err = emu_obj_by_id(c->s, EMU_REG_MAP, (uint32_t)insn[0].imm, &m);
+	err = emu_obj_by_id(s, EMU_REG_MAP, (uint32_t)insn[0].imm, &m);
 	if (err)
 		return -EBADF;
-	return emu_map_ld_imm64(c->s, m, insn, value);
+	return emu_map_ld_imm64(s, m, insn, value);
+}
+
+static struct jit_env sup_jit_env(struct emu_session *s)
+{
+	struct jit_env jenv = {
+		.sz = sizeof(jenv),
+		.helpers = emu_helpers_sup(),
+		.helper_cnt = EMU_HELPER_MAX,
+		.resolve_ld_imm64 = sup_resolve_ld_imm64,
+		.cookie = s,
+	};
+
+	return jenv;
 }
 
 static void prog_priv_free(void *p)
@@ -269,13 +282,7 @@ int emu_prog_load(struct emu_session *s, const struct emu_target *t, union bpf_a
 		return lerr == -EFAULT ? lerr : err;
 	}
 	{
-		struct jit_env jenv = {
-			.sz = sizeof(jenv),
-			.helpers = emu_helpers_sup(),
-			.helper_cnt = EMU_HELPER_MAX,
-			.resolve_ld_imm64 = sup_resolve_ld_imm64,
-			.cookie = &rc,
-		};
+		struct jit_env jenv = sup_jit_env(s);
 		char jlog[256] = "";
 
 		/* The decoder of jit/ has the last word on what can run. */
@@ -395,5 +402,43 @@ int emu_prog_bind_map(struct emu_session *s, const struct emu_target *t, union b
 	rp->map_ids[rp->map_cnt++] = m->id;
 	emu_obj_get(m);
 	r->val = 0;
+	return 0;
+}
+
+/*
+ * A program another bpftime-run of the session loaded: prepare our own copy
+ * from its stored instructions (map references hold map ids), so PROG_TEST_RUN
+ * works here too. Its BTF records stay with the loader.
+ */
+int emu_prog_ensure_loaded(struct emu_session *s, struct emu_obj *o)
+{
+	struct jit_env jenv = sup_jit_env(s);
+	_cleanup_free_ struct bpf_insn *insns = NULL;
+	uint32_t cnt = o->slot->u.prog.insn_cnt;
+	struct emu_prog_priv *pp;
+	char jlog[256] = "";
+	size_t sz = (size_t)cnt * sizeof(*insns);
+	int err;
+
+	if (o->priv)
+		return 0;
+	insns = malloc(sz ? sz : 1);
+	pp = calloc(1, sizeof(*pp));
+	if (!insns || !pp) {
+		free(pp);
+		return -ENOMEM;
+	}
+	if (pread(o->fd, insns, sz, 0) != (ssize_t)sz) {
+		free(pp);
+		return -EIO;
+	}
+	err = jit_prog_load(insns, cnt, &jenv, &pp->jp, jlog, sizeof(jlog));
+	if (err) {
+		log_warn("program id %u from another bpftime-run cannot be prepared here: %s\n", o->id, jlog);
+		free(pp);
+		return err;
+	}
+	o->priv = pp;
+	o->priv_free = prog_priv_free;
 	return 0;
 }

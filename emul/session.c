@@ -6,6 +6,8 @@
  *   /dev/shm/bpftime-<uid>-<name>
  * holding
  *   lock      every bpftime-run of the session holds flock(LOCK_SH) on it
+ *   init.lock held exclusively while a bpftime-run joins (creation of the
+ *             registry and the tracefs tree happens once, under it)
  *   registry  the object registry (registry_layout.h)
  *   obj/      backing files of programs, BTF, links and perf events
  *   bpffs/    pins; bind-mounted on /sys/fs/bpf in the workload's namespace
@@ -14,10 +16,11 @@
  * objects, ids and pins, as two processes share one kernel.
  *
  * Lifetime: the state survives any single process. On exit a bpftime-run
- * tries flock(LOCK_EX | LOCK_NB); if it gets it, nobody else is in the
- * session, so it unlinks "lock" first, then the rest. A starter takes
- * LOCK_SH and then checks that its lock file is still linked (st_nlink);
- * if a cleaner unlinked it meanwhile, it starts over.
+ * tries flock(LOCK_EX | LOCK_NB) on "lock"; if it gets it, nobody else is in
+ * the session, so it unlinks "lock" first, then the rest. A starter takes
+ * LOCK_SH (waiting only for a cleaner at work) and then checks that its
+ * lock file is still linked (st_nlink); if a cleaner unlinked it meanwhile,
+ * it starts over.
  */
 #define _GNU_SOURCE
 #include "emul/emul_int.h"
@@ -98,32 +101,45 @@ static int rm_one(const char *path, const struct stat *st, int flag, struct FTW 
 
 static int session_join(struct emu_session *s)
 {
-	_cleanup_close_ int fd = -1, rfd = -1;
+	_cleanup_close_ int fd = -1, rfd = -1, ifd = -1;
 	char path[4096];
 	struct stat st;
 	bool init;
 	int err;
 
+	/*
+	 * "init.lock" (exclusive, held only while joining) serialises starters;
+	 * "lock" (shared, held for our whole life) tells cleaners we are here.
+	 */
 	for (int attempt = 0; attempt < 100; attempt++) {
+		zclose(&fd);
+		zclose(&ifd);
 		err = mkdir_owned(s->dir);
 		if (err)
 			return err;
-		snprintf(path, sizeof(path), "%s/lock", s->dir);
-		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-		if (fd < 0) {
+		snprintf(path, sizeof(path), "%s/init.lock", s->dir);
+		ifd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (ifd < 0) {
 			if (errno == ENOENT)
 				continue; /* a cleaner removed the directory under us */
 			return -errno;
 		}
-		/* Exclusive while we initialise, shared afterwards. */
-		if (flock(fd, LOCK_EX) < 0)
+		if (flock(ifd, LOCK_EX) < 0)
+			return -errno;
+		snprintf(path, sizeof(path), "%s/lock", s->dir);
+		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (fd < 0) {
+			if (errno == ENOENT)
+				continue;
+			return -errno;
+		}
+		/* Waits only for a cleaner in progress. */
+		if (flock(fd, LOCK_SH) < 0)
 			return -errno;
 		if (fstat(fd, &st) < 0)
 			return -errno;
-		if (st.st_nlink == 0) {
-			zclose(&fd);
-			continue;
-		}
+		if (st.st_nlink == 0)
+			continue; /* that cleaner finished: start over in a fresh directory */
 		break;
 	}
 	if (fd < 0)
@@ -157,8 +173,6 @@ static int session_join(struct emu_session *s)
 	if (err)
 		log_warn("cannot prepare the tracefs files (%s): tracepoints will not be found by clients\n",
 			 strerror(-err));
-	if (flock(fd, LOCK_SH) < 0)
-		return -errno;
 	s->lock_fd = steal_fd(&fd);
 	return 0;
 }

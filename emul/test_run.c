@@ -303,10 +303,9 @@ int emu_prog_test_run(struct emu_session *s, const struct emu_target *t, union b
 	err = emu_fd_lookup(s, t, (int)a->test.prog_fd, EMU_REG_PROG, &p);
 	if (err)
 		return err;
-	if (!p->priv) {
-		log_warn("PROG_TEST_RUN: program id %u was loaded by another bpftime-run; run it there\n", p->id);
-		return -ENOTSUPP_;
-	}
+	err = emu_prog_ensure_loaded(s, p);
+	if (err)
+		return err == -ENOMEM ? err : -ENOTSUPP_;
 	switch (p->slot->type) {
 	case BPF_PROG_TYPE_XDP:
 		return test_run_xdp(s, t, p, a, uattr);
