@@ -99,6 +99,12 @@ static int run_isolated(struct emu_session *s, const struct jit_prog *jp, struct
 			 WTERMSIG(status) == SIGALRM ? "ran too long" : "crashed", WTERMSIG(status));
 		return -EINVAL;
 	}
+	/* A sanitizer's fault handler ends the child with an exit code instead of the signal. */
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		log_warn("PROG_TEST_RUN: program crashed (exit %d); it was not verified for memory safety\n",
+			 WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+		return -EINVAL;
+	}
 	if (ra->missing_helper) {
 		log_warn("PROG_TEST_RUN: the program called a helper bpftime does not provide in test runs\n");
 		return -ENOTSUPP_;

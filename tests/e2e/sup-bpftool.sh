@@ -4,17 +4,18 @@
 # test: prog load (pinned), prog show, prog run (TEST_RUN with data in and
 # out), pins and OBJ_GET, BTF. The kernel side runs in a private mount
 # namespace with its own bpffs, so the machine is not disturbed.
-# TAP output; exit 77 when it cannot run here.
+# TAP output. When it cannot run here it prints a "1..0 # SKIP" plan and exits 0:
+# automake's tap-driver.sh counts that as a skip but reports exit 77 as an ERROR.
 set -u
 B=${BPFTIME_BUILDDIR:-.}
 RUN=$B/bpftime-run
 OBJ=$B/tests/e2e/sup_demo.bpf.o
-if [ "${BPFTIME_UNIT_ONLY:-0}" = 1 ]; then echo "1..0 # SKIP BPFTIME_UNIT_ONLY"; exit 77; fi
-if [ "$(id -u)" != 0 ]; then echo "1..0 # SKIP needs root for the kernel side and setpriv"; exit 77; fi
+if [ "${BPFTIME_UNIT_ONLY:-0}" = 1 ]; then echo "1..0 # SKIP BPFTIME_UNIT_ONLY"; exit 0; fi
+if [ "$(id -u)" != 0 ]; then echo "1..0 # SKIP needs root for the kernel side and setpriv"; exit 0; fi
 for c in bpftool setpriv unshare; do
-	command -v $c >/dev/null || { echo "1..0 # SKIP no $c"; exit 77; }
+	command -v $c >/dev/null || { echo "1..0 # SKIP no $c"; exit 0; }
 done
-[ -f "$OBJ" ] || { echo "1..0 # SKIP $OBJ not built"; exit 77; }
+[ -f "$OBJ" ] || { echo "1..0 # SKIP $OBJ not built"; exit 0; }
 
 T=$(mktemp -d /tmp/bpftime-e2e.XXXXXX) || exit 1
 trap 'rm -rf "$T"' EXIT
