@@ -677,6 +677,92 @@ START_TEST(test_perf_buffer_epoll_wakes_on_record)
 }
 END_TEST
 
+/* A tracepoint perf event, a program attached with LINK_CREATE, and the link's last close detaching it. */
+START_TEST(test_tracepoint_link_detaches_on_last_close)
+{
+	struct perf_event_attr pa;
+	union bpf_attr a;
+	struct emu_obj *pe;
+	char path[128], evdir[400], idtxt[16] = "";
+	uint64_t args[6] = { 0 }, id = 0;
+	struct emu_reply r;
+	long pfd, prog, link;
+	FILE *f;
+
+	/* A session whose tracefs tree serves one event, id 4242. */
+	emu_session_close(S);
+	snprintf(path, sizeof(path), "/tmp/bpftime-check-tracefs-%d", (int)getpid());
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "=== syscalls/sys_enter_getpid 4242\nname: sys_enter_getpid\nID: 4242\nformat:\n");
+	fclose(f);
+	setenv("BPFTIME_TRACEFS_DATA", path, 1);
+	snprintf(sess_name, sizeof(sess_name), "check-emul-tp-%d", (int)getpid());
+	ck_assert_int_eq(emu_session_open(sess_name, &S), 0);
+	unlink(path);
+	unsetenv("BPFTIME_TRACEFS_DATA");
+	snprintf(evdir, sizeof(evdir), "%s/events/syscalls/sys_enter_getpid/id", emu_session_tracefs_dir(S));
+	f = fopen(evdir, "r");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_ptr_nonnull(fgets(idtxt, sizeof(idtxt), f));
+	fclose(f);
+	ck_assert_str_eq(idtxt, "4242\n");
+
+	memset(&pa, 0, sizeof(pa));
+	pa.type = PERF_TYPE_TRACEPOINT;
+	pa.size = sizeof(pa);
+	pa.config = 4243; /* not served */
+	ck_assert_int_eq(eperf(&pa, -1, 0, -1, 0), -ENOENT);
+	pa.config = 4242;
+	pfd = eperf(&pa, -1, 0, -1, PERF_FLAG_FD_CLOEXEC);
+	ck_assert_int_ge(pfd, 0);
+	args[0] = (uint64_t)pfd;
+	args[1] = PERF_EVENT_IOC_ID;
+	args[2] = (uintptr_t)&id;
+	ck_assert_int_eq(emu_syscall(S, &T, SYS_ioctl, args, &r), 0);
+	ck_assert_int_eq(emu_reply_apply_local(&r), 0);
+	ck_assert_int_eq(emu_obj_by_id(S, EMU_REG_PERF, (uint32_t)id, &pe), 0);
+	ck_assert_int_eq(pe->slot->u.perf.tp_id, 4242);
+
+	/* A kprobe program does not fit a tracepoint: EINVAL; a tracepoint program does. */
+	prog_attr(&a, BPF_PROG_TYPE_KPROBE, trivial, 2);
+	prog = ebpf(BPF_PROG_LOAD, &a, sizeof(a));
+	memset(&a, 0, sizeof(a));
+	a.link_create.prog_fd = (uint32_t)prog;
+	a.link_create.target_fd = (uint32_t)pfd;
+	a.link_create.attach_type = BPF_PERF_EVENT;
+	ck_assert_int_eq(ebpf(BPF_LINK_CREATE, &a, sizeof(a)), -EINVAL);
+	close((int)prog);
+	prog_attr(&a, BPF_PROG_TYPE_TRACEPOINT, trivial, 2);
+	prog = ebpf(BPF_PROG_LOAD, &a, sizeof(a));
+	ck_assert_int_ge(prog, 0);
+	memset(&a, 0, sizeof(a));
+	a.link_create.prog_fd = (uint32_t)prog;
+	a.link_create.target_fd = (uint32_t)pfd;
+	a.link_create.attach_type = BPF_PERF_EVENT;
+	link = ebpf(BPF_LINK_CREATE, &a, sizeof(a));
+	ck_assert_int_ge(link, 0);
+	ck_assert_int_ne(pe->slot->u.perf.prog_id, 0);
+	ck_assert_int_ne(pe->slot->u.perf.link_id, 0);
+	/* A second attach: EEXIST, through SET_BPF too. */
+	ck_assert_int_eq(ebpf(BPF_LINK_CREATE, &a, sizeof(a)), -EEXIST);
+	args[1] = PERF_EVENT_IOC_SET_BPF;
+	args[2] = (uint64_t)prog;
+	ck_assert_int_eq(emu_syscall(S, &T, SYS_ioctl, args, &r), 0);
+	ck_assert_int_eq(emu_reply_apply_local(&r), -EEXIST);
+	/* The program fd can go: the link holds the program. */
+	close((int)prog);
+	emu_session_events(S);
+	ck_assert_int_ne(pe->slot->u.perf.prog_id, 0);
+	/* Closing the link detaches it (bpf_link_release()). */
+	close((int)link);
+	emu_session_events(S);
+	ck_assert_int_eq(pe->slot->u.perf.prog_id, 0);
+	ck_assert_int_eq(pe->slot->u.perf.link_id, 0);
+	close((int)pfd);
+}
+END_TEST
+
 static Suite *emul_suite(void)
 {
 	Suite *s = suite_create("emul");
@@ -710,6 +796,7 @@ static Suite *emul_suite(void)
 	tcase_add_test(tt, test_test_run_crash_is_contained);
 	tcase_add_test(te, test_perf_event_open_rules);
 	tcase_add_test(te, test_perf_buffer_epoll_wakes_on_record);
+	tcase_add_test(te, test_tracepoint_link_detaches_on_last_close);
 	suite_add_tcase(s, td);
 	suite_add_tcase(s, tp);
 	suite_add_tcase(s, to);
