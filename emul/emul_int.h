@@ -54,6 +54,7 @@ struct emu_session {
 	struct emu_reg_hdr *reg;
 	struct emu_obj *objs; /* local cache of objects we hold an fd for */
 	int ino_fd;           /* inotify: close events on objects we own (lifetime.c) */
+	dev_t obj_devs[3];    /* st_dev of every file an object can be: obj/ files, memfds, sysfs BTF */
 	uint32_t uprobe_pmu_type; /* /sys/bus/event_source/devices/uprobe/type */
 };
 

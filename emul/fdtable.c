@@ -222,6 +222,10 @@ int emu_fd_lookup(struct emu_session *s, const struct emu_target *t, int tfd, en
 	err = t->ops->fd_stat(t, tfd, &st);
 	if (err)
 		return err;
+	/* Sockets, pipes, ttys...: not on a file system our objects live on, so not ours,
+	 * without a registry scan (epoll_ctl ADD of every socket passes here). */
+	if (st.st_dev != s->obj_devs[0] && st.st_dev != s->obj_devs[1] && st.st_dev != s->obj_devs[2])
+		return -EINVAL;
 	for (o = s->objs; o; o = o->next)
 		if (o->ino == st.st_ino && o->dev == st.st_dev)
 			goto found;

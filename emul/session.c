@@ -213,6 +213,22 @@ int emu_session_open(const char *name, struct emu_session **out)
 	err = session_join(s);
 	if (err)
 		goto err_free;
+	{
+		struct stat st;
+		int mfd;
+
+		if (stat(s->obj_dir, &st) == 0)
+			s->obj_devs[0] = st.st_dev;
+		/* Maps are memfds (maps/shm.c): they all live on the kernel's internal shmem mount. */
+		mfd = memfd_create("bpftime-dev-probe", MFD_CLOEXEC);
+		if (mfd >= 0 && fstat(mfd, &st) == 0)
+			s->obj_devs[1] = st.st_dev;
+		if (mfd >= 0)
+			close(mfd);
+		s->obj_devs[2] = stat("/sys/kernel/btf/vmlinux", &st) == 0 ? st.st_dev : s->obj_devs[0];
+		if (!s->obj_devs[1])
+			s->obj_devs[1] = s->obj_devs[0];
+	}
 	*out = s;
 	return 0;
 err_free:
