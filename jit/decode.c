@@ -192,7 +192,7 @@ int jit_decode_insn(const struct bpf_insn *insn, enum jit_op *op, char *why, siz
 	/* Several forms share this opcode and the field that selects among them
 	 * matches none: list the values that would. */
 	if (variants > 1 && field_spec(&jit_opcode_table[best], best_field)->rule == JIT_F_EQ) {
-		char list[128] = "";
+		char list[400] = "";
 		size_t len = 0;
 
 		for (uint16_t cand = by_code_first[insn->code]; cand != JIT_OP__CNT;
@@ -438,7 +438,7 @@ int jit_decode_prog(const struct bpf_insn *insns, uint32_t insn_cnt, const struc
 		    struct jit_decoded **out, char *log, size_t log_sz)
 {
 	struct jit_decoded *d;
-	char why[200];
+	char why[512];
 	int err;
 
 	if (log && log_sz)
