@@ -70,6 +70,16 @@ struct frame {
 		memcpy((void *)(uintptr_t)(addr), &v_, sizeof(v_));                                \
 	} while (0)
 
+static const void *const *handlers;
+
+const void *const *jit_interp_handlers(void)
+{
+	/* Computed-goto labels exist only inside their function: ask it. */
+	if (!__atomic_load_n(&handlers, __ATOMIC_ACQUIRE))
+		jit_interp_run(NULL, 0, 0, NULL);
+	return handlers;
+}
+
 int jit_interp_run(const struct jit_prog *p, uint64_t r1, uint64_t r2, uint64_t *r0)
 {
 	static const void *const labels[JIT_IOP__CNT] = {
@@ -81,12 +91,20 @@ int jit_interp_run(const struct jit_prog *p, uint64_t r1, uint64_t r2, uint64_t 
 	};
 	uint8_t stack[(JIT_MAX_CALL_DEPTH + 1) * JIT_STACK_SZ] __attribute__((aligned(16)));
 	struct frame frames[JIT_MAX_CALL_DEPTH];
-	struct jit_run run = { .prog = p, .ctx = r1, .prev = run_current };
+	struct jit_run run;
 	const struct jit_prog *cur = p;
-	const struct jit_pinsn *pc = p->code;
+	const struct jit_pinsn *pc;
 	uint64_t reg[11] = { 0 };
 	unsigned int depth = 0;
 	int err = 0;
+
+	if (unlikely(!p)) {
+		/* Pairs with the acquire load in jit_interp_handlers(). */
+		__atomic_store_n(&handlers, labels, __ATOMIC_RELEASE);
+		return 0;
+	}
+	run = (struct jit_run){ .prog = p, .ctx = r1, .prev = run_current };
+	pc = p->code;
 
 	reg[1] = r1;
 	reg[2] = r2;
@@ -97,9 +115,9 @@ int jit_interp_run(const struct jit_prog *p, uint64_t r1, uint64_t r2, uint64_t 
 #define SRC reg[pc->src]
 #define DST32 ((uint32_t)reg[pc->dst])
 #define SRC32 ((uint32_t)reg[pc->src])
-#define IMM (pc->imm)
+#define IMM ((int64_t)pc->imm)
 #define IMM32 ((uint32_t)pc->imm)
-#define DISPATCH() goto *labels[pc->op]
+#define DISPATCH() goto *pc->h
 #define NEXT()                                                                                     \
 	do {                                                                                       \
 		pc++;                                                                              \
@@ -302,8 +320,10 @@ op_BSWAP64:
 	/* Jumps, RFC 9669 §4.3: K forms compare with the sign-extended imm
 	 * (JMP) or its low 32 bits (JMP32). */
 op_JA:
-op_JA32:
 	pc += pc->off + 1;
+	DISPATCH();
+op_JA32:
+	pc += pc->imm + 1;
 	DISPATCH();
 #define JCC(N, OP, T64, T32)                                                                       \
 	op_##N##_IMM : JUMP_IF((T64)DST OP(T64) IMM);                                              \
@@ -379,7 +399,7 @@ op_CALL_LOCAL:
 	frames[depth] = (struct frame){ pc + 1, reg[6], reg[7], reg[8], reg[9] };
 	depth++;
 	reg[10] -= JIT_STACK_SZ;
-	pc += pc->off + 1;
+	pc += pc->imm + 1;
 	DISPATCH();
 op_EXIT:
 	if (!depth)
@@ -447,7 +467,7 @@ op_STXDW:
 	STORE(uint64_t, DST + pc->off, SRC);
 	NEXT();
 op_LDDW:
-	DST = pc->u64;
+	DST = pc[1].u64;
 	pc += 2;
 	DISPATCH();
 

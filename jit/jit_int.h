@@ -26,16 +26,23 @@ enum jit_iop {
 	JIT_IOP__CNT,
 };
 
-/* One pre-decoded slot; 16 bytes so four share a cache line. */
+/*
+ * One pre-decoded slot; 16 bytes so four share a cache line. Direct
+ * threading: @h is the address of the interpreter's handler for the form
+ * (from jit_interp_handlers()), so dispatch is one load and one indirect
+ * jump, with no table lookup.
+ */
 struct jit_pinsn {
-	uint8_t op;  /* enum jit_op / enum jit_iop */
-	uint8_t dst; /* 0..10 */
-	uint8_t src; /* 0..10 */
-	uint8_t pad;
-	int32_t off; /* memory offset; for jumps and local calls the target minus (this slot + 1) */
+	const void *h; /* handler label in jit_interp_run() */
 	union {
-		int64_t imm;      /* sign-extended immediate (masked for shifts) */
-		uint64_t u64;     /* lddw: the whole constant */
+		struct {
+			uint8_t dst; /* 0..10 */
+			uint8_t src; /* 0..10 */
+			int16_t off; /* memory offset; for jumps the target minus (this slot + 1) */
+			int32_t imm; /* immediate (shifts masked); for ja32 and local calls
+				      * the target minus (this slot + 1) */
+		};
+		uint64_t u64;     /* second slot of an lddw: the whole constant */
 		jit_helper_fn fn; /* CALL: the helper */
 	};
 };
@@ -55,5 +62,8 @@ struct jit_prog {
 
 /* jit/interp.c: run @p from its first slot. */
 int jit_interp_run(const struct jit_prog *p, uint64_t r1, uint64_t r2, uint64_t *r0);
+
+/* jit/interp.c: handler addresses indexed by enum jit_op / enum jit_iop. */
+const void *const *jit_interp_handlers(void);
 
 #endif /* JIT_JIT_INT_H */

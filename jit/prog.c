@@ -49,43 +49,43 @@ uint32_t jit_prog_insn_cnt(const struct jit_prog *p)
 /* Constant divisors: RFC 9669 §4.1 fixes x/0 = 0, x%0 = x, and for the
  * signed forms INT_MIN/-1 = INT_MIN (i.e. -x, wrapping) and x%-1 = 0. Turn
  * them into plain moves so the run-time handlers for K forms need no test. */
-static void alu_const_fold(struct jit_pinsn *pi)
+static void alu_const_fold(unsigned int *op, struct jit_pinsn *pi)
 {
-	int64_t k = pi->imm;
+	int32_t k = pi->imm;
 
-	switch (pi->op) {
+	switch (*op) {
 	case JIT_OP_DIV64_IMM:
 	case JIT_OP_DIV32_IMM:
 	case JIT_OP_SDIV64_IMM:
 	case JIT_OP_SDIV32_IMM:
 		if (k == 0) {
-			pi->op = JIT_OP_MOV64_IMM; /* 0 is already zero-extended */
+			*op = JIT_OP_MOV64_IMM; /* 0 is already zero-extended */
 			pi->imm = 0;
-		} else if (k == -1 && pi->op == JIT_OP_SDIV64_IMM) {
-			pi->op = JIT_OP_NEG64;
-		} else if (k == -1 && pi->op == JIT_OP_SDIV32_IMM) {
-			pi->op = JIT_OP_NEG32;
+		} else if (k == -1 && *op == JIT_OP_SDIV64_IMM) {
+			*op = JIT_OP_NEG64;
+		} else if (k == -1 && *op == JIT_OP_SDIV32_IMM) {
+			*op = JIT_OP_NEG32;
 		}
 		break;
 	case JIT_OP_MOD64_IMM:
 	case JIT_OP_SMOD64_IMM:
 		if (k == 0) { /* dst unchanged */
-			pi->op = JIT_OP_MOV64_REG;
+			*op = JIT_OP_MOV64_REG;
 			pi->src = pi->dst;
 			pi->imm = 0;
-		} else if (k == -1 && pi->op == JIT_OP_SMOD64_IMM) {
-			pi->op = JIT_OP_MOV64_IMM;
+		} else if (k == -1 && *op == JIT_OP_SMOD64_IMM) {
+			*op = JIT_OP_MOV64_IMM;
 			pi->imm = 0;
 		}
 		break;
 	case JIT_OP_MOD32_IMM:
 	case JIT_OP_SMOD32_IMM:
 		if (k == 0) { /* dst unchanged, but ALU32 still zero-extends */
-			pi->op = JIT_OP_MOV32_REG;
+			*op = JIT_OP_MOV32_REG;
 			pi->src = pi->dst;
 			pi->imm = 0;
-		} else if (k == -1 && pi->op == JIT_OP_SMOD32_IMM) {
-			pi->op = JIT_OP_MOV64_IMM;
+		} else if (k == -1 && *op == JIT_OP_SMOD32_IMM) {
+			*op = JIT_OP_MOV64_IMM;
 			pi->imm = 0;
 		}
 		break;
@@ -138,34 +138,33 @@ static int lddw_resolve(const struct bpf_insn *insn, uint32_t i, const struct ji
 static int pinsn_build(const struct bpf_insn *insns, const struct jit_decoded *d,
 		       const struct jit_env *env, struct jit_pinsn *code, char *log, size_t log_sz)
 {
+	const void *const *handlers = jit_interp_handlers();
+
 	for (uint32_t i = 0; i < d->insn_cnt; i++) {
 		const struct bpf_insn *insn = &insns[i];
 		struct jit_pinsn *pi = &code[i];
+		unsigned int op = d->ops[i];
 		int err;
 
-		pi->op = (uint8_t)d->ops[i];
 		pi->dst = insn->dst_reg;
 		pi->src = insn->src_reg;
 		pi->off = insn->off;
-		pi->imm = insn->imm; /* sign-extends, as every K form wants (RFC 9669 §4.1) */
+		pi->imm = insn->imm;
 
-		switch (d->ops[i]) {
+		switch (op) {
 		case JIT_OP_LDDW:
-			err = lddw_resolve(insn, i, env, &pi->u64, log, log_sz);
+			/* The constant lives in the second slot, which is never dispatched. */
+			err = lddw_resolve(insn, i, env, &code[i + 1].u64, log, log_sz);
 			if (err)
 				return err;
-			break;
-		case JIT_OP_LDDW_HI:
-			pi->op = JIT_IOP_LDDW_HI;
-			pi->dst = pi->src = 0;
+			pi->src = 0;
+			pi->imm = 0;
+			code[i + 1].h = handlers[JIT_IOP_LDDW_HI];
+			i++;
 			break;
 		case JIT_OP_JA32:
-			pi->off = insn->imm;
-			pi->imm = 0;
-			break;
 		case JIT_OP_CALL_LOCAL:
-			pi->off = insn->imm;
-			pi->src = 0;
+			pi->src = 0; /* imm already holds the displacement */
 			break;
 		case JIT_OP_CALL_KFUNC:
 			say(log, log_sz, "insn %u: kfunc calls (call with src_reg 2, BTF id %d) are not supported",
@@ -173,16 +172,17 @@ static int pinsn_build(const struct bpf_insn *insns, const struct jit_decoded *d
 			return -ENOTSUP;
 		case JIT_OP_CALL:
 			if (insn->imm == JIT_HELPER_TAIL_CALL && env && env->tail_call) {
-				pi->op = JIT_IOP_TAIL_CALL;
+				op = JIT_IOP_TAIL_CALL;
 				break;
 			}
 			/* jit_decode_prog() checked the id against env. */
 			pi->fn = env->helpers[insn->imm];
 			break;
 		default:
-			alu_const_fold(pi);
+			alu_const_fold(&op, pi);
 			break;
 		}
+		pi->h = handlers[op];
 	}
 	return 0;
 }
