@@ -724,6 +724,21 @@ START_TEST(test_asm_encodings)
 }
 END_TEST
 
+START_TEST(test_asm_lddw_with_trailing_comma_takes_two_slots)
+{
+	/* Found by fuzz_asm: both passes must agree on the size of "lddw,". */
+	uint32_t cnt;
+	struct bpf_insn *p = assemble("lddw, %r0, 0x100000005\nexit", &cnt);
+
+	ck_assert_uint_eq(cnt, 3);
+	ck_assert_uint_eq(p[0].code, 0x18);
+	ck_assert_int_eq(p[0].imm, 5);
+	ck_assert_int_eq(p[1].imm, 1);
+	ck_assert_uint_eq(p[2].code, 0x95);
+	free(p);
+}
+END_TEST
+
 static Suite *jit_suite(void)
 {
 	Suite *s = suite_create("jit");
@@ -775,6 +790,7 @@ static Suite *jit_suite(void)
 	tc = tcase_create("asm");
 	tcase_add_test(tc, test_asm_errors_name_the_line);
 	tcase_add_test(tc, test_asm_encodings);
+	tcase_add_test(tc, test_asm_lddw_with_trailing_comma_takes_two_slots);
 	suite_add_tcase(s, tc);
 	return s;
 }
