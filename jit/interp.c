@@ -51,6 +51,7 @@ int jit_run_stop(uint64_t r0)
  * callee gets a fresh frame (r10 moves down one frame). */
 struct frame {
 	const struct jit_pinsn *ret;
+	const struct jit_prog *prog; /* differs from the callee's after a tail call */
 	uint64_t r6, r7, r8, r9;
 };
 
@@ -396,7 +397,7 @@ op_CALL_LOCAL:
 		err = -E2BIG;
 		goto out;
 	}
-	frames[depth] = (struct frame){ pc + 1, reg[6], reg[7], reg[8], reg[9] };
+	frames[depth] = (struct frame){ pc + 1, cur, reg[6], reg[7], reg[8], reg[9] };
 	depth++;
 	reg[10] -= JIT_STACK_SZ;
 	pc += pc->imm + 1;
@@ -406,6 +407,7 @@ op_EXIT:
 		goto out;
 	depth--;
 	pc = frames[depth].ret;
+	run.prog = cur = frames[depth].prog;
 	reg[6] = frames[depth].r6;
 	reg[7] = frames[depth].r7;
 	reg[8] = frames[depth].r8;

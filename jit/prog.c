@@ -121,7 +121,7 @@ static int lddw_resolve(const struct bpf_insn *insn, uint32_t i, const struct ji
 		    i);
 		return -ENOTSUP;
 	}
-	if (!env || !env->resolve_ld_imm64) {
+	if (!env->resolve_ld_imm64) {
 		say(log, log_sz, "insn %u: ld_imm64 with src_reg %u needs a resolver and none is set",
 		    i, insn->src_reg);
 		return -EINVAL;
@@ -171,7 +171,7 @@ static int pinsn_build(const struct bpf_insn *insns, const struct jit_decoded *d
 			    i, insn->imm);
 			return -ENOTSUP;
 		case JIT_OP_CALL:
-			if (insn->imm == JIT_HELPER_TAIL_CALL && env && env->tail_call) {
+			if (insn->imm == JIT_HELPER_TAIL_CALL && env->tail_call) {
 				op = JIT_IOP_TAIL_CALL;
 				break;
 			}
@@ -194,7 +194,13 @@ int jit_prog_load(const struct bpf_insn *insns, uint32_t insn_cnt, const struct 
 	struct jit_prog *p;
 	int err;
 
-	if (env && env->sz < offsetof(struct jit_env, cookie) + sizeof(env->cookie)) {
+	static const struct jit_env no_env = { .sz = sizeof(struct jit_env) };
+
+	/* No env means no helpers: decode against an empty table so helper calls
+	 * are refused rather than resolved through NULL. */
+	if (!env)
+		env = &no_env;
+	if (env->sz < offsetof(struct jit_env, cookie) + sizeof(env->cookie)) {
 		say(log, log_sz, "struct jit_env is too small (%zu bytes)", env->sz);
 		return -EINVAL;
 	}
@@ -216,18 +222,16 @@ int jit_prog_load(const struct bpf_insn *insns, uint32_t insn_cnt, const struct 
 		goto err_free_prog;
 	}
 	memcpy(p->insns, insns, (size_t)insn_cnt * sizeof(*insns));
-	if (env) {
-		p->tail_call = env->tail_call;
-		p->cookie = env->cookie;
-		if (env->helper_cnt && env->helpers) {
-			p->helpers = calloc(env->helper_cnt, sizeof(*p->helpers));
-			if (!p->helpers) {
-				err = -ENOMEM;
-				goto err_free_prog;
-			}
-			memcpy(p->helpers, env->helpers, env->helper_cnt * sizeof(*p->helpers));
-			p->helper_cnt = env->helper_cnt;
+	p->tail_call = env->tail_call;
+	p->cookie = env->cookie;
+	if (env->helper_cnt && env->helpers) {
+		p->helpers = calloc(env->helper_cnt, sizeof(*p->helpers));
+		if (!p->helpers) {
+			err = -ENOMEM;
+			goto err_free_prog;
 		}
+		memcpy(p->helpers, env->helpers, env->helper_cnt * sizeof(*p->helpers));
+		p->helper_cnt = env->helper_cnt;
 	}
 	err = pinsn_build(insns, d, env, p->code, log, log_sz);
 	if (err)

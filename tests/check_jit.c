@@ -196,6 +196,12 @@ START_TEST(test_decode_unknown_helper_einval)
 }
 END_TEST
 
+START_TEST(test_load_without_env_refuses_helper_calls)
+{
+	refused("call 1\nexit", NULL, -EINVAL, "insn 0: invalid func unknown#1 (no such helper)");
+}
+END_TEST
+
 START_TEST(test_decode_no_env_skips_helper_check)
 {
 	uint32_t cnt;
@@ -613,6 +619,28 @@ START_TEST(test_interp_tail_call_empty_slot_falls_through)
 }
 END_TEST
 
+START_TEST(test_interp_tail_call_from_subprog_returns_to_caller)
+{
+	/* The tail-called program replaces the subprogram's frame: its exit
+	 * returns to the subprogram's caller (as the kernel does when
+	 * bpf-to-bpf calls and tail calls mix). */
+	static struct jit_prog *target;
+	struct jit_env env = { .sz = sizeof(env), .tail_call = tail_self, .cookie = &target };
+	struct jit_prog *main_prog = NULL;
+	uint64_t r0 = 0;
+
+	ck_assert_int_eq(load_asm("mov %r6, 1\nmov %r0, 5\nexit", NULL, &target), 0);
+	ck_assert_int_eq(load_asm("mov %r6, 7\ncall local f\nadd %r0, %r6\nadd %r0, 100\nexit\n"
+				  "f:\nmov %r2, 0\nmov %r3, 0\ncall 12\nmov %r0, 50\nexit",
+				  &env, &main_prog),
+			 0);
+	ck_assert_int_eq(jit_prog_exec(main_prog, 0, 0, &r0), 0);
+	ck_assert_uint_eq(r0, 5 + 7 + 100); /* r6 restored from main's frame */
+	jit_prog_free(main_prog);
+	jit_prog_free(target);
+}
+END_TEST
+
 static int resolves;
 
 static int resolve_map(void *cookie, const struct bpf_insn insn[2], uint64_t *value)
@@ -758,6 +786,7 @@ static Suite *jit_suite(void)
 	tcase_add_test(tc, test_decode_jump_leaves_subprog_einval);
 	tcase_add_test(tc, test_decode_unknown_helper_einval);
 	tcase_add_test(tc, test_decode_no_env_skips_helper_check);
+	tcase_add_test(tc, test_load_without_env_refuses_helper_calls);
 	tcase_add_test(tc, test_decode_local_call_out_of_range_einval);
 	tcase_add_test(tc, test_decode_recursion_einval);
 	tcase_add_test(tc, test_decode_call_depth_e2big);
@@ -784,6 +813,7 @@ static Suite *jit_suite(void)
 	tcase_add_test(tc, test_interp_callx_unknown_id_einval);
 	tcase_add_test(tc, test_interp_tail_call_limit_33);
 	tcase_add_test(tc, test_interp_tail_call_empty_slot_falls_through);
+	tcase_add_test(tc, test_interp_tail_call_from_subprog_returns_to_caller);
 	tcase_add_test(tc, test_interp_ld_imm64_pseudo_resolved_at_load);
 	suite_add_tcase(s, tc);
 
