@@ -88,7 +88,8 @@ uint32_t jit_prog_insn_cnt(const struct jit_prog *p);
  * Returns 0, or a run-time fault (the program stops, *r0 = 0):
  *   -EINVAL  callx with a register that names no helper;
  *   -E2BIG   local calls nested deeper than JIT_MAX_CALL_DEPTH at run time
- *            (possible only after a tail call from inside a subprogram).
+ *            (possible only after a tail call from inside a subprogram);
+ *   -EFAULT  an internal inconsistency of the loader (a bug; logged).
  * A helper that ends the run with jit_run_stop() is a normal end: 0 and its r0.
  */
 int jit_prog_exec(const struct jit_prog *p, uint64_t r1, uint64_t r2, uint64_t *r0);
