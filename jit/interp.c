@@ -379,12 +379,18 @@ tail_call: {
 	 * instruction of the next program, registers and frame as they are
 	 * (r1 still holds ctx); on failure fall through, r0 unchanged, as
 	 * ___bpf_prog_run() does in kernel/bpf/core.c. At most
-	 * MAX_TAIL_CALL_CNT (33) tail calls per run. */
+	 * MAX_TAIL_CALL_CNT (33) tail calls, taken or found empty, per run. */
 	const struct jit_prog *next = NULL;
+	int ret;
 
 	if (run.tail_call_cnt >= JIT_MAX_TAIL_CALL_CNT)
 		NEXT();
-	if (cur->tail_call(cur->cookie, reg[2], (uint32_t)reg[3], &next) || !next)
+	ret = cur->tail_call(cur->cookie, reg[2], (uint32_t)reg[3], &next);
+	/* The kernel counts a call that found an empty slot, not one whose
+	 * index was out of range (bpf_tail_call() order in ___bpf_prog_run()). */
+	if (ret == -ENOENT)
+		run.tail_call_cnt++;
+	if (ret || !next)
 		NEXT();
 	run.tail_call_cnt++;
 	run.prog = cur = next;

@@ -39,7 +39,10 @@ struct jit_env {
 	int (*resolve_ld_imm64)(void *cookie, const struct bpf_insn insn[2], uint64_t *value);
 	/*
 	 * bpf_tail_call(ctx, prog_array, index): find the program to continue in.
-	 * Returns 0 and sets *next, or -ENOENT when the slot is empty.
+	 * Returns 0 and sets *next; -ENOENT when the slot is empty (this counts
+	 * toward the limit of 33, as in the kernel); any other error, e.g. -E2BIG
+	 * for an index past max_entries, does not count. Called from the run's
+	 * thread; must not block.
 	 */
 	int (*tail_call)(void *cookie, uint64_t prog_array, uint32_t index, const struct jit_prog **next);
 	void *cookie;

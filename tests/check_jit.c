@@ -574,6 +574,8 @@ static int tail_calls_offered;
 static int tail_self(void *cookie, uint64_t prog_array, uint32_t index, const struct jit_prog **next)
 {
 	tail_calls_offered++;
+	if (index >= 4)
+		return -E2BIG; /* past max_entries */
 	if (index != 0)
 		return -ENOENT;
 	*next = *(struct jit_prog **)cookie;
@@ -614,6 +616,29 @@ START_TEST(test_interp_tail_call_empty_slot_falls_through)
 			 0);
 	ck_assert_int_eq(jit_prog_exec(self, (uint64_t)(uintptr_t)&counter, 0, &r0), 0);
 	ck_assert_uint_eq(counter, 1);
+	ck_assert_uint_eq(r0, 7);
+	jit_prog_free(self);
+}
+END_TEST
+
+START_TEST(test_interp_tail_call_empty_slots_count_toward_limit)
+{
+	/* 40 calls to an out-of-range index (not counted), then 40 to an empty
+	 * slot (counted: only 33 reach the hook), then slot 0 is refused. */
+	static struct jit_prog *self;
+	struct jit_env env = { .sz = sizeof(env), .tail_call = tail_self, .cookie = &self };
+	uint64_t r0 = 0;
+
+	ck_assert_int_eq(load_asm("mov %r6, 0\n"
+				  "big:\nmov %r2, 0\nmov %r3, 9\ncall 12\nadd %r6, 1\njlt %r6, 40, big\n"
+				  "mov %r6, 0\n"
+				  "empty:\nmov %r2, 0\nmov %r3, 1\ncall 12\nadd %r6, 1\njlt %r6, 40, empty\n"
+				  "mov %r0, 7\nmov %r2, 0\nmov %r3, 0\ncall 12\nexit",
+				  &env, &self),
+			 0);
+	tail_calls_offered = 0;
+	ck_assert_int_eq(jit_prog_exec(self, 0, 0, &r0), 0);
+	ck_assert_int_eq(tail_calls_offered, 40 + JIT_MAX_TAIL_CALL_CNT);
 	ck_assert_uint_eq(r0, 7);
 	jit_prog_free(self);
 }
@@ -814,6 +839,7 @@ static Suite *jit_suite(void)
 	tcase_add_test(tc, test_interp_tail_call_limit_33);
 	tcase_add_test(tc, test_interp_tail_call_empty_slot_falls_through);
 	tcase_add_test(tc, test_interp_tail_call_from_subprog_returns_to_caller);
+	tcase_add_test(tc, test_interp_tail_call_empty_slots_count_toward_limit);
 	tcase_add_test(tc, test_interp_ld_imm64_pseudo_resolved_at_load);
 	suite_add_tcase(s, tc);
 
