@@ -89,6 +89,10 @@ int jit_interp_run(const struct jit_prog *p, uint64_t r1, uint64_t r2, uint64_t 
 #undef X
 		[JIT_IOP_LDDW_HI] = &&op_LDDW_HI,
 		[JIT_IOP_TAIL_CALL] = &&op_TAIL_CALL,
+		[JIT_IOP_ZEXT32_2] = &&op_ZEXT32_2,
+		[JIT_IOP_SEXT32_2] = &&op_SEXT32_2,
+		[JIT_IOP_MOV_ZEXT32_3] = &&op_MOV_ZEXT32_3,
+		[JIT_IOP_MOV_SEXT32_3] = &&op_MOV_SEXT32_3,
 	};
 	uint8_t stack[(JIT_MAX_CALL_DEPTH + 1) * JIT_STACK_SZ] __attribute__((aligned(16)));
 	struct frame frames[JIT_MAX_CALL_DEPTH];
@@ -279,6 +283,23 @@ op_MOV32_IMM:
 op_MOV32_REG:
 	DST = SRC32;
 	NEXT();
+	/* Fused widening idioms (jit/prog.c, pinsn_fuse()). */
+op_ZEXT32_2:
+	DST = DST32;
+	pc += 2;
+	DISPATCH();
+op_SEXT32_2:
+	DST = (uint64_t)(int64_t)(int32_t)DST32;
+	pc += 2;
+	DISPATCH();
+op_MOV_ZEXT32_3:
+	DST = SRC32;
+	pc += 3;
+	DISPATCH();
+op_MOV_SEXT32_3:
+	DST = (uint64_t)(int64_t)(int32_t)SRC32;
+	pc += 3;
+	DISPATCH();
 op_MOVSX864:
 	DST = (uint64_t)(int64_t)(int8_t)SRC;
 	NEXT();

@@ -23,6 +23,14 @@
 enum jit_iop {
 	JIT_IOP_LDDW_HI = JIT_OP__CNT, /* second slot of an lddw: never executed */
 	JIT_IOP_TAIL_CALL,             /* call 12 (bpf_tail_call) with env->tail_call set */
+	/* Fused sequences (jit/prog.c, pinsn_fuse()): the slot runs itself and
+	 * the next one or two, which keep their own handlers for jumps that land
+	 * on them. They are the zero-/sign-extension idioms clang emits for
+	 * 32-bit values when it may not use ALU32 (-mcpu=v1/v2, the default). */
+	JIT_IOP_ZEXT32_2,   /* dst <<= 32; dst >>= 32        -> dst = (u32)dst */
+	JIT_IOP_SEXT32_2,   /* dst <<= 32; dst s>>= 32       -> dst = (s32)dst */
+	JIT_IOP_MOV_ZEXT32_3, /* dst = src; dst <<= 32; dst >>= 32  -> dst = (u32)src */
+	JIT_IOP_MOV_SEXT32_3, /* dst = src; dst <<= 32; dst s>>= 32 -> dst = (s32)src */
 	JIT_IOP__CNT,
 };
 

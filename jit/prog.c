@@ -10,6 +10,7 @@
  * relies on.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -187,6 +188,41 @@ static int pinsn_build(const struct bpf_insn *insns, const struct jit_decoded *d
 	return 0;
 }
 
+static bool is_shift32(const struct jit_decoded *d, const struct jit_pinsn *code, uint32_t i,
+		       unsigned int op, uint8_t dst)
+{
+	return i < d->insn_cnt && d->ops[i] == op && code[i].imm == 32 && code[i].dst == dst;
+}
+
+/*
+ * Superinstructions: clang without ALU32 (-mcpu=v1/v2) widens every 32-bit
+ * value with "r <<= 32; r >>= 32" (or s>>= for signed), often right after a
+ * move. Slot i gets a handler that does the whole sequence and skips past
+ * it; slots i+1 and i+2 keep their own handlers, so a jump landing on them
+ * still runs exactly what the program says. Only straight-line ALU slots are
+ * fused, so nothing can branch out between them.
+ */
+static void pinsn_fuse(const struct jit_decoded *d, struct jit_pinsn *code)
+{
+	const void *const *handlers = jit_interp_handlers();
+
+	for (uint32_t i = 0; i + 1 < d->insn_cnt; i++) {
+		uint8_t x = code[i].dst;
+
+		if (d->ops[i] == JIT_OP_MOV64_REG && is_shift32(d, code, i + 1, JIT_OP_LSH64_IMM, x)) {
+			if (is_shift32(d, code, i + 2, JIT_OP_RSH64_IMM, x))
+				code[i].h = handlers[JIT_IOP_MOV_ZEXT32_3];
+			else if (is_shift32(d, code, i + 2, JIT_OP_ARSH64_IMM, x))
+				code[i].h = handlers[JIT_IOP_MOV_SEXT32_3];
+		} else if (is_shift32(d, code, i, JIT_OP_LSH64_IMM, x)) {
+			if (is_shift32(d, code, i + 1, JIT_OP_RSH64_IMM, x))
+				code[i].h = handlers[JIT_IOP_ZEXT32_2];
+			else if (is_shift32(d, code, i + 1, JIT_OP_ARSH64_IMM, x))
+				code[i].h = handlers[JIT_IOP_SEXT32_2];
+		}
+	}
+}
+
 int jit_prog_load(const struct bpf_insn *insns, uint32_t insn_cnt, const struct jit_env *env,
 		  struct jit_prog **out, char *log, size_t log_sz)
 {
@@ -236,6 +272,7 @@ int jit_prog_load(const struct bpf_insn *insns, uint32_t insn_cnt, const struct 
 	err = pinsn_build(insns, d, env, p->code, log, log_sz);
 	if (err)
 		goto err_free_prog;
+	pinsn_fuse(d, p->code);
 	jit_decoded_free(d);
 	*out = p;
 	return 0;

@@ -407,6 +407,28 @@ START_TEST(test_interp_alu32_zero_extends)
 }
 END_TEST
 
+START_TEST(test_interp_fused_widening_idioms)
+{
+	/* jit/prog.c fuses these sequences; results must be the unfused ones. */
+	ck_assert_uint_eq(run_asm("mov %r1, -5\nmov %r0, %r1\nlsh %r0, 32\nrsh %r0, 32\nexit"),
+			  0xfffffffbull);
+	ck_assert_uint_eq(run_asm("mov32 %r1, 0xfffffffb\nmov %r0, %r1\nlsh %r0, 32\narsh %r0, 32\nexit"),
+			  (uint64_t)-5);
+	ck_assert_uint_eq(run_asm("mov %r0, -5\nlsh %r0, 32\nrsh %r0, 32\nexit"), 0xfffffffbull);
+	ck_assert_uint_eq(run_asm("mov32 %r0, 0xfffffffb\nlsh %r0, 32\narsh %r0, 32\nexit"),
+			  (uint64_t)-5);
+	/* Shifts by other amounts, or on another register, are not the idiom. */
+	ck_assert_uint_eq(run_asm("mov %r0, -1\nlsh %r0, 32\nrsh %r0, 31\nexit"), 0x1fffffffeull);
+	ck_assert_uint_eq(run_asm("mov %r0, -1\nmov %r1, -1\nlsh %r0, 32\nrsh %r1, 32\nexit"),
+			  0xffffffff00000000ull);
+	/* Landing on the second or third slot runs only what is there. */
+	ck_assert_uint_eq(run_asm("mov %r0, -1\nmov %r1, 3\nja +1\nmov %r0, %r1\nlsh %r0, 32\nrsh %r0, 32\nexit"),
+			  0xffffffffull);
+	ck_assert_uint_eq(run_asm("mov %r0, -1\nmov %r1, 3\nja +2\nmov %r0, %r1\nlsh %r0, 32\nrsh %r0, 32\nexit"),
+			  0xffffffffull);
+}
+END_TEST
+
 START_TEST(test_interp_jmp32_compares_low_half)
 {
 	ck_assert_uint_eq(run_asm("lddw %r1, 0x100000000\nmov %r0, 1\njeq32 %r1, 0, +1\nmov %r0, 2\nexit"), 1);
@@ -829,6 +851,7 @@ static Suite *jit_suite(void)
 	tcase_add_test(tc, test_interp_shift_masking);
 	tcase_add_test(tc, test_interp_alu32_zero_extends);
 	tcase_add_test(tc, test_interp_jmp32_compares_low_half);
+	tcase_add_test(tc, test_interp_fused_widening_idioms);
 	tcase_add_test(tc, test_interp_atomics);
 	tcase_add_test(tc, test_interp_local_call_stack_isolation);
 	tcase_add_test(tc, test_interp_local_calls_nest_eight_deep);
