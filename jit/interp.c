@@ -93,6 +93,10 @@ int jit_interp_run(const struct jit_prog *p, uint64_t r1, uint64_t r2, uint64_t 
 		[JIT_IOP_SEXT32_2] = &&op_SEXT32_2,
 		[JIT_IOP_MOV_ZEXT32_3] = &&op_MOV_ZEXT32_3,
 		[JIT_IOP_MOV_SEXT32_3] = &&op_MOV_SEXT32_3,
+		[JIT_IOP_MOV_ADD_2] = &&op_MOV_ADD_2,
+#define X(N) [JIT_IOP_ADD_THEN_##N] = &&op_ADD_THEN_##N,
+		JIT_FUSE_JCC(X)
+#undef X
 	};
 	uint8_t stack[(JIT_MAX_CALL_DEPTH + 1) * JIT_STACK_SZ] __attribute__((aligned(16)));
 	struct frame frames[JIT_MAX_CALL_DEPTH];
@@ -300,6 +304,16 @@ op_MOV_SEXT32_3:
 	DST = (uint64_t)(int64_t)(int32_t)SRC32;
 	pc += 3;
 	DISPATCH();
+op_MOV_ADD_2:
+	DST = SRC + (uint64_t)(int64_t)pc[1].imm;
+	pc += 2;
+	DISPATCH();
+#define X(N)                                                                                       \
+	op_ADD_THEN_##N : DST += (uint64_t)IMM;                                                    \
+	pc++;                                                                                      \
+	goto op_##N;
+	JIT_FUSE_JCC(X)
+#undef X
 op_MOVSX864:
 	DST = (uint64_t)(int64_t)(int8_t)SRC;
 	NEXT();

@@ -19,6 +19,13 @@
 #include "jit/jit.h"
 #include "jit/opcodes.h"
 
+/* The 64-bit conditional jumps an "add64 dst, imm" may be fused with
+ * (loop counters: "r1 += 1; if r1 != 192 goto loop"). */
+#define JIT_FUSE_JCC(X)                                                                            \
+	X(JEQ_IMM) X(JEQ_REG) X(JNE_IMM) X(JNE_REG) X(JGT_IMM) X(JGT_REG) X(JGE_IMM) X(JGE_REG)  \
+	X(JLT_IMM) X(JLT_REG) X(JLE_IMM) X(JLE_REG) X(JSGT_IMM) X(JSGT_REG) X(JSGE_IMM)          \
+	X(JSGE_REG) X(JSLT_IMM) X(JSLT_REG) X(JSLE_IMM) X(JSLE_REG) X(JSET_IMM) X(JSET_REG)
+
 /* Forms the loader creates beyond the table in opcodes.h. */
 enum jit_iop {
 	JIT_IOP_LDDW_HI = JIT_OP__CNT, /* second slot of an lddw: never executed */
@@ -31,6 +38,12 @@ enum jit_iop {
 	JIT_IOP_SEXT32_2,   /* dst <<= 32; dst s>>= 32       -> dst = (s32)dst */
 	JIT_IOP_MOV_ZEXT32_3, /* dst = src; dst <<= 32; dst >>= 32  -> dst = (u32)src */
 	JIT_IOP_MOV_SEXT32_3, /* dst = src; dst <<= 32; dst s>>= 32 -> dst = (s32)src */
+	JIT_IOP_MOV_ADD_2,    /* dst = src; dst += imm            -> dst = src + imm (r2 = r10; r2 += -8) */
+	/* add64 dst, imm, then a direct (well-predicted) goto to the handler of
+	 * the jump in the next slot instead of an indirect dispatch. */
+#define JIT_X_IOP(N) JIT_IOP_ADD_THEN_##N,
+	JIT_FUSE_JCC(JIT_X_IOP)
+#undef JIT_X_IOP
 	JIT_IOP__CNT,
 };
 

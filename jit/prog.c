@@ -200,7 +200,9 @@ static bool is_shift32(const struct jit_decoded *d, const struct jit_pinsn *code
  * move. Slot i gets a handler that does the whole sequence and skips past
  * it; slots i+1 and i+2 keep their own handlers, so a jump landing on them
  * still runs exactly what the program says. Only straight-line ALU slots are
- * fused, so nothing can branch out between them.
+ * fused, so nothing can branch out between them; an add64 followed by a
+ * conditional jump keeps both, but reaches the jump's handler by a direct
+ * goto, which the CPU predicts, instead of an indirect dispatch.
  */
 static void pinsn_fuse(const struct jit_decoded *d, struct jit_pinsn *code)
 {
@@ -214,6 +216,21 @@ static void pinsn_fuse(const struct jit_decoded *d, struct jit_pinsn *code)
 				code[i].h = handlers[JIT_IOP_MOV_ZEXT32_3];
 			else if (is_shift32(d, code, i + 2, JIT_OP_ARSH64_IMM, x))
 				code[i].h = handlers[JIT_IOP_MOV_SEXT32_3];
+		} else if (d->ops[i] == JIT_OP_MOV64_REG && d->ops[i + 1] == JIT_OP_ADD64_IMM &&
+			   code[i + 1].dst == x) {
+			code[i].h = handlers[JIT_IOP_MOV_ADD_2];
+		} else if (d->ops[i] == JIT_OP_ADD64_IMM && code[i].h == handlers[JIT_OP_ADD64_IMM]) {
+			/* (a folded constant division keeps its own handler) */
+			switch (d->ops[i + 1]) {
+#define X(N)                                                                                       \
+	case JIT_OP_##N:                                                                           \
+		code[i].h = handlers[JIT_IOP_ADD_THEN_##N];                                        \
+		break;
+				JIT_FUSE_JCC(X)
+#undef X
+			default:
+				break;
+			}
 		} else if (is_shift32(d, code, i, JIT_OP_LSH64_IMM, x)) {
 			if (is_shift32(d, code, i + 1, JIT_OP_RSH64_IMM, x))
 				code[i].h = handlers[JIT_IOP_ZEXT32_2];

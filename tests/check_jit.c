@@ -429,6 +429,26 @@ START_TEST(test_interp_fused_widening_idioms)
 }
 END_TEST
 
+START_TEST(test_interp_fused_mov_add_and_add_jcc)
+{
+	/* "r1 = r10; r1 += -8" (one fused slot), and jumping onto the add alone. */
+	ck_assert_uint_eq(run_asm("mov %r1, %r10\nadd %r1, -8\nstdw [%r1], 5\nldxdw %r0, [%r10-8]\nexit"), 5);
+	ck_assert_uint_eq(run_asm("mov %r1, 100\nja +1\nmov %r1, %r10\nadd %r1, -8\nmov %r0, %r1\nexit"), 92);
+	/* add64 + each conditional jump, K and X, taken and not taken. */
+	ck_assert_uint_eq(run_asm("mov %r0, 0\nmov %r1, 0\nl:\nadd %r0, %r1\nadd %r1, 1\njne %r1, 10, l\nexit"), 45);
+	ck_assert_uint_eq(run_asm("mov %r0, 0\nmov %r1, 0\nmov %r2, 10\nl:\nadd %r0, %r1\nadd %r1, 1\njlt %r1, %r2, l\nexit"), 45);
+	ck_assert_uint_eq(run_asm("mov %r0, 0\nmov %r1, -5\nl:\nadd %r0, 1\nadd %r1, 1\njslt %r1, 0, l\nexit"), 5);
+	ck_assert_uint_eq(run_asm("mov %r0, 0\nmov %r1, -5\nmov %r2, -1\nl:\nadd %r0, 1\nadd %r1, 1\njsle %r1, %r2, l\nexit"), 5);
+	ck_assert_uint_eq(run_asm("mov %r0, 0\nmov %r1, 0\nl:\nadd %r0, 1\nadd %r1, 3\njgt %r1, 20, e\nja l\ne:\nexit"), 7);
+	ck_assert_uint_eq(run_asm("mov %r0, 0\nmov %r1, 0\nl:\nadd %r0, 1\nadd %r1, 1\njset %r1, 8, e\nja l\ne:\nexit"), 8);
+	ck_assert_uint_eq(run_asm("mov %r0, 1\nmov %r1, 1\nadd %r1, 1\njeq %r1, 2, +1\nmov %r0, 2\nexit"), 1);
+	ck_assert_uint_eq(run_asm("mov %r0, 1\nmov %r1, 1\nadd %r1, 1\njge %r1, 3, +1\nmov %r0, 2\nexit"), 2);
+	ck_assert_uint_eq(run_asm("mov %r0, 1\nmov %r1, 1\nadd %r1, -2\njsgt %r1, -1, +1\nmov %r0, 2\nexit"), 2);
+	ck_assert_uint_eq(run_asm("mov %r0, 1\nmov %r1, 1\nadd %r1, -2\njsge %r1, -1, +1\nmov %r0, 2\nexit"), 1);
+	ck_assert_uint_eq(run_asm("mov %r0, 1\nmov %r1, 1\nadd %r1, 1\njle %r1, 1, +1\nmov %r0, 2\nexit"), 2);
+}
+END_TEST
+
 START_TEST(test_interp_jmp32_compares_low_half)
 {
 	ck_assert_uint_eq(run_asm("lddw %r1, 0x100000000\nmov %r0, 1\njeq32 %r1, 0, +1\nmov %r0, 2\nexit"), 1);
@@ -852,6 +872,7 @@ static Suite *jit_suite(void)
 	tcase_add_test(tc, test_interp_alu32_zero_extends);
 	tcase_add_test(tc, test_interp_jmp32_compares_low_half);
 	tcase_add_test(tc, test_interp_fused_widening_idioms);
+	tcase_add_test(tc, test_interp_fused_mov_add_and_add_jcc);
 	tcase_add_test(tc, test_interp_atomics);
 	tcase_add_test(tc, test_interp_local_call_stack_isolation);
 	tcase_add_test(tc, test_interp_local_calls_nest_eight_deep);
