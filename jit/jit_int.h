@@ -81,6 +81,10 @@ struct jit_prog {
 	void *cookie;              /* env->cookie */
 };
 
+/* jit/prog.c: apply pinsn_fuse() at load (default 1). A knob for tests
+ * that compare fused and unfused runs; not for concurrent use. */
+extern int jit_fuse_enabled;
+
 /* jit/interp.c: run @p from its first slot. */
 int jit_interp_run(const struct jit_prog *p, uint64_t r1, uint64_t r2, uint64_t *r0);
 

@@ -188,6 +188,8 @@ static int pinsn_build(const struct bpf_insn *insns, const struct jit_decoded *d
 	return 0;
 }
 
+int jit_fuse_enabled = 1;
+
 static bool is_shift32(const struct jit_decoded *d, const struct jit_pinsn *code, uint32_t i,
 		       unsigned int op, uint8_t dst)
 {
@@ -289,7 +291,8 @@ int jit_prog_load(const struct bpf_insn *insns, uint32_t insn_cnt, const struct 
 	err = pinsn_build(insns, d, env, p->code, log, log_sz);
 	if (err)
 		goto err_free_prog;
-	pinsn_fuse(d, p->code);
+	if (jit_fuse_enabled)
+		pinsn_fuse(d, p->code);
 	jit_decoded_free(d);
 	*out = p;
 	return 0;

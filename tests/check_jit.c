@@ -119,6 +119,14 @@ START_TEST(test_decode_write_r10_einval)
 		"insn 0: mov: cannot write r10 (the frame pointer is read-only)");
 	refused("ldxdw %r10, [%r1]\nexit", NULL, -EINVAL,
 		"insn 0: ldxdw: cannot write r10 (the frame pointer is read-only)");
+	/* Found by fuzz_decode: fetching atomics and xchg write their src. */
+	refused("lock fetch xor32 [%r10-4], %r10\nexit", NULL, -EINVAL,
+		"insn 0: lock fetch xor32: cannot write r10 (the frame pointer is read-only) through src_reg");
+	refused("lock xchg [%r10-8], %r10\nexit", NULL, -EINVAL,
+		"insn 0: lock xchg: cannot write r10 (the frame pointer is read-only) through src_reg");
+	/* ... while the plain forms and cmpxchg only read it. */
+	ck_assert_uint_eq(run_asm("stdw [%r10-8], 0\nlock add [%r10-8], %r10\nmov %r0, 0\nexit"), 0);
+	ck_assert_uint_eq(run_asm("stdw [%r10-8], 1\nmov %r0, 0\nlock cmpxchg [%r10-8], %r10\nexit"), 1);
 }
 END_TEST
 

@@ -10,7 +10,10 @@
  * refuses, and at most 33 tail calls, they then terminate). Everything else
  * is decoded and loaded only. Helpers 1..6 and a tail-call hook that
  * re-enters the same program are provided, and pseudo ld_imm64 forms resolve
- * to constants, so those paths are reached too.
+ * to constants, so those paths are reached too. Programs that never read
+ * memory (so uninitialised stack cannot make two runs differ) also run a
+ * second time loaded without superinstructions, and r0 must match: a
+ * differential test of pinsn_fuse() (jit/prog.c).
  *
  * Built with --enable-fuzzers (clang -fsanitize=fuzzer). Without libFuzzer,
  * main() replays the files named on the command line.
@@ -24,6 +27,7 @@
 
 #include "jit/decode.h"
 #include "jit/jit.h"
+#include "jit/jit_int.h"
 
 static uint64_t helper_sum(uint64_t a, uint64_t b, uint64_t c, uint64_t d, uint64_t e)
 {
@@ -61,9 +65,12 @@ static int tail_call(void *cookie, uint64_t prog_array, uint32_t index,
 	return 0;
 }
 
-/* True if running @insns cannot touch memory outside its own stack or loop. */
-static bool safe_to_run(const struct bpf_insn *insns, uint32_t cnt, const struct jit_decoded *d)
+/* True if running @insns cannot touch memory outside its own stack or loop;
+ * *@reads_memory tells whether it loads anything. */
+static bool safe_to_run(const struct bpf_insn *insns, uint32_t cnt, const struct jit_decoded *d,
+			bool *reads_memory)
 {
+	*reads_memory = false;
 	for (uint32_t i = 0; i < cnt; i++) {
 		const struct jit_opcode_info *r;
 		unsigned int sz = 8;
@@ -87,6 +94,8 @@ static bool safe_to_run(const struct bpf_insn *insns, uint32_t cnt, const struct
 		case JIT_SYN_STX:
 		case JIT_SYN_ATOMIC:
 			base = r->syntax == JIT_SYN_LDX ? insns[i].src_reg : insns[i].dst_reg;
+			if (r->syntax == JIT_SYN_LDX || r->syntax == JIT_SYN_ATOMIC)
+				*reads_memory = true;
 			switch (r->code & 0x18) {
 			case 0x00: sz = 4; break;
 			case 0x08: sz = 2; break;
@@ -119,7 +128,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		.tail_call = tail_call,
 	};
 	char log[512];
-	uint64_t r0;
+	bool reads_memory;
+	uint64_t r0, r0_plain;
+	int err, err_plain;
 
 	if (cnt > 4096)
 		return 0;
@@ -129,9 +140,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(insns, data, cnt * sizeof(*insns));
 	if (jit_decode_prog(insns, cnt, &env, &d, log, sizeof(log)) == 0) {
 		if (jit_prog_load(insns, cnt, &env, &prog, log, sizeof(log)) == 0) {
-			if (safe_to_run(insns, cnt, d)) {
+			if (safe_to_run(insns, cnt, d, &reads_memory)) {
 				current = prog;
-				jit_prog_exec(prog, 0, 0, &r0);
+				err = jit_prog_exec(prog, 0, 0, &r0);
+				if (!reads_memory) {
+					struct jit_prog *plain = NULL;
+
+					jit_fuse_enabled = 0;
+					if (jit_prog_load(insns, cnt, &env, &plain, log, sizeof(log)))
+						abort();
+					jit_fuse_enabled = 1;
+					current = plain;
+					err_plain = jit_prog_exec(plain, 0, 0, &r0_plain);
+					if (err != err_plain || r0 != r0_plain)
+						abort(); /* superinstructions changed the result */
+					jit_prog_free(plain);
+				}
 			}
 			jit_prog_free(prog);
 		}
