@@ -88,6 +88,45 @@ static void refused_raw(const struct bpf_insn *insns, uint32_t cnt, int want_err
 
 /* ---------------------------------------------------------------- decode */
 
+static int32_t field_sample(const struct jit_field_spec *spec, int32_t reg)
+{
+	switch (spec->rule) {
+	case JIT_F_EQ:
+		return spec->val;
+	case JIT_F_ANY:
+		return 3;
+	case JIT_F_LE:
+		return spec->val;
+	case JIT_F_REG:
+	case JIT_F_WREG:
+		return reg;
+	default:
+		return 0;
+	}
+}
+
+/* Every row of opcodes.h decodes back to itself: no two forms overlap. */
+START_TEST(test_decode_every_form_is_unambiguous)
+{
+	for (int op = 0; op < JIT_OP__CNT; op++) {
+		const struct jit_opcode_info *r = &jit_opcode_table[op];
+		struct bpf_insn insn = {
+			.code = r->code,
+			.dst_reg = field_sample(&r->dst, 1),
+			.src_reg = field_sample(&r->src, 2),
+			.off = field_sample(&r->off, 0),
+			.imm = field_sample(&r->imm, 0),
+		};
+		enum jit_op got = JIT_OP__CNT;
+		char why[256] = "";
+
+		ck_assert_msg(jit_decode_insn(&insn, &got, why, sizeof(why)) == 0, "%s: %s", r->name, why);
+		ck_assert_msg(got == (enum jit_op)op, "%s decodes as %s", r->name,
+			      jit_opcode_table[got].name);
+	}
+}
+END_TEST
+
 START_TEST(test_decode_unknown_opcode_einval)
 {
 	/* 0x20 is the legacy LD_ABS|W packet load, which we do not implement. */
@@ -847,6 +886,7 @@ static Suite *jit_suite(void)
 	Suite *s = suite_create("jit");
 	TCase *tc = tcase_create("decode");
 
+	tcase_add_test(tc, test_decode_every_form_is_unambiguous);
 	tcase_add_test(tc, test_decode_unknown_opcode_einval);
 	tcase_add_test(tc, test_decode_reserved_field_einval);
 	tcase_add_test(tc, test_decode_invalid_register_einval);
