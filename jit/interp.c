@@ -97,6 +97,9 @@ int jit_interp_run(const struct jit_prog *p, uint64_t r1, uint64_t r2, uint64_t 
 #define X(N) [JIT_IOP_ADD_THEN_##N] = &&op_ADD_THEN_##N,
 		JIT_FUSE_JCC(X)
 #undef X
+#define X(N) [JIT_IOP_ADD32_THEN_##N] = &&op_ADD32_THEN_##N,
+		JIT_FUSE_JCC32(X)
+#undef X
 	};
 	uint8_t stack[(JIT_MAX_CALL_DEPTH + 1) * JIT_STACK_SZ] __attribute__((aligned(16)));
 	struct frame frames[JIT_MAX_CALL_DEPTH];
@@ -313,6 +316,12 @@ op_MOV_ADD_2:
 	pc++;                                                                                      \
 	goto op_##N;
 	JIT_FUSE_JCC(X)
+#undef X
+#define X(N)                                                                                       \
+	op_ADD32_THEN_##N : DST = (uint32_t)(DST32 + IMM32);                                       \
+	pc++;                                                                                      \
+	goto op_##N;
+	JIT_FUSE_JCC32(X)
 #undef X
 op_MOVSX864:
 	DST = (uint64_t)(int64_t)(int8_t)SRC;

@@ -26,6 +26,13 @@
 	X(JLT_IMM) X(JLT_REG) X(JLE_IMM) X(JLE_REG) X(JSGT_IMM) X(JSGT_REG) X(JSGE_IMM)          \
 	X(JSGE_REG) X(JSLT_IMM) X(JSLT_REG) X(JSLE_IMM) X(JSLE_REG) X(JSET_IMM) X(JSET_REG)
 
+/* The same for "add32 dst, imm" and the 32-bit jumps (clang -mcpu=v3). */
+#define JIT_FUSE_JCC32(X)                                                                          \
+	X(JEQ32_IMM) X(JEQ32_REG) X(JNE32_IMM) X(JNE32_REG) X(JGT32_IMM) X(JGT32_REG)             \
+	X(JGE32_IMM) X(JGE32_REG) X(JLT32_IMM) X(JLT32_REG) X(JLE32_IMM) X(JLE32_REG)             \
+	X(JSGT32_IMM) X(JSGT32_REG) X(JSGE32_IMM) X(JSGE32_REG) X(JSLT32_IMM) X(JSLT32_REG)       \
+	X(JSLE32_IMM) X(JSLE32_REG) X(JSET32_IMM) X(JSET32_REG)
+
 /* Forms the loader creates beyond the table in opcodes.h. */
 enum jit_iop {
 	JIT_IOP_LDDW_HI = JIT_OP__CNT, /* second slot of an lddw: never executed */
@@ -43,6 +50,9 @@ enum jit_iop {
 	 * the jump in the next slot instead of an indirect dispatch. */
 #define JIT_X_IOP(N) JIT_IOP_ADD_THEN_##N,
 	JIT_FUSE_JCC(JIT_X_IOP)
+#undef JIT_X_IOP
+#define JIT_X_IOP(N) JIT_IOP_ADD32_THEN_##N,
+	JIT_FUSE_JCC32(JIT_X_IOP)
 #undef JIT_X_IOP
 	JIT_IOP__CNT,
 };

@@ -233,6 +233,17 @@ static void pinsn_fuse(const struct jit_decoded *d, struct jit_pinsn *code)
 			default:
 				break;
 			}
+		} else if (d->ops[i] == JIT_OP_ADD32_IMM) {
+			switch (d->ops[i + 1]) {
+#define X(N)                                                                                       \
+	case JIT_OP_##N:                                                                           \
+		code[i].h = handlers[JIT_IOP_ADD32_THEN_##N];                                      \
+		break;
+				JIT_FUSE_JCC32(X)
+#undef X
+			default:
+				break;
+			}
 		} else if (is_shift32(d, code, i, JIT_OP_LSH64_IMM, x)) {
 			if (is_shift32(d, code, i + 1, JIT_OP_RSH64_IMM, x))
 				code[i].h = handlers[JIT_IOP_ZEXT32_2];

@@ -493,6 +493,12 @@ START_TEST(test_interp_fused_mov_add_and_add_jcc)
 	ck_assert_uint_eq(run_asm("mov %r0, 1\nmov %r1, 1\nadd %r1, -2\njsgt %r1, -1, +1\nmov %r0, 2\nexit"), 2);
 	ck_assert_uint_eq(run_asm("mov %r0, 1\nmov %r1, 1\nadd %r1, -2\njsge %r1, -1, +1\nmov %r0, 2\nexit"), 1);
 	ck_assert_uint_eq(run_asm("mov %r0, 1\nmov %r1, 1\nadd %r1, 1\njle %r1, 1, +1\nmov %r0, 2\nexit"), 2);
+	/* add32 + 32-bit jumps: the add wraps and zero-extends before the compare. */
+	ck_assert_uint_eq(run_asm("mov %r0, 0\nmov32 %r1, 0\nl:\nadd %r0, 1\nadd32 %r1, 1\njne32 %r1, 7, l\nexit"), 7);
+	ck_assert_uint_eq(run_asm("mov %r0, 1\nmov %r1, -1\nadd32 %r1, 1\njeq %r1, 0, +1\nmov %r0, 2\nexit"), 1);
+	ck_assert_uint_eq(run_asm("mov %r0, 1\nmov32 %r1, -3\nmov32 %r2, -1\nadd32 %r1, 1\njslt32 %r1, %r2, +1\nmov %r0, 2\nexit"), 1);
+	ck_assert_uint_eq(run_asm("mov %r0, 1\nlddw %r1, 0x1fffffffe\nadd32 %r1, 1\njgt32 %r1, -2, +1\nmov %r0, 2\nexit"), 1);
+	ck_assert_uint_eq(run_asm("mov %r0, 1\nmov %r1, 0\nadd32 %r1, 4\njset32 %r1, 3, +1\nmov %r0, 2\nexit"), 2);
 }
 END_TEST
 
