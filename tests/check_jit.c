@@ -887,6 +887,33 @@ START_TEST(test_asm_lddw_with_trailing_comma_takes_two_slots)
 }
 END_TEST
 
+START_TEST(test_disasm_text_and_refusals)
+{
+	struct bpf_insn p[] = {
+		{ .code = 0x18, .dst_reg = 1, .src_reg = BPF_PSEUDO_MAP_FD, .imm = 5 },
+		{ .code = 0 },
+		{ .code = 0x7b, .dst_reg = 10, .src_reg = 1, .off = -16 },
+		{ .code = 0x61, .dst_reg = 0, .src_reg = 1 },
+		{ .code = 0xb6, .imm = 1 }, /* JMP32 | JLE | K */
+		{ .code = 0x07, .src_reg = 1 },
+	};
+	char buf[128];
+
+	ck_assert_int_eq(jit_disasm_insn(&p[0], 6, buf, sizeof(buf)), 2);
+	ck_assert_str_eq(buf, "lddw %r1, 0x5 # pseudo src_reg 1");
+	ck_assert_int_eq(jit_disasm_insn(&p[2], 4, buf, sizeof(buf)), 1);
+	ck_assert_str_eq(buf, "stxdw [%r10-16], %r1");
+	ck_assert_int_eq(jit_disasm_insn(&p[3], 3, buf, sizeof(buf)), 1);
+	ck_assert_str_eq(buf, "ldxw %r0, [%r1]");
+	ck_assert_int_eq(jit_disasm_insn(&p[4], 2, buf, sizeof(buf)), 1);
+	ck_assert_str_eq(buf, "jle32 %r0, 1, +0");
+	ck_assert_int_eq(jit_disasm_insn(&p[5], 1, buf, sizeof(buf)), -EINVAL);
+	ck_assert_str_eq(buf, "add: reserved field src_reg must be 0, is 1");
+	ck_assert_int_eq(jit_disasm_insn(&p[0], 1, buf, sizeof(buf)), -EINVAL);
+	ck_assert_str_eq(buf, "lddw is cut in half (its second slot is missing)");
+}
+END_TEST
+
 static Suite *jit_suite(void)
 {
 	Suite *s = suite_create("jit");
@@ -945,6 +972,7 @@ static Suite *jit_suite(void)
 	tcase_add_test(tc, test_asm_errors_name_the_line);
 	tcase_add_test(tc, test_asm_encodings);
 	tcase_add_test(tc, test_asm_lddw_with_trailing_comma_takes_two_slots);
+	tcase_add_test(tc, test_disasm_text_and_refusals);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -225,6 +225,41 @@ int isa_vector_run(const char *path, const char *name, enum isa_raw_format fmt)
 			goto out;
 		}
 	}
+	/* Round trip: the disassembly of what we assembled assembles to the same
+	 * words (programs meant to be refused may hold undecodable slots: skip). */
+	if (insns) {
+		size_t cap = (size_t)cnt * 64 + 1, len = 0;
+		char *text = malloc(cap);
+		struct bpf_insn *again = NULL;
+		uint32_t again_cnt = 0;
+		int used = 1;
+
+		if (!text)
+			goto out;
+		text[0] = '\0';
+		for (uint32_t i = 0; i < cnt && used > 0; i += used) {
+			char line[96];
+
+			used = jit_disasm_insn(&insns[i], cnt - i, line, sizeof(line));
+			if (used > 0)
+				len += snprintf(text + len, cap - len, "%s\n", line);
+		}
+		if (used < 0) {
+			free(text);
+			goto roundtrip_done;
+		}
+		err = jit_asm_assemble(text, &again, &again_cnt, log, sizeof(log));
+		if (err || again_cnt != cnt || memcmp(again, insns, cnt * sizeof(*insns))) {
+			printf("FAIL %s: disassembly does not assemble back to the program (%s):\n%s",
+			       name, err ? log : "different words", text);
+			free(again);
+			free(text);
+			goto out;
+		}
+		free(again);
+		free(text);
+	}
+roundtrip_done:
 	if (v.raw && insns) {
 		if (v.raw_cnt != cnt || memcmp(v.raw, insns, cnt * sizeof(*insns))) {
 			printf("FAIL %s: assembled program differs from its raw section\n", name);
