@@ -2,7 +2,8 @@
  * fuzz_asm.c - text into the assembler: it must assemble or refuse with a
  * message, never crash; what it assembles must decode or be refused with a
  * message (the assembler encodes anything syntactically valid, the decoder
- * judges it).
+ * judges it). A program whose every slot decodes must also survive the round
+ * trip through the disassembler: its text assembles back to the same words.
  *
  * Built with --enable-fuzzers; without libFuzzer, main() replays files.
  */
@@ -30,10 +31,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(text, data, size);
 	text[size] = '\0';
 	if (jit_asm_assemble(text, &insns, &cnt, log, sizeof(log)) == 0) {
+		size_t cap = (size_t)cnt * 96 + 1, len = 0;
+		char *back = malloc(cap);
+		int used = 1;
+
 		if (jit_decode_prog(insns, cnt, NULL, &d, log, sizeof(log)) == 0)
 			jit_decoded_free(d);
 		else if (!log[0])
 			abort();
+		for (uint32_t i = 0; back && i < cnt && used > 0; i += used) {
+			char line[96];
+
+			used = jit_disasm_insn(&insns[i], cnt - i, line, sizeof(line));
+			if (used > 0)
+				len += snprintf(back + len, cap - len, "%s\n", line);
+		}
+		if (back && used > 0) {
+			struct bpf_insn *again = NULL;
+			uint32_t again_cnt = 0;
+
+			if (jit_asm_assemble(back, &again, &again_cnt, log, sizeof(log)) ||
+			    again_cnt != cnt || memcmp(again, insns, cnt * sizeof(*insns)))
+				abort(); /* the disassembly does not round-trip */
+			free(again);
+		}
+		free(back);
 		free(insns);
 	} else if (!log[0]) {
 		abort(); /* every refusal must say why */
