@@ -13,15 +13,15 @@
  *   orig_sp - 312               struct pt_regs (168 bytes)
  *   below                       xmm0-15, 16-byte aligned
  *
- * The fast path ends with popfq; ret back into the stub, which restores rsp
- * and runs the displaced instructions. When the dispatcher returns non-zero
+ * The fast path restores the flags without popfq (RESTORE_FLAGS) and returns
+ * into the stub, which restores rsp and runs the displaced instructions. When the dispatcher returns non-zero
  * the handler moved ip or sp: we then store rflags and ip just below the new
  * sp (new sp >= orig sp, so below its red zone and above our frame), load all
  * registers, switch rsp with one load, popfq and `ret $128`.
  *
  * Return (hook_tramp_ret) is where hijacked return addresses point. It keeps a
  * slot for the real return address (returned by hook_dispatch_ret()), builds
- * pt_regs the same way and returns through that slot. Only xmm0/xmm1 (the
+ * pt_regs the same way and jumps through that slot. Only xmm0/xmm1 (the
  * SysV return registers) are live there.
  *
  * The C code is plain SysV: rdi = regs, rsi = site; we align rsp to 16 and keep
@@ -50,6 +50,26 @@
 	movq	$0x2b, 160(%rsp)	/* ss: __USER_DS */
 	mov	168(%rsp), %rax		/* rflags pushed just above pt_regs */
 	mov	%rax, 144(%rsp)
+.endm
+
+/*
+ * Arithmetic flags and DF from pt_regs->flags, without popfq (microcoded and
+ * slow, ~15 cycles): sahf loads SF ZF AF PF CF, an add sets OF, std sets DF
+ * (we ran the handler with cld). Other bits (TF, AC, ...) are never changed
+ * by our code, so they still hold the probed code's values. Clobbers rax;
+ * call before LOAD_GPRS.
+ */
+.macro RESTORE_FLAGS
+	testl	$0x400, 144(%rsp)
+	jz	1f
+	std
+1:
+	movzbl	145(%rsp), %eax		/* flags bits 8..15; OF is bit 11 */
+	shr	$3, %eax
+	and	$1, %eax
+	add	$0x7f, %al		/* 1 + 0x7f overflows: OF = saved OF */
+	movb	144(%rsp), %ah
+	sahf
 .endm
 
 /* Everything except rsp, from the pt_regs at (%rsp). */
@@ -123,14 +143,12 @@ hook_tramp_entry:
 	movaps	240(%rsp), %xmm15
 	mov	%rbp, %rsp
 	test	%eax, %eax
-	jnz	1f
-	mov	144(%rsp), %rax		/* flags as the handler left them */
-	mov	%rax, 168(%rsp)
+	jnz	2f
+	RESTORE_FLAGS			/* as the handler left them */
 	LOAD_GPRS
-	lea	168(%rsp), %rsp
-	popfq
+	lea	176(%rsp), %rsp		/* skip the pushed rflags */
 	ret				/* to the stub's resume code */
-1:
+2:
 	mov	152(%rsp), %rax		/* new sp (>= orig sp, checked in C) */
 	mov	128(%rsp), %rcx
 	mov	%rcx, -136(%rax)	/* ip, below the new red zone */
@@ -167,12 +185,16 @@ hook_tramp_ret:
 	movaps	16(%rsp), %xmm1
 	mov	%rbp, %rsp
 	mov	%rax, 176(%rsp)		/* where to return */
-	mov	144(%rsp), %rax
-	mov	%rax, 168(%rsp)
+	RESTORE_FLAGS
 	LOAD_GPRS
-	lea	168(%rsp), %rsp
-	popfq
-	ret
+	/*
+	 * An indirect jmp, not ret: the return stack is already off by one
+	 * after the hijacked ret, and a ret would mispredict again. The slot
+	 * at -8 is inside the red zone, which signal delivery skips, and the
+	 * caller keeps nothing there across a call.
+	 */
+	lea	184(%rsp), %rsp
+	jmp	*-8(%rsp)
 	.size	hook_tramp_ret, .-hook_tramp_ret
 
 	.section .note.GNU-stack, "", @progbits

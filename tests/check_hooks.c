@@ -21,6 +21,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -75,6 +76,7 @@ static long call_jcc(long a) { return t_jcc(a); }
 static long call_tail(long a) { return t_tail(a); }
 static long call_call(long a) { return t_call(a); }
 static long call_redzone(long a) { return t_redzone(a); }
+static long call_ovf(long a) { return t_ovf(a, 1); }
 static long call_riplea(long a)
 {
 	long r = t_riplea(a);
@@ -95,6 +97,10 @@ static const struct reloc_case reloc_cases[] = {
 	{ "tail jmp rel32", (void *)t_tail, 0, call_tail, 1, 3 },
 	{ "call rel32", (void *)t_call, 0, call_call, 1, 12 },
 	{ "red zone live at +5", (void *)t_redzone, 5, call_redzone, 10, 15 },
+	{ "ZF live at jz (+3)", (void *)t_jcc, 3, call_jcc, 0, 42 },
+	{ "ZF live at jz (+3), not taken", (void *)t_jcc, 3, call_jcc, 7, 8 },
+	{ "OF live at jo (+6)", (void *)t_ovf, 6, call_ovf, INT64_MAX, 1 },
+	{ "OF live at jo (+6), not taken", (void *)t_ovf, 6, call_ovf, 5, 0 },
 };
 
 START_TEST(test_reloc_first_insn_runs_correctly)
@@ -457,6 +463,98 @@ START_TEST(test_dispatch_handler_may_override_return_and_args)
 }
 END_TEST
 
+static void set_zf_fn(struct pt_regs *regs, void *data)
+{
+	regs->flags |= 0x40; /* ZF: the jz that follows is taken */
+}
+
+START_TEST(test_dispatch_handler_may_change_flags)
+{
+	struct hook_probe *p = attach_ok((uint8_t *)t_jcc + 3, HOOK_UPROBE, set_zf_fn, NULL);
+
+	ck_assert_int_eq(t_jcc(5), 42);
+	ck_assert_int_eq(hook_uprobe_detach(p), 0);
+	ck_assert_int_eq(t_jcc(5), 6);
+}
+END_TEST
+
+static int slow_entered, slow_release;
+
+static void slow_fn(struct pt_regs *regs, void *data)
+{
+	__atomic_store_n(&slow_entered, 1, __ATOMIC_RELEASE);
+	while (!__atomic_load_n(&slow_release, __ATOMIC_ACQUIRE))
+		usleep(100);
+}
+
+static void *call_mov_thread(void *arg)
+{
+	return (void *)t_mov(1);
+}
+
+struct detach_arg {
+	struct hook_probe *p;
+	int done;
+	int err;
+};
+
+static void *detach_thread(void *arg)
+{
+	struct detach_arg *d = arg;
+
+	d->err = hook_uprobe_detach(d->p);
+	__atomic_store_n(&d->done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+START_TEST(test_dispatch_detach_waits_for_running_handler)
+{
+	struct detach_arg d = { 0 };
+	pthread_t caller, detacher;
+	void *ret;
+
+	d.p = attach_ok((void *)t_mov, HOOK_UPROBE, slow_fn, NULL);
+	ck_assert_int_eq(pthread_create(&caller, NULL, call_mov_thread, NULL), 0);
+	while (!__atomic_load_n(&slow_entered, __ATOMIC_ACQUIRE))
+		usleep(100);
+	ck_assert_int_eq(pthread_create(&detacher, NULL, detach_thread, &d), 0);
+	usleep(50 * 1000);
+	/* The handler is still running: detach must not have returned. */
+	ck_assert_int_eq(__atomic_load_n(&d.done, __ATOMIC_ACQUIRE), 0);
+	__atomic_store_n(&slow_release, 1, __ATOMIC_RELEASE);
+	pthread_join(detacher, NULL);
+	pthread_join(caller, &ret);
+	ck_assert_int_eq(d.err, 0);
+	ck_assert_int_eq((long)ret, 4);
+	ck_assert_uint_eq(((uint8_t *)t_mov)[0], 0x48);
+}
+END_TEST
+
+START_TEST(test_dispatch_probes_work_in_forked_child)
+{
+	uint64_t n = 0;
+	struct hook_probe *p = attach_ok((void *)t_nop5, HOOK_UPROBE, count_only_fn, &n);
+	int status = 0;
+	pid_t pid;
+
+	ck_assert_int_eq(t_nop5(1), 3);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		/* The child inherits the patch and its own copy of the counter. */
+		int ok = t_nop5(1) == 3 && n == 2 && hook_uprobe_detach(p) == 0 &&
+			 ((uint8_t *)t_nop5)[0] == 0x0f && t_nop5(1) == 3 && n == 2;
+
+		_exit(ok ? 0 : 1);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ck_assert_int_eq(t_nop5(1), 3);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_int_eq(hook_uprobe_detach(p), 0);
+}
+END_TEST
+
 static void clobber_fp_fn(struct pt_regs *regs, void *data)
 {
 	volatile double x = (double)regs->di;
@@ -756,6 +854,9 @@ int main(void)
 	tcase_add_test(tc, test_dispatch_uretprobe_ip_is_return_address);
 	tcase_add_test(tc, test_dispatch_handler_may_override_return_and_args);
 	tcase_add_test(tc, test_dispatch_preserves_xmm);
+	tcase_add_test(tc, test_dispatch_handler_may_change_flags);
+	tcase_add_test(tc, test_dispatch_detach_waits_for_running_handler);
+	tcase_add_test(tc, test_dispatch_probes_work_in_forked_child);
 	tcase_add_test(tc, test_dispatch_no_reentry_and_no_detach_from_handler);
 	suite_add_tcase(s, tc);
 

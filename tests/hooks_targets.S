@@ -189,6 +189,20 @@ t_redzone:
 	ret
 	.size	t_redzone, .-t_redzone
 
+/* Signed overflow of a + b, decided by a jo that a probe at t_ovf+6 displaces. */
+	.globl	t_ovf
+	.type	t_ovf, @function
+	.p2align 4
+t_ovf:
+	mov	%rdi, %rax
+	add	%rsi, %rax
+	jo	1f
+	xor	%eax, %eax
+	ret
+1:	mov	$1, %eax
+	ret
+	.size	t_ovf, .-t_ovf
+
 /* Calls fn(arg) from a frame of its own (for longjmp through a uretprobe). */
 	.globl	t_invoke
 	.type	t_invoke, @function

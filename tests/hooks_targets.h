@@ -19,6 +19,7 @@ long t_loop(void);
 double t_fadd(double x, double y);
 long t_fib(long n);
 long t_redzone(long a);
+long t_ovf(long a, long b);
 long t_invoke(long (*fn)(long), long arg);
 extern long t_data, t_data2;
 extern uint16_t t_sema;
