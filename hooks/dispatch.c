@@ -24,13 +24,13 @@
 /* Flags a handler may change: CF PF AF ZF SF DF OF (not TF, IF, IOPL, ...). */
 #define HOOK_FLAGS_USER_MASK 0xcd5ULL
 
-static void run_list(const struct hook_list *l, struct pt_regs *regs)
+HOOK_HOT static void run_list(const struct hook_list *l, struct pt_regs *regs)
 {
 	for (uint32_t i = 0; i < l->cnt; i++)
 		l->ent[i].fn(regs, l->ent[i].data);
 }
 
-static void count_miss(struct hook_site *site)
+HOOK_HOT static void count_miss(struct hook_site *site)
 {
 	__atomic_fetch_add(&site->missed, 1, __ATOMIC_RELAXED);
 }
@@ -39,7 +39,7 @@ static void count_miss(struct hook_site *site)
  * Returns 0 to resume with the displaced instructions, 1 to resume at regs->ip
  * with rsp = regs->sp (the handler redirected).
  */
-int hook_dispatch_entry(struct pt_regs *regs, struct hook_site *site)
+HOOK_HOT int hook_dispatch_entry(struct pt_regs *regs, struct hook_site *site)
 {
 	struct hook_thread *t = hook_thread_self_tls;
 	const uint64_t sp = regs->sp;
@@ -85,7 +85,7 @@ int hook_dispatch_entry(struct pt_regs *regs, struct hook_site *site)
 	return redirect;
 }
 
-uint64_t hook_dispatch_ret(struct pt_regs *regs)
+HOOK_HOT uint64_t hook_dispatch_ret(struct pt_regs *regs)
 {
 	struct hook_thread *t = hook_thread_self_tls;
 	struct hook_shadow_ent ent;

@@ -44,6 +44,15 @@
 #define HOOK_PATCH_MAX 20  /* displaced bytes: 4 bytes + one instruction of at most 15 */
 #define HOOK_INSN_MAX 5	   /* displaced instructions: at most one per byte of the jmp */
 
+/*
+ * Code that runs on the hit path (trampolines, dispatch, shadow stack, thread
+ * registration, the SIGTRAP handler) lives in its own section so attach can
+ * refuse a site inside it: probing the engine with itself would recurse
+ * without end. The linker provides __start_/__stop_ symbols for it.
+ */
+#define HOOK_HOT __attribute__((section("bpftime_hooks_text")))
+extern const char __start_bpftime_hooks_text[], __stop_bpftime_hooks_text[];
+
 /* Immutable once published; freed only after a grace period. */
 struct hook_list {
 	uint32_t cnt;

@@ -28,7 +28,7 @@
 
 #define SHADOW_INIT_CNT (8192 / sizeof(struct hook_shadow_ent))
 
-static int shadow_grow(struct hook_thread *t)
+HOOK_HOT static int shadow_grow(struct hook_thread *t)
 {
 	size_t old_sz = (size_t)t->cap * sizeof(*t->shadow);
 	size_t new_cnt = t->cap ? (size_t)t->cap * 2 : SHADOW_INIT_CNT;
@@ -48,7 +48,7 @@ static int shadow_grow(struct hook_thread *t)
 	return 0;
 }
 
-int hook_shadow_push(struct hook_thread *t, struct hook_site *site, struct pt_regs *regs)
+HOOK_HOT int hook_shadow_push(struct hook_thread *t, struct hook_site *site, struct pt_regs *regs)
 {
 	uint64_t *slot = (uint64_t *)(uintptr_t)regs->sp;
 	int err;
@@ -69,7 +69,7 @@ int hook_shadow_push(struct hook_thread *t, struct hook_site *site, struct pt_re
 	return 0;
 }
 
-int hook_shadow_pop(struct hook_thread *t, uint64_t sp_after_ret, struct hook_shadow_ent *out)
+HOOK_HOT int hook_shadow_pop(struct hook_thread *t, uint64_t sp_after_ret, struct hook_shadow_ent *out)
 {
 	const uint64_t slot = sp_after_ret - 8;
 

@@ -62,10 +62,10 @@
 
 static struct sigaction old_trap;
 static int sync_cmd; /* membarrier command that serialises cores, 0: none */
-static void quiesce_handle(ucontext_t *uc);
+HOOK_HOT static void quiesce_handle(ucontext_t *uc);
 static int scan_cookie; /* its address tags our queued SIGTRAPs */
 
-static void trap_handler(int sig, siginfo_t *si, void *ucv)
+HOOK_HOT static void trap_handler(int sig, siginfo_t *si, void *ucv)
 {
 	ucontext_t *uc = ucv;
 	uint64_t ip = (uint64_t)uc->uc_mcontext.gregs[REG_RIP];
@@ -171,7 +171,7 @@ static struct {
 	uint32_t acked[QUIESCE_MAX];
 } q;
 
-static void quiesce_handle(ucontext_t *uc)
+HOOK_HOT static void quiesce_handle(ucontext_t *uc)
 {
 	const struct hook_site *site;
 	uint64_t ip;

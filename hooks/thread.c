@@ -35,6 +35,10 @@
 #include "hooks/hooks_int.h"
 
 __thread struct hook_thread *hook_thread_self_tls __attribute__((tls_model("initial-exec")));
+/* Set while this thread registers: a probe on mmap() or pthread_setspecific()
+ * hit from inside registration must not register again (it would deadlock on
+ * threads_alloc_lock). */
+static __thread int registering __attribute__((tls_model("initial-exec")));
 int hook_thread_need_fence = 1;
 
 static struct hook_thread *threads;	/* push-only list; acquire/release */
@@ -100,7 +104,7 @@ int hook_thread_init(void)
 	return 0;
 }
 
-static struct hook_thread *thread_alloc(void)
+HOOK_HOT static struct hook_thread *thread_alloc(void)
 {
 	struct hook_thread *t = NULL;
 
@@ -131,12 +135,13 @@ static struct hook_thread *thread_alloc(void)
  * First hit on this thread: take a free record or make one. Returns NULL (the
  * hit is counted as missed) if memory runs out or the key is not set up.
  */
-struct hook_thread *hook_thread_register(void)
+HOOK_HOT struct hook_thread *hook_thread_register(void)
 {
 	struct hook_thread *t;
 
-	if (!__atomic_load_n(&thread_key_ok, __ATOMIC_ACQUIRE))
+	if (!__atomic_load_n(&thread_key_ok, __ATOMIC_ACQUIRE) || registering)
 		return NULL;
+	registering = 1;
 	for (t = __atomic_load_n(&threads, __ATOMIC_ACQUIRE); t; t = t->next) {
 		uint32_t zero = 0;
 
@@ -146,11 +151,12 @@ struct hook_thread *hook_thread_register(void)
 	}
 	if (!t)
 		t = thread_alloc();
-	if (!t)
-		return NULL;
-	/* Key < PTHREAD_KEY_2NDLEVEL_SIZE in practice: glibc does not allocate here. */
-	pthread_setspecific(thread_key, t);
-	hook_thread_self_tls = t;
+	if (t) {
+		/* Key < PTHREAD_KEY_2NDLEVEL_SIZE in practice: glibc does not allocate here. */
+		pthread_setspecific(thread_key, t);
+		hook_thread_self_tls = t;
+	}
+	registering = 0;
 	return t;
 }
 

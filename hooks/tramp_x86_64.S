@@ -27,7 +27,8 @@
  * The C code is plain SysV: rdi = regs, rsi = site; we align rsp to 16 and keep
  * the frame in rbp, which is saved in pt_regs like every other register.
  */
-	.text
+	/* The engine's hit-path section (HOOK_HOT in hooks_int.h). */
+	.section bpftime_hooks_text, "ax", @progbits
 
 .macro SAVE_GPRS
 	mov	%r15, 0(%rsp)

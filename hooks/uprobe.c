@@ -276,6 +276,11 @@ int hook_uprobe_attach(void *addr, enum hook_probe_kind kind, hook_handler_fn fn
 
 	if (!addr || !fn || !out || (kind != HOOK_UPROBE && kind != HOOK_URETPROBE))
 		return -EINVAL;
+	if ((uintptr_t)addr + HOOK_PATCH_MAX > (uintptr_t)__start_bpftime_hooks_text &&
+	    (uintptr_t)addr < (uintptr_t)__stop_bpftime_hooks_text) {
+		log_debug("hooks: %p is inside the probe engine's own hit path\n", addr);
+		return -EINVAL;
+	}
 	err = opts_check(opts, &ref_ctr);
 	if (err)
 		return err;

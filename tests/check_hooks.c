@@ -210,9 +210,47 @@ START_TEST(test_uprobe_bad_args_einval)
 			 -E2BIG);
 	ck_assert_int_eq(hook_uprobe_attach((void *)t_push, HOOK_UPROBE, count_only_fn, NULL, &tiny, &p),
 			 -EINVAL);
+	uint64_t n = 0;
+
+	/* The control plane may be probed (only the hit path is refused). */
+	ck_assert_int_eq(hook_uprobe_attach((void *)hook_uprobe_detach, HOOK_UPROBE, count_only_fn,
+					    &n, NULL, &p), 0);
+	ck_assert_int_eq(hook_uprobe_detach(p), 0);
+	ck_assert_uint_eq(n, 1);
+	p = NULL;
 	/* Data is not code. */
 	ck_assert_int_eq(hook_uprobe_attach(&t_data, HOOK_UPROBE, count_only_fn, NULL, NULL, &p), -EINVAL);
 	ck_assert_ptr_null(p);
+}
+END_TEST
+
+static void *nop5_thread(void *arg)
+{
+	return (void *)t_nop5(1);
+}
+
+START_TEST(test_uprobe_engine_own_code_and_libc_mmap)
+{
+	extern int hook_dispatch_entry(struct pt_regs *regs, void *site);
+	void *mmap_addr = dlsym(RTLD_DEFAULT, "mmap");
+	uint64_t n = 0, m = 0;
+	struct hook_probe *p = NULL, *q;
+	pthread_t th;
+	void *ret;
+
+	ck_assert_int_eq(hook_uprobe_attach((void *)hook_dispatch_entry, HOOK_UPROBE, count_only_fn,
+					    &n, NULL, &p), -EINVAL);
+	ck_assert_ptr_null(p);
+	/* A probe on mmap(), which a new thread's first hit uses to register. */
+	ck_assert_ptr_nonnull(mmap_addr);
+	p = attach_ok(mmap_addr, HOOK_UPROBE, count_only_fn, &m);
+	q = attach_ok((void *)t_nop5, HOOK_URETPROBE, count_only_fn, &n);
+	ck_assert_int_eq(pthread_create(&th, NULL, nop5_thread, NULL), 0);
+	pthread_join(th, &ret);
+	ck_assert_int_eq((long)ret, 3);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_int_eq(hook_uprobe_detach(q), 0);
+	ck_assert_int_eq(hook_uprobe_detach(p), 0);
 }
 END_TEST
 
@@ -844,6 +882,7 @@ int main(void)
 	tcase_add_test(tc, test_uprobe_shared_site_entry_and_return);
 	tcase_add_test(tc, test_uprobe_bad_args_einval);
 	tcase_add_test(tc, test_uprobe_overlapping_site_ebusy);
+	tcase_add_test(tc, test_uprobe_engine_own_code_and_libc_mmap);
 	tcase_add_test(tc, test_uprobe_usdt_semaphore_counts_attachments);
 	tcase_add_test(tc, test_uprobe_exact_counts_8_threads);
 	tcase_add_test(tc, test_uprobe_attach_detach_while_threads_hammer);
