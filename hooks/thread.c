@@ -73,6 +73,8 @@ static void thread_destructor(void *p)
 /* fork(): only the calling thread exists in the child. */
 static void thread_atfork_child(void)
 {
+	/* Another thread may have held it at fork(); it does not exist here. */
+	__atomic_store_n(&threads_alloc_lock, 0, __ATOMIC_RELAXED);
 	for (struct hook_thread *t = threads; t; t = t->next)
 		if (t != hook_thread_self_tls && t->in_use)
 			thread_release(t);
@@ -100,7 +102,8 @@ int hook_thread_init(void)
 	else
 		log_debug("hooks: membarrier unavailable (%s): readers use fences\n",
 			  strerror(errno));
-	thread_key_ok = 1;
+	/* Pairs with the acquire load in hook_thread_register(). */
+	__atomic_store_n(&thread_key_ok, 1, __ATOMIC_RELEASE);
 	return 0;
 }
 

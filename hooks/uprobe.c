@@ -41,12 +41,31 @@ struct hook_site *hook_site_registry_head(void)
 	return __atomic_load_n(&sites, __ATOMIC_ACQUIRE);
 }
 
+/* fork() waits for an attach/detach in progress, so the child never inherits
+ * a held lock or half-patched code. */
+static void fork_prepare(void)
+{
+	pthread_mutex_lock(&hook_lock);
+}
+
+static void fork_release(void)
+{
+	pthread_mutex_unlock(&hook_lock);
+}
+
 static int engine_init(void)
 {
+	static bool atfork_done;
 	int err;
 
 	if (inited)
 		return 0;
+	if (!atfork_done) {
+		err = pthread_atfork(fork_prepare, fork_release, fork_release);
+		if (err)
+			return -err;
+		atfork_done = true;
+	}
 	err = hook_thread_init();
 	if (err)
 		return err;

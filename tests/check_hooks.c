@@ -77,6 +77,7 @@ static long call_tail(long a) { return t_tail(a); }
 static long call_call(long a) { return t_call(a); }
 static long call_redzone(long a) { return t_redzone(a); }
 static long call_ovf(long a) { return t_ovf(a, 1); }
+static long call_ripcmp(long a) { return t_ripcmp(); }
 static long call_riplea(long a)
 {
 	long r = t_riplea(a);
@@ -92,6 +93,7 @@ static const struct reloc_case reloc_cases[] = {
 	{ "mov", (void *)t_mov, 0, call_mov, 9, 12 },
 	{ "rip-relative load", (void *)t_riprel, 0, call_riprel, 5, 1005 },
 	{ "rip-relative lea", (void *)t_riplea, 0, call_riplea, 21, 42 },
+	{ "rip-relative cmp with imm32", (void *)t_ripcmp, 0, call_ripcmp, 0, 1 },
 	{ "jcc taken", (void *)t_jcc, 0, call_jcc, 0, 42 },
 	{ "jcc not taken", (void *)t_jcc, 0, call_jcc, 5, 6 },
 	{ "tail jmp rel32", (void *)t_tail, 0, call_tail, 1, 3 },

@@ -60,6 +60,19 @@ t_riprel:
 	ret
 	.size	t_riprel, .-t_riprel
 
+/* RIP-relative operand plus an immediate (disp32 then imm32): t_data == 1000. */
+	.globl	t_ripcmp
+	.type	t_ripcmp, @function
+	.p2align 4
+t_ripcmp:
+	cmpq	$1000, t_data(%rip)
+	je	1f
+	xor	%eax, %eax
+	ret
+1:	mov	$1, %eax
+	ret
+	.size	t_ripcmp, .-t_ripcmp
+
 /* RIP-relative lea then a store through it: *t_data2 = a; returns a * 2. */
 	.globl	t_riplea
 	.type	t_riplea, @function

@@ -10,6 +10,7 @@ long t_nop5(long a);
 long t_mov(long a);
 long t_riprel(long a);
 long t_riplea(long a);
+long t_ripcmp(void);
 long t_jcc(long a);
 long t_tail(long a);
 long t_call(long a);
