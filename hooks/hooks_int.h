@@ -14,6 +14,7 @@
 #ifndef HOOKS_HOOKS_INT_H
 #define HOOKS_HOOKS_INT_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -139,9 +140,42 @@ static inline void hook_thread_leave(struct hook_thread *t)
 	__atomic_store_n(&t->ctr, t->ctr + 1, __ATOMIC_RELEASE);
 }
 
-/* shadow.c */
-int hook_shadow_push(struct hook_thread *t, struct hook_site *site, struct pt_regs *regs);
-int hook_shadow_pop(struct hook_thread *t, uint64_t sp_after_ret, struct hook_shadow_ent *out);
+/* shadow.c; push and pop are inline here because they run on every uretprobe hit. */
+int hook_shadow_grow(struct hook_thread *t);
+
+static inline int hook_shadow_push(struct hook_thread *t, struct hook_site *site, struct pt_regs *regs)
+{
+	uint64_t *slot = (uint64_t *)(uintptr_t)regs->sp;
+	int err;
+
+	/* Kernel's RP_CHECK_CALL: a frame is alive only if its slot is above ours. */
+	while (t->depth && t->shadow[t->depth - 1].sp <= regs->sp)
+		t->depth--;
+	if (t->depth == t->cap) {
+		err = hook_shadow_grow(t);
+		if (err)
+			return err;
+	}
+	t->shadow[t->depth].ret = *slot;
+	t->shadow[t->depth].sp = regs->sp;
+	t->shadow[t->depth].site = site;
+	t->depth++;
+	*slot = (uint64_t)(uintptr_t)hook_tramp_ret;
+	return 0;
+}
+
+static inline int hook_shadow_pop(struct hook_thread *t, uint64_t sp_after_ret, struct hook_shadow_ent *out)
+{
+	const uint64_t slot = sp_after_ret - 8;
+
+	/* Deeper entries belong to frames that never returned (longjmp). */
+	while (t->depth && t->shadow[t->depth - 1].sp < slot)
+		t->depth--;
+	if (!t->depth || t->shadow[t->depth - 1].sp != slot)
+		return -ENOENT;
+	*out = t->shadow[--t->depth];
+	return 0;
+}
 
 /* reloc.c */
 struct hook_reloc {

@@ -6,7 +6,8 @@
  * site}; the return trampoline pops it. This is the kernel's return_instance
  * chain (kernel/events/uprobes.c prepare_uretprobe()/handle_trampoline()), kept
  * in a thread-owned mmap()ed array that doubles with mremap() (no malloc: the
- * probed function may be malloc itself).
+ * probed function may be malloc itself). Push and pop run on every hit and are
+ * inline in hooks_int.h; this file keeps the rare growth path.
  *
  * Frames abandoned by longjmp() or by a C++ exception that unwound through
  * them leave stale entries. As the kernel does (arch_uretprobe_is_alive() in
@@ -28,7 +29,7 @@
 
 #define SHADOW_INIT_CNT (8192 / sizeof(struct hook_shadow_ent))
 
-HOOK_HOT static int shadow_grow(struct hook_thread *t)
+HOOK_HOT int hook_shadow_grow(struct hook_thread *t)
 {
 	size_t old_sz = (size_t)t->cap * sizeof(*t->shadow);
 	size_t new_cnt = t->cap ? (size_t)t->cap * 2 : SHADOW_INIT_CNT;
@@ -45,39 +46,5 @@ HOOK_HOT static int shadow_grow(struct hook_thread *t)
 		return -errno;
 	t->shadow = p;
 	t->cap = (uint32_t)new_cnt;
-	return 0;
-}
-
-HOOK_HOT int hook_shadow_push(struct hook_thread *t, struct hook_site *site, struct pt_regs *regs)
-{
-	uint64_t *slot = (uint64_t *)(uintptr_t)regs->sp;
-	int err;
-
-	/* RP_CHECK_CALL: a frame is alive only if its slot is above ours. */
-	while (t->depth && t->shadow[t->depth - 1].sp <= regs->sp)
-		t->depth--;
-	if (t->depth == t->cap) {
-		err = shadow_grow(t);
-		if (err)
-			return err;
-	}
-	t->shadow[t->depth].ret = *slot;
-	t->shadow[t->depth].sp = regs->sp;
-	t->shadow[t->depth].site = site;
-	t->depth++;
-	*slot = (uint64_t)(uintptr_t)hook_tramp_ret;
-	return 0;
-}
-
-HOOK_HOT int hook_shadow_pop(struct hook_thread *t, uint64_t sp_after_ret, struct hook_shadow_ent *out)
-{
-	const uint64_t slot = sp_after_ret - 8;
-
-	/* Deeper entries belong to frames that never returned (longjmp). */
-	while (t->depth && t->shadow[t->depth - 1].sp < slot)
-		t->depth--;
-	if (!t->depth || t->shadow[t->depth - 1].sp != slot)
-		return -ENOENT;
-	*out = t->shadow[--t->depth];
 	return 0;
 }
