@@ -157,7 +157,10 @@ static void sync_cores(void)
  * thread at site+1 could then not tell "executed the first instruction" from
  * "trapped on the int3". With every runnable thread parked first, none can
  * trap. A dropped queued signal (merged with an older pending SIGTRAP) is
- * re-sent every 10 ms until acknowledged.
+ * re-sent every 10 ms until acknowledged. Threads that were asleep may wake
+ * while we wait, so we look again until a pass finds nobody new; what is left
+ * is a thread waking (or being created) in the microseconds between the last
+ * pass and the int3, and preempted right on an inner boundary.
  */
 #define QUIESCE_MAX 4096
 
@@ -288,17 +291,18 @@ static void quiesce_end(void)
 	q.cnt = 0;
 }
 
-/* Park every runnable thread in quiesce_handle(); see above. No allocation after @tids. */
-static int quiesce_begin(const struct hook_site *site, const pid_t *tids, uint32_t cnt)
+/* Add the runnable threads of @tids (entries already added are negated) and signal them. */
+static int quiesce_add_runnable(const struct hook_site *site, pid_t *tids, uint32_t cnt,
+				uint32_t *added)
 {
 	uint64_t waited = 0;
 
-	q.site = site;
-	q.cnt = 0;
-	q.released = 0;
+	*added = 0;
 	for (uint32_t i = 0; i < cnt; i++) {
 		enum thread_state st;
 
+		if (tids[i] <= 0)
+			continue;
 		while ((st = thread_state(tids[i], site)) == T_BLOCKED_INSIDE) {
 			struct timespec ts = { 0, 200 * 1000 };
 
@@ -307,17 +311,23 @@ static int quiesce_begin(const struct hook_site *site, const pid_t *tids, uint32
 			nanosleep(&ts, NULL);
 			waited += 200 * 1000;
 		}
+		if (st == T_GONE)
+			tids[i] = 0;
 		if (st != T_RUNNING)
 			continue;
 		if (q.cnt == QUIESCE_MAX)
 			return -EBUSY;
 		q.acked[q.cnt] = 0;
 		q.tid[q.cnt++] = tids[i];
+		tids[i] = -tids[i];
+		quiesce_send(q.tid[q.cnt - 1]);
+		(*added)++;
 	}
-	/* Pairs with the acquire load in quiesce_handle(). */
-	__atomic_store_n(&q.active, 1, __ATOMIC_RELEASE);
-	for (uint32_t i = 0; i < q.cnt; i++)
-		quiesce_send(q.tid[i]);
+	return 0;
+}
+
+static int quiesce_wait_acks(const struct hook_site *site)
+{
 	for (unsigned int round = 0;; round++) {
 		struct timespec ts = { 0, 100 * 1000 };
 		uint32_t pending = 0;
@@ -326,13 +336,16 @@ static int quiesce_begin(const struct hook_site *site, const pid_t *tids, uint32
 			if (!q.tid[i] || __atomic_load_n(&q.acked[i], __ATOMIC_ACQUIRE))
 				continue;
 			if (round && round % 100 == 0) {
-				if (thread_state(q.tid[i], site) != T_RUNNING) {
-					/* Exited, or went to sleep before the signal
-					 * came: it is not inside the site. */
+				enum thread_state st = thread_state(q.tid[i], site);
+
+				if (st == T_GONE || st == T_BLOCKED_OUTSIDE) {
+					/* Exited, or asleep outside the site: its
+					 * signal will park it if it wakes in time. */
 					q.tid[i] = 0;
 					continue;
 				}
-				quiesce_send(q.tid[i]); /* the last one may have merged */
+				if (st == T_RUNNING)
+					quiesce_send(q.tid[i]); /* the last one may have merged */
 			}
 			pending++;
 		}
@@ -342,6 +355,33 @@ static int quiesce_begin(const struct hook_site *site, const pid_t *tids, uint32
 			return -EBUSY;
 		nanosleep(&ts, NULL);
 	}
+}
+
+/*
+ * Park every runnable thread in quiesce_handle(); see above. Threads that
+ * were asleep may wake while we wait for the others, so we look again until
+ * a pass finds no new runnable thread (at most 8 passes). No allocation here.
+ */
+static int quiesce_begin(const struct hook_site *site, pid_t *tids, uint32_t cnt)
+{
+	int err;
+
+	q.site = site;
+	q.cnt = 0;
+	q.released = 0;
+	/* Pairs with the acquire load in quiesce_handle(). */
+	__atomic_store_n(&q.active, 1, __ATOMIC_RELEASE);
+	for (int pass = 0; pass < 8; pass++) {
+		uint32_t added;
+
+		err = quiesce_add_runnable(site, tids, cnt, &added);
+		if (err)
+			return err;
+		err = quiesce_wait_acks(site);
+		if (err || !added)
+			return err;
+	}
+	return 0;
 }
 
 struct page_mode {
