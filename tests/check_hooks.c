@@ -302,6 +302,7 @@ END_TEST
 
 struct hammer {
 	pthread_t th;
+	int sleepy;
 	int phase_seen;
 	uint64_t counted;
 	int bad;
@@ -327,6 +328,10 @@ static void *hammer_main(void *arg)
 	while (__atomic_load_n(&hammer_phase, __ATOMIC_ACQUIRE) == 0) {
 		if (t_push(i, 1) != i + 1 || t_nop5(i) != i + 2)
 			h->bad++;
+		/* Half the threads also sleep now and then: blocked threads that
+		 * wake during a patch take another path in text_poke.c. */
+		if (h->sleepy && i % 512 == 0)
+			usleep(50);
 		i++;
 	}
 	hammer_counting = 1;
@@ -351,8 +356,10 @@ START_TEST(test_uprobe_attach_detach_while_threads_hammer)
 
 	hammer_phase = 0;
 	hammer_hits = 0;
-	for (int i = 0; i < NTHREADS; i++)
+	for (int i = 0; i < NTHREADS; i++) {
+		h[i].sleepy = i & 1;
 		ck_assert_int_eq(pthread_create(&h[i].th, NULL, hammer_main, &h[i]), 0);
+	}
 	/* Patch and unpatch both kinds of site under fire. */
 	for (int round = 0; round < 10; round++) {
 		p = attach_ok((void *)t_push, HOOK_UPROBE, count_only_fn, &n);
