@@ -14,11 +14,13 @@
 
 #include <check.h>
 #include <dlfcn.h>
+#include <elf.h>
 #include <errno.h>
 #include <link.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -54,6 +56,43 @@ static struct hook_probe *attach_ok(void *addr, enum hook_probe_kind kind, hook_
 
 	ck_assert_msg(err == 0, "attach at %p: %d (%s)", addr, err, strerror(-err));
 	return p;
+}
+
+/* File offsets from the ELF program headers (not from /proc/self/maps). */
+struct phdr_arg {
+	uintptr_t addr;
+	uint64_t off;
+	char path[4096];
+	int found;
+};
+
+/* File offset of @addr from the ELF program headers (not from /proc/self/maps). */
+static int phdr_cb(struct dl_phdr_info *info, size_t size, void *data)
+{
+	struct phdr_arg *a = data;
+
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		uintptr_t start = info->dlpi_addr + ph->p_vaddr;
+
+		if (ph->p_type != PT_LOAD || a->addr < start || a->addr >= start + ph->p_filesz)
+			continue;
+		a->off = a->addr - start + ph->p_offset;
+		strncpy(a->path, info->dlpi_name[0] ? info->dlpi_name : "/proc/self/exe",
+			sizeof(a->path) - 1);
+		a->found = 1;
+		return 1;
+	}
+	return 0;
+}
+
+static struct phdr_arg file_off_of(const void *addr)
+{
+	struct phdr_arg a = { .addr = (uintptr_t)addr };
+
+	dl_iterate_phdr(phdr_cb, &a);
+	ck_assert_int_eq(a.found, 1);
+	return a;
 }
 
 /* ---------------------------------------------------------------- reloc -- */
@@ -146,6 +185,139 @@ START_TEST(test_reloc_refused_leaves_code_intact)
 	ck_assert_int_eq(memcmp(before, after, sizeof(before)), 0);
 	if (rc->fn == (void *)t_short)
 		ck_assert_int_eq(t_short(), 0);
+}
+END_TEST
+
+/*
+ * Every function libc exports, probed at once, under a real workload: the
+ * relocation meets the prologues a distribution compiler actually emits
+ * (endbr64, stack protector loads through %fs, RIP-relative loads, jumps
+ * in the first bytes), and the engine keeps working while malloc, memcpy
+ * and the signal functions it uses itself are probed. Symbols come from
+ * libc's .dynsym, read from the file with <elf.h>.
+ */
+static int dynsym_funcs(const char *path, uint64_t **offs, int *cnt)
+{
+	FILE *f = fopen(path, "rb");
+	Elf64_Ehdr eh;
+	Elf64_Shdr *sh = NULL;
+	int n = 0, cap = 0, ret = -1;
+
+	*offs = NULL;
+	if (!f || fread(&eh, sizeof(eh), 1, f) != 1)
+		goto out;
+	sh = calloc(eh.e_shnum, sizeof(*sh));
+	if (!sh || fseek(f, (long)eh.e_shoff, SEEK_SET) ||
+	    fread(sh, sizeof(*sh), eh.e_shnum, f) != eh.e_shnum)
+		goto out;
+	for (int i = 0; i < eh.e_shnum; i++) {
+		if (sh[i].sh_type != SHT_DYNSYM)
+			continue;
+		for (uint64_t k = 0; k < sh[i].sh_size / sizeof(Elf64_Sym); k++) {
+			Elf64_Sym sym;
+
+			if (fseek(f, (long)(sh[i].sh_offset + k * sizeof(sym)), SEEK_SET) ||
+			    fread(&sym, sizeof(sym), 1, f) != 1)
+				goto out;
+			if (ELF64_ST_TYPE(sym.st_info) != STT_FUNC &&
+			    ELF64_ST_TYPE(sym.st_info) != STT_GNU_IFUNC)
+				continue;
+			if (!sym.st_value || sym.st_shndx == SHN_UNDEF)
+				continue;
+			if (n == cap) {
+				uint64_t *nv = realloc(*offs, (cap = cap ? 2 * cap : 1024) * sizeof(**offs));
+
+				if (!nv)
+					goto out;
+				*offs = nv;
+			}
+			/* libc's text segment has p_vaddr == p_offset: the value is the file offset. */
+			(*offs)[n++] = sym.st_value;
+		}
+	}
+	ret = 0;
+out:
+	free(sh);
+	if (f)
+		fclose(f);
+	*cnt = n;
+	return ret;
+}
+
+static int qsort_cmp(const void *a, const void *b)
+{
+	return *(const int *)a - *(const int *)b;
+}
+
+static void *libc_worker(void *arg)
+{
+	char buf[128];
+
+	for (int i = 0; i < 500; i++) {
+		char *p = malloc(64 + i);
+
+		snprintf(buf, sizeof(buf), "%d %s %.2f", i, "x", i * 1.5);
+		strcpy(p, buf);
+		free(strdup(p));
+		free(p);
+	}
+	return NULL;
+}
+
+START_TEST(test_reloc_every_libc_function_at_once)
+{
+	void *getpid_addr = dlsym(RTLD_DEFAULT, "getpid");
+	struct phdr_arg libc;
+	uint64_t *offs, hits = 0;
+	struct hook_probe **ps;
+	int cnt = 0, attached = 0, refused = 0, arr[500];
+	uint8_t *before;
+	pthread_t th[4];
+
+	libc = file_off_of(getpid_addr);
+	ck_assert_int_eq(dynsym_funcs(libc.path, &offs, &cnt), 0);
+	ck_assert_int_gt(cnt, 1000);
+	ps = calloc((size_t)cnt, sizeof(*ps));
+	before = calloc((size_t)cnt, 16);
+	ck_assert_ptr_nonnull(ps);
+	ck_assert_ptr_nonnull(before);
+	/* All functions share libc's text mapping: one base for all of them. */
+#define LIBC_AT(o) ((uint8_t *)getpid_addr - libc.off + (o))
+	for (int i = 0; i < cnt; i++)
+		memcpy(before + 16 * i, LIBC_AT(offs[i]), 16);
+	for (int i = 0; i < cnt; i++) {
+		void *addr = LIBC_AT(offs[i]);
+		int err;
+
+		err = hook_uprobe_attach(addr, HOOK_UPROBE, count_only_fn, &hits, NULL, &ps[i]);
+		if (!err)
+			attached++;
+		else if (err == -ENOSPC || err == -EBUSY) /* tiny functions; aliases of one address */
+			refused++, ps[i] = NULL;
+		else
+			ck_abort_msg("libc function at file offset %#lx: %d", (unsigned long)offs[i], err);
+	}
+	/* Nearly everything is relocatable; only functions shorter than a jmp are refused. */
+	ck_assert_int_gt(attached, cnt * 9 / 10);
+	for (int i = 0; i < 500; i++)
+		arr[i] = rand();
+	qsort(arr, 500, sizeof(arr[0]), qsort_cmp);
+	for (int i = 1; i < 500; i++)
+		ck_assert_int_le(arr[i - 1], arr[i]);
+	for (int i = 0; i < 4; i++)
+		ck_assert_int_eq(pthread_create(&th[i], NULL, libc_worker, NULL), 0);
+	for (int i = 0; i < 4; i++)
+		pthread_join(th[i], NULL);
+	ck_assert_uint_gt(hits, 4 * 500);
+	for (int i = cnt - 1; i >= 0; i--)
+		ck_assert_int_eq(hook_uprobe_detach(ps[i]), 0);
+	for (int i = 0; i < cnt; i++)
+		ck_assert_msg(!memcmp(before + 16 * i, LIBC_AT(offs[i]), 16),
+			      "libc bytes at %#lx not restored", (unsigned long)offs[i]);
+#undef LIBC_AT
+	free(before);
+	free(ps);
+	free(offs);
 }
 END_TEST
 
@@ -778,42 +950,6 @@ END_TEST
 
 /* ----------------------------------------------------------------- maps -- */
 
-struct phdr_arg {
-	uintptr_t addr;
-	uint64_t off;
-	char path[4096];
-	int found;
-};
-
-/* File offset of @addr from the ELF program headers (not from /proc/self/maps). */
-static int phdr_cb(struct dl_phdr_info *info, size_t size, void *data)
-{
-	struct phdr_arg *a = data;
-
-	for (int i = 0; i < info->dlpi_phnum; i++) {
-		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-		uintptr_t start = info->dlpi_addr + ph->p_vaddr;
-
-		if (ph->p_type != PT_LOAD || a->addr < start || a->addr >= start + ph->p_filesz)
-			continue;
-		a->off = a->addr - start + ph->p_offset;
-		strncpy(a->path, info->dlpi_name[0] ? info->dlpi_name : "/proc/self/exe",
-			sizeof(a->path) - 1);
-		a->found = 1;
-		return 1;
-	}
-	return 0;
-}
-
-static struct phdr_arg file_off_of(const void *addr)
-{
-	struct phdr_arg a = { .addr = (uintptr_t)addr };
-
-	dl_iterate_phdr(phdr_cb, &a);
-	ck_assert_int_eq(a.found, 1);
-	return a;
-}
-
 START_TEST(test_maps_resolve_exe_and_libc)
 {
 	struct phdr_arg exe = file_off_of((void *)t_push);
@@ -884,6 +1020,7 @@ int main(void)
 			    sizeof(reloc_cases) / sizeof(reloc_cases[0]));
 	tcase_add_loop_test(tc, test_reloc_refused_leaves_code_intact, 0,
 			    sizeof(refuse_cases) / sizeof(refuse_cases[0]));
+	tcase_add_test(tc, test_reloc_every_libc_function_at_once);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("uprobe");
