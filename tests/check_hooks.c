@@ -12,6 +12,7 @@
  */
 #include "config.h"
 
+#include <bpf/bpf.h>
 #include <check.h>
 #include <dlfcn.h>
 #include <elf.h>
@@ -22,7 +23,11 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <linux/perf_event.h>
+#include <stdbool.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -1006,6 +1011,124 @@ START_TEST(test_maps_attach_file_libc_and_semaphore)
 }
 END_TEST
 
+/* --------------------------------------------------------------- kernel -- */
+
+/*
+ * The same probes through the kernel's uprobe PMU with a BPF program that
+ * copies ip, sp, ax and di out of its pt_regs: what our handlers see must be
+ * what a BPF program sees under the kernel, at the same call site. Root only
+ * (the TCase is added when we are root, as in CI).
+ */
+static int kernel_regs_map = -1;
+
+static int kernel_regs_prog(void)
+{
+	struct bpf_insn insns[] = {
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_X, .dst_reg = 6, .src_reg = 1 },
+		{ .code = BPF_ST | BPF_MEM | BPF_W, .dst_reg = 10, .off = -4, .imm = 0 },
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_X, .dst_reg = 2, .src_reg = 10 },
+		{ .code = BPF_ALU64 | BPF_ADD | BPF_K, .dst_reg = 2, .imm = -4 },
+		{ .code = BPF_LD | BPF_DW | BPF_IMM, .dst_reg = 1, .src_reg = BPF_PSEUDO_MAP_FD },
+		{ 0 },
+		{ .code = BPF_JMP | BPF_CALL, .imm = BPF_FUNC_map_lookup_elem },
+		{ .code = BPF_JMP | BPF_JEQ | BPF_K, .dst_reg = 0, .off = 8, .imm = 0 },
+#define COPY(from, to)                                                                       \
+	{ .code = BPF_LDX | BPF_MEM | BPF_DW, .dst_reg = 1, .src_reg = 6, .off = (from) },    \
+	{ .code = BPF_STX | BPF_MEM | BPF_DW, .dst_reg = 0, .src_reg = 1, .off = (to) }
+		COPY(128, 0), COPY(152, 8), COPY(80, 16), COPY(112, 24),
+#undef COPY
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = 0, .imm = 0 },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+
+	kernel_regs_map = bpf_map_create(BPF_MAP_TYPE_ARRAY, "hk_regs", 4, 32, 1, NULL);
+	ck_assert_int_ge(kernel_regs_map, 0);
+	insns[4].imm = kernel_regs_map;
+	return bpf_prog_load(BPF_PROG_TYPE_KPROBE, "hk_regs", "GPL", insns,
+			     sizeof(insns) / sizeof(insns[0]), NULL);
+}
+
+static int kernel_uprobe_open(void *fn, bool ret, int prog)
+{
+	struct phdr_arg a = file_off_of(fn);
+	struct perf_event_attr attr;
+	char path[4096];
+	int type = 0, bit = 0, fd;
+	ssize_t n;
+	FILE *f;
+
+	n = readlink("/proc/self/exe", path, sizeof(path) - 1);
+	ck_assert_int_gt(n, 0);
+	path[n] = 0;
+	f = fopen("/sys/bus/event_source/devices/uprobe/type", "re");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(fscanf(f, "%d", &type), 1);
+	fclose(f);
+	f = fopen("/sys/bus/event_source/devices/uprobe/format/retprobe", "re");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(fscanf(f, "config:%d", &bit), 1);
+	fclose(f);
+	memset(&attr, 0, sizeof(attr));
+	attr.size = sizeof(attr);
+	attr.type = (uint32_t)type;
+	attr.config = ret ? 1ULL << bit : 0;
+	attr.config1 = (uint64_t)(uintptr_t)path;
+	attr.config2 = a.off;
+	attr.sample_period = 1;
+	fd = (int)syscall(SYS_perf_event_open, &attr, 0, -1, -1, PERF_FLAG_FD_CLOEXEC);
+	ck_assert_msg(fd >= 0, "perf_event_open uprobe: %s", strerror(errno));
+	ck_assert_int_eq(ioctl(fd, PERF_EVENT_IOC_SET_BPF, prog), 0);
+	ck_assert_int_eq(ioctl(fd, PERF_EVENT_IOC_ENABLE, 0), 0);
+	return fd;
+}
+
+static void copy_regs_fn(struct pt_regs *regs, void *data)
+{
+	uint64_t *v = data;
+
+	v[0] = regs->ip;
+	v[1] = regs->sp;
+	v[2] = regs->ax;
+	v[3] = regs->di;
+}
+
+static __attribute__((noinline)) long same_call_site(void)
+{
+	long r = t_push(40, 2);
+
+	__asm__ volatile("" : : : "memory"); /* keep the call (no tail call) */
+	return r;
+}
+
+START_TEST(test_kernel_same_regs_as_kernel_uprobe)
+{
+	const bool ret = _i == 1;
+	int prog = kernel_regs_prog();
+	uint64_t kern[4] = { 0 }, ours[4] = { 0 };
+	uint32_t key = 0;
+	struct hook_probe *p;
+	int fd;
+
+	ck_assert_int_ge(prog, 0);
+	fd = kernel_uprobe_open((void *)t_push, ret, prog);
+	ck_assert_int_eq(same_call_site(), 42);
+	close(fd);
+	ck_assert_int_eq(bpf_map_lookup_elem(kernel_regs_map, &key, kern), 0);
+	ck_assert_uint_ne(kern[0], 0);
+	p = attach_ok((void *)t_push, ret ? HOOK_URETPROBE : HOOK_UPROBE, copy_regs_fn, ours);
+	ck_assert_int_eq(same_call_site(), 42);
+	ck_assert_int_eq(hook_uprobe_detach(p), 0);
+	ck_assert_uint_eq(ours[0], kern[0]); /* ip: the probed address, or the return address */
+	ck_assert_uint_eq(ours[1], kern[1]); /* sp */
+	if (ret)
+		ck_assert_uint_eq(ours[2], kern[2]); /* ax: the return value */
+	else
+		ck_assert_uint_eq(ours[3], kern[3]); /* di: the first argument */
+	close(prog);
+	close(kernel_regs_map);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("hooks");
@@ -1056,6 +1179,12 @@ int main(void)
 	tcase_add_test(tc, test_maps_resolve_errors);
 	tcase_add_test(tc, test_maps_attach_file_libc_and_semaphore);
 	suite_add_tcase(s, tc);
+
+	if (geteuid() == 0) {
+		tc = tcase_create("kernel");
+		tcase_add_loop_test(tc, test_kernel_same_regs_as_kernel_uprobe, 0, 2);
+		suite_add_tcase(s, tc);
+	}
 
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
