@@ -96,7 +96,8 @@ struct hook_shadow_ent {
 	struct hook_site *site;
 };
 
-struct hook_thread {
+/* One cache line each: ctr is written twice per hit and must not be shared. */
+struct __attribute__((aligned(64))) hook_thread {
 	uint64_t ctr;			 /* odd while handlers run; owner writes, detach reads */
 	uint32_t in_use;		 /* atomic; 0: free for the next new thread */
 	uint32_t depth;			 /* shadow stack entries in use; owner only */
