@@ -234,6 +234,8 @@ static int publish(struct site_ctl *c)
 	/* Pair with the acquire loads in hook_dispatch_entry()/_ret() (dispatch.c). */
 	old_ent = __atomic_exchange_n(&c->site.entry_list, ent, __ATOMIC_RELEASE);
 	old_ret = __atomic_exchange_n(&c->site.ret_list, ret, __ATOMIC_RELEASE);
+	if (!old_ent && !old_ret)
+		return 0; /* nothing to wait for: nobody can hold a NULL list */
 	hook_thread_synchronize();
 	free(old_ent);
 	free(old_ret);
