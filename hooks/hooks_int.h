@@ -200,7 +200,7 @@ struct hook_maps_ent {
 	uint64_t ino;
 	unsigned int dev_major, dev_minor;
 	int prot; /* PROT_* */
-	char path[256];
+	char path[1024]; /* as in maps, truncated if longer */
 };
 typedef int (*hook_maps_fn)(const struct hook_maps_ent *e, void *arg);
 int hook_maps_walk(hook_maps_fn fn, void *arg);
@@ -210,6 +210,8 @@ int hook_maps_find(uint64_t addr, struct hook_maps_ent *out);
 int hook_text_poke_init(void);
 int hook_text_poke_jmp(struct hook_site *site, const uint8_t *jmp5, bool inner);
 int hook_text_poke_restore(struct hook_site *site);
+
+/* uprobe.c: the push-only site list, for the SIGTRAP handler. */
 struct hook_site *hook_site_registry_head(void);
 
 #endif /* HOOKS_HOOKS_INT_H */
