@@ -510,11 +510,15 @@ static char *line_next(char **p)
 	return line;
 }
 
+/* Slots the instruction on @line takes: its first token, read as
+ * tokenize() reads it (a trailing ',' dropped), is "lddw" or not. */
 static uint32_t insn_slots(const char *line)
 {
-	return !strncmp(line, "lddw", 4) && (line[4] == '\0' || isspace((unsigned char)line[4]))
-		       ? 2
-		       : 1;
+	size_t len = strcspn(line, " \t\v\f\r");
+
+	if (len && line[len - 1] == ',')
+		len--;
+	return len == 4 && !strncmp(line, "lddw", 4) ? 2 : 1;
 }
 
 int jit_asm_assemble(const char *text, struct bpf_insn **out, uint32_t *insn_cnt, char *log,
@@ -594,10 +598,16 @@ int jit_asm_assemble(const char *text, struct bpf_insn **out, uint32_t *insn_cnt
 			err = fail(&st, "too many operands");
 			goto out;
 		}
+		/* Pass 1 sized the array with insn_slots(); encode() agrees with it
+		 * (a mnemonic other than lddw never takes two slots). */
+		if (slot + insn_slots(tok[0]) > slots) {
+			err = fail(&st, "internal error: instruction count changed between passes");
+			goto out;
+		}
 		err = encode(&st, tok, n, slot, &insns[slot]);
 		if (err)
 			goto out;
-		slot += insns[slot].code == (BPF_LD | BPF_DW | BPF_IMM) ? 2 : 1;
+		slot += insn_slots(tok[0]);
 	}
 	*out = steal_ptr(&insns);
 	*insn_cnt = slots;

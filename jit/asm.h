@@ -28,4 +28,19 @@
 int jit_asm_assemble(const char *text, struct bpf_insn **out, uint32_t *insn_cnt, char *log,
 		     size_t log_sz);
 
+/**
+ * jit_disasm_insn() - one instruction as conformance-syntax text.
+ * @insns: the instruction and what follows it (an lddw needs its second slot)
+ * @left: slots available at @insns
+ * @buf: receives the text, NUL-terminated (truncated to @buf_sz)
+ *
+ * Jump and local-call targets are printed relative ("ja +3"), so the text of
+ * a whole program assembles back to the same words, except ld_imm64 pseudo
+ * forms, whose src_reg the syntax cannot express (printed as a comment).
+ * Returns the number of slots used (1, or 2 for lddw), or -EINVAL for an
+ * instruction jit_decode_insn() refuses or an lddw missing its second slot
+ * (@buf then holds the reason).
+ */
+int jit_disasm_insn(const struct bpf_insn *insns, uint32_t left, char *buf, size_t buf_sz);
+
 #endif /* JIT_ASM_H */

@@ -3,13 +3,15 @@
  * (shared/conformance/README.md §2) into eBPF instructions.
  *
  *   bpftime-asm [--hex] [FILE]
+ *   bpftime-asm -d [FILE]
  *
  * Reads FILE (or stdin). Writes the raw little-endian instructions to
  * stdout, or with --hex one line of space-separated byte pairs: the program
  * format bpf_conformance's runner feeds its plugins, so
  *   bpftime-asm --hex prog.s | bpftime-conformance-plugin
  * runs a program. The assembler checks syntax only; the decoder judges ISA
- * rules when the program is loaded.
+ * rules when the program is loaded. -d disassembles raw instructions back to
+ * text, one per line, prefixed with the slot index as a comment.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -21,12 +23,14 @@
 static int usage(FILE *f, int status)
 {
 	fprintf(f, "usage: bpftime-asm [--hex] [FILE]\n"
+		   "       bpftime-asm -d [FILE]\n"
 		   "Assemble eBPF text (bpf_conformance syntax) from FILE or stdin; write raw\n"
-		   "little-endian instructions, or with --hex space-separated byte pairs.\n");
+		   "little-endian instructions, or with --hex space-separated byte pairs.\n"
+		   "With -d, read raw instructions and print them as text.\n");
 	return status;
 }
 
-static char *slurp(FILE *f)
+static char *slurp_n(FILE *f, size_t *out_len)
 {
 	size_t len = 0, cap = 4096;
 	char *buf = malloc(cap);
@@ -50,13 +54,44 @@ static char *slurp(FILE *f)
 	}
 	if (buf)
 		buf[len] = '\0';
+	*out_len = len;
 	return buf;
+}
+
+static int disassemble(FILE *in)
+{
+	size_t len;
+	char *raw = slurp_n(in, &len);
+	const struct bpf_insn *insns = (const struct bpf_insn *)raw;
+	uint32_t cnt = (uint32_t)(len / sizeof(*insns));
+	int status = 0, used;
+
+	if (!raw) {
+		fprintf(stderr, "bpftime-asm: out of memory reading the program\n");
+		return 1;
+	}
+	if (len % sizeof(*insns))
+		fprintf(stderr, "bpftime-asm: %zu trailing bytes ignored\n", len % sizeof(*insns));
+	for (uint32_t i = 0; i < cnt; i += used) {
+		char line[128];
+
+		used = jit_disasm_insn(&insns[i], cnt - i, line, sizeof(line));
+		if (used < 0) {
+			printf("# %u: invalid: %s\n", i, line);
+			status = 1;
+			used = 1;
+			continue;
+		}
+		printf("%-40s # %u\n", line, i);
+	}
+	free(raw);
+	return status;
 }
 
 int main(int argc, char **argv)
 {
 	const char *path = NULL;
-	int hex = 0;
+	int hex = 0, dis = 0;
 	FILE *in = stdin;
 	struct bpf_insn *insns;
 	uint32_t cnt;
@@ -67,6 +102,8 @@ int main(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--hex"))
 			hex = 1;
+		else if (!strcmp(argv[i], "-d"))
+			dis = 1;
 		else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
 			return usage(stdout, 0);
 		else if (argv[i][0] == '-' && argv[i][1])
@@ -83,7 +120,18 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	text = slurp(in);
+	if (dis) {
+		int status = disassemble(in);
+
+		if (in != stdin)
+			fclose(in);
+		return status;
+	}
+	{
+		size_t len;
+
+		text = slurp_n(in, &len);
+	}
 	if (in != stdin)
 		fclose(in);
 	if (!text) {

@@ -136,8 +136,8 @@ static void field_explain(const struct jit_opcode_info *row, const struct bpf_in
 		break;
 	case JIT_F_WREG:
 		if (v == 10)
-			say(why, why_sz, "%s: cannot write r10 (the frame pointer is read-only)",
-			    row->mnemonic);
+			say(why, why_sz, "%s: cannot write r10 (the frame pointer is read-only)%s",
+			    row->mnemonic, f == F_SRC ? " through src_reg" : "");
 		else
 			say(why, why_sz, "%s: invalid register r%d in %s", row->mnemonic, v, fname);
 		break;
@@ -149,13 +149,18 @@ static enum field row_first_bad(const struct jit_opcode_info *row, const struct 
 {
 	enum field first = F_NONE;
 
+	/* A field that selects the form (JIT_F_EQ) weighs more than the others:
+	 * if it matches, this is the form the program meant, and its other
+	 * fields are what is wrong. */
 	*bad_cnt = 0;
 	for (enum field f = F_DST; f <= F_IMM; f++) {
-		if (field_ok(field_spec(row, f), field_value(insn, f)))
+		const struct jit_field_spec *spec = field_spec(row, f);
+
+		if (field_ok(spec, field_value(insn, f)))
 			continue;
 		if (first == F_NONE)
 			first = f;
-		(*bad_cnt)++;
+		*bad_cnt += spec->rule == JIT_F_EQ ? 10 : 1;
 	}
 	return first;
 }
@@ -164,7 +169,7 @@ int jit_decode_insn(const struct bpf_insn *insn, enum jit_op *op, char *why, siz
 {
 	uint16_t best = JIT_OP__CNT;
 	enum field best_field = F_NONE;
-	int best_bad = 5;
+	int best_bad = 100;
 	int variants = 0;
 
 	pthread_once(&by_code_once, by_code_build);
@@ -192,7 +197,7 @@ int jit_decode_insn(const struct bpf_insn *insn, enum jit_op *op, char *why, siz
 	/* Several forms share this opcode and the field that selects among them
 	 * matches none: list the values that would. */
 	if (variants > 1 && field_spec(&jit_opcode_table[best], best_field)->rule == JIT_F_EQ) {
-		char list[128] = "";
+		char list[400] = "";
 		size_t len = 0;
 
 		for (uint16_t cand = by_code_first[insn->code]; cand != JIT_OP__CNT;
@@ -438,7 +443,7 @@ int jit_decode_prog(const struct bpf_insn *insns, uint32_t insn_cnt, const struc
 		    struct jit_decoded **out, char *log, size_t log_sz)
 {
 	struct jit_decoded *d;
-	char why[200];
+	char why[512];
 	int err;
 
 	if (log && log_sz)

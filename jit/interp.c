@@ -51,6 +51,7 @@ int jit_run_stop(uint64_t r0)
  * callee gets a fresh frame (r10 moves down one frame). */
 struct frame {
 	const struct jit_pinsn *ret;
+	const struct jit_prog *prog; /* differs from the callee's after a tail call */
 	uint64_t r6, r7, r8, r9;
 };
 
@@ -70,6 +71,16 @@ struct frame {
 		memcpy((void *)(uintptr_t)(addr), &v_, sizeof(v_));                                \
 	} while (0)
 
+static const void *const *handlers;
+
+const void *const *jit_interp_handlers(void)
+{
+	/* Computed-goto labels exist only inside their function: ask it. */
+	if (!__atomic_load_n(&handlers, __ATOMIC_ACQUIRE))
+		jit_interp_run(NULL, 0, 0, NULL);
+	return handlers;
+}
+
 int jit_interp_run(const struct jit_prog *p, uint64_t r1, uint64_t r2, uint64_t *r0)
 {
 	static const void *const labels[JIT_IOP__CNT] = {
@@ -78,15 +89,34 @@ int jit_interp_run(const struct jit_prog *p, uint64_t r1, uint64_t r2, uint64_t 
 #undef X
 		[JIT_IOP_LDDW_HI] = &&op_LDDW_HI,
 		[JIT_IOP_TAIL_CALL] = &&op_TAIL_CALL,
+		[JIT_IOP_ZEXT32_2] = &&op_ZEXT32_2,
+		[JIT_IOP_SEXT32_2] = &&op_SEXT32_2,
+		[JIT_IOP_MOV_ZEXT32_3] = &&op_MOV_ZEXT32_3,
+		[JIT_IOP_MOV_SEXT32_3] = &&op_MOV_SEXT32_3,
+		[JIT_IOP_MOV_ADD_2] = &&op_MOV_ADD_2,
+#define X(N) [JIT_IOP_ADD_THEN_##N] = &&op_ADD_THEN_##N,
+		JIT_FUSE_JCC(X)
+#undef X
+#define X(N) [JIT_IOP_ADD32_THEN_##N] = &&op_ADD32_THEN_##N,
+		JIT_FUSE_JCC32(X)
+#undef X
 	};
 	uint8_t stack[(JIT_MAX_CALL_DEPTH + 1) * JIT_STACK_SZ] __attribute__((aligned(16)));
 	struct frame frames[JIT_MAX_CALL_DEPTH];
-	struct jit_run run = { .prog = p, .ctx = r1, .prev = run_current };
+	struct jit_run run;
 	const struct jit_prog *cur = p;
-	const struct jit_pinsn *pc = p->code;
+	const struct jit_pinsn *pc;
 	uint64_t reg[11] = { 0 };
 	unsigned int depth = 0;
 	int err = 0;
+
+	if (unlikely(!p)) {
+		/* Pairs with the acquire load in jit_interp_handlers(). */
+		__atomic_store_n(&handlers, labels, __ATOMIC_RELEASE);
+		return 0;
+	}
+	run = (struct jit_run){ .prog = p, .ctx = r1, .prev = run_current };
+	pc = p->code;
 
 	reg[1] = r1;
 	reg[2] = r2;
@@ -97,9 +127,9 @@ int jit_interp_run(const struct jit_prog *p, uint64_t r1, uint64_t r2, uint64_t 
 #define SRC reg[pc->src]
 #define DST32 ((uint32_t)reg[pc->dst])
 #define SRC32 ((uint32_t)reg[pc->src])
-#define IMM (pc->imm)
+#define IMM ((int64_t)pc->imm)
 #define IMM32 ((uint32_t)pc->imm)
-#define DISPATCH() goto *labels[pc->op]
+#define DISPATCH() goto *pc->h
 #define NEXT()                                                                                     \
 	do {                                                                                       \
 		pc++;                                                                              \
@@ -260,6 +290,39 @@ op_MOV32_IMM:
 op_MOV32_REG:
 	DST = SRC32;
 	NEXT();
+	/* Fused widening idioms (jit/prog.c, pinsn_fuse()). */
+op_ZEXT32_2:
+	DST = DST32;
+	pc += 2;
+	DISPATCH();
+op_SEXT32_2:
+	DST = (uint64_t)(int64_t)(int32_t)DST32;
+	pc += 2;
+	DISPATCH();
+op_MOV_ZEXT32_3:
+	DST = SRC32;
+	pc += 3;
+	DISPATCH();
+op_MOV_SEXT32_3:
+	DST = (uint64_t)(int64_t)(int32_t)SRC32;
+	pc += 3;
+	DISPATCH();
+op_MOV_ADD_2:
+	DST = SRC + (uint64_t)(int64_t)pc[1].imm;
+	pc += 2;
+	DISPATCH();
+#define X(N)                                                                                       \
+	op_ADD_THEN_##N : DST += (uint64_t)IMM;                                                    \
+	pc++;                                                                                      \
+	goto op_##N;
+	JIT_FUSE_JCC(X)
+#undef X
+#define X(N)                                                                                       \
+	op_ADD32_THEN_##N : DST = (uint32_t)(DST32 + IMM32);                                       \
+	pc++;                                                                                      \
+	goto op_##N;
+	JIT_FUSE_JCC32(X)
+#undef X
 op_MOVSX864:
 	DST = (uint64_t)(int64_t)(int8_t)SRC;
 	NEXT();
@@ -302,8 +365,10 @@ op_BSWAP64:
 	/* Jumps, RFC 9669 §4.3: K forms compare with the sign-extended imm
 	 * (JMP) or its low 32 bits (JMP32). */
 op_JA:
-op_JA32:
 	pc += pc->off + 1;
+	DISPATCH();
+op_JA32:
+	pc += pc->imm + 1;
 	DISPATCH();
 #define JCC(N, OP, T64, T32)                                                                       \
 	op_##N##_IMM : JUMP_IF((T64)DST OP(T64) IMM);                                              \
@@ -358,12 +423,18 @@ tail_call: {
 	 * instruction of the next program, registers and frame as they are
 	 * (r1 still holds ctx); on failure fall through, r0 unchanged, as
 	 * ___bpf_prog_run() does in kernel/bpf/core.c. At most
-	 * MAX_TAIL_CALL_CNT (33) tail calls per run. */
+	 * MAX_TAIL_CALL_CNT (33) tail calls, taken or found empty, per run. */
 	const struct jit_prog *next = NULL;
+	int ret;
 
 	if (run.tail_call_cnt >= JIT_MAX_TAIL_CALL_CNT)
 		NEXT();
-	if (cur->tail_call(cur->cookie, reg[2], (uint32_t)reg[3], &next) || !next)
+	ret = cur->tail_call(cur->cookie, reg[2], (uint32_t)reg[3], &next);
+	/* The kernel counts a call that found an empty slot, not one whose
+	 * index was out of range (bpf_tail_call() order in ___bpf_prog_run()). */
+	if (ret == -ENOENT)
+		run.tail_call_cnt++;
+	if (ret || !next)
 		NEXT();
 	run.tail_call_cnt++;
 	run.prog = cur = next;
@@ -376,16 +447,17 @@ op_CALL_LOCAL:
 		err = -E2BIG;
 		goto out;
 	}
-	frames[depth] = (struct frame){ pc + 1, reg[6], reg[7], reg[8], reg[9] };
+	frames[depth] = (struct frame){ pc + 1, cur, reg[6], reg[7], reg[8], reg[9] };
 	depth++;
 	reg[10] -= JIT_STACK_SZ;
-	pc += pc->off + 1;
+	pc += pc->imm + 1;
 	DISPATCH();
 op_EXIT:
 	if (!depth)
 		goto out;
 	depth--;
 	pc = frames[depth].ret;
+	run.prog = cur = frames[depth].prog;
 	reg[6] = frames[depth].r6;
 	reg[7] = frames[depth].r7;
 	reg[8] = frames[depth].r8;
@@ -447,7 +519,7 @@ op_STXDW:
 	STORE(uint64_t, DST + pc->off, SRC);
 	NEXT();
 op_LDDW:
-	DST = pc->u64;
+	DST = pc[1].u64;
 	pc += 2;
 	DISPATCH();
 

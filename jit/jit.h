@@ -39,7 +39,10 @@ struct jit_env {
 	int (*resolve_ld_imm64)(void *cookie, const struct bpf_insn insn[2], uint64_t *value);
 	/*
 	 * bpf_tail_call(ctx, prog_array, index): find the program to continue in.
-	 * Returns 0 and sets *next, or -ENOENT when the slot is empty.
+	 * Returns 0 and sets *next; -ENOENT when the slot is empty (this counts
+	 * toward the limit of 33, as in the kernel); any other error, e.g. -E2BIG
+	 * for an index past max_entries, does not count. Called from the run's
+	 * thread; must not block.
 	 */
 	int (*tail_call)(void *cookie, uint64_t prog_array, uint32_t index, const struct jit_prog **next);
 	void *cookie;
@@ -88,7 +91,8 @@ uint32_t jit_prog_insn_cnt(const struct jit_prog *p);
  * Returns 0, or a run-time fault (the program stops, *r0 = 0):
  *   -EINVAL  callx with a register that names no helper;
  *   -E2BIG   local calls nested deeper than JIT_MAX_CALL_DEPTH at run time
- *            (possible only after a tail call from inside a subprogram).
+ *            (possible only after a tail call from inside a subprogram);
+ *   -EFAULT  an internal inconsistency of the loader (a bug; logged).
  * A helper that ends the run with jit_run_stop() is a normal end: 0 and its r0.
  */
 int jit_prog_exec(const struct jit_prog *p, uint64_t r1, uint64_t r2, uint64_t *r0);

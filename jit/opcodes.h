@@ -111,10 +111,13 @@ enum jit_syntax {
 	X(N##32_IMM, 0x06 | (OP), MN "32", JCC, JIT_REG, JIT_Z, JIT_ANY, JIT_ANY, 3)             \
 	X(N##32_REG, 0x0e | (OP), MN "32", JCC, JIT_REG, JIT_REG, JIT_ANY, JIT_Z, 3)
 
-/* Atomics (RFC 9669 §5.3): STX | ATOMIC | W (0xc3) or DW (0xdb), imm = op. */
-#define JIT_ATOMIC_PAIR(X, N, IMM, MN)                                                           \
-	X(N##64, 0xdb, "lock " MN, ATOMIC, JIT_REG, JIT_REG, JIT_ANY, JIT_EQ(IMM), 3)            \
-	X(N##32, 0xc3, "lock " MN "32", ATOMIC, JIT_REG, JIT_REG, JIT_ANY, JIT_EQ(IMM), 3)
+/* Atomics (RFC 9669 §5.3): STX | ATOMIC | W (0xc3) or DW (0xdb), imm = op.
+ * SRC is WREG (JIT_WREG) for the forms that load the old value into src
+ * (FETCH, xchg), so r10 cannot be overwritten that way; REG otherwise. (The
+ * rule is pasted, not passed: JIT_REG's braces hold a comma.) */
+#define JIT_ATOMIC_PAIR(X, N, IMM, MN, SRC)                                                      \
+	X(N##64, 0xdb, "lock " MN, ATOMIC, JIT_REG, JIT_##SRC, JIT_ANY, JIT_EQ(IMM), 3)          \
+	X(N##32, 0xc3, "lock " MN "32", ATOMIC, JIT_REG, JIT_##SRC, JIT_ANY, JIT_EQ(IMM), 3)
 
 /* clang-format off */
 #define JIT_OPCODES(X)                                                                           \
@@ -188,16 +191,16 @@ enum jit_syntax {
 	X(STXB, 0x73, "stxb", STX, JIT_REG, JIT_REG, JIT_ANY, JIT_Z, 1)                          \
 	X(STXDW, 0x7b, "stxdw", STX, JIT_REG, JIT_REG, JIT_ANY, JIT_Z, 1)                        \
 	/* Atomics, RFC 9669 §5.3 */                                                             \
-	JIT_ATOMIC_PAIR(X, ATOMIC_ADD, 0x00, "add")                                              \
-	JIT_ATOMIC_PAIR(X, ATOMIC_OR, 0x40, "or")                                                \
-	JIT_ATOMIC_PAIR(X, ATOMIC_AND, 0x50, "and")                                              \
-	JIT_ATOMIC_PAIR(X, ATOMIC_XOR, 0xa0, "xor")                                              \
-	JIT_ATOMIC_PAIR(X, ATOMIC_FETCH_ADD, 0x01, "fetch add")                                  \
-	JIT_ATOMIC_PAIR(X, ATOMIC_FETCH_OR, 0x41, "fetch or")                                    \
-	JIT_ATOMIC_PAIR(X, ATOMIC_FETCH_AND, 0x51, "fetch and")                                  \
-	JIT_ATOMIC_PAIR(X, ATOMIC_FETCH_XOR, 0xa1, "fetch xor")                                  \
-	JIT_ATOMIC_PAIR(X, ATOMIC_XCHG, 0xe1, "xchg")                                            \
-	JIT_ATOMIC_PAIR(X, ATOMIC_CMPXCHG, 0xf1, "cmpxchg")                                      \
+	JIT_ATOMIC_PAIR(X, ATOMIC_ADD, 0x00, "add", REG)                                              \
+	JIT_ATOMIC_PAIR(X, ATOMIC_OR, 0x40, "or", REG)                                                \
+	JIT_ATOMIC_PAIR(X, ATOMIC_AND, 0x50, "and", REG)                                              \
+	JIT_ATOMIC_PAIR(X, ATOMIC_XOR, 0xa0, "xor", REG)                                              \
+	JIT_ATOMIC_PAIR(X, ATOMIC_FETCH_ADD, 0x01, "fetch add", WREG)                                  \
+	JIT_ATOMIC_PAIR(X, ATOMIC_FETCH_OR, 0x41, "fetch or", WREG)                                    \
+	JIT_ATOMIC_PAIR(X, ATOMIC_FETCH_AND, 0x51, "fetch and", WREG)                                  \
+	JIT_ATOMIC_PAIR(X, ATOMIC_FETCH_XOR, 0xa1, "fetch xor", WREG)                                  \
+	JIT_ATOMIC_PAIR(X, ATOMIC_XCHG, 0xe1, "xchg", WREG)                                            \
+	JIT_ATOMIC_PAIR(X, ATOMIC_CMPXCHG, 0xf1, "cmpxchg", REG)                                      \
 	/* 64-bit immediate load, RFC 9669 §5.4: src_reg 0 plain, 1..6 pseudo forms */          \
 	X(LDDW, 0x18, "lddw", LDDW, JIT_WREG, JIT_LE(6), JIT_Z, JIT_ANY, 1)
 /* clang-format on */

@@ -10,6 +10,7 @@
  * relies on.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,43 +50,43 @@ uint32_t jit_prog_insn_cnt(const struct jit_prog *p)
 /* Constant divisors: RFC 9669 §4.1 fixes x/0 = 0, x%0 = x, and for the
  * signed forms INT_MIN/-1 = INT_MIN (i.e. -x, wrapping) and x%-1 = 0. Turn
  * them into plain moves so the run-time handlers for K forms need no test. */
-static void alu_const_fold(struct jit_pinsn *pi)
+static void alu_const_fold(unsigned int *op, struct jit_pinsn *pi)
 {
-	int64_t k = pi->imm;
+	int32_t k = pi->imm;
 
-	switch (pi->op) {
+	switch (*op) {
 	case JIT_OP_DIV64_IMM:
 	case JIT_OP_DIV32_IMM:
 	case JIT_OP_SDIV64_IMM:
 	case JIT_OP_SDIV32_IMM:
 		if (k == 0) {
-			pi->op = JIT_OP_MOV64_IMM; /* 0 is already zero-extended */
+			*op = JIT_OP_MOV64_IMM; /* 0 is already zero-extended */
 			pi->imm = 0;
-		} else if (k == -1 && pi->op == JIT_OP_SDIV64_IMM) {
-			pi->op = JIT_OP_NEG64;
-		} else if (k == -1 && pi->op == JIT_OP_SDIV32_IMM) {
-			pi->op = JIT_OP_NEG32;
+		} else if (k == -1 && *op == JIT_OP_SDIV64_IMM) {
+			*op = JIT_OP_NEG64;
+		} else if (k == -1 && *op == JIT_OP_SDIV32_IMM) {
+			*op = JIT_OP_NEG32;
 		}
 		break;
 	case JIT_OP_MOD64_IMM:
 	case JIT_OP_SMOD64_IMM:
 		if (k == 0) { /* dst unchanged */
-			pi->op = JIT_OP_MOV64_REG;
+			*op = JIT_OP_MOV64_REG;
 			pi->src = pi->dst;
 			pi->imm = 0;
-		} else if (k == -1 && pi->op == JIT_OP_SMOD64_IMM) {
-			pi->op = JIT_OP_MOV64_IMM;
+		} else if (k == -1 && *op == JIT_OP_SMOD64_IMM) {
+			*op = JIT_OP_MOV64_IMM;
 			pi->imm = 0;
 		}
 		break;
 	case JIT_OP_MOD32_IMM:
 	case JIT_OP_SMOD32_IMM:
 		if (k == 0) { /* dst unchanged, but ALU32 still zero-extends */
-			pi->op = JIT_OP_MOV32_REG;
+			*op = JIT_OP_MOV32_REG;
 			pi->src = pi->dst;
 			pi->imm = 0;
-		} else if (k == -1 && pi->op == JIT_OP_SMOD32_IMM) {
-			pi->op = JIT_OP_MOV64_IMM;
+		} else if (k == -1 && *op == JIT_OP_SMOD32_IMM) {
+			*op = JIT_OP_MOV64_IMM;
 			pi->imm = 0;
 		}
 		break;
@@ -121,7 +122,7 @@ static int lddw_resolve(const struct bpf_insn *insn, uint32_t i, const struct ji
 		    i);
 		return -ENOTSUP;
 	}
-	if (!env || !env->resolve_ld_imm64) {
+	if (!env->resolve_ld_imm64) {
 		say(log, log_sz, "insn %u: ld_imm64 with src_reg %u needs a resolver and none is set",
 		    i, insn->src_reg);
 		return -EINVAL;
@@ -138,53 +139,118 @@ static int lddw_resolve(const struct bpf_insn *insn, uint32_t i, const struct ji
 static int pinsn_build(const struct bpf_insn *insns, const struct jit_decoded *d,
 		       const struct jit_env *env, struct jit_pinsn *code, char *log, size_t log_sz)
 {
+	const void *const *handlers = jit_interp_handlers();
+
 	for (uint32_t i = 0; i < d->insn_cnt; i++) {
 		const struct bpf_insn *insn = &insns[i];
 		struct jit_pinsn *pi = &code[i];
+		unsigned int op = d->ops[i];
 		int err;
 
-		pi->op = (uint8_t)d->ops[i];
 		pi->dst = insn->dst_reg;
 		pi->src = insn->src_reg;
 		pi->off = insn->off;
-		pi->imm = insn->imm; /* sign-extends, as every K form wants (RFC 9669 §4.1) */
+		pi->imm = insn->imm;
 
-		switch (d->ops[i]) {
+		switch (op) {
 		case JIT_OP_LDDW:
-			err = lddw_resolve(insn, i, env, &pi->u64, log, log_sz);
+			/* The constant lives in the second slot, which is never dispatched. */
+			err = lddw_resolve(insn, i, env, &code[i + 1].u64, log, log_sz);
 			if (err)
 				return err;
-			break;
-		case JIT_OP_LDDW_HI:
-			pi->op = JIT_IOP_LDDW_HI;
-			pi->dst = pi->src = 0;
+			pi->src = 0;
+			pi->imm = 0;
+			code[i + 1].h = handlers[JIT_IOP_LDDW_HI];
+			i++;
 			break;
 		case JIT_OP_JA32:
-			pi->off = insn->imm;
-			pi->imm = 0;
-			break;
 		case JIT_OP_CALL_LOCAL:
-			pi->off = insn->imm;
-			pi->src = 0;
+			pi->src = 0; /* imm already holds the displacement */
 			break;
 		case JIT_OP_CALL_KFUNC:
 			say(log, log_sz, "insn %u: kfunc calls (call with src_reg 2, BTF id %d) are not supported",
 			    i, insn->imm);
 			return -ENOTSUP;
 		case JIT_OP_CALL:
-			if (insn->imm == JIT_HELPER_TAIL_CALL && env && env->tail_call) {
-				pi->op = JIT_IOP_TAIL_CALL;
+			if (insn->imm == JIT_HELPER_TAIL_CALL && env->tail_call) {
+				op = JIT_IOP_TAIL_CALL;
 				break;
 			}
 			/* jit_decode_prog() checked the id against env. */
 			pi->fn = env->helpers[insn->imm];
 			break;
 		default:
-			alu_const_fold(pi);
+			alu_const_fold(&op, pi);
 			break;
 		}
+		pi->h = handlers[op];
 	}
 	return 0;
+}
+
+int jit_fuse_enabled = 1;
+
+static bool is_shift32(const struct jit_decoded *d, const struct jit_pinsn *code, uint32_t i,
+		       unsigned int op, uint8_t dst)
+{
+	return i < d->insn_cnt && d->ops[i] == op && code[i].imm == 32 && code[i].dst == dst;
+}
+
+/*
+ * Superinstructions: clang without ALU32 (-mcpu=v1/v2) widens every 32-bit
+ * value with "r <<= 32; r >>= 32" (or s>>= for signed), often right after a
+ * move. Slot i gets a handler that does the whole sequence and skips past
+ * it; slots i+1 and i+2 keep their own handlers, so a jump landing on them
+ * still runs exactly what the program says. Only straight-line ALU slots are
+ * fused, so nothing can branch out between them; an add64 followed by a
+ * conditional jump keeps both, but reaches the jump's handler by a direct
+ * goto, which the CPU predicts, instead of an indirect dispatch.
+ */
+static void pinsn_fuse(const struct jit_decoded *d, struct jit_pinsn *code)
+{
+	const void *const *handlers = jit_interp_handlers();
+
+	for (uint32_t i = 0; i + 1 < d->insn_cnt; i++) {
+		uint8_t x = code[i].dst;
+
+		if (d->ops[i] == JIT_OP_MOV64_REG && is_shift32(d, code, i + 1, JIT_OP_LSH64_IMM, x)) {
+			if (is_shift32(d, code, i + 2, JIT_OP_RSH64_IMM, x))
+				code[i].h = handlers[JIT_IOP_MOV_ZEXT32_3];
+			else if (is_shift32(d, code, i + 2, JIT_OP_ARSH64_IMM, x))
+				code[i].h = handlers[JIT_IOP_MOV_SEXT32_3];
+		} else if (d->ops[i] == JIT_OP_MOV64_REG && d->ops[i + 1] == JIT_OP_ADD64_IMM &&
+			   code[i + 1].dst == x) {
+			code[i].h = handlers[JIT_IOP_MOV_ADD_2];
+		} else if (d->ops[i] == JIT_OP_ADD64_IMM && code[i].h == handlers[JIT_OP_ADD64_IMM]) {
+			/* (a folded constant division keeps its own handler) */
+			switch (d->ops[i + 1]) {
+#define X(N)                                                                                       \
+	case JIT_OP_##N:                                                                           \
+		code[i].h = handlers[JIT_IOP_ADD_THEN_##N];                                        \
+		break;
+				JIT_FUSE_JCC(X)
+#undef X
+			default:
+				break;
+			}
+		} else if (d->ops[i] == JIT_OP_ADD32_IMM) {
+			switch (d->ops[i + 1]) {
+#define X(N)                                                                                       \
+	case JIT_OP_##N:                                                                           \
+		code[i].h = handlers[JIT_IOP_ADD32_THEN_##N];                                      \
+		break;
+				JIT_FUSE_JCC32(X)
+#undef X
+			default:
+				break;
+			}
+		} else if (is_shift32(d, code, i, JIT_OP_LSH64_IMM, x)) {
+			if (is_shift32(d, code, i + 1, JIT_OP_RSH64_IMM, x))
+				code[i].h = handlers[JIT_IOP_ZEXT32_2];
+			else if (is_shift32(d, code, i + 1, JIT_OP_ARSH64_IMM, x))
+				code[i].h = handlers[JIT_IOP_SEXT32_2];
+		}
+	}
 }
 
 int jit_prog_load(const struct bpf_insn *insns, uint32_t insn_cnt, const struct jit_env *env,
@@ -194,7 +260,13 @@ int jit_prog_load(const struct bpf_insn *insns, uint32_t insn_cnt, const struct 
 	struct jit_prog *p;
 	int err;
 
-	if (env && env->sz < offsetof(struct jit_env, cookie) + sizeof(env->cookie)) {
+	static const struct jit_env no_env = { .sz = sizeof(struct jit_env) };
+
+	/* No env means no helpers: decode against an empty table so helper calls
+	 * are refused rather than resolved through NULL. */
+	if (!env)
+		env = &no_env;
+	if (env->sz < offsetof(struct jit_env, cookie) + sizeof(env->cookie)) {
 		say(log, log_sz, "struct jit_env is too small (%zu bytes)", env->sz);
 		return -EINVAL;
 	}
@@ -216,22 +288,22 @@ int jit_prog_load(const struct bpf_insn *insns, uint32_t insn_cnt, const struct 
 		goto err_free_prog;
 	}
 	memcpy(p->insns, insns, (size_t)insn_cnt * sizeof(*insns));
-	if (env) {
-		p->tail_call = env->tail_call;
-		p->cookie = env->cookie;
-		if (env->helper_cnt && env->helpers) {
-			p->helpers = calloc(env->helper_cnt, sizeof(*p->helpers));
-			if (!p->helpers) {
-				err = -ENOMEM;
-				goto err_free_prog;
-			}
-			memcpy(p->helpers, env->helpers, env->helper_cnt * sizeof(*p->helpers));
-			p->helper_cnt = env->helper_cnt;
+	p->tail_call = env->tail_call;
+	p->cookie = env->cookie;
+	if (env->helper_cnt && env->helpers) {
+		p->helpers = calloc(env->helper_cnt, sizeof(*p->helpers));
+		if (!p->helpers) {
+			err = -ENOMEM;
+			goto err_free_prog;
 		}
+		memcpy(p->helpers, env->helpers, env->helper_cnt * sizeof(*p->helpers));
+		p->helper_cnt = env->helper_cnt;
 	}
 	err = pinsn_build(insns, d, env, p->code, log, log_sz);
 	if (err)
 		goto err_free_prog;
+	if (jit_fuse_enabled)
+		pinsn_fuse(d, p->code);
 	jit_decoded_free(d);
 	*out = p;
 	return 0;

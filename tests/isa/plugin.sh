@@ -3,7 +3,8 @@
 # does (shared/conformance/README.md §4): program as hex on stdin, memory as
 # one argument of hex pairs, r0 in hex on stdout; errors on stderr with a
 # non-zero exit. Programs come from real vectors, assembled by bpftime-asm.
-# TAP output; exit 77 when shared/ is absent.
+# TAP output; a skip plan ("1..0 # SKIP", exit 0: tap-driver.sh turns
+# exit 77 into an ERROR) when shared/ is absent.
 set -u
 B=${BPFTIME_BUILDDIR:-.}
 PLUGIN=$B/bpftime-conformance-plugin
@@ -13,7 +14,7 @@ T=$SHARED/conformance/tests
 N=$SHARED/conformance/negative
 if [ ! -d "$T" ]; then
 	echo "1..0 # SKIP shared/conformance not found"
-	exit 77
+	exit 0
 fi
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT

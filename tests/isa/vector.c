@@ -12,6 +12,9 @@
 #include <sys/stat.h>
 
 #include "common/utils.h"
+#include "jit/asm.h"
+#include "jit/conformance.h"
+#include "jit/jit.h"
 #include "tests/isa/vector.h"
 
 enum section { S_NONE, S_ASM, S_RESULT, S_MEM, S_RAW, S_IGNORED, S_ERROR };
@@ -193,4 +196,114 @@ const char *isa_shared_dir(void)
 		return buf;
 	}
 	return NULL;
+}
+
+int isa_vector_run(const char *path, const char *name, enum isa_raw_format fmt)
+{
+	struct isa_vector v;
+	struct bpf_insn *insns = NULL;
+	struct jit_prog *prog = NULL;
+	uint32_t cnt = 0;
+	uint64_t r0 = 0;
+	char log[256] = "";
+	void *mem = NULL;
+	int err, ret = 1;
+
+	err = isa_vector_load(path, fmt, &v, log, sizeof(log));
+	if (err) {
+		printf("FAIL %s: cannot read: %s %s\n", name, strerror(-err), log);
+		return 1;
+	}
+	if (v.skipped || !(v.has_result || v.has_error) || !(v.asm_text || v.raw)) {
+		printf("FAIL %s: needs asm or raw, and result or error\n", name);
+		goto out;
+	}
+	if (v.asm_text) {
+		err = jit_asm_assemble(v.asm_text, &insns, &cnt, log, sizeof(log));
+		if (err) {
+			printf("FAIL %s: assembler: %s\n", name, log);
+			goto out;
+		}
+	}
+	/* Round trip: the disassembly of what we assembled assembles to the same
+	 * words (programs meant to be refused may hold undecodable slots: skip). */
+	if (insns) {
+		size_t cap = (size_t)cnt * 64 + 1, len = 0;
+		char *text = malloc(cap);
+		struct bpf_insn *again = NULL;
+		uint32_t again_cnt = 0;
+		int used = 1;
+
+		if (!text)
+			goto out;
+		text[0] = '\0';
+		for (uint32_t i = 0; i < cnt && used > 0; i += used) {
+			char line[96];
+
+			used = jit_disasm_insn(&insns[i], cnt - i, line, sizeof(line));
+			if (used > 0)
+				len += snprintf(text + len, cap - len, "%s\n", line);
+		}
+		if (used < 0) {
+			free(text);
+			goto roundtrip_done;
+		}
+		err = jit_asm_assemble(text, &again, &again_cnt, log, sizeof(log));
+		if (err || again_cnt != cnt || memcmp(again, insns, cnt * sizeof(*insns))) {
+			printf("FAIL %s: disassembly does not assemble back to the program (%s):\n%s",
+			       name, err ? log : "different words", text);
+			free(again);
+			free(text);
+			goto out;
+		}
+		free(again);
+		free(text);
+	}
+roundtrip_done:
+	if (v.raw && insns) {
+		if (v.raw_cnt != cnt || memcmp(v.raw, insns, cnt * sizeof(*insns))) {
+			printf("FAIL %s: assembled program differs from its raw section\n", name);
+			goto out;
+		}
+	}
+	err = jit_prog_load(v.raw ? v.raw : insns, v.raw ? v.raw_cnt : cnt, jit_conformance_env(),
+			    &prog, log, sizeof(log));
+	/* "-- error": the load must fail with a message starting with this text
+	 * (a prefix, because '#' starts a comment in .data files). */
+	if (v.has_error) {
+		if (!err)
+			printf("FAIL %s: loaded, expected error '%s'\n", name, v.error ? v.error : "");
+		else if (!v.error || strncmp(log, v.error, strlen(v.error)))
+			printf("FAIL %s: error '%s', expected '%s'\n", name, log, v.error ? v.error : "");
+		else
+			ret = 0;
+		goto out;
+	}
+	if (err) {
+		printf("FAIL %s: load: %s (%s)\n", name, log, strerror(-err));
+		goto out;
+	}
+	if (v.mem_sz) {
+		mem = malloc(v.mem_sz);
+		if (!mem)
+			goto out;
+		memcpy(mem, v.mem, v.mem_sz);
+	}
+	err = jit_prog_exec(prog, (uint64_t)(uintptr_t)mem, v.mem_sz, &r0);
+	if (err) {
+		printf("FAIL %s: run: %s\n", name, strerror(-err));
+		goto out;
+	}
+	if (r0 != v.result) {
+		printf("FAIL %s: r0 = 0x%llx, expected 0x%llx\n", name, (unsigned long long)r0,
+		       (unsigned long long)v.result);
+		goto out;
+	}
+	ret = 0;
+out:
+	free(mem);
+	jit_prog_free(prog);
+	free(insns);
+	isa_vector_release(&v);
+	return ret;
 }

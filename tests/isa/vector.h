@@ -32,6 +32,11 @@ int isa_vector_load(const char *path, enum isa_raw_format fmt, struct isa_vector
 		    size_t why_sz);
 void isa_vector_release(struct isa_vector *v);
 
+/* Assemble (or take raw), load in the conformance environment and run one
+ * vector: r0 must equal "-- result", or the load must fail with a message
+ * that starts with the "-- error" text. Returns 0 on pass, 1 on failure (reason printed). */
+int isa_vector_run(const char *path, const char *name, enum isa_raw_format fmt);
+
 /* The shared/ folder: $BPFTIME_SHARED, else BPFTIME_SRCDIR/../shared;
  * NULL if neither holds conformance/. */
 const char *isa_shared_dir(void);
