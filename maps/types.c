@@ -14,6 +14,10 @@
 static const struct map_ops *const map_types[] = {
 	[BPF_MAP_TYPE_ARRAY] = &map_array_ops,
 	[BPF_MAP_TYPE_PERCPU_ARRAY] = &map_percpu_array_ops,
+	[BPF_MAP_TYPE_HASH] = &map_hash_ops,
+	[BPF_MAP_TYPE_PERCPU_HASH] = &map_percpu_hash_ops,
+	[BPF_MAP_TYPE_LRU_HASH] = &map_lru_hash_ops,
+	[BPF_MAP_TYPE_LRU_PERCPU_HASH] = &map_lru_percpu_hash_ops,
 };
 
 const struct map_ops *map_ops_find(uint32_t map_type)
