@@ -36,6 +36,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/log.h"
 #include "maps/maps_int.h"
 
 #define MAP_LOCK_CHECK_SPINS (1u << 14)
@@ -119,8 +120,11 @@ int map_lock_acquire(_Atomic uint32_t *lock)
 
 				if (atomic_compare_exchange_strong_explicit(
 					    lock, &dead, self, memory_order_acquire,
-					    memory_order_relaxed))
+					    memory_order_relaxed)) {
+					log_warn("maps: lock holder pid %u died; lock taken over and repaired\n",
+						 cur);
 					return 1;
+				}
 			}
 		}
 	}
