@@ -340,7 +340,7 @@ static inline void lru_touch(struct htab *h, struct htab_elem *e)
 		atomic_store_explicit(&e->ref, 1, memory_order_relaxed);
 }
 
-static void *htab_lookup(struct map *m, const void *key)
+void *map_htab_lookup(struct map *m, const void *key)
 {
 	struct htab *h = m->priv;
 	struct htab_elem *e = find_rcu(h, hashfn_key(key, h->key_size, h->seed), key, NULL);
@@ -694,7 +694,7 @@ static long htab_for_each(struct map *m, map_for_each_fn fn, void *ctx, uint64_t
 		.sys_lookup_and_delete = htab_sys_lookup_and_delete,                       \
 		.get_next_key = htab_get_next_key, .lookup_batch = htab_lookup_batch,      \
 		.has_delete_batch = true, .has_lookup_and_delete = true,                   \
-		.lookup = htab_lookup, .update = htab_update, .delete = htab_delete,       \
+		.lookup = map_htab_lookup, .update = htab_update, .delete = htab_delete,       \
 		.lookup_percpu = lp, .for_each = htab_for_each,                            \
 	}
 

@@ -133,6 +133,9 @@ uint32_t htab_reclaim(struct map *m, struct htab *h);
 /* LRU: evict one element chosen by the clock hand. Call without a bucket lock. 0 or -E2BIG. */
 int htab_lru_evict(struct map *m, struct htab *h);
 
+/* maps/hash.c: the helper-side lookup (called directly by maps/helpers.c) */
+void *map_htab_lookup(struct map *m, const void *key);
+
 /* maps/hash.c, for the allocator and the batches */
 void htab_bucket_lock(struct htab *h, struct htab_bucket *b);
 void htab_bucket_unlock(struct htab_bucket *b);
