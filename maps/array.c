@@ -292,6 +292,13 @@ static void *array_lookup(struct map *m, const void *key)
 	return map_array_lookup_fast(m, key);
 }
 
+void *map_percpu_array_lookup_slow(struct map *m, const void *key)
+{
+	uint32_t idx = *(const uint32_t *)key;
+
+	return val(m, idx, map_cpu_slow(m->ncpu));
+}
+
 static void *percpu_array_lookup(struct map *m, const void *key)
 {
 	return map_percpu_array_lookup_fast(m, key);
@@ -320,6 +327,19 @@ static long array_for_each(struct map *m, map_for_each_fn fn, void *ctx, uint64_
 			break;
 	}
 	return n;
+}
+
+int map_array_geometry(const struct map *m, struct map_array_geom *g)
+{
+	if (m->map_type != BPF_MAP_TYPE_ARRAY && m->map_type != BPF_MAP_TYPE_PERCPU_ARRAY)
+		return -EINVAL;
+	g->base = m->base;
+	g->cpu_stride = m->tu[0];
+	g->elem_size = m->tu[3];
+	g->value_off = m->tu[4];
+	g->max_entries = m->max_entries;
+	g->ncpu = m->ncpu;
+	return 0;
 }
 
 const struct map_ops map_array_ops = {

@@ -173,10 +173,7 @@ uint32_t htab_reclaim(struct map *m, struct htab *h)
 			if (htab_chain_contains(h, b, i, NULL)) {
 				atomic_store_explicit(&e->state, HTAB_LINKED, memory_order_relaxed);
 			} else {
-				uint32_t s = atomic_load_explicit(&e->seq, memory_order_relaxed);
-
-				if (s & 1)
-					atomic_store_explicit(&e->seq, s + 1, memory_order_release);
+				htab_elem_reset(e);
 				htab_free_elem(h, e);
 				freed++;
 			}

@@ -198,24 +198,35 @@ uint32_t map_cpu_possible(void);
 /* Parse a cpulist like "0-3,8,10-11": returns highest+1 or -EINVAL. */
 int map_cpu_parse_list(const char *s);
 uint32_t map_cpu_current_slow(void);
+/* The rare path of map_cpu_fast(): no rseq, or a CPU number >= @ncpu. */
+uint32_t map_cpu_slow(uint32_t ncpu) __attribute__((cold));
 
 /*
- * The current CPU, clamped below @ncpu. glibc (2.35+) registers rseq for
- * every thread; the kernel keeps rseq->cpu_id current on each return to user
- * space, so this is one TLS load and no syscall. Without rseq (e.g.
- * GLIBC_TUNABLES=glibc.pthread.rseq=0) fall back to sched_getcpu() (vDSO).
+ * Offset of glibc's struct rseq from the thread pointer, or INT64_MIN when
+ * rseq is not registered (glibc < 2.35, GLIBC_TUNABLES=glibc.pthread.rseq=0).
+ * Set once by a constructor in maps/cpu.c from __rseq_offset/__rseq_size;
+ * hidden, so the fast path reads it PC-relative instead of through the GOT.
+ */
+extern int64_t map_cpu_rseq_off __attribute__((visibility("hidden")));
+
+/*
+ * The current CPU, clamped below @ncpu. The kernel keeps rseq->cpu_id
+ * current on every return to user space, so this is two loads and no
+ * syscall. Without rseq fall back to sched_getcpu() (vDSO).
  */
 static inline uint32_t map_cpu_fast(uint32_t ncpu)
 {
-	if (__rseq_size) {
+	int64_t off = map_cpu_rseq_off;
+
+	if (__builtin_expect(off != INT64_MIN, 1)) {
 		const struct rseq *rs =
-			(const struct rseq *)((const char *)__builtin_thread_pointer() + __rseq_offset);
+			(const struct rseq *)((const char *)__builtin_thread_pointer() + off);
 		uint32_t c = __atomic_load_n(&rs->cpu_id, __ATOMIC_RELAXED);
 
-		if ((int32_t)c >= 0)
-			return c < ncpu ? c : c % ncpu;
+		if (__builtin_expect(c < ncpu, 1))
+			return c;
 	}
-	return map_cpu_current_slow() % ncpu;
+	return map_cpu_slow(ncpu);
 }
 
 /* ---- hashing (maps/hashfn.h) ---- */
