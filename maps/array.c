@@ -258,7 +258,7 @@ static int array_sys_update(struct map *m, const void *key, const void *value, u
 	return (int)array_update_common(m, key, value, flags, true);
 }
 
-static long array_update(struct map *m, const void *key, const void *value, uint64_t flags)
+long map_array_update(struct map *m, const void *key, const void *value, uint64_t flags)
 {
 	return array_update_common(m, key, value, flags, false);
 }
@@ -352,7 +352,7 @@ const struct map_ops map_array_ops = {
 	.sys_delete = array_sys_delete,
 	.get_next_key = array_get_next_key,
 	.lookup = array_lookup,
-	.update = array_update,
+	.update = map_array_update,
 	.delete = array_delete,
 	.for_each = array_for_each,
 };
@@ -367,7 +367,7 @@ const struct map_ops map_percpu_array_ops = {
 	.sys_delete = array_sys_delete,
 	.get_next_key = array_get_next_key,
 	.lookup = percpu_array_lookup,
-	.update = array_update,
+	.update = map_array_update,
 	.delete = array_delete,
 	.lookup_percpu = percpu_array_lookup_percpu,
 	.for_each = array_for_each,

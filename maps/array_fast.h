@@ -19,6 +19,9 @@ static inline void *map_array_lookup_fast(struct map *m, const void *key)
 	return m->base + (uint64_t)idx * m->tu[3] + m->tu[4];
 }
 
+/* The helper-side update of ARRAY and PERCPU_ARRAY (maps/array.c). */
+long map_array_update(struct map *m, const void *key, const void *value, uint64_t flags);
+
 void *map_percpu_array_lookup_slow(struct map *m, const void *key) __attribute__((cold));
 
 /* Every exit is a return or a tail call, so no registers need saving. */

@@ -692,12 +692,12 @@ static int htab_sys_update(struct map *m, const void *key, const void *value, ui
 	return (int)htab_update_common(m, key, value, flags, true);
 }
 
-static long htab_update(struct map *m, const void *key, const void *value, uint64_t flags)
+long map_htab_update(struct map *m, const void *key, const void *value, uint64_t flags)
 {
 	return htab_update_common(m, key, value, flags, false);
 }
 
-static long htab_delete(struct map *m, const void *key)
+long map_htab_delete(struct map *m, const void *key)
 {
 	struct htab *h = m->priv;
 	uint32_t hash = hashfn_key(key, h->key_size, h->seed);
@@ -718,7 +718,7 @@ static long htab_delete(struct map *m, const void *key)
 
 static int htab_sys_delete(struct map *m, const void *key)
 {
-	return (int)htab_delete(m, key);
+	return (int)map_htab_delete(m, key);
 }
 
 /* htab_map_lookup_and_delete_elem(): copy, then delete, under the bucket lock. */
@@ -832,7 +832,7 @@ static long htab_for_each(struct map *m, map_for_each_fn fn, void *ctx, uint64_t
 		.sys_lookup_and_delete = htab_sys_lookup_and_delete,                       \
 		.get_next_key = htab_get_next_key, .lookup_batch = htab_lookup_batch,      \
 		.has_delete_batch = true, .has_lookup_and_delete = true,                   \
-		.lookup = map_htab_lookup, .update = htab_update, .delete = htab_delete,       \
+		.lookup = map_htab_lookup, .update = map_htab_update, .delete = map_htab_delete,       \
 		.lookup_percpu = lp, .for_each = htab_for_each,                            \
 	}
 

@@ -161,6 +161,8 @@ int htab_lru_evict(struct map *m, struct htab *h);
 
 /* maps/hash.c: the helper-side lookup (called directly by maps/helpers.c) */
 void *map_htab_lookup(struct map *m, const void *key);
+long map_htab_update(struct map *m, const void *key, const void *value, uint64_t flags);
+long map_htab_delete(struct map *m, const void *key);
 
 /* maps/hash.c, for the allocator and the batches */
 void htab_elem_lock(struct htab_elem *e);

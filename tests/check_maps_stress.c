@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "maps/maps.h"
+#include "maps/maps_int.h"
 
 #define WORKERS 8
 #define KILLED 3
@@ -263,8 +264,6 @@ START_TEST(test_lock_taken_over_from_killed_holder)
 	if (pid == 0) {
 		/* Hold a BPF spin lock word inside the value, then wait to be killed. */
 		uint32_t *lock = map_lookup_elem(a, &k);
-		extern int map_lock_acquire(_Atomic uint32_t *);
-
 		map_lock_acquire((_Atomic uint32_t *)lock);
 		if (write(pfd[1], "x", 1) != 1)
 			_exit(1);
@@ -274,8 +273,6 @@ START_TEST(test_lock_taken_over_from_killed_holder)
 	ck_assert_int_eq(read(pfd[0], &c, 1), 1);
 	kill(pid, SIGKILL);
 	/* Not reaped yet: the owner is a zombie, which must count as dead. */
-	extern int map_lock_acquire(_Atomic uint32_t *);
-	extern void map_lock_release(_Atomic uint32_t *);
 	uint32_t *lock = map_lookup_elem(a, &k);
 	ck_assert_uint_eq(*lock, (uint32_t)pid);
 	ck_assert_int_eq(map_lock_acquire((_Atomic uint32_t *)lock), 1);
