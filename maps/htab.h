@@ -8,7 +8,7 @@
  *   OFFSET          SIZE                         DESCRIPTION
  *   0               n_buckets * 8                struct htab_bucket: lock word + chain head
  *   tu[1] ctl       256                          struct htab_ctl (counters, each on its own line)
- *   tu[2] fl        ncpu * 64                    per-CPU freelist heads (u64 {tag:32, idx:32})
+ *   tu[2] fl        ncpu * 64                    per-CPU freelists (struct htab_fl)
  *   tu[3] elems     pool_cnt * elem_sz           elements (struct htab_elem + key [+ value])
  *   tu[5] pcpu      ncpu * pcpu_stride           per-CPU types: value slots, CPU-major;
  *                                                element i of CPU c at c * pcpu_stride +
@@ -74,8 +74,10 @@ _Static_assert(sizeof(struct htab_elem) == HTAB_ELEM_HDR_SZ, "layout");
 
 /* Counters shared by all processes, each on its own cache line. */
 struct htab_ctl {
-	_Atomic uint32_t bump; /* elements [0, bump) have been handed out at least once */
-	uint8_t pad0[60];
+	_Atomic uint32_t bump;      /* elements [0, bump) have been handed out (bump_lock) */
+	_Atomic uint32_t bump_lock; /* pid-owned (maps/lock.c) */
+	_Atomic uint32_t bump_op;   /* index + 1 being handed out, 0 none: repair record */
+	uint8_t pad0[52];
 	_Atomic uint32_t hand; /* LRU clock hand */
 	uint8_t pad1[60];
 	_Atomic uint32_t reclaim_lock; /* serialises htab_reclaim() (pid-owned) */
@@ -86,6 +88,23 @@ struct htab_ctl {
 	uint8_t pad3[60];
 };
 _Static_assert(sizeof(struct htab_ctl) == 256, "layout");
+
+/*
+ * One CPU's freelist: a stack linked through htab_elem.fnext, under a
+ * pid-owned lock, with a one-entry redo record so that a holder killed
+ * between its stores is repaired by the next holder (maps/htab_alloc.c).
+ */
+struct htab_fl {
+	_Atomic uint32_t lock;   /* 0 or owner pid */
+	_Atomic uint32_t head;   /* element index + 1, 0: empty */
+	_Atomic uint32_t op_idx; /* element index + 1 of the pop/push in progress */
+	_Atomic uint32_t op;     /* HTAB_FL_NONE, HTAB_FL_POP or HTAB_FL_PUSH */
+	uint8_t pad[48];
+};
+_Static_assert(sizeof(struct htab_fl) == 64, "layout");
+#define HTAB_FL_NONE 0u
+#define HTAB_FL_POP 1u
+#define HTAB_FL_PUSH 2u
 
 /* Process-local view (struct map.priv). */
 struct htab {
