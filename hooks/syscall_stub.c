@@ -1,0 +1,113 @@
+/*
+ * syscall_stub.c - the two out-of-line stubs a syscall trampoline calls when
+ * a syscall is traced: save what a C call may clobber, build a
+ * struct hook_sys_frame (hooks/syscall_int.h), call hook_sys_enter_c() /
+ * hook_sys_exit_c(), restore.
+ *
+ * Entry contract (set up by the trampoline, hooks/syscall_tramp.c): the
+ * caller has already moved %rsp below the 128-byte red zone (System V x86-64
+ * ABI §3.2.2) and called us, so our pushes never clobber the interrupted
+ * code's red zone. rcx and r11 are free: the syscall instruction clobbers
+ * them anyway (Intel SDM, SYSCALL). All other general registers are
+ * preserved, except that enter returns rax/rcx/r11 and exit returns rax as
+ * documented below. Vector/x87 state is saved with XSAVE because the code
+ * around a syscall may keep values in xmm/ymm registers (a syscall preserves
+ * them) and handlers call libc routines that use AVX.
+ *
+ * enter: in  rax = nr, rdi rsi rdx r10 r8 r9 = args
+ *        out rcx = nr (maybe rewritten), r11 = skip flag,
+ *            rax = skip ? frame.ret : nr, args reloaded from the frame
+ * exit:  in  rax = ret, rcx = nr; out rax = frame.ret (maybe rewritten)
+ *
+ * Written as top-level asm in a C file so the build needs no assembler
+ * configuration (AM_PROG_AS). Calls go through the PLT and data through the
+ * GOT so the same object links into executables and the agent .so.
+ */
+#include "hooks/syscall_int.h"
+
+__asm__(
+	"	.text\n"
+	"\n"
+	".macro SAVE_GPRS\n"
+	"	push	%rbp\n"
+	"	mov	%rsp, %rbp\n"
+	"	sub	$80, %rsp\n"
+	"	mov	%rdi, 8(%rsp)\n"
+	"	mov	%rsi, 16(%rsp)\n"
+	"	mov	%rdx, 24(%rsp)\n"
+	"	mov	%r10, 32(%rsp)\n"
+	"	mov	%r8, 40(%rsp)\n"
+	"	mov	%r9, 48(%rsp)\n"
+	"	movq	$0, 64(%rsp)\n"
+	".endm\n"
+	"\n"
+	".macro SAVE_XSTATE\n"
+	"	mov	hook_sys_xsave_sz@GOTPCREL(%rip), %r11\n"
+	"	sub	(%r11), %rsp\n"
+	"	and	$-64, %rsp\n"
+	"\n" /* XRSTOR faults unless header bytes 8..63 are zero; XSAVE writes only XSTATE_BV. */
+	"	xor	%r11d, %r11d\n"
+	"	mov	%r11, 512(%rsp)\n"
+	"	mov	%r11, 520(%rsp)\n"
+	"	mov	%r11, 528(%rsp)\n"
+	"	mov	%r11, 536(%rsp)\n"
+	"	mov	%r11, 544(%rsp)\n"
+	"	mov	%r11, 552(%rsp)\n"
+	"	mov	%r11, 560(%rsp)\n"
+	"	mov	%r11, 568(%rsp)\n"
+	"	mov	$-1, %eax\n"
+	"	mov	$-1, %edx\n"
+	"	xsave64	(%rsp)\n"
+	"	lea	-80(%rbp), %rdi\n"
+	".endm\n"
+	"\n"
+	".macro RESTORE_FRAME\n"
+	"	mov	$-1, %eax\n"
+	"	mov	$-1, %edx\n"
+	"	xrstor64 (%rsp)\n"
+	"	lea	-80(%rbp), %rsp\n"
+	"	mov	8(%rsp), %rdi\n"
+	"	mov	16(%rsp), %rsi\n"
+	"	mov	24(%rsp), %rdx\n"
+	"	mov	32(%rsp), %r10\n"
+	"	mov	40(%rsp), %r8\n"
+	"	mov	48(%rsp), %r9\n"
+	".endm\n"
+	"\n"
+	"	.globl	hook_sys_enter_stub\n"
+	"	.type	hook_sys_enter_stub, @function\n"
+	"hook_sys_enter_stub:\n"
+	"	.cfi_startproc\n"
+	"	SAVE_GPRS\n"
+	"	mov	%rax, 0(%rsp)\n" /* frame.nr */
+	"	mov	%rax, 56(%rsp)\n" /* frame.ret: a skip that sets no value returns nr */
+	"	SAVE_XSTATE\n"
+	"	call	hook_sys_enter_c@PLT\n"
+	"	RESTORE_FRAME\n"
+	"	mov	0(%rsp), %rcx\n"
+	"	mov	64(%rsp), %r11\n"
+	"	mov	%rcx, %rax\n"
+	"	test	%r11, %r11\n"
+	"	cmovnz	56(%rsp), %rax\n"
+	"	leave\n"
+	"	ret\n"
+	"	.cfi_endproc\n"
+	"	.size	hook_sys_enter_stub, .-hook_sys_enter_stub\n"
+	"\n"
+	"	.globl	hook_sys_exit_stub\n"
+	"	.type	hook_sys_exit_stub, @function\n"
+	"hook_sys_exit_stub:\n"
+	"	.cfi_startproc\n"
+	"	SAVE_GPRS\n"
+	"	mov	%rcx, 0(%rsp)\n" /* frame.nr */
+	"	mov	%rax, 56(%rsp)\n" /* frame.ret */
+	"	SAVE_XSTATE\n"
+	"	call	hook_sys_exit_c@PLT\n"
+	"	RESTORE_FRAME\n"
+	"	mov	56(%rsp), %rax\n"
+	"	leave\n"
+	"	ret\n"
+	"	.cfi_endproc\n"
+	"	.size	hook_sys_exit_stub, .-hook_sys_exit_stub\n"
+	"\n"
+);

@@ -1,0 +1,787 @@
+/*
+ * check_syscalls.c - suite "syscalls": the syscall tracepoint data
+ * (hooks/tp_event.c, hooks/tp_ctx.c) and in-process syscall interception
+ * (hooks/syscall_*.c).
+ *
+ * TCase "tracefs" checks the captured event table: lookups, the kernel's
+ * context layout for every event, the format parser's errors, context
+ * building, and (as root, in a private mount namespace so the host's mounts
+ * are untouched) that every field of every syscalls:* / raw_syscalls:* event
+ * of the running kernel's tracefs matches our data.
+ *
+ * TCase "intercept" installs the rewriter in each (forked) test process and
+ * checks exact enter/exit counts, arguments and return values for getpid
+ * and openat, untraced syscalls, 8 threads, fork, vfork+exec, clone on its
+ * own stack, signals (EINTR, SA_RESTART, rt_sigreturn), exit_group and
+ * skipping. Counts are filtered by a per-thread "counting" flag so syscalls
+ * of the check framework never leak in. Nothing depends on timing: the
+ * signal tests use a repeating timer against a read that blocks until a
+ * signal arrives.
+ */
+#include "config.h"
+
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <dirent.h>
+
+#include "hooks/syscall.h"
+#include "hooks/tp_ctx.h"
+#include "hooks/tp_event.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+#ifndef UNDER_ASAN
+#define UNDER_ASAN 0
+#endif
+
+/* ---- tracefs data ---- */
+
+static void assert_field(const struct tp_event *ev, const char *name, unsigned int off,
+			 unsigned int sz, bool is_signed)
+{
+	const struct tp_field *f = tp_event_field(ev, name);
+
+	ck_assert_msg(f, "%s: no field %s", ev->name, name);
+	ck_assert_uint_eq(f->off, off);
+	ck_assert_uint_eq(f->sz, sz);
+	ck_assert_int_eq(f->is_signed, is_signed);
+}
+
+START_TEST(test_tp_lookup_openat)
+{
+	const struct tp_event *ev, *ev2;
+
+	ck_assert_int_eq(tp_event_lookup("syscalls", "sys_enter_openat", &ev), 0);
+	ck_assert_int_eq(ev->nr, SYS_openat);
+	ck_assert(!ev->is_exit && !ev->is_raw);
+	ck_assert_uint_eq(ev->field_cnt, 9);
+	assert_field(ev, "dfd", 16, 8, false);
+	assert_field(ev, "filename", 24, 8, false);
+	ck_assert_str_eq(tp_event_field(ev, "filename")->type, "const char *");
+	assert_field(ev, "flags", 32, 8, false);
+	assert_field(ev, "mode", 40, 8, false);
+	ck_assert_uint_eq(ev->ctx_sz, 48);
+	ck_assert(strstr(ev->format, "name: sys_enter_openat\nID: ") == ev->format);
+	ck_assert_int_eq(tp_event_lookup_id(ev->id, &ev2), 0);
+	ck_assert_ptr_eq(ev, ev2);
+	ck_assert_int_eq(tp_event_lookup_nr(SYS_openat, false, &ev2), 0);
+	ck_assert_ptr_eq(ev, ev2);
+
+	ck_assert_int_eq(tp_event_lookup_nr(SYS_openat, true, &ev), 0);
+	ck_assert_str_eq(ev->name, "sys_exit_openat");
+	assert_field(ev, "ret", 16, 8, true);
+	ck_assert_uint_eq(ev->ctx_sz, 24);
+
+	ck_assert_int_eq(tp_event_lookup("syscalls", "sys_enter_getpid", &ev), 0);
+	ck_assert_int_eq(ev->nr, SYS_getpid);
+	ck_assert_uint_eq(ev->ctx_sz, 12);
+	ck_assert_int_eq(tp_event_lookup("syscalls", "sys_enter_newstat", &ev), 0);
+	ck_assert_int_eq(ev->nr, SYS_stat);
+
+	ck_assert_int_eq(tp_event_lookup("raw_syscalls", "sys_enter", &ev), 0);
+	ck_assert(ev->is_raw && !ev->is_exit && ev->nr == -1);
+	assert_field(ev, "id", 8, 8, true);
+	assert_field(ev, "args[6]", 16, 48, false);
+	ck_assert_int_eq(tp_event_lookup("raw_syscalls", "sys_exit", &ev), 0);
+	assert_field(ev, "ret", 16, 8, true);
+
+	ck_assert_int_eq(tp_event_lookup("syscalls", "sys_enter_nosuch", &ev), -ENOENT);
+	ck_assert_int_eq(tp_event_lookup("raw_syscalls", "sys_enter_openat", &ev), -ENOENT);
+	ck_assert_int_eq(tp_event_lookup_id(0xfffffff, &ev), -ENOENT);
+	ck_assert_int_eq(tp_event_lookup_nr(-1, false, &ev), -ENOENT);
+	ck_assert_int_eq(tp_event_lookup_nr(100000, false, &ev), -ENOENT);
+	ck_assert_ptr_null(tp_event_at(tp_event_count()));
+}
+END_TEST
+
+/* Every event has the kernel's layout: common header, then nr/args or nr/ret. */
+START_TEST(test_tp_layout_every_event)
+{
+	unsigned int i, n = tp_event_count(), enters = 0, exits = 0;
+
+	ck_assert_uint_gt(n, 600);
+	for (i = 0; i < n; i++) {
+		const struct tp_event *ev = tp_event_at(i), *back;
+		unsigned int j;
+
+		assert_field(ev, "common_type", 0, 2, false);
+		assert_field(ev, "common_flags", 2, 1, false);
+		assert_field(ev, "common_preempt_count", 3, 1, false);
+		assert_field(ev, "common_pid", 4, 4, true);
+		ck_assert_int_eq(tp_event_lookup_id(ev->id, &back), 0);
+		ck_assert_ptr_eq(back, ev);
+		if (ev->is_raw)
+			continue;
+		ck_assert_int_ge(ev->nr, 0);
+		assert_field(ev, "__syscall_nr", 8, 4, true);
+		ck_assert_int_eq(tp_event_lookup_nr(ev->nr, ev->is_exit, &back), 0);
+		ck_assert_ptr_eq(back, ev);
+		if (ev->is_exit) {
+			exits++;
+			ck_assert_uint_eq(ev->field_cnt, 6);
+			assert_field(ev, "ret", 16, 8, true);
+			continue;
+		}
+		enters++;
+		ck_assert_uint_le(ev->field_cnt, 5 + 6);
+		for (j = 5; j < ev->field_cnt; j++) {
+			ck_assert_uint_eq(ev->fields[j].off, 16 + 8 * (j - 5));
+			ck_assert_uint_eq(ev->fields[j].sz, 8);
+		}
+	}
+	ck_assert_uint_eq(enters, exits);
+}
+END_TEST
+
+START_TEST(test_tp_format_parse_errors)
+{
+	struct tp_field f[2];
+	unsigned int cnt;
+
+	ck_assert_int_eq(tp_format_parse("\tfield:int x;\toffset:8;\tsize:4;\tsigned:1;\n", f, 2, &cnt), 0);
+	ck_assert_uint_eq(cnt, 1);
+	ck_assert_str_eq(f[0].type, "int");
+	ck_assert_str_eq(f[0].name, "x");
+	ck_assert_int_eq(tp_format_parse("\tfield:int x;\toffset:;\tsize:4;\tsigned:1;\n", f, 2, &cnt), -EINVAL);
+	ck_assert_int_eq(tp_format_parse("\tfield:x;\toffset:8;\tsize:4;\tsigned:1;\n", f, 2, &cnt), -EINVAL);
+	ck_assert_int_eq(tp_format_parse("\tfield:int x;\toffset:8;\tsize:4;\tsigned:2;\n", f, 2, &cnt), -EINVAL);
+	ck_assert_int_eq(tp_format_parse("\tfield:int x;\toffset:99999;\tsize:4;\tsigned:0;\n", f, 2, &cnt), -EINVAL);
+	ck_assert_int_eq(tp_format_parse("\tfield:int a;\toffset:0;\tsize:4;\tsigned:0;\n"
+					 "\tfield:int b;\toffset:4;\tsize:4;\tsigned:0;\n"
+					 "\tfield:int c;\toffset:8;\tsize:4;\tsigned:0;\n", f, 2, &cnt), -E2BIG);
+	ck_assert_int_eq(tp_format_parse("\tfield:int aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa;"
+					 "\toffset:0;\tsize:4;\tsigned:0;\n", f, 2, &cnt), -E2BIG);
+	ck_assert_int_eq(tp_format_parse("name: x\nprint fmt: \"\"\n", f, 2, &cnt), 0);
+	ck_assert_uint_eq(cnt, 0);
+}
+END_TEST
+
+START_TEST(test_tp_ctx_fill)
+{
+	static const unsigned long args[6] = { (unsigned long)-100, 0x1122334455667788ul, 0x80000, 0644, 5, 6 };
+	const struct tp_event *ev;
+	unsigned char buf[TP_CTX_MAX_SZ];
+	uint16_t type;
+	int32_t nr, pid;
+	uint64_t v;
+
+	ck_assert_int_eq(tp_event_lookup("syscalls", "sys_enter_openat", &ev), 0);
+	memset(buf, 0xee, sizeof(buf));
+	ck_assert_int_eq(tp_ctx_fill(ev, buf, sizeof(buf), SYS_openat, args, 0, 4242), 48);
+	memcpy(&type, buf, 2);
+	ck_assert_uint_eq(type, ev->id);
+	ck_assert_uint_eq(buf[2], 0);
+	ck_assert_uint_eq(buf[3], 0);
+	memcpy(&pid, buf + 4, 4);
+	ck_assert_int_eq(pid, 4242);
+	memcpy(&nr, buf + 8, 4);
+	ck_assert_int_eq(nr, SYS_openat);
+	memcpy(&v, buf + 12, 4);
+	ck_assert_uint_eq((uint32_t)v, 0); /* padding is zeroed */
+	memcpy(&v, buf + 16, 8);
+	ck_assert_uint_eq(v, args[0]);
+	memcpy(&v, buf + 24, 8);
+	ck_assert_uint_eq(v, args[1]);
+	memcpy(&v, buf + 40, 8);
+	ck_assert_uint_eq(v, 0644);
+	ck_assert_uint_eq(buf[48], 0xee); /* nothing past the context */
+	ck_assert_int_eq(tp_ctx_fill(ev, buf, 47, SYS_openat, args, 0, 1), -ENOSPC);
+
+	ck_assert_int_eq(tp_event_lookup("syscalls", "sys_exit_openat", &ev), 0);
+	ck_assert_int_eq(tp_ctx_fill(ev, buf, sizeof(buf), SYS_openat, args, -ENOENT, 1), 24);
+	memcpy(&v, buf + 16, 8);
+	ck_assert_int_eq((int64_t)v, -ENOENT);
+
+	ck_assert_int_eq(tp_event_lookup("raw_syscalls", "sys_enter", &ev), 0);
+	ck_assert_int_eq(tp_ctx_fill(ev, buf, sizeof(buf), SYS_openat, args, 0, 1), 64);
+	memcpy(&v, buf + 8, 8);
+	ck_assert_uint_eq(v, SYS_openat);
+	ck_assert_int_eq(memcmp(buf + 16, args, 48), 0);
+	ck_assert_int_eq(tp_event_lookup("raw_syscalls", "sys_exit", &ev), 0);
+	ck_assert_int_eq(tp_ctx_fill(ev, buf, sizeof(buf), 39, args, 77, 1), 24);
+	memcpy(&v, buf + 16, 8);
+	ck_assert_uint_eq(v, 77);
+}
+END_TEST
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "re");
+	char *buf;
+	size_t n;
+
+	if (!f)
+		return NULL;
+	buf = calloc(1, 16384);
+	n = fread(buf, 1, 16383, f);
+	buf[n] = '\0';
+	fclose(f);
+	return buf;
+}
+
+/* Compare with the running kernel, field by field (ids are build-specific and not compared). */
+START_TEST(test_tp_matches_kernel_tracefs)
+{
+	static const char *cats[] = { "syscalls", "raw_syscalls" };
+	const char *base = "/sys/kernel/tracing/events";
+	unsigned int live = 0, c;
+	char path[512];
+
+	if (geteuid() != 0 || unshare(CLONE_NEWNS) ||
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
+	    (access("/sys/kernel/tracing/events", F_OK) &&
+	     mount("nodev", "/sys/kernel/tracing", "tracefs", 0, NULL))) {
+		fprintf(stderr, "check_syscalls: SKIP kernel tracefs comparison (needs root and tracefs)\n");
+		return;
+	}
+	for (c = 0; c < 2; c++) {
+		DIR *d;
+		struct dirent *de;
+
+		snprintf(path, sizeof(path), "%s/%s", base, cats[c]);
+		d = opendir(path);
+		ck_assert_msg(d, "%s", path);
+		while ((de = readdir(d))) {
+			const struct tp_event *ev;
+			struct tp_field f[TP_EVENT_FIELD_MAX];
+			unsigned int cnt, j;
+			char *text;
+
+			if (strncmp(de->d_name, "sys_", 4))
+				continue;
+			snprintf(path, sizeof(path), "%s/%s/%s/format", base, cats[c], de->d_name);
+			text = slurp(path);
+			ck_assert_msg(text, "%s", path);
+			ck_assert_msg(tp_event_lookup(cats[c], de->d_name, &ev) == 0,
+				      "kernel event %s:%s missing from our data", cats[c], de->d_name);
+			ck_assert_int_eq(tp_format_parse(text, f, TP_EVENT_FIELD_MAX, &cnt), 0);
+			ck_assert_uint_eq(cnt, ev->field_cnt);
+			for (j = 0; j < cnt; j++) {
+				ck_assert_str_eq(f[j].name, ev->fields[j].name);
+				ck_assert_str_eq(f[j].type, ev->fields[j].type);
+				ck_assert_uint_eq(f[j].off, ev->fields[j].off);
+				ck_assert_uint_eq(f[j].sz, ev->fields[j].sz);
+				ck_assert_int_eq(f[j].is_signed, ev->fields[j].is_signed);
+			}
+			/* print fmt is what bpftrace/bcc show; it must match too. */
+			ck_assert_str_eq(strstr(text, "print fmt:"), strstr(ev->format, "print fmt:"));
+			free(text);
+			live++;
+		}
+		closedir(d);
+	}
+	ck_assert_uint_eq(live, tp_event_count());
+}
+END_TEST
+
+/* ---- interception ---- */
+
+#define MAX_NR 512
+
+struct counts {
+	long enter[MAX_NR];
+	long exit[MAX_NR];
+	unsigned long last_args[MAX_NR][6];
+	long last_ret[MAX_NR];
+	long exit_zero[MAX_NR]; /* exits that returned 0 (clone/vfork children) */
+	long skip_nr;           /* enter returns SKIP for this number */
+	long skip_ret;
+	int report_fd;          /* exit_group test: write the event here */
+};
+
+/* Shared with vfork/clone(CLONE_VM) children, so updated atomically. */
+static struct counts *cnt;
+static __thread volatile int counting; /* volatile: the stores around libc calls must stay */
+
+static int on_enter(long nr, unsigned long args[6], long *ret, void *ctx)
+{
+	/* No ck_assert here: handlers run inside signal handlers and check's own writes. */
+	if (ctx != cnt)
+		abort();
+	if (!counting || nr < 0 || nr >= MAX_NR)
+		return HOOK_SYS_RUN;
+	__atomic_fetch_add(&cnt->enter[nr], 1, __ATOMIC_RELAXED);
+	memcpy(cnt->last_args[nr], args, sizeof(cnt->last_args[nr]));
+	if (nr == SYS_exit_group && cnt->report_fd >= 0) {
+		long rec[2] = { nr, (long)args[0] };
+
+		if (write(cnt->report_fd, rec, sizeof(rec)) != sizeof(rec))
+			abort();
+	}
+	if (nr == cnt->skip_nr) {
+		*ret = cnt->skip_ret;
+		return HOOK_SYS_SKIP;
+	}
+	return HOOK_SYS_RUN;
+}
+
+static void on_exit_(long nr, long *ret, void *ctx)
+{
+	if (!counting || nr < 0 || nr >= MAX_NR)
+		return;
+	__atomic_fetch_add(&cnt->exit[nr], 1, __ATOMIC_RELAXED);
+	if (*ret == 0)
+		__atomic_fetch_add(&cnt->exit_zero[nr], 1, __ATOMIC_RELAXED);
+	cnt->last_ret[nr] = *ret;
+}
+
+static void intercept_setup(void)
+{
+	struct hook_syscalls_stats st;
+	int n;
+
+	if (UNDER_ASAN)
+		return;
+	cnt = mmap(NULL, sizeof(*cnt), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ck_assert_ptr_ne(cnt, MAP_FAILED);
+	cnt->skip_nr = -1;
+	cnt->report_fd = -1;
+	n = hook_syscalls_install();
+	ck_assert_int_gt(n, 0);
+	hook_syscalls_get_stats(&st);
+	ck_assert_uint_eq(st.patched, (unsigned int)n);
+	/* A second install finds nothing new to patch. */
+	ck_assert_int_eq(hook_syscalls_install(), 0);
+	hook_syscalls_set_handler(on_enter, on_exit_, cnt);
+}
+
+/*
+ * DIVERGES (test only): ASan's runtime keeps shadow state about stacks and
+ * intercepts clone/vfork/signals itself; the trampolines and stubs are
+ * uninstrumented code switching stacks under it, so the interception tests
+ * run in the normal build only.
+ */
+#define SKIP_UNDER_ASAN()                                                                     \
+	do {                                                                                  \
+		if (UNDER_ASAN) {                                                             \
+			fprintf(stderr, "check_syscalls: SKIP %s under AddressSanitizer\n",   \
+				__func__);                                                    \
+			return;                                                               \
+		}                                                                             \
+	} while (0)
+
+START_TEST(test_getpid_exact_counts)
+{
+	const long n = 1000;
+	pid_t pid = getpid();
+	long i;
+
+	SKIP_UNDER_ASAN();
+	ck_assert_int_eq(hook_syscalls_enable(SYS_getpid, true), 0);
+	counting = 1;
+	for (i = 0; i < n; i++) {
+		ck_assert_int_eq(getpid(), pid);
+		ck_assert_int_eq(syscall(SYS_getpid), pid);
+	}
+	counting = 0;
+	ck_assert_int_eq(cnt->enter[SYS_getpid], 2 * n);
+	ck_assert_int_eq(cnt->exit[SYS_getpid], 2 * n);
+	ck_assert_int_eq(cnt->last_ret[SYS_getpid], pid);
+
+	/* Disabled again: not reported any more. */
+	ck_assert_int_eq(hook_syscalls_enable(SYS_getpid, false), 0);
+	counting = 1;
+	getpid();
+	counting = 0;
+	ck_assert_int_eq(cnt->enter[SYS_getpid], 2 * n);
+	ck_assert_int_eq(hook_syscalls_enable(-1, true), -EINVAL);
+	ck_assert_int_eq(hook_syscalls_enable(HOOK_SYS_NR_MAX, true), -EINVAL);
+	ck_assert_int_eq(hook_syscalls_enable_mask(1, 4), -EINVAL);
+}
+END_TEST
+
+START_TEST(test_openat_args_and_ret)
+{
+	const char *path = "/proc/self/status";
+	const char *missing = "/nonexistent/bpftime-check";
+	int fd;
+
+	SKIP_UNDER_ASAN();
+	hook_syscalls_enable(SYS_openat, true);
+	counting = 1;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	counting = 0;
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(cnt->enter[SYS_openat], 1);
+	ck_assert_int_eq(cnt->exit[SYS_openat], 1);
+	ck_assert_int_eq((int)cnt->last_args[SYS_openat][0], AT_FDCWD);
+	ck_assert_ptr_eq((const char *)cnt->last_args[SYS_openat][1], path);
+	ck_assert_uint_eq(cnt->last_args[SYS_openat][2] & ~(unsigned long)O_LARGEFILE,
+			  O_RDONLY | O_CLOEXEC);
+	ck_assert_int_eq(cnt->last_ret[SYS_openat], fd);
+	close(fd);
+
+	counting = 1;
+	fd = openat(AT_FDCWD, missing, O_WRONLY | O_CREAT, 0640);
+	counting = 0;
+	ck_assert_int_eq(fd, -1);
+	ck_assert_int_eq(errno, ENOENT);
+	ck_assert_int_eq(cnt->enter[SYS_openat], 2);
+	ck_assert_int_eq(cnt->exit[SYS_openat], 2);
+	ck_assert_ptr_eq((const char *)cnt->last_args[SYS_openat][1], missing);
+	ck_assert_uint_eq(cnt->last_args[SYS_openat][3], 0640);
+	ck_assert_int_eq(cnt->last_ret[SYS_openat], -ENOENT);
+}
+END_TEST
+
+START_TEST(test_untraced_not_reported)
+{
+	char buf[16];
+	long i, total = 0;
+	int fd;
+
+	SKIP_UNDER_ASAN();
+	hook_syscalls_enable(SYS_getpid, true);
+	counting = 1;
+	getppid();
+	fd = open("/dev/null", O_RDONLY);
+	ck_assert_int_eq(read(fd, buf, sizeof(buf)), 0);
+	close(fd);
+	syscall(SYS_gettid);
+	syscall(SYS_getpid);
+	counting = 0;
+	for (i = 0; i < MAX_NR; i++)
+		total += cnt->enter[i] + cnt->exit[i];
+	ck_assert_int_eq(cnt->enter[SYS_getpid], 1);
+	ck_assert_int_eq(total, 2);
+
+	/* Enter only. */
+	hook_syscalls_enable_mask(SYS_getppid, HOOK_SYS_ENTER);
+	counting = 1;
+	getppid();
+	counting = 0;
+	ck_assert_int_eq(cnt->enter[SYS_getppid], 1);
+	ck_assert_int_eq(cnt->exit[SYS_getppid], 0);
+}
+END_TEST
+
+#define THREADS 8
+#define PER_THREAD 20000
+
+static void *thread_main(void *arg)
+{
+	long i;
+
+	counting = 1;
+	for (i = 0; i < PER_THREAD; i++)
+		getpid();
+	counting = 0;
+	return arg;
+}
+
+START_TEST(test_threads_exact)
+{
+	pthread_t t[THREADS];
+	int i;
+
+	SKIP_UNDER_ASAN();
+	hook_syscalls_enable(SYS_getpid, true);
+	hook_syscalls_enable(SYS_clone3, true);
+	for (i = 0; i < THREADS; i++)
+		ck_assert_int_eq(pthread_create(&t[i], NULL, thread_main, NULL), 0);
+	for (i = 0; i < THREADS; i++)
+		ck_assert_int_eq(pthread_join(t[i], NULL), 0);
+	ck_assert_int_eq(cnt->enter[SYS_getpid], THREADS * PER_THREAD);
+	ck_assert_int_eq(cnt->exit[SYS_getpid], THREADS * PER_THREAD);
+}
+END_TEST
+
+START_TEST(test_fork_child_and_parent)
+{
+	pid_t child;
+	int status;
+
+	SKIP_UNDER_ASAN();
+	hook_syscalls_enable(SYS_clone, true);
+	hook_syscalls_enable(SYS_getpid, true);
+	counting = 1;
+	child = fork();
+	if (child == 0) {
+		/* The child runs the rewritten text it inherited; cnt is MAP_SHARED. */
+		getpid();
+		_exit(cnt->exit_zero[SYS_clone] == 1 && cnt->enter[SYS_getpid] == 1 ? 0 : 1);
+	}
+	counting = 0;
+	ck_assert_int_gt(child, 0);
+	ck_assert_int_eq(waitpid(child, &status, 0), child);
+	ck_assert(WIFEXITED(status));
+	ck_assert_int_eq(WEXITSTATUS(status), 0);
+	ck_assert_int_eq(cnt->enter[SYS_clone], 1);
+	ck_assert_int_eq(cnt->exit[SYS_clone], 2); /* parent (pid) and child (0) */
+	ck_assert_int_eq(cnt->exit_zero[SYS_clone], 1);
+}
+END_TEST
+
+START_TEST(test_vfork_exec)
+{
+	char *const argv[] = { "true", NULL };
+	pid_t child;
+	int status;
+
+	SKIP_UNDER_ASAN();
+	hook_syscalls_enable(SYS_vfork, true);
+	hook_syscalls_enable(SYS_execve, true);
+	counting = 1;
+	child = vfork();
+	if (child == 0) {
+		execve("/bin/true", argv, environ);
+		_exit(127);
+	}
+	counting = 0;
+	ck_assert_int_gt(child, 0);
+	ck_assert_int_eq(waitpid(child, &status, 0), child);
+	ck_assert(WIFEXITED(status));
+	ck_assert_int_eq(WEXITSTATUS(status), 0);
+	/* Memory is shared with the vfork child: its events land in cnt too. */
+	ck_assert_int_eq(cnt->enter[SYS_vfork], 1);
+	ck_assert_int_eq(cnt->exit[SYS_vfork], 2);
+	ck_assert_int_eq(cnt->exit_zero[SYS_vfork], 1);
+	ck_assert_int_eq(cnt->last_ret[SYS_vfork], child); /* the parent returns last */
+	ck_assert_int_eq(cnt->enter[SYS_execve], 1);
+	ck_assert_int_eq(cnt->exit[SYS_execve], 0); /* a successful exec does not return */
+	ck_assert_str_eq((const char *)cnt->last_args[SYS_execve][0], "/bin/true");
+}
+END_TEST
+
+static int clone_fn(void *arg)
+{
+	long i;
+
+	for (i = 0; i < 10; i++)
+		getpid();
+	*(volatile int *)arg = 42;
+	return 7;
+}
+
+static void clone_case(int flags)
+{
+	const size_t stack_sz = 256 * 1024;
+	char *stack = mmap(NULL, stack_sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	static int done;
+	pid_t child;
+	int status;
+
+	ck_assert_ptr_ne(stack, MAP_FAILED);
+	memset(cnt, 0, offsetof(struct counts, skip_nr));
+	done = 0;
+	counting = 1;
+	child = clone(clone_fn, stack + stack_sz, flags | SIGCHLD, &done);
+	counting = 0;
+	ck_assert_int_gt(child, 0);
+	ck_assert_int_eq(waitpid(child, &status, 0), child);
+	ck_assert(WIFEXITED(status));
+	ck_assert_int_eq(WEXITSTATUS(status), 7);
+	ck_assert_int_eq(cnt->enter[SYS_clone], 1);
+	ck_assert_int_eq(cnt->exit[SYS_clone], 2);
+	ck_assert_int_eq(cnt->exit_zero[SYS_clone], 1);
+	ck_assert_int_eq(cnt->enter[SYS_getpid], 10);
+	ck_assert_int_eq(cnt->exit[SYS_getpid], 10);
+	if (flags & CLONE_VM)
+		ck_assert_int_eq(done, 42);
+	munmap(stack, stack_sz);
+}
+
+START_TEST(test_clone_own_stack)
+{
+	SKIP_UNDER_ASAN();
+	hook_syscalls_enable(SYS_clone, true);
+	hook_syscalls_enable(SYS_getpid, true);
+	clone_case(0);                       /* own stack, own memory */
+	clone_case(CLONE_VM | CLONE_VFORK);  /* own stack, shared memory */
+}
+END_TEST
+
+static volatile sig_atomic_t signals_seen;
+static int sig_pipe[2];
+
+static void on_alarm_nowrite(int sig)
+{
+	signals_seen++;
+}
+
+static void on_alarm_write(int sig)
+{
+	signals_seen++;
+	if (write(sig_pipe[1], "x", 1) != 1)
+		abort();
+}
+
+static void arm_timer(void (*fn)(int), int flags)
+{
+	struct sigaction sa = { .sa_handler = fn, .sa_flags = flags };
+	struct itimerval it = { { 0, 5000 }, { 0, 5000 } }; /* every 5 ms until disarmed */
+
+	sigemptyset(&sa.sa_mask);
+	ck_assert_int_eq(sigaction(SIGALRM, &sa, NULL), 0);
+	ck_assert_int_eq(setitimer(ITIMER_REAL, &it, NULL), 0);
+}
+
+static void disarm_timer(void)
+{
+	struct itimerval it = { { 0, 0 }, { 0, 0 } };
+
+	setitimer(ITIMER_REAL, &it, NULL);
+	signal(SIGALRM, SIG_IGN);
+}
+
+START_TEST(test_signal_eintr)
+{
+	char c;
+	ssize_t r;
+
+	SKIP_UNDER_ASAN();
+	ck_assert_int_eq(pipe(sig_pipe), 0);
+	hook_syscalls_enable(SYS_read, true);
+	hook_syscalls_enable(SYS_rt_sigreturn, true);
+	signals_seen = 0;
+	arm_timer(on_alarm_nowrite, 0);
+	counting = 1;
+	r = read(sig_pipe[0], &c, 1); /* nothing is ever written: only a signal ends it */
+	counting = 0;
+	disarm_timer();
+	ck_assert_int_eq(r, -1);
+	ck_assert_int_eq(errno, EINTR);
+	ck_assert_int_eq(cnt->enter[SYS_read], 1);
+	ck_assert_int_eq(cnt->exit[SYS_read], 1);
+	ck_assert_int_eq(cnt->last_ret[SYS_read], -EINTR);
+	/* Handlers return through rt_sigreturn, which never returns itself. A
+	 * signal landing while this thread runs a hook has its syscalls unreported
+	 * (the recursion guard), so at least one and at most every signal shows. */
+	ck_assert_int_ge(cnt->enter[SYS_rt_sigreturn], 1);
+	ck_assert_int_le(cnt->enter[SYS_rt_sigreturn], signals_seen);
+	ck_assert_int_eq(cnt->exit[SYS_rt_sigreturn], 0);
+}
+END_TEST
+
+START_TEST(test_signal_restart)
+{
+	char c;
+	ssize_t r;
+
+	SKIP_UNDER_ASAN();
+	ck_assert_int_eq(pipe(sig_pipe), 0);
+	hook_syscalls_enable(SYS_read, true);
+	hook_syscalls_enable(SYS_write, true);
+	signals_seen = 0;
+	arm_timer(on_alarm_write, SA_RESTART);
+	counting = 1;
+	r = read(sig_pipe[0], &c, 1); /* restarted after the handler wrote a byte */
+	counting = 0;
+	disarm_timer();
+	ck_assert_int_eq(r, 1);
+	ck_assert_int_eq(c, 'x');
+	/* DIVERGES: the kernel reports -ERESTARTSYS and a second enter for the restart. */
+	ck_assert_int_eq(cnt->enter[SYS_read], 1);
+	ck_assert_int_eq(cnt->exit[SYS_read], 1);
+	ck_assert_int_eq(cnt->last_ret[SYS_read], 1);
+	/* The handlers' writes are reported unless the signal landed inside a hook
+	 * (the recursion guard); the one that ended the read cannot have. */
+	ck_assert_int_ge(cnt->enter[SYS_write], 1);
+	ck_assert_int_le(cnt->enter[SYS_write], signals_seen);
+	ck_assert_int_eq(cnt->last_ret[SYS_write], 1);
+}
+END_TEST
+
+START_TEST(test_exit_group_reported)
+{
+	int p[2], status;
+	long rec[2] = { 0, 0 };
+	pid_t child;
+
+	SKIP_UNDER_ASAN();
+	ck_assert_int_eq(pipe(p), 0);
+	hook_syscalls_enable(SYS_exit_group, true);
+	child = fork();
+	if (child == 0) {
+		close(p[0]);
+		cnt->report_fd = p[1];
+		counting = 1;
+		_exit(3);
+	}
+	close(p[1]);
+	ck_assert_int_eq(read(p[0], rec, sizeof(rec)), sizeof(rec));
+	ck_assert_int_eq(waitpid(child, &status, 0), child);
+	ck_assert(WIFEXITED(status));
+	ck_assert_int_eq(WEXITSTATUS(status), 3);
+	ck_assert_int_eq(rec[0], SYS_exit_group);
+	ck_assert_int_eq(rec[1], 3);
+}
+END_TEST
+
+START_TEST(test_enter_skip_sets_result)
+{
+	SKIP_UNDER_ASAN();
+	hook_syscalls_enable(SYS_getppid, true);
+	cnt->skip_nr = SYS_getppid;
+	cnt->skip_ret = 12345;
+	counting = 1;
+	ck_assert_int_eq(getppid(), 12345);
+	ck_assert_int_eq(syscall(SYS_getppid), 12345);
+	counting = 0;
+	ck_assert_int_eq(cnt->enter[SYS_getppid], 2);
+	ck_assert_int_eq(cnt->exit[SYS_getppid], 2);
+	ck_assert_int_eq(cnt->last_ret[SYS_getppid], 12345);
+	cnt->skip_nr = -1;
+	ck_assert_int_eq(getppid(), (pid_t)syscall(SYS_getppid));
+	ck_assert_int_ne(getppid(), 12345);
+}
+END_TEST
+
+static Suite *syscalls_suite(void)
+{
+	Suite *s = suite_create("syscalls");
+	TCase *tc = tcase_create("tracefs");
+
+	tcase_add_test(tc, test_tp_lookup_openat);
+	tcase_add_test(tc, test_tp_layout_every_event);
+	tcase_add_test(tc, test_tp_format_parse_errors);
+	tcase_add_test(tc, test_tp_ctx_fill);
+	tcase_add_test(tc, test_tp_matches_kernel_tracefs);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("intercept");
+	tcase_add_checked_fixture(tc, intercept_setup, NULL);
+	tcase_add_test(tc, test_getpid_exact_counts);
+	tcase_add_test(tc, test_openat_args_and_ret);
+	tcase_add_test(tc, test_untraced_not_reported);
+	tcase_add_test(tc, test_threads_exact);
+	tcase_add_test(tc, test_fork_child_and_parent);
+	tcase_add_test(tc, test_vfork_exec);
+	tcase_add_test(tc, test_clone_own_stack);
+	tcase_add_test(tc, test_signal_eintr);
+	tcase_add_test(tc, test_signal_restart);
+	tcase_add_test(tc, test_exit_group_reported);
+	tcase_add_test(tc, test_enter_skip_sets_result);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(syscalls_suite());
+	int failed;
+
+	srunner_set_fork_status(sr, CK_FORK); /* each test patches its own process */
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
