@@ -59,6 +59,7 @@
 
 uint8_t hook_sys_flags[HOOK_SYS_NR_MAX];
 uint64_t hook_sys_xsave_sz;
+uint8_t hook_sys_xsavec;
 
 static hook_sys_enter_fn enter_fn;
 static hook_sys_exit_fn exit_fn;
@@ -158,6 +159,8 @@ static int xsave_probe(void)
 	if (b < 576)
 		return -ENOTSUP;
 	hook_sys_xsave_sz = ROUND_UP((uint64_t)b, 64);
+	__cpuid_count(0xd, 1, a, b, c, d);
+	hook_sys_xsavec = (a >> 1) & 1; /* the compacted form is never larger */
 	return 0;
 }
 
