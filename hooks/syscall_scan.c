@@ -169,99 +169,164 @@ static struct hook_sys_site *site_new(struct hook_sys_object *obj)
 }
 
 /*
- * The instruction after the syscall may be displaced together with it only
- * if nothing branches to it: sweep the whole function and reject on any
- * direct branch to @target, on any indirect jump (a jump table could hold
- * it), or on anything that does not decode.
+ * What a linear sweep of a function tells us: where its syscall
+ * instructions are and what precedes each, every direct branch or call
+ * target, and whether it has an indirect jump (a jump table could lead
+ * anywhere). Detail mode is off: branch targets come from the operand text,
+ * which Capstone prints as "0x<hex>" for direct targets.
  */
-static bool no_branch_to(csh dh, uintptr_t start, uintptr_t end, uintptr_t target)
+struct func_info {
+	uintptr_t start, end; /* the function, [start, end) */
+	uintptr_t pos;        /* the sweep has decoded [start, pos) */
+	uintptr_t prev;       /* last instruction decoded */
+	uint8_t prev_len;
+	bool failed;          /* a decode failed: nothing past pos is known */
+	bool indirect_jmp;
+	uintptr_t *targets;
+	size_t target_cnt, target_cap;
+	struct func_sys {
+		uintptr_t at, prev; /* the syscall and the instruction before it (0: none) */
+		uint8_t prev_len;
+	} *sys;
+	size_t sys_cnt, sys_cap, sys_next;
+};
+
+static int grow(void **p, size_t *cap, size_t elem)
 {
-	const uint8_t *code = (const uint8_t *)start;
-	size_t size = end - start;
-	uint64_t addr = start;
-	cs_insn *insn = cs_malloc(dh);
-	bool ok = true;
+	size_t ncap = *cap ? *cap * 2 : 64;
+	void *np = realloc(*p, ncap * elem);
 
-	if (!insn)
-		return false;
-	while (addr < end) {
-		const cs_x86 *x;
-
-		if (!cs_disasm_iter(dh, &code, &size, &addr, insn)) {
-			ok = false;
-			break;
-		}
-		if (!cs_insn_group(dh, insn, CS_GRP_JUMP) && !cs_insn_group(dh, insn, CS_GRP_CALL))
-			continue;
-		x = &insn->detail->x86;
-		if (x->op_count != 1 || x->operands[0].type != X86_OP_IMM) {
-			if (cs_insn_group(dh, insn, CS_GRP_JUMP)) {
-				ok = false; /* indirect jump */
-				break;
-			}
-			continue; /* indirect call: returns after itself, not to target */
-		}
-		if ((uintptr_t)x->operands[0].imm == target) {
-			ok = false;
-			break;
-		}
-	}
-	cs_free(insn, 1);
-	return ok;
+	if (!np)
+		return -ENOMEM;
+	*p = np;
+	*cap = ncap;
+	return 0;
 }
 
-/* Disassemble from @start; on landing exactly on the syscall at @site, give the previous insn. */
-static bool boundary_prev(csh h, cs_insn *insn, uintptr_t start, uintptr_t site, uintptr_t *prev,
-			  size_t *prev_len)
+static bool is_branch_mnemonic(const char *m, bool *is_jump)
 {
-	const uint8_t *code = (const uint8_t *)start;
-	size_t size = site + 2 - start;
-	uint64_t addr = start;
+	*is_jump = m[0] == 'j' || !strncmp(m, "loop", 4);
+	return *is_jump || !strcmp(m, "call");
+}
 
-	*prev = 0;
-	*prev_len = 0;
-	while (addr < site) {
+static void func_begin(struct func_info *f, uintptr_t start, uintptr_t end)
+{
+	f->start = start;
+	f->end = end;
+	f->pos = start;
+	f->prev = 0;
+	f->prev_len = 0;
+	f->failed = false;
+	f->indirect_jmp = false;
+	f->target_cnt = 0;
+	f->sys_cnt = 0;
+	f->sys_next = 0;
+}
+
+/* Continue the function's sweep until it has decoded everything before @limit. */
+static int func_sweep_to(csh h, cs_insn *insn, struct func_info *f, uintptr_t limit)
+{
+	const uint8_t *code = (const uint8_t *)f->pos;
+	size_t size = f->end - f->pos;
+	uint64_t addr = f->pos;
+	int err = 0;
+
+	if (limit > f->end)
+		limit = f->end;
+	while (!f->failed && addr < limit) {
 		uintptr_t at = (uintptr_t)addr;
+		bool is_jump;
 
-		if (!cs_disasm_iter(h, &code, &size, &addr, insn))
-			return false;
-		*prev = at;
-		*prev_len = insn->size;
+		if (!cs_disasm_iter(h, &code, &size, &addr, insn)) {
+			f->failed = true; /* syscalls found so far stay valid */
+			break;
+		}
+		if (insn->size == 2 && insn->bytes[0] == 0x0f && insn->bytes[1] == 0x05) {
+			if (f->sys_cnt == f->sys_cap) {
+				err = grow((void **)&f->sys, &f->sys_cap, sizeof(*f->sys));
+				if (err)
+					break;
+			}
+			f->sys[f->sys_cnt].at = at;
+			f->sys[f->sys_cnt].prev = f->prev;
+			f->sys[f->sys_cnt].prev_len = f->prev_len;
+			f->sys_cnt++;
+		} else if (is_branch_mnemonic(insn->mnemonic, &is_jump)) {
+			if (!strncmp(insn->op_str, "0x", 2)) {
+				if (f->target_cnt == f->target_cap) {
+					err = grow((void **)&f->targets, &f->target_cap,
+						   sizeof(*f->targets));
+					if (err)
+						break;
+				}
+				f->targets[f->target_cnt++] = (uintptr_t)strtoull(insn->op_str, NULL, 16);
+			} else if (is_jump) {
+				f->indirect_jmp = true;
+			}
+		}
+		f->prev = at;
+		f->prev_len = insn->size;
 	}
-	return addr == site;
+	f->pos = (uintptr_t)addr;
+	return err;
 }
 
-/* Decide how the syscall at @a can be rewritten, if at all, and record it. */
-static int site_consider(struct hook_sys_object *obj, csh dh, uintptr_t start, uintptr_t end,
-			 uintptr_t a, uintptr_t prev, size_t prev_len)
+/*
+ * The instruction after the syscall may be displaced together with it only
+ * if nothing can branch to it: the whole function decoded, it has no
+ * indirect jump, and no direct branch targets @target.
+ */
+static bool no_branch_to(const struct func_info *f, uintptr_t target)
 {
+	size_t i;
+
+	if (f->failed || f->pos != f->end || f->indirect_jmp)
+		return false;
+	for (i = 0; i < f->target_cnt; i++)
+		if (f->targets[i] == target)
+			return false;
+	return true;
+}
+
+/* Decide how the syscall @sc of function @f can be rewritten, if at all, and record it. */
+static int site_consider(struct hook_sys_object *obj, csh h, csh dh, cs_insn *insn,
+			 struct func_info *f, size_t sys_idx)
+{
+	const struct func_sys *sc = &f->sys[sys_idx];
+	uintptr_t a = sc->at;
 	struct hook_sys_site *st;
 	cs_insn *next = NULL;
 	size_t n, next_len = 0;
+	int err;
 
-	if (prev_len >= 5 && prev + prev_len == a &&
-	    insn_relocatable(dh, (const uint8_t *)prev, prev_len, prev)) {
+	if (sc->prev_len >= 5 && sc->prev + sc->prev_len == a &&
+	    insn_relocatable(dh, (const uint8_t *)sc->prev, sc->prev_len, sc->prev)) {
 		st = site_new(obj);
 		if (!st)
 			return -ENOMEM;
-		st->addr = prev;
-		st->len = (uint8_t)prev_len;
-		st->pre_len = (uint8_t)prev_len;
-		memcpy(st->pre, (const void *)prev, prev_len);
+		st->addr = sc->prev;
+		st->len = sc->prev_len;
+		st->pre_len = sc->prev_len;
+		memcpy(st->pre, (const void *)sc->prev, sc->prev_len);
 		st->back = a + 2;
-		st->nr = const_nr(st->pre, prev_len);
+		st->nr = const_nr(st->pre, sc->prev_len);
 		return 0;
 	}
-	if (a + 2 >= end)
+	if (a + 2 >= f->end)
 		return 0;
-	n = cs_disasm(dh, (const uint8_t *)(a + 2), end - (a + 2), a + 2, 1, &next);
+	/* Only now is the rest of the function needed: finish its sweep. */
+	err = func_sweep_to(h, insn, f, f->end);
+	if (err)
+		return err;
+	if (!no_branch_to(f, a + 2))
+		return 0;
+	n = cs_disasm(dh, (const uint8_t *)(a + 2), f->end - (a + 2), a + 2, 1, &next);
 	if (n == 1)
 		next_len = next->size;
 	if (next)
 		cs_free(next, n);
-	if (next_len < 3 || next_len > 13 || a + 2 + next_len > end ||
-	    !insn_relocatable(dh, (const uint8_t *)(a + 2), next_len, a + 2) ||
-	    !no_branch_to(dh, start, end, a + 2))
+	if (next_len < 3 || next_len > 13 || a + 2 + next_len > f->end ||
+	    !insn_relocatable(dh, (const uint8_t *)(a + 2), next_len, a + 2))
 		return 0;
 	st = site_new(obj);
 	if (!st)
@@ -277,6 +342,7 @@ static int site_consider(struct hook_sys_object *obj, csh dh, uintptr_t start, u
 
 int hook_sys_scan(struct hook_sys_object *obj, const void *eh_frame_hdr)
 {
+	struct func_info f = { 0 };
 	struct fde_table t;
 	csh h = 0, dh = 0;
 	cs_insn *insn = NULL;
@@ -301,28 +367,37 @@ int hook_sys_scan(struct hook_sys_object *obj, const void *eh_frame_hdr)
 	err = 0;
 	for (a = obj->lo; a + 1 < obj->hi; a++) {
 		const uint8_t *p = (const uint8_t *)a;
-		uintptr_t start, end, prev;
-		size_t prev_len;
+		uintptr_t start, end;
 
-		p = memchr(p, 0x0f, obj->hi - 1 - a);
-		if (!p)
+		while (a + 1 < obj->hi && !(p[0] == 0x0f && p[1] == 0x05))
+			p++, a++;
+		if (a + 1 >= obj->hi)
 			break;
-		a = (uintptr_t)p;
-		if (p[1] != 0x05)
-			continue;
-		start = fde_func_start(&t, a, &end);
-		if (!start || start < obj->lo || a - start > SCAN_MAX_FUNC)
-			continue;
-		if (!end || end > obj->hi || end - start > SCAN_MAX_FUNC)
-			end = MIN(obj->hi, a + 2 + 16);
-		if (!boundary_prev(h, insn, start, a, &prev, &prev_len))
-			continue;
+		if (!(f.start && a >= f.start && a < f.end)) {
+			/* First candidate in this function: sweep it once. */
+			start = fde_func_start(&t, a, &end);
+			if (!start || start < obj->lo || a - start > SCAN_MAX_FUNC)
+				continue;
+			if (!end || end > obj->hi || end - start > SCAN_MAX_FUNC)
+				end = MIN(obj->hi, start + SCAN_MAX_FUNC); /* sweep marked incomplete */
+			func_begin(&f, start, end);
+		}
+		err = func_sweep_to(h, insn, &f, a + 2);
+		if (err)
+			goto out;
+		/* Candidates come in address order, so f.sys is consumed in order. */
+		while (f.sys_next < f.sys_cnt && f.sys[f.sys_next].at < a)
+			f.sys_next++;
+		if (f.sys_next == f.sys_cnt || f.sys[f.sys_next].at != a)
+			continue; /* not an instruction boundary: bytes inside another instruction */
 		obj->found++;
-		err = site_consider(obj, dh, start, end, a, prev, prev_len);
+		err = site_consider(obj, h, dh, insn, &f, f.sys_next);
 		if (err)
 			goto out;
 	}
 out:
+	free(f.targets);
+	free(f.sys);
 	if (insn)
 		cs_free(insn, 1);
 	if (dh)
