@@ -2,21 +2,27 @@
  * syscall_tramp.c - per-site trampolines for rewritten `syscall`
  * instructions, and the patching of the sites.
  *
- * A site is "<insn of >= 5 bytes>; syscall" (found by hooks/syscall_scan.c).
- * The first 5 bytes of that instruction become `jmp rel32` to the site's
- * trampoline; the `syscall` bytes stay, so code that jumps straight to the
- * `syscall` still works (unreported). The trampoline runs the displaced
- * instruction, then:
+ * A site (found by hooks/syscall_scan.c) has one of two shapes:
+ *  - pre:  "<insn of >= 5 bytes>; syscall". The first 5 bytes of that
+ *          instruction become `jmp rel32` to the trampoline; the `syscall`
+ *          bytes stay, so code that jumps straight to the `syscall` still
+ *          works (unreported). The usual glibc `mov $nr,%eax; syscall`.
+ *  - post: "syscall; <insn of >= 3 bytes>" where nothing branches to the
+ *          second instruction. Both are replaced by `jmp rel32` + nops; the
+ *          trampoline runs the displaced instruction after the syscall.
+ *          The usual `xor %eax,%eax; syscall; cmp $-4096,%rax` of read().
+ * The trampoline runs the displaced "pre" instruction, then:
  *
  *	movabs $&hook_sys_flags[nr], %r11   ; r11, rcx: clobbered by syscall anyway
  *	testb  $3, (%r11)
  *	jnz    traced
  *	syscall
- *	jmp    back                         ; back = the byte after the syscall
+ *	<displaced "post" instruction>
+ *	jmp    back                         ; back = first byte not displaced
  *
  * so an untraced syscall costs one load, one test and two jumps. The traced
  * path moves %rsp below the red zone, calls the enter stub
- * (hooks/syscall_stub.S), restores %rsp, issues the syscall with the
+ * (hooks/syscall_stub.c), restores %rsp, issues the syscall with the
  * original %rsp, then calls the exit stub the same way.
  *
  * Stack discipline, which is what makes vfork, clone and rt_sigreturn work:
@@ -29,6 +35,16 @@
  * that care about %rsp or the stack (rt_sigreturn, clone, vfork, clone3) to
  * constant blocks; for all other numbers the number is pushed below the red
  * zone across the syscall, which no syscall besides those observes.
+ *
+ * Patching: trampolines are written into a pool mapped within 1 GiB of the
+ * object (so rel32 reaches both ways), then made read+exec. The object's
+ * text is made writable around the patch and put back to r-x. Done while
+ * the process is single-threaded (the agent's constructor), every site is
+ * written with memcpy. With other threads running, a "pre" site is written
+ * with one aligned 8-byte atomic store when its 5 bytes fit in one word (a
+ * thread sees the old or the new instruction, never a mix), and "post" sites
+ * are left alone: a thread blocked in that syscall would return into the
+ * middle of the new jmp.
  *
  * DIVERGES: rflags are not preserved across a traced syscall (the kernel
  * preserves them); compilers treat inline-asm syscalls as clobbering flags,
