@@ -708,6 +708,139 @@ START_TEST(test_enter_skip_sets_result)
 }
 END_TEST
 
+/*
+ * Register preservation through the trampolines and stubs. The two
+ * functions below issue getpid with their own `syscall` instruction (this
+ * executable is scanned like any object): one after `mov $39,%eax` (a "pre"
+ * site with a constant number), one between `mov %r12d,%eax` and
+ * `cmp $-4096,%rax` (a "post" site, number known only at run time). Every
+ * argument register and xmm0-15 hold patterns across the syscall while the
+ * handlers wipe all vector registers; afterwards everything a syscall
+ * preserves must still hold its pattern.
+ */
+uint8_t regs_pat[16][16] __attribute__((aligned(16)));
+uint8_t regs_out_vec[16][16] __attribute__((aligned(16)));
+uint64_t regs_out_gpr[8];
+extern char regs_site_pre[], regs_site_post[];
+
+#define SET_GPRS                                      \
+	"movabs $0x1111111111111111, %%rdi\n"         \
+	"movabs $0x2222222222222222, %%rsi\n"         \
+	"movabs $0x3333333333333333, %%rdx\n"         \
+	"movabs $0x4444444444444444, %%r10\n"         \
+	"movabs $0x5555555555555555, %%r8\n"          \
+	"movabs $0x6666666666666666, %%r9\n"
+#define LOAD_VEC(n) "movdqu regs_pat+" #n "*16(%%rip), %%xmm" #n "\n"
+#define SAVE_VEC(n) "movdqu %%xmm" #n ", regs_out_vec+" #n "*16(%%rip)\n"
+#define ALL_VEC(M) M(0) M(1) M(2) M(3) M(4) M(5) M(6) M(7) M(8) M(9) M(10) M(11) M(12) M(13) M(14) M(15)
+#define SAVE_GPRS                                     \
+	"mov %%rdi, regs_out_gpr+0(%%rip)\n"          \
+	"mov %%rsi, regs_out_gpr+8(%%rip)\n"          \
+	"mov %%rdx, regs_out_gpr+16(%%rip)\n"         \
+	"mov %%r10, regs_out_gpr+24(%%rip)\n"         \
+	"mov %%r8, regs_out_gpr+32(%%rip)\n"          \
+	"mov %%r9, regs_out_gpr+40(%%rip)\n"          \
+	"mov %%rax, regs_out_gpr+48(%%rip)\n"         \
+	"mov %%r12, regs_out_gpr+56(%%rip)\n"
+#define REGS_CLOBBERS                                                                     \
+	"rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "memory", "cc",  \
+	"xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",       \
+	"xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15"
+
+static __attribute__((noinline)) void regs_syscall_pre(void)
+{
+	__asm__ volatile(ALL_VEC(LOAD_VEC) SET_GPRS
+			 "mov $0x7777, %%r12\n"
+			 ".globl regs_site_pre\n"
+			 "regs_site_pre:\n"
+			 "mov $39, %%eax\n"
+			 "syscall\n"
+			 SAVE_GPRS ALL_VEC(SAVE_VEC)
+			 ::: REGS_CLOBBERS);
+}
+
+static __attribute__((noinline)) void regs_syscall_post(void)
+{
+	__asm__ volatile(ALL_VEC(LOAD_VEC) SET_GPRS
+			 "mov $39, %%r12d\n"
+			 ".globl regs_site_post\n"
+			 "regs_site_post:\n"
+			 "mov %%r12d, %%eax\n"
+			 "syscall\n"
+			 "cmp $-4096, %%rax\n"
+			 SAVE_GPRS ALL_VEC(SAVE_VEC)
+			 ::: REGS_CLOBBERS);
+}
+
+static void wipe_vectors(void)
+{
+	if (__builtin_cpu_supports("avx"))
+		__asm__ volatile("vzeroall" ::: "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6",
+				 "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14",
+				 "xmm15");
+	else
+		__asm__ volatile("pxor %%xmm0, %%xmm0\n pxor %%xmm1, %%xmm1\n pxor %%xmm7, %%xmm7\n"
+				 "pxor %%xmm8, %%xmm8\n pxor %%xmm15, %%xmm15\n"
+				 ::: "xmm0", "xmm1", "xmm7", "xmm8", "xmm15");
+}
+
+static int wipe_enter(long nr, unsigned long args[6], long *ret, void *ctx)
+{
+	if (nr == SYS_getpid) {
+		__atomic_fetch_add(&cnt->enter[nr], 1, __ATOMIC_RELAXED);
+		memcpy(cnt->last_args[nr], args, sizeof(cnt->last_args[nr]));
+	}
+	wipe_vectors();
+	return HOOK_SYS_RUN;
+}
+
+static void wipe_exit(long nr, long *ret, void *ctx)
+{
+	if (nr == SYS_getpid)
+		__atomic_fetch_add(&cnt->exit[nr], 1, __ATOMIC_RELAXED);
+	wipe_vectors();
+}
+
+static void regs_check(void (*fn)(void), long expect_events, pid_t pid)
+{
+	static const uint64_t gpr[6] = { 0x1111111111111111ull, 0x2222222222222222ull,
+					 0x3333333333333333ull, 0x4444444444444444ull,
+					 0x5555555555555555ull, 0x6666666666666666ull };
+	int i;
+
+	memset(regs_out_vec, 0, sizeof(regs_out_vec));
+	memset(regs_out_gpr, 0, sizeof(regs_out_gpr));
+	fn();
+	for (i = 0; i < 6; i++)
+		ck_assert_uint_eq(regs_out_gpr[i], gpr[i]);
+	ck_assert_int_eq((pid_t)regs_out_gpr[6], pid);
+	ck_assert_int_eq(memcmp(regs_out_vec, regs_pat, sizeof(regs_pat)), 0);
+	ck_assert_int_eq(cnt->enter[SYS_getpid], expect_events);
+	ck_assert_int_eq(cnt->exit[SYS_getpid], expect_events);
+	/* The enter handler saw the argument registers. */
+	if (expect_events)
+		ck_assert_int_eq(memcmp(cnt->last_args[SYS_getpid], gpr, sizeof(gpr)), 0);
+}
+
+START_TEST(test_registers_preserved)
+{
+	pid_t pid = getpid();
+	int i;
+
+	for (i = 0; i < 256; i++)
+		regs_pat[i / 16][i % 16] = (uint8_t)(i * 7 + 3);
+	/* Both sites were rewritten: a jmp rel32 now starts each. */
+	ck_assert_uint_eq((uint8_t)regs_site_pre[0], 0xe9);
+	ck_assert_uint_eq((uint8_t)regs_site_post[3], 0xe9);
+	hook_syscalls_set_handler(wipe_enter, wipe_exit, cnt);
+	regs_check(regs_syscall_pre, 0, pid); /* untraced */
+	regs_check(regs_syscall_post, 0, pid);
+	hook_syscalls_enable(SYS_getpid, true);
+	regs_check(regs_syscall_pre, 1, pid);
+	regs_check(regs_syscall_post, 2, pid);
+}
+END_TEST
+
 static Suite *syscalls_suite(void)
 {
 	Suite *s = suite_create("syscalls");
@@ -733,6 +866,7 @@ static Suite *syscalls_suite(void)
 	tcase_add_test(tc, test_signal_restart);
 	tcase_add_test(tc, test_exit_group_reported);
 	tcase_add_test(tc, test_enter_skip_sets_result);
+	tcase_add_test(tc, test_registers_preserved);
 	suite_add_tcase(s, tc);
 	return s;
 }
