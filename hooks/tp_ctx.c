@@ -14,6 +14,11 @@
  * client reads even if a kernel changes it; tests/check_syscalls.c checks the
  * formats themselves against the running kernel.
  *
+ * DIVERGES: padding (bytes 12..15 after __syscall_nr) is zeroed; the kernel
+ * leaves whatever the perf buffer held there (seen as 0xffffffff on 6.18 by
+ * test_ctx_matches_kernel_openat). No field covers it, so no correct program
+ * reads it.
+ *
  * DIVERGES: common_flags and common_preempt_count are 0. In the kernel they
  * hold irq/preempt state of the CPU, which has no userspace meaning.
  */

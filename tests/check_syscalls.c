@@ -22,7 +22,9 @@
  */
 #include "config.h"
 
+#include <bpf/bpf.h>
 #include <check.h>
+#include <linux/perf_event.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -31,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/syscall.h>
@@ -709,6 +712,170 @@ START_TEST(test_enter_skip_sets_result)
 END_TEST
 
 /*
+ * The context a program sees, against the kernel's own, in the same test:
+ * as root, a kernel BPF tracepoint program on syscalls:sys_enter_openat and
+ * sys_exit_openat copies its context for this thread into an array map,
+ * while our hooks record the same openat; tp_ctx_fill() from the hook's
+ * values must produce the same bytes from offset 8 on (__syscall_nr, the
+ * arguments, ret). The 8 common bytes are not readable by tracepoint
+ * programs, and test_tp_ctx_fill checks ours.
+ */
+struct kctx_slot {
+	uint8_t ctx[64];
+	uint64_t tid;
+	uint64_t hits;
+};
+
+static int kctx_prog_load(int map_fd, unsigned int ctx_words)
+{
+	struct bpf_insn insns[64];
+	int n = 0;
+	unsigned int w;
+
+#define I(...) (insns[n++] = (struct bpf_insn){ __VA_ARGS__ })
+	I(.code = BPF_ALU64 | BPF_MOV | BPF_X, .dst_reg = BPF_REG_6, .src_reg = BPF_REG_1);
+	I(.code = BPF_JMP | BPF_CALL, .imm = BPF_FUNC_get_current_pid_tgid);
+	I(.code = BPF_ALU | BPF_MOV | BPF_X, .dst_reg = BPF_REG_7, .src_reg = BPF_REG_0);
+	I(.code = BPF_ST | BPF_MEM | BPF_W, .dst_reg = BPF_REG_10, .off = -4, .imm = 0);
+	I(.code = BPF_ALU64 | BPF_MOV | BPF_X, .dst_reg = BPF_REG_2, .src_reg = BPF_REG_10);
+	I(.code = BPF_ALU64 | BPF_ADD | BPF_K, .dst_reg = BPF_REG_2, .imm = -4);
+	I(.code = BPF_LD | BPF_DW | BPF_IMM, .dst_reg = BPF_REG_1, .src_reg = BPF_PSEUDO_MAP_FD, .imm = map_fd);
+	I(.code = 0);
+	I(.code = BPF_JMP | BPF_CALL, .imm = BPF_FUNC_map_lookup_elem);
+	I(.code = BPF_JMP | BPF_JNE | BPF_K, .dst_reg = BPF_REG_0, .off = 2, .imm = 0);
+	I(.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0);
+	I(.code = BPF_JMP | BPF_EXIT);
+	I(.code = BPF_ALU64 | BPF_MOV | BPF_X, .dst_reg = BPF_REG_8, .src_reg = BPF_REG_0);
+	I(.code = BPF_LDX | BPF_MEM | BPF_DW, .dst_reg = BPF_REG_1, .src_reg = BPF_REG_8, .off = 64);
+	I(.code = BPF_JMP | BPF_JEQ | BPF_X, .dst_reg = BPF_REG_1, .src_reg = BPF_REG_7, .off = 2);
+	I(.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0);
+	I(.code = BPF_JMP | BPF_EXIT);
+	/* Word 0 (the common fields) is not readable by tracepoint programs
+	 * (tp_prog_is_valid_access() in kernel/trace/bpf_trace.c). */
+	for (w = 1; w < ctx_words; w++) {
+		I(.code = BPF_LDX | BPF_MEM | BPF_DW, .dst_reg = BPF_REG_1, .src_reg = BPF_REG_6,
+		  .off = (int16_t)(8 * w));
+		I(.code = BPF_STX | BPF_MEM | BPF_DW, .dst_reg = BPF_REG_8, .src_reg = BPF_REG_1,
+		  .off = (int16_t)(8 * w));
+	}
+	I(.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_1, .imm = 1);
+	I(.code = BPF_STX | BPF_ATOMIC | BPF_DW, .dst_reg = BPF_REG_8, .src_reg = BPF_REG_1, .off = 72,
+	  .imm = BPF_ADD);
+	I(.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0);
+	I(.code = BPF_JMP | BPF_EXIT);
+#undef I
+	return bpf_prog_load(BPF_PROG_TYPE_TRACEPOINT, "ck_ctx", "GPL", insns, (size_t)n, NULL);
+}
+
+/*
+ * Attach a copying program to the live event @id; fills *map_fd. Return the
+ * perf fd. The program runs from PERF_EVENT_IOC_SET_BPF on, enabled or not,
+ * so everything that makes syscalls (reading ids) happens before.
+ */
+static uint64_t live_event_id(const char *name)
+{
+	char path[256], *text;
+	uint64_t id;
+
+	snprintf(path, sizeof(path), "/sys/kernel/tracing/events/syscalls/%s/id", name);
+	text = slurp(path);
+	ck_assert_msg(text, "%s", path);
+	id = strtoull(text, NULL, 10);
+	free(text);
+	return id;
+}
+
+static int kctx_attach(uint64_t id, unsigned int ctx_words, int *map_fd)
+{
+	struct perf_event_attr attr = { .type = PERF_TYPE_TRACEPOINT, .size = sizeof(attr),
+					.sample_period = 1, .wakeup_events = 1 };
+	struct kctx_slot slot = { .tid = (uint64_t)syscall(SYS_gettid) };
+	uint32_t key = 0;
+	int prog_fd, pfd;
+
+	attr.config = id;
+	*map_fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "ck_ctx", 4, sizeof(slot), 1, NULL);
+	if (*map_fd < 0)
+		return *map_fd;
+	ck_assert_int_eq(bpf_map_update_elem(*map_fd, &key, &slot, BPF_ANY), 0);
+	prog_fd = kctx_prog_load(*map_fd, ctx_words);
+	ck_assert_int_ge(prog_fd, 0);
+	pfd = (int)syscall(SYS_perf_event_open, &attr, -1, 0, -1, PERF_FLAG_FD_CLOEXEC);
+	ck_assert_int_ge(pfd, 0);
+	ck_assert_int_eq(ioctl(pfd, PERF_EVENT_IOC_SET_BPF, prog_fd), 0);
+	close(prog_fd);
+	return pfd;
+}
+
+static int tracefs_private_mount(void)
+{
+	if (geteuid() != 0 || unshare(CLONE_NEWNS) ||
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL))
+		return -EPERM;
+	if (access("/sys/kernel/tracing/events", F_OK) &&
+	    mount("nodev", "/sys/kernel/tracing", "tracefs", 0, NULL))
+		return -errno;
+	return 0;
+}
+
+START_TEST(test_ctx_matches_kernel_openat)
+{
+	const struct tp_event *ev_enter, *ev_exit;
+	struct kctx_slot kenter, kexit;
+	uint8_t ours[TP_CTX_MAX_SZ];
+	int map_enter, map_exit, pe_enter, pe_exit, fd;
+	pid_t tid = (pid_t)syscall(SYS_gettid);
+	uint64_t id_enter, id_exit;
+	uint32_t key = 0;
+
+	if (tracefs_private_mount()) {
+		fprintf(stderr, "check_syscalls: SKIP kernel context comparison (needs root and tracefs)\n");
+		return;
+	}
+	ck_assert_int_eq(tp_event_lookup("syscalls", "sys_enter_openat", &ev_enter), 0);
+	ck_assert_int_eq(tp_event_lookup("syscalls", "sys_exit_openat", &ev_exit), 0);
+	id_enter = live_event_id("sys_enter_openat");
+	id_exit = live_event_id("sys_exit_openat");
+	pe_enter = kctx_attach(id_enter, ev_enter->ctx_sz / 8, &map_enter);
+	pe_exit = kctx_attach(id_exit, ev_exit->ctx_sz / 8, &map_exit);
+	ck_assert_int_ge(pe_enter, 0);
+	ck_assert_int_ge(pe_exit, 0);
+
+	hook_syscalls_enable(SYS_openat, true);
+	ck_assert_int_eq(ioctl(pe_enter, PERF_EVENT_IOC_ENABLE, 0), 0);
+	ck_assert_int_eq(ioctl(pe_exit, PERF_EVENT_IOC_ENABLE, 0), 0);
+	counting = 1;
+	fd = openat(AT_FDCWD, "/proc/self/stat", O_RDONLY | O_CLOEXEC);
+	counting = 0;
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	ioctl(pe_enter, PERF_EVENT_IOC_DISABLE, 0);
+	ioctl(pe_exit, PERF_EVENT_IOC_DISABLE, 0);
+
+	ck_assert_int_eq(bpf_map_lookup_elem(map_enter, &key, &kenter), 0);
+	ck_assert_int_eq(bpf_map_lookup_elem(map_exit, &key, &kexit), 0);
+	ck_assert_uint_eq(kenter.hits, 1);
+	ck_assert_uint_eq(kexit.hits, 1);
+	ck_assert_int_eq(cnt->enter[SYS_openat], 1);
+
+	ck_assert_int_eq(tp_ctx_fill(ev_enter, ours, sizeof(ours), SYS_openat,
+				     cnt->last_args[SYS_openat], 0, tid), 48);
+	/* Field by field: bytes 12..15 are padding, which the kernel leaves as it
+	 * finds it in the perf buffer (we zero it). */
+	ck_assert_int_eq(memcmp(ours + 8, kenter.ctx + 8, 4), 0);
+	ck_assert_int_eq(memcmp(ours + 16, kenter.ctx + 16, 48 - 16), 0);
+	ck_assert_int_eq(tp_ctx_fill(ev_exit, ours, sizeof(ours), SYS_openat,
+				     cnt->last_args[SYS_openat], cnt->last_ret[SYS_openat], tid), 24);
+	ck_assert_int_eq(memcmp(ours + 8, kexit.ctx + 8, 4), 0);
+	ck_assert_int_eq(memcmp(ours + 16, kexit.ctx + 16, 24 - 16), 0);
+	close(pe_enter);
+	close(pe_exit);
+	close(map_enter);
+	close(map_exit);
+}
+END_TEST
+
+/*
  * Register preservation through the trampolines and stubs. The two
  * functions below issue getpid with their own `syscall` instruction (this
  * executable is scanned like any object): one after `mov $39,%eax` (a "pre"
@@ -867,6 +1034,7 @@ static Suite *syscalls_suite(void)
 	tcase_add_test(tc, test_exit_group_reported);
 	tcase_add_test(tc, test_enter_skip_sets_result);
 	tcase_add_test(tc, test_registers_preserved);
+	tcase_add_test(tc, test_ctx_matches_kernel_openat);
 	suite_add_tcase(s, tc);
 	return s;
 }
