@@ -9,13 +9,13 @@
  * plain files, readable by the user, no open(2) trapping.
  *
  * The event data (syscalls:sys_enter_* / sys_exit_*, raw_syscalls:*, their
- * ids and format text) comes from a data file the syscall-hooks module
- * provides. Format, one record per event:
+ * ids and format text, captured from this kernel's tracefs) is the table of
+ * the syscall-hooks module (hooks/tp_event.h, hooks/tracefs_data/), which
+ * the agent uses for the same ids, so an id a client reads here is the id
+ * the agent fires. A data file can replace it ($BPFTIME_TRACEFS_DATA; used
+ * by tests), one record per event:
  *     === <category>/<name> <id>
  *     <format text, verbatim, up to the next "=== " line>
- * Looked up in $BPFTIME_TRACEFS_DATA, then BPFTIME_PKGLIBDIR/tracefs-events,
- * then the build tree. Without it the tree holds only uprobe_events and
- * clients report "tracepoint not found", as in a private mount namespace.
  */
 #define _GNU_SOURCE
 #include "emul/emul_int.h"
@@ -26,10 +26,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "common/log.h"
 #include "common/utils.h"
+#include "hooks/tp_event.h"
 
 /* Ids the tree serves; perf_event_open(TRACEPOINT) accepts only these. */
 static uint32_t *known_ids;
@@ -52,24 +54,6 @@ static int write_text(const char *path, const char *text, size_t len)
 	if (len && write(fd, text, len) != (ssize_t)len)
 		return -EIO;
 	return 0;
-}
-
-static FILE *open_data(void)
-{
-	const char *env = getenv("BPFTIME_TRACEFS_DATA");
-	const char *cands[] = { env, BPFTIME_PKGLIBDIR "/tracefs-events", BPFTIME_BUILDDIR "/hooks/tracefs-events",
-				BPFTIME_SRCDIR "/hooks/tracefs-events" };
-
-	for (size_t i = 0; i < ARRAY_SIZE(cands); i++) {
-		FILE *f;
-
-		if (!cands[i] || !*cands[i])
-			continue;
-		f = fopen(cands[i], "re");
-		if (f)
-			return f;
-	}
-	return NULL;
 }
 
 static int add_known(uint32_t id)
@@ -111,6 +95,45 @@ static int flush_event(const char *root, const char *ev, unsigned id, const char
 	return write_text(path, fmt, fmt_len);
 }
 
+static FILE *open_data(void)
+{
+	const char *env = getenv("BPFTIME_TRACEFS_DATA");
+
+	return env && *env ? fopen(env, "re") : NULL;
+}
+
+/* The built-in table (hooks/tp_event.h). */
+static int prepare_builtin(struct emu_session *s, bool write_files)
+{
+	char ev[256], path[4096];
+	FILE *avail = NULL;
+	int err = 0;
+
+	/* available_events: "category:name" per line (bpftrace -l, perf list read it). */
+	if (write_files) {
+		snprintf(path, sizeof(path), "%s/available_events", s->tracefs_dir);
+		avail = fopen(path, "we");
+	}
+	for (unsigned int i = 0; !err && i < tp_event_count(); i++) {
+		const struct tp_event *e = tp_event_at(i);
+
+		snprintf(ev, sizeof(ev), "%s/%s", e->category, e->name);
+		err = flush_event(s->tracefs_dir, ev, e->id, e->format, strlen(e->format), write_files);
+		if (avail)
+			fprintf(avail, "%s:%s\n", e->category, e->name);
+	}
+	if (avail)
+		fclose(avail);
+	if (!err && strcmp(tp_event_kernel_release(), "") != 0) {
+		struct utsname u;
+
+		if (uname(&u) == 0 && strcmp(u.release, tp_event_kernel_release()) != 0)
+			log_info("tracepoint ids and formats were captured on Linux %s, this is %s\n",
+				 tp_event_kernel_release(), u.release);
+	}
+	return err;
+}
+
 int emu_tracefs_prepare(struct emu_session *s)
 {
 	char path[4096], line[4096], ev[256] = { 0 };
@@ -136,10 +159,8 @@ int emu_tracefs_prepare(struct emu_session *s)
 			return err;
 	}
 	f = open_data();
-	if (!f) {
-		log_info("no tracefs event data found: tracepoints are not available in this session\n");
-		return 0;
-	}
+	if (!f)
+		return prepare_builtin(s, write_files);
 	while (!err && fgets(line, sizeof(line), f)) {
 		if (!strncmp(line, "=== ", 4)) {
 			if (ev[0])

@@ -763,6 +763,209 @@ START_TEST(test_tracepoint_link_detaches_on_last_close)
 }
 END_TEST
 
+/* ---- map commands (maps/ behind them), compared with the kernel ---- */
+
+static long map_new(long (*call)(int, void *, unsigned), uint32_t type, uint32_t k, uint32_t v, uint32_t n,
+		    uint32_t flags)
+{
+	union bpf_attr a;
+
+	memset(&a, 0, sizeof(a));
+	a.map_type = type;
+	a.key_size = k;
+	a.value_size = v;
+	a.max_entries = n;
+	a.map_flags = flags;
+	return call(BPF_MAP_CREATE, &a, sizeof(a));
+}
+
+static long elem(long (*call)(int, void *, unsigned), int cmd, long fd, void *key, void *value, uint64_t flags)
+{
+	union bpf_attr a;
+
+	memset(&a, 0, sizeof(a));
+	a.map_fd = (uint32_t)fd;
+	a.key = (uintptr_t)key;
+	if (cmd == BPF_MAP_GET_NEXT_KEY)
+		a.next_key = (uintptr_t)value;
+	else
+		a.value = (uintptr_t)value;
+	a.flags = flags;
+	return call(cmd, &a, sizeof(a));
+}
+
+/* The same sequence on bpftime and on the kernel must give the same answers. */
+static void map_sequence(long (*call)(int, void *, unsigned), long out[16])
+{
+	uint32_t k1 = 1, k2 = 2, k9 = 9, next = 0;
+	uint64_t v = 42, got = 0;
+	long fd, afd;
+	int i = 0;
+
+	fd = map_new(call, BPF_MAP_TYPE_HASH, 4, 8, 4, 0);
+	ck_assert_int_ge(fd, 0);
+	out[i++] = elem(call, BPF_MAP_UPDATE_ELEM, fd, &k1, &v, BPF_ANY);
+	out[i++] = elem(call, BPF_MAP_UPDATE_ELEM, fd, &k1, &v, BPF_NOEXIST);   /* EEXIST */
+	out[i++] = elem(call, BPF_MAP_UPDATE_ELEM, fd, &k2, &v, BPF_EXIST);     /* ENOENT */
+	out[i++] = elem(call, BPF_MAP_UPDATE_ELEM, fd, &k2, &v, 42);            /* EINVAL */
+	out[i++] = elem(call, BPF_MAP_LOOKUP_ELEM, fd, &k1, &got, 0);
+	out[i++] = (long)got;
+	out[i++] = elem(call, BPF_MAP_LOOKUP_ELEM, fd, &k9, &got, 0);           /* ENOENT */
+	out[i++] = elem(call, BPF_MAP_GET_NEXT_KEY, fd, &k9, &next, 0);         /* first key */
+	out[i++] = next;
+	out[i++] = elem(call, BPF_MAP_GET_NEXT_KEY, fd, &k1, &next, 0);         /* ENOENT: last */
+	out[i++] = elem(call, BPF_MAP_DELETE_ELEM, fd, &k1, NULL, 0);
+	out[i++] = elem(call, BPF_MAP_DELETE_ELEM, fd, &k1, NULL, 0);           /* ENOENT */
+	out[i++] = elem(call, BPF_MAP_LOOKUP_ELEM, fd, (void *)8, &got, 0);     /* EFAULT */
+	afd = map_new(call, BPF_MAP_TYPE_ARRAY, 4, 8, 2, 0);
+	out[i++] = elem(call, BPF_MAP_DELETE_ELEM, afd, &k1, NULL, 0);          /* EINVAL */
+	out[i++] = elem(call, BPF_MAP_UPDATE_ELEM, afd, &k2, &v, 0);            /* E2BIG */
+	{
+		union bpf_attr a;
+
+		memset(&a, 0, sizeof(a));
+		a.map_fd = (uint32_t)afd;
+		out[i++] = call(BPF_MAP_FREEZE, &a, sizeof(a)) == 0 ? elem(call, BPF_MAP_UPDATE_ELEM, afd, &k1, &v, 0) : -1;
+	}
+	close((int)fd);
+	close((int)afd);
+}
+
+START_TEST(test_map_commands_match_kernel)
+{
+	long e[16], k[16];
+
+	map_sequence(ebpf, e);
+	ck_assert_int_eq(e[0], 0);
+	ck_assert_int_eq(e[1], -EEXIST);
+	ck_assert_int_eq(e[2], -ENOENT);
+	ck_assert_int_eq(e[3], -EINVAL);
+	ck_assert_int_eq(e[5], 42);
+	ck_assert_int_eq(e[6], -ENOENT);
+	ck_assert_int_eq(e[8], 1);
+	ck_assert_int_eq(e[12], -EFAULT);
+	ck_assert_int_eq(e[15], -EPERM); /* frozen */
+	if (have_kernel()) {
+		map_sequence(kbpf, k);
+		for (int i = 0; i < 16; i++)
+			ck_assert_msg(e[i] == k[i], "step %d: bpftime %ld, kernel %ld", i, e[i], k[i]);
+	}
+}
+END_TEST
+
+START_TEST(test_map_create_errnos_match_kernel)
+{
+	union bpf_attr a;
+
+	memset(&a, 0, sizeof(a));
+	a.map_type = BPF_MAP_TYPE_HASH;
+	a.key_size = 4;
+	a.value_size = 8;
+	BOTH(BPF_MAP_CREATE, &a, sizeof(a), -EINVAL); /* max_entries 0 */
+	a.max_entries = 4;
+	a.map_flags = BPF_F_RDONLY | BPF_F_WRONLY;
+	BOTH(BPF_MAP_CREATE, &a, sizeof(a), -EINVAL);
+	a.map_flags = 0;
+	strcpy(a.map_name, "bad-name");
+	BOTH(BPF_MAP_CREATE, &a, sizeof(a), -EINVAL);
+	memset(a.map_name, 0, sizeof(a.map_name));
+	a.map_type = BPF_MAP_TYPE_PERF_EVENT_ARRAY;
+	a.value_size = 8;
+	BOTH(BPF_MAP_CREATE, &a, sizeof(a), -EINVAL);
+	a.value_size = 4;
+	BOTH(BPF_MAP_CREATE, &a, sizeof(a), 0);
+}
+END_TEST
+
+START_TEST(test_percpu_value_size)
+{
+	uint32_t k = 0;
+	uint64_t vals[64];
+	long fd = map_new(ebpf, BPF_MAP_TYPE_PERCPU_ARRAY, 4, 4, 1, 0);
+	long ncpu = sysconf(_SC_NPROCESSORS_CONF);
+
+	ck_assert_int_ge(fd, 0);
+	memset(vals, 0xff, sizeof(vals));
+	ck_assert_int_eq(elem(ebpf, BPF_MAP_LOOKUP_ELEM, fd, &k, vals, 0), 0);
+	/* ncpus * round_up(4, 8) bytes, all zero; the next slot untouched. */
+	for (long c = 0; c < ncpu; c++)
+		ck_assert_int_eq(vals[c], 0);
+	ck_assert_int_eq(vals[ncpu], UINT64_MAX);
+	close((int)fd);
+}
+END_TEST
+
+START_TEST(test_perf_event_array_takes_perf_fds)
+{
+	struct perf_event_attr pa;
+	uint32_t k = 0;
+	int32_t v;
+	long afd, pfd, pfd2;
+
+	afd = map_new(ebpf, BPF_MAP_TYPE_PERF_EVENT_ARRAY, 4, 4, 2, 0);
+	ck_assert_int_ge(afd, 0);
+	memset(&pa, 0, sizeof(pa));
+	pa.type = PERF_TYPE_SOFTWARE;
+	pa.config = PERF_COUNT_SW_BPF_OUTPUT;
+	pfd = eperf(&pa, -1, 0, -1, PERF_FLAG_FD_CLOEXEC);
+	ck_assert_int_ge(pfd, 0);
+	v = (int32_t)pfd;
+	ck_assert_int_eq(elem(ebpf, BPF_MAP_UPDATE_ELEM, afd, &k, &v, BPF_ANY), 0);
+	v = 0; /* stdin is not a perf event */
+	ck_assert_int_eq(elem(ebpf, BPF_MAP_UPDATE_ELEM, afd, &k, &v, BPF_ANY), -EBADF);
+	ck_assert_int_eq(elem(ebpf, BPF_MAP_LOOKUP_ELEM, afd, &k, &v, 0), -524);
+	/* The array holds the event: closing our fd does not free it. */
+	pfd2 = dup((int)pfd);
+	close((int)pfd);
+	close((int)pfd2);
+	emu_session_events(S);
+	ck_assert_int_eq(elem(ebpf, BPF_MAP_DELETE_ELEM, afd, &k, NULL, 0), 0);
+	ck_assert_int_eq(elem(ebpf, BPF_MAP_DELETE_ELEM, afd, &k, NULL, 0), -ENOENT);
+	close((int)afd);
+}
+END_TEST
+
+START_TEST(test_prog_with_map_test_run)
+{
+	/* r1 = map; r2 = fp-4 (key 0); r0 = lookup; if r0 == 0 exit 0; r0 = *(u64 *)r0; exit */
+	uint64_t v = 1234;
+	uint32_t k = 0;
+	long mfd = map_new(ebpf, BPF_MAP_TYPE_ARRAY, 4, 8, 1, 0), pfd;
+	struct bpf_insn insns[] = {
+		{ .code = BPF_ST | BPF_MEM | BPF_W, .dst_reg = 10, .off = -4, .imm = 0 },
+		{ .code = BPF_LD | BPF_IMM | BPF_DW, .dst_reg = 1, .src_reg = BPF_PSEUDO_MAP_FD, .imm = (int32_t)mfd },
+		{ 0 },
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_X, .dst_reg = 2, .src_reg = 10 },
+		{ .code = BPF_ALU64 | BPF_ADD | BPF_K, .dst_reg = 2, .imm = -4 },
+		{ .code = BPF_JMP | BPF_CALL, .imm = BPF_FUNC_map_lookup_elem },
+		{ .code = BPF_JMP | BPF_JEQ | BPF_K, .dst_reg = 0, .off = 1, .imm = 0 },
+		{ .code = BPF_LDX | BPF_MEM | BPF_DW, .dst_reg = 0, .src_reg = 0 },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	union bpf_attr a;
+	uint8_t ctx[8] = { 0 };
+
+	ck_assert_int_ge(mfd, 0);
+	ck_assert_int_eq(elem(ebpf, BPF_MAP_UPDATE_ELEM, mfd, &k, &v, 0), 0);
+	prog_attr(&a, BPF_PROG_TYPE_SYSCALL, insns, 9);
+	a.prog_flags = BPF_F_SLEEPABLE;
+	pfd = ebpf(BPF_PROG_LOAD, &a, sizeof(a));
+	ck_assert_int_ge(pfd, 0);
+	memset(&a, 0, sizeof(a));
+	a.test.prog_fd = (uint32_t)pfd;
+	a.test.ctx_in = (uintptr_t)ctx;
+	a.test.ctx_size_in = sizeof(ctx);
+	ck_assert_int_eq(ebpf(BPF_PROG_TEST_RUN, &a, sizeof(a)), 0);
+	ck_assert_int_eq(a.test.retval, 1234);
+	/* The program holds the map: its id stays valid after our map fd is closed. */
+	close((int)mfd);
+	emu_session_events(S);
+	ck_assert_int_eq(ebpf(BPF_PROG_TEST_RUN, &a, sizeof(a)), 0);
+	ck_assert_int_eq(a.test.retval, 1234);
+	close((int)pfd);
+}
+END_TEST
+
 static Suite *emul_suite(void)
 {
 	Suite *s = suite_create("emul");
@@ -797,6 +1000,17 @@ static Suite *emul_suite(void)
 	tcase_add_test(te, test_perf_event_open_rules);
 	tcase_add_test(te, test_perf_buffer_epoll_wakes_on_record);
 	tcase_add_test(te, test_tracepoint_link_detaches_on_last_close);
+	{
+		TCase *tm = tcase_create("map_cmds");
+
+		tcase_add_checked_fixture(tm, setup, teardown);
+		tcase_add_test(tm, test_map_commands_match_kernel);
+		tcase_add_test(tm, test_map_create_errnos_match_kernel);
+		tcase_add_test(tm, test_percpu_value_size);
+		tcase_add_test(tm, test_perf_event_array_takes_perf_fds);
+		tcase_add_test(tm, test_prog_with_map_test_run);
+		suite_add_tcase(s, tm);
+	}
 	suite_add_tcase(s, td);
 	suite_add_tcase(s, tp);
 	suite_add_tcase(s, to);

@@ -45,6 +45,17 @@ echo "== pin again"; bpftool prog pin pinned /sys/fs/bpf/sup_demo /sys/fs/bpf/ag
 echo "== pin exists"; bpftool prog pin pinned /sys/fs/bpf/sup_demo /sys/fs/bpf/again
 echo "== get missing"; bpftool prog show pinned /sys/fs/bpf/missing
 echo "== btf"; bpftool btf show | grep -c vmlinux
+echo "== map create"; bpftool map create /sys/fs/bpf/counts type hash key 4 value 8 entries 16 name counts && echo created
+echo "== map update"; bpftool map update name counts key 1 0 0 0 value 42 0 0 0 0 0 0 0 && bpftool map update name counts key 2 0 0 0 value 7 0 0 0 0 0 0 0 && echo updated
+echo "== map update noexist"; bpftool map update name counts key 1 0 0 0 value 1 0 0 0 0 0 0 0 noexist
+echo "== map lookup"; bpftool map lookup name counts key 1 0 0 0
+echo "== map lookup missing"; bpftool map lookup name counts key 9 0 0 0
+echo "== map dump"; bpftool map dump name counts | sort
+echo "== map delete"; bpftool map delete name counts key 2 0 0 0 && bpftool map dump name counts
+echo "== map show"; bpftool map show name counts
+echo "== map json"; bpftool -j map show name counts; echo
+echo "== array"; bpftool map create /sys/fs/bpf/arr type array key 4 value 4 entries 2 name arr && bpftool map update name arr key 1 0 0 0 value 5 0 0 0 && bpftool map dump name arr
+echo "== array delete"; bpftool map delete name arr key 1 0 0 0
 echo "== done"
 SCRIPT
 
@@ -59,6 +70,7 @@ norm() {
 		-e 's/btf_id [0-9]+/btf_id N/' -e 's/duration( \(average\))?: [0-9]+ns/duration N/' \
 		-e 's/"id":[0-9]+/"id":N/; s/"loaded_at":[0-9]+/"loaded_at":N/; s/"uid":[0-9]+/"uid":N/' \
 		-e 's/,"jited":(true|false)//; s/,"bytes_jited":[0-9]+//; s/,"bytes_memlock":[0-9]+//; s/"btf_id":[0-9]+/"btf_id":N/' \
+		-e 's/  memlock [0-9]+B//; s/"memlock":[0-9]+,?//' \
 		-e '/^Warning: bpftool is now running in libbpf strict mode/,/^$/d' -e '/^If it used to work/d' "$1"
 }
 norm "$T/emu.raw" >"$T/emu"
@@ -96,6 +108,18 @@ same "pin again" "a second pin of the same program"
 same "pin exists" "pinning over an existing pin fails as on the kernel"
 same "get missing" "a missing pin fails as on the kernel"
 same btf "kernel BTF is visible as vmlinux"
+same "map create" "map create (pinned) as on the kernel"
+same "map update" "map update as on the kernel"
+same "map update noexist" "map update noexist on an existing key fails as on the kernel"
+same "map lookup" "map lookup as on the kernel"
+same "map lookup missing" "map lookup of a missing key fails as on the kernel"
+same "map dump" "map dump as on the kernel"
+same "map delete" "map delete then dump as on the kernel"
+same "map show" "map show as on the kernel"
+same "map json" "map show -j as on the kernel"
+same array "array map update and dump as on the kernel"
+same "array delete" "array elements cannot be deleted, as on the kernel"
+check "the map holds what bpftool wrote" 'section "$T/emu" "map lookup" | grep -q "value: 2a 00 00 00 00 00 00 00"' 
 check "the workload's pins live in the session, not on the host" '[ ! -e /sys/fs/bpf/sup_demo ]'
 check "the session directory is gone after the last bpftime-run" '[ ! -e /dev/shm/bpftime-65534-e2e-bpftool-$$ ]'
 echo "1..$n"
