@@ -63,6 +63,8 @@ void emu_session_close(struct emu_session *s);
 /** The directory bind-mounted on /sys/fs/bpf, and the prepared tracefs tree (or NULL). */
 const char *emu_session_bpffs_dir(const struct emu_session *s);
 const char *emu_session_tracefs_dir(const struct emu_session *s);
+/** The session directory itself (what the in-process agent is told, hooks/agent_proto.h). */
+const char *emu_session_dir(const struct emu_session *s);
 
 /**
  * Answer one trapped syscall. @nr is the x86-64 syscall number, @args its six

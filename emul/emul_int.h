@@ -72,6 +72,11 @@ uint32_t emu_reg_next_id(struct emu_session *s, enum emu_reg_kind kind, uint32_t
 void emu_reg_write_begin(struct emu_reg_slot *slot);
 void emu_reg_write_end(struct emu_session *s, struct emu_reg_slot *slot);
 
+/* agent_wait.c: the agents (hooks/agent_proto.h) */
+void emu_agents_wake(struct emu_session *s);
+/* Wake the agents and wait (bounded) until each live one applied the current generation. */
+void emu_agents_wait(struct emu_session *s);
+
 /* fdtable.c: target fds <-> objects */
 /*
  * Create the backing file of a new object and publish it. On success *out is

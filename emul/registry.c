@@ -75,12 +75,17 @@ void emu_reg_publish(struct emu_session *s, struct emu_reg_slot *slot)
 	/* Pairs with the acquire loads in emu_reg_find_*() and in the agent (hooks/). */
 	__atomic_store_n(&slot->state, EMU_REG_LIVE, __ATOMIC_RELEASE);
 	__atomic_add_fetch(&s->reg->generation, 1, __ATOMIC_RELEASE);
+	emu_agents_wake(s);
 }
 
 void emu_reg_release(struct emu_session *s, struct emu_reg_slot *slot)
 {
 	__atomic_store_n(&slot->state, EMU_REG_RELEASED, __ATOMIC_RELEASE);
 	__atomic_add_fetch(&s->reg->generation, 1, __ATOMIC_RELEASE);
+	if (slot->kind == EMU_REG_PERF)
+		emu_agents_wait(s); /* a freed perf event is detached everywhere when close() returns */
+	else
+		emu_agents_wake(s);
 }
 
 void emu_reg_write_begin(struct emu_reg_slot *slot)
@@ -93,6 +98,11 @@ void emu_reg_write_end(struct emu_session *s, struct emu_reg_slot *slot)
 	/* Pairs with the reader's acquire load of seq (hooks/ agent). */
 	__atomic_add_fetch(&slot->seq, 1, __ATOMIC_RELEASE);
 	__atomic_add_fetch(&s->reg->generation, 1, __ATOMIC_RELEASE);
+	/* Enable/disable/attach of a perf event: answer once the agents applied it (agent_wait.c). */
+	if (slot->kind == EMU_REG_PERF)
+		emu_agents_wait(s);
+	else
+		emu_agents_wake(s);
 }
 
 static bool live(struct emu_reg_slot *slot)

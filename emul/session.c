@@ -261,6 +261,11 @@ void emu_session_close(struct emu_session *s)
 	free(s);
 }
 
+const char *emu_session_dir(const struct emu_session *s)
+{
+	return s->dir;
+}
+
 const char *emu_session_bpffs_dir(const struct emu_session *s)
 {
 	return s->bpffs_dir;

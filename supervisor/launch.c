@@ -178,6 +178,7 @@ static _Noreturn void child_run(const struct sup_launch_opts *o, int sock)
 	close(lfd);
 	if (read(sock, &ack, 1) != 1)
 		_exit(127);
+	sup_agent_env_setup(o->session_dir, o->argv[0]);
 	execvp(o->argv[0], o->argv);
 	child_fail(sock, STEP_EXEC, -errno);
 }

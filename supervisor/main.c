@@ -116,13 +116,17 @@ int main(int argc, char **argv)
 		lo.bpffs_dir = emu_session_bpffs_dir(s);
 		lo.tracefs_dir = emu_session_tracefs_dir(s);
 	}
+	lo.session_dir = emu_session_dir(s);
+	(void)sup_agent_server_start(lo.session_dir);
 	err = sup_launch(&lo, &child, &lfd);
 	if (err) {
+		sup_agent_server_stop();
 		emu_session_close(s);
 		return err == -ENOENT || err == -EACCES ? 127 : 125;
 	}
 	code = sup_notify_loop(s, lfd, child);
 	close(lfd);
+	sup_agent_server_stop();
 	emu_session_close(s);
 	return code;
 }

@@ -22,6 +22,7 @@ struct sup_launch_opts {
 	bool private_ns;     /* private mount namespace with /sys/fs/bpf and tracefs files */
 	const char *bpffs_dir;   /* session directory bind-mounted on /sys/fs/bpf (or NULL) */
 	const char *tracefs_dir; /* prepared tracefs tree bind-mounted on /sys/kernel/tracing (or NULL) */
+	const char *session_dir; /* handed to the in-process agent (agent_env.c), or NULL: no agent */
 };
 
 /**
@@ -30,6 +31,19 @@ struct sup_launch_opts {
  * on failure a one-line reason has been logged.
  */
 int sup_launch(const struct sup_launch_opts *o, pid_t *pid, int *listener_fd);
+
+/**
+ * In the child before exec: LD_PRELOAD the agent and tell it the session
+ * (agent_env.c); warns once when @cmd is statically linked.
+ */
+void sup_agent_env_setup(const char *session_dir, const char *cmd);
+
+/**
+ * Serve map memfds to the agents of our processes on <session>/agent-<pid>.sock
+ * from a thread of its own (agent_server.c). Returns 0 or -errno (logged).
+ */
+int sup_agent_server_start(const char *session_dir);
+void sup_agent_server_stop(void);
 
 /** Build and load the filter in the calling process; returns the listener fd or -errno. */
 int sup_filter_install(void);

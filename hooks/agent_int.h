@@ -1,0 +1,85 @@
+/*
+ * agent_int.h - private contract between the files of the in-process agent
+ * (libbpftime-agent.so): agent.c (constructor, session, watcher thread),
+ * attach.c (registry scan -> uprobes and syscall tracepoints), agent_prog.c
+ * (program and map loading, the per-CPU run lock), agent_perf.c (perf ring
+ * producer) and helpers_proc.c (the helpers that need a process).
+ */
+#ifndef HOOKS_AGENT_INT_H
+#define HOOKS_AGENT_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "emul/registry_layout.h"
+#include "hooks/agent_proto.h"
+#include "jit/jit.h"
+
+struct map;
+struct tp_event;
+
+/* The session this process belongs to; set once by agent.c before any scan. */
+struct agent_session {
+	char *dir;                 /* <session dir> */
+	struct emu_reg_hdr *reg;   /* registry; we only write fd_cnt of maps we open */
+	struct agent_proto *proto; /* <dir>/agents, read-write */
+	uint32_t cpu_cnt;          /* run locks in use: min(possible CPUs, AGENT_CPU_MAX) */
+};
+extern struct agent_session agent_sess;
+
+/* ---- agent_prog.c: programs, maps, runs ---- */
+struct agent_prog {
+	struct agent_prog *next; /* cache list, under the scan (one thread) */
+	uint32_t id;
+	uint32_t type;            /* enum bpf_prog_type */
+	uint32_t ref_cnt;         /* links using it; touched by the scan only */
+	struct jit_prog *jp;
+};
+
+/* Per-thread state of the run in progress (helpers read it). */
+struct pt_regs;
+struct agent_run_ctx {
+	const struct pt_regs *regs; /* uprobe runs: the probed frame (bpf_get_stack); else NULL */
+	uint64_t func_ip;  /* bpf_get_func_ip() */
+	uint64_t cookie;   /* bpf_get_attach_cookie() */
+	uint32_t cpu;      /* the CPU slot whose run lock we hold */
+	bool active;
+};
+struct agent_run_ctx *agent_run_ctx(void);
+
+/** Load (or find) program @id from the session; on success *out has a reference. */
+int agent_prog_get(uint32_t id, struct agent_prog **out);
+void agent_prog_put(struct agent_prog *p);
+/** Map @id of the session, opened in this process (cached for the process' life). */
+int agent_map_by_id(uint32_t id, struct map **out);
+/**
+ * Run @p with @ctx under a per-CPU run lock; @func_ip and @cookie are what
+ * the helpers report. Returns r0, or 0 when the run was skipped.
+ */
+uint64_t agent_prog_run(struct agent_prog *p, void *ctx, const struct pt_regs *regs, uint64_t func_ip,
+			uint64_t cookie);
+/** Runs skipped because every run lock stayed taken by dead or stuck holders. */
+uint64_t agent_runs_missed(void);
+
+/* ---- agent_perf.c: BPF output perf rings ---- */
+/** Write one PERF_RECORD_SAMPLE with @size raw bytes into perf event @perf_id's ring. */
+int agent_perf_output(uint32_t perf_id, const void *data, uint32_t size);
+
+/* ---- helpers_proc.c ---- */
+#define AGENT_HELPER_MAX 212 /* __BPF_FUNC_MAX_ID at Linux 6.1, as emul/helpers_sup.h */
+const jit_helper_fn *agent_helpers(void);
+/** Thread id / process id, cached (reset after fork). */
+pid_t agent_tid(void);
+pid_t agent_pid(void);
+void agent_ids_after_fork(void);
+/** Append one line to <session dir>/trace_pipe (bpf_trace_printk). */
+void agent_trace_write(const char *text, size_t len);
+/** The uid/gid the kernel would report (outside any user namespace we were put in). */
+void agent_ids_init(void);
+
+/* ---- attach.c ---- */
+/** Apply the registry: attach what applies to this process, detach what no longer does. */
+void agent_attach_scan(void);
+
+#endif /* HOOKS_AGENT_INT_H */

@@ -1,0 +1,382 @@
+/*
+ * attach.c - link -> hook wiring: make this process' probes match the
+ * session registry.
+ *
+ * A registry perf event (emul/registry_layout.h) applies to this process
+ * when it is enabled, has a program, its pid filter is -1 or our pid, and
+ *   - uprobe/uretprobe: its path names a file mapped here (matched by device
+ *     and inode, hooks/hooks.h hook_resolve_file_offset()), as the kernel's
+ *     uprobe applies to every mm that maps the inode (kernel/events/uprobes.c);
+ *   - tracepoint: its id is a syscall event (hooks/tp_event.h).
+ * Each scan marks what applies, attaches what is new (perf id + program id
+ * as the key, so SET_BPF of another program re-attaches) and detaches what
+ * no longer applies (disabled, freed, program replaced). One thread scans at
+ * a time (agent.c holds the scan lock).
+ *
+ * Syscall tracepoints: the first one that applies installs the syscall
+ * interception (hooks/syscall.h), never earlier, so untraced processes pay
+ * nothing. Handlers read an immutable table, per syscall number, of the
+ * links to run, published with a release store; the enable flags are set
+ * after publishing and cleared before retiring.
+ *
+ * DIVERGES: a retired table and the links it names are never freed: a
+ * syscall handler may still be reading them and there is no grace period
+ * for syscall handlers yet. It costs a few KiB per tracepoint detach.
+ * DIVERGES: a file mapped after a scan (dlopen) gets its probes at the next
+ * registry change, not at mmap time as in the kernel.
+ */
+#define _GNU_SOURCE
+#include "hooks/agent_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "hooks/hooks.h"
+#include "hooks/syscall.h"
+#include "hooks/tp_ctx.h"
+#include "hooks/tp_event.h"
+
+struct agent_link {
+	struct agent_link *next;
+	uint32_t perf_id;
+	uint32_t prog_id;
+	uint32_t type; /* EMU_REG_PERF_UPROBE / _TRACEPOINT */
+	bool seen;     /* marked by the current scan */
+	struct agent_prog *prog;
+	uint64_t cookie;
+	/* uprobes */
+	struct hook_probe *probe;
+	uint64_t func_ip;
+	/* tracepoints */
+	const struct tp_event *tp;
+};
+
+/* A chain element of a published table (each table owns its nodes). */
+struct tp_node {
+	struct agent_link *l;
+	struct tp_node *next;
+};
+
+/* A consistent copy of a perf slot's payload (seqlock, emul/registry.c). */
+struct perf_view {
+	uint32_t id;
+	uint32_t type;
+	struct emu_reg_perf p;
+};
+
+/* Per syscall number: enter and exit chains; [HOOK_SYS_NR_MAX] holds raw_syscalls. */
+struct tp_table {
+	struct tp_node *enter[HOOK_SYS_NR_MAX + 1];
+	struct tp_node *exit[HOOK_SYS_NR_MAX + 1];
+	bool any_raw_enter, any_raw_exit;
+	struct tp_node nodes[]; /* one per tracepoint link */
+};
+
+static struct agent_link *links;
+static struct tp_table *tp_live; /* read by syscall handlers (acquire) */
+static bool sys_installed;
+static unsigned int uprobe_fail_logged;
+
+static bool perf_read(const struct emu_reg_slot *s, struct perf_view *v)
+{
+	for (int tries = 0; tries < 1000; tries++) {
+		/* Pairs with emu_reg_write_begin()/_end() (emul/registry.c). */
+		uint32_t seq = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
+
+		if (seq & 1)
+			continue;
+		v->id = s->id;
+		v->type = s->type;
+		memcpy(&v->p, &s->u.perf, sizeof(v->p));
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		if (__atomic_load_n(&s->seq, __ATOMIC_RELAXED) == seq &&
+		    __atomic_load_n(&s->state, __ATOMIC_ACQUIRE) == EMU_REG_LIVE) {
+			v->p.path[sizeof(v->p.path) - 1] = 0;
+			return true;
+		}
+	}
+	return false;
+}
+
+static void uprobe_handler(struct pt_regs *regs, void *data)
+{
+	struct agent_link *l = data;
+
+	agent_prog_run(l->prog, regs, regs, l->func_ip, l->cookie);
+}
+
+/* ---- syscall tracepoints ---- */
+
+static void tp_run_chain(const struct tp_node *n, long nr, const unsigned long args[6], long ret)
+{
+	unsigned char ctx[TP_CTX_MAX_SZ] __attribute__((aligned(8)));
+
+	for (; n; n = n->next) {
+		if (tp_ctx_fill(n->l->tp, ctx, sizeof(ctx), nr, args, ret, agent_tid()) < 0)
+			continue;
+		agent_prog_run(n->l->prog, ctx, NULL, 0, n->l->cookie);
+	}
+}
+
+static int sys_enter(long nr, unsigned long args[6], long *ret, void *arg)
+{
+	/* Pairs with the store-release in tp_publish(). */
+	struct tp_table *t = __atomic_load_n(&tp_live, __ATOMIC_ACQUIRE);
+
+	(void)ret;
+	(void)arg;
+	if (t && nr >= 0 && nr < HOOK_SYS_NR_MAX) {
+		tp_run_chain(t->enter[HOOK_SYS_NR_MAX], nr, args, 0);
+		tp_run_chain(t->enter[nr], nr, args, 0);
+	}
+	return HOOK_SYS_RUN;
+}
+
+static void sys_exit(long nr, long *ret, void *arg)
+{
+	struct tp_table *t = __atomic_load_n(&tp_live, __ATOMIC_ACQUIRE);
+	static const unsigned long none[6];
+
+	(void)arg;
+	if (t && nr >= 0 && nr < HOOK_SYS_NR_MAX) {
+		tp_run_chain(t->exit[HOOK_SYS_NR_MAX], nr, none, *ret);
+		tp_run_chain(t->exit[nr], nr, none, *ret);
+	}
+}
+
+static unsigned int tp_mask(const struct tp_table *t, int nr)
+{
+	unsigned int m = 0;
+
+	if (!t)
+		return 0;
+	if (t->enter[nr] || t->any_raw_enter)
+		m |= HOOK_SYS_ENTER;
+	if (t->exit[nr] || t->any_raw_exit)
+		m |= HOOK_SYS_EXIT;
+	return m;
+}
+
+/* Rebuild the table from the tracepoint links and swap it in. */
+static void tp_publish(void)
+{
+	struct tp_table *t = NULL, *old = tp_live;
+	size_t cnt = 0;
+	int err;
+
+	for (struct agent_link *l = links; l; l = l->next)
+		if (l->type == EMU_REG_PERF_TRACEPOINT)
+			cnt++;
+	if (cnt) {
+		size_t k = 0;
+
+		t = calloc(1, sizeof(*t) + cnt * sizeof(t->nodes[0]));
+		if (!t) {
+			log_warn("syscall tracepoints: out of memory, keeping the previous set\n");
+			return;
+		}
+		for (struct agent_link *l = links; l; l = l->next) {
+			int idx;
+
+			if (l->type != EMU_REG_PERF_TRACEPOINT)
+				continue;
+			idx = l->tp->is_raw ? HOOK_SYS_NR_MAX : l->tp->nr;
+			if (idx < 0 || idx > HOOK_SYS_NR_MAX)
+				continue;
+			t->nodes[k].l = l;
+			if (l->tp->is_exit) {
+				t->nodes[k].next = t->exit[idx];
+				t->exit[idx] = &t->nodes[k];
+				t->any_raw_exit |= l->tp->is_raw;
+			} else {
+				t->nodes[k].next = t->enter[idx];
+				t->enter[idx] = &t->nodes[k];
+				t->any_raw_enter |= l->tp->is_raw;
+			}
+			k++;
+		}
+		if (!sys_installed) {
+			hook_syscalls_set_handler(sys_enter, sys_exit, NULL);
+			err = hook_syscalls_install();
+			if (err < 0) {
+				log_warn("syscall tracepoints: cannot intercept syscalls in this process: %s\n",
+					 strerror(-err));
+				free(t);
+				return;
+			}
+			sys_installed = true;
+		}
+	}
+	/* Widen first (new table, then its flags), narrow last (flags, then the table). */
+	__atomic_store_n(&tp_live, t, __ATOMIC_RELEASE);
+	if (!sys_installed)
+		return;
+	for (int nr = 0; nr < HOOK_SYS_NR_MAX; nr++) {
+		unsigned int m = tp_mask(t, nr);
+
+		if (m != tp_mask(old, nr))
+			hook_syscalls_enable_mask(nr, m);
+	}
+	/* old is retired, not freed: see the DIVERGES note in the file comment. */
+}
+
+/* ---- scan ---- */
+
+static struct agent_link *link_find(uint32_t perf_id, uint32_t prog_id)
+{
+	for (struct agent_link *l = links; l; l = l->next)
+		if (l->perf_id == perf_id && l->prog_id == prog_id)
+			return l;
+	return NULL;
+}
+
+static bool pid_matches(int32_t pid)
+{
+	return pid == -1 || pid == (int32_t)agent_pid();
+}
+
+static int link_new(const struct perf_view *v, struct agent_link **out)
+{
+	struct agent_link *l = calloc(1, sizeof(*l));
+	void *addr;
+	int err;
+
+	if (!l)
+		return -ENOMEM;
+	l->perf_id = v->id;
+	l->prog_id = v->p.prog_id;
+	l->type = v->type;
+	l->cookie = v->p.bpf_cookie;
+	if (v->type == EMU_REG_PERF_UPROBE) {
+		err = hook_resolve_file_offset(v->p.path, v->p.offset, &addr);
+		if (err)
+			goto err_free; /* not mapped here: the probe is for other processes */
+	} else {
+		err = tp_event_lookup_id(v->p.tp_id, &l->tp);
+		if (err) {
+			log_info("perf event %u: tracepoint id %u is not a syscall event bpftime traces\n", v->id,
+				 v->p.tp_id);
+			goto err_free;
+		}
+	}
+	err = agent_prog_get(v->p.prog_id, &l->prog);
+	if (err)
+		goto err_free;
+	if (v->type == EMU_REG_PERF_UPROBE) {
+		l->func_ip = (uint64_t)(uintptr_t)addr;
+		err = hook_uprobe_attach(addr, v->p.flags & EMU_REG_PERF_RETPROBE ? HOOK_URETPROBE : HOOK_UPROBE,
+					 uprobe_handler, l, NULL, &l->probe);
+		if (err) {
+			if (uprobe_fail_logged++ < 16)
+				log_warn("uprobe %s+0x%llx: cannot patch it: %s\n", v->p.path,
+					 (unsigned long long)v->p.offset, strerror(-err));
+			goto err_put;
+		}
+		log_debug("attached %s %s+0x%llx (perf %u, prog %u)\n",
+			  v->p.flags & EMU_REG_PERF_RETPROBE ? "uretprobe" : "uprobe", v->p.path,
+			  (unsigned long long)v->p.offset, v->id, v->p.prog_id);
+	} else {
+		log_debug("attached tracepoint %s:%s (perf %u, prog %u)\n", l->tp->category, l->tp->name, v->id,
+			  v->p.prog_id);
+	}
+	*out = l;
+	return 0;
+
+err_put:
+	agent_prog_put(l->prog);
+err_free:
+	free(l);
+	return err;
+}
+
+/* Negative cache: perf events (by id and program) that do not apply to this process. */
+struct skip_ent {
+	uint32_t perf_id, prog_id;
+};
+static struct skip_ent *skips;
+static size_t skip_cnt, skip_cap;
+
+static bool skip_has(uint32_t perf_id, uint32_t prog_id)
+{
+	for (size_t i = 0; i < skip_cnt; i++)
+		if (skips[i].perf_id == perf_id && skips[i].prog_id == prog_id)
+			return true;
+	return false;
+}
+
+static void skip_add(uint32_t perf_id, uint32_t prog_id)
+{
+	if (skip_cnt == skip_cap) {
+		size_t cap = skip_cap ? skip_cap * 2 : 32;
+		struct skip_ent *n = realloc(skips, cap * sizeof(*n));
+
+		if (!n)
+			return;
+		skips = n;
+		skip_cap = cap;
+	}
+	skips[skip_cnt++] = (struct skip_ent){ perf_id, prog_id };
+}
+
+void agent_attach_scan(void)
+{
+	struct emu_reg_slot *slots = (struct emu_reg_slot *)((char *)agent_sess.reg + EMU_REG_HDR_SZ);
+	struct agent_link **pp, *l;
+	bool tp_changed = false;
+
+	for (l = links; l; l = l->next)
+		l->seen = false;
+	for (uint32_t i = 0; i < EMU_REG_SLOT_CNT; i++) {
+		struct emu_reg_slot *s = &slots[i];
+		struct perf_view v;
+
+		/* Pairs with the store-release in emu_reg_publish(). */
+		if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != EMU_REG_LIVE || s->kind != EMU_REG_PERF)
+			continue;
+		if (s->type != EMU_REG_PERF_UPROBE && s->type != EMU_REG_PERF_TRACEPOINT)
+			continue;
+		if (!perf_read(s, &v))
+			continue;
+		if (!(v.p.flags & EMU_REG_PERF_ENABLED) || !v.p.prog_id || !pid_matches(v.p.pid))
+			continue;
+		l = link_find(v.id, v.p.prog_id);
+		if (l) {
+			l->seen = true;
+			continue;
+		}
+		if (skip_has(v.id, v.p.prog_id))
+			continue;
+		if (link_new(&v, &l)) {
+			skip_add(v.id, v.p.prog_id);
+			continue;
+		}
+		l->seen = true;
+		l->next = links;
+		links = l;
+		if (l->type == EMU_REG_PERF_TRACEPOINT)
+			tp_changed = true;
+	}
+	/* Detach what no longer applies. */
+	for (pp = &links; (l = *pp);) {
+		if (l->seen) {
+			pp = &l->next;
+			continue;
+		}
+		*pp = l->next;
+		if (l->type == EMU_REG_PERF_UPROBE) {
+			/* Returns once no thread runs the handler: l may go. */
+			hook_uprobe_detach(l->probe);
+			log_debug("detached uprobe (perf %u, prog %u)\n", l->perf_id, l->prog_id);
+			agent_prog_put(l->prog);
+			free(l);
+		} else {
+			tp_changed = true;
+			log_debug("detached tracepoint %s (perf %u, prog %u)\n", l->tp->name, l->perf_id, l->prog_id);
+			/* Retired with the table that names it (file comment). */
+		}
+	}
+	if (tp_changed)
+		tp_publish();
+}
