@@ -126,7 +126,7 @@ static bool pid_alive(int32_t pid)
 static struct agent_proc *proc_claim(void)
 {
 	struct agent_proto *pr = agent_sess.proto;
-	int32_t me = (int32_t)getpid();
+	int32_t me = (int32_t)agent_pid();
 
 	for (int i = 0; i < AGENT_PROC_MAX; i++)
 		if (__atomic_load_n(&pr->proc[i].pid, __ATOMIC_ACQUIRE) == me)
@@ -215,7 +215,10 @@ static void agent_atfork_child(void)
 
 static void agent_atexit(void)
 {
-	if (self_proc && __atomic_load_n(&self_proc->pid, __ATOMIC_RELAXED) == (int32_t)getpid())
+	if (bt_log_get_level() >= BT_LOG_DEBUG)
+		agent_attach_report();
+	/* agent_pid(): no syscall a tracepoint could see at exit. */
+	if (self_proc && __atomic_load_n(&self_proc->pid, __ATOMIC_RELAXED) == (int32_t)agent_pid())
 		__atomic_store_n(&self_proc->pid, 0, __ATOMIC_RELEASE);
 }
 

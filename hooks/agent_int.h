@@ -81,5 +81,7 @@ void agent_ids_init(void);
 /* ---- attach.c ---- */
 /** Apply the registry: attach what applies to this process, detach what no longer does. */
 void agent_attach_scan(void);
+/** log_debug() the missed-hit counters of every probe (at exit, with BPFTIME_LOG=debug). */
+void agent_attach_report(void);
 
 #endif /* HOOKS_AGENT_INT_H */

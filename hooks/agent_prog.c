@@ -41,6 +41,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -318,11 +319,27 @@ static bool tid_alive(uint32_t tid)
 	return kill((pid_t)tid, 0) == 0 || errno != ESRCH;
 }
 
-/* Take a run lock; returns its CPU slot, or -1 after giving up on stuck holders. */
+static uint64_t coarse_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * Take a run lock; returns its CPU slot, or -1 after RUN_LOCK_GIVEUP_MS
+ * without any slot coming free (holders stopped by a debugger or SIGSTOP):
+ * skipping a run then beats hanging the traced program. Busy holders that
+ * were merely preempted free their slot within a time slice or two, so
+ * under load we wait for them rather than lose events.
+ */
+#define RUN_LOCK_GIVEUP_MS 2000
 static int run_lock(uint32_t tid)
 {
 	struct agent_proto *pr = agent_sess.proto;
 	uint32_t n = agent_sess.cpu_cnt, start = (uint32_t)sched_getcpu();
+	uint64_t t0 = 0;
 
 	if ((int32_t)start < 0)
 		start = 0;
@@ -344,7 +361,9 @@ static int run_lock(uint32_t tid)
 				    __atomic_compare_exchange_n(w, &old, tid, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
 					return (int)c;
 			}
-			if (round >= 4096 * 64)
+			if (!t0)
+				t0 = coarse_ms();
+			else if (coarse_ms() - t0 > RUN_LOCK_GIVEUP_MS)
 				return -1;
 		}
 		sched_yield();

@@ -320,6 +320,15 @@ static void skip_add(uint32_t perf_id, uint32_t prog_id)
 	skips[skip_cnt++] = (struct skip_ent){ perf_id, prog_id };
 }
 
+void agent_attach_report(void)
+{
+	for (struct agent_link *l = links; l; l = l->next)
+		if (l->type == EMU_REG_PERF_UPROBE)
+			log_debug("uprobe (perf %u, prog %u): hits missed at the site %llu\n", l->perf_id, l->prog_id,
+				  (unsigned long long)hook_probe_missed(l->probe));
+	log_debug("runs skipped (recursion or stuck run locks): %llu\n", (unsigned long long)agent_runs_missed());
+}
+
 void agent_attach_scan(void)
 {
 	struct emu_reg_slot *slots = (struct emu_reg_slot *)((char *)agent_sess.reg + EMU_REG_HDR_SZ);
@@ -367,8 +376,12 @@ void agent_attach_scan(void)
 		*pp = l->next;
 		if (l->type == EMU_REG_PERF_UPROBE) {
 			/* Returns once no thread runs the handler: l may go. */
+			uint64_t missed = hook_probe_missed(l->probe);
+
 			hook_uprobe_detach(l->probe);
-			log_debug("detached uprobe (perf %u, prog %u)\n", l->perf_id, l->prog_id);
+			log_debug("detached uprobe (perf %u, prog %u; hits missed at the site %llu, runs skipped %llu)\n",
+				  l->perf_id, l->prog_id, (unsigned long long)missed,
+				  (unsigned long long)agent_runs_missed());
 			agent_prog_put(l->prog);
 			free(l);
 		} else {
