@@ -94,6 +94,17 @@ void emu_wake_tick(struct emu_session *s);
 int emu_session_event_fd(const struct emu_session *s);
 void emu_session_events(struct emu_session *s);
 
+/**
+ * The supervisor's wake-up FIFO (<session>/wake-<pid>.fifo, emul/agent_wait.c):
+ * the caller polls it for reading and calls emu_agents_wake_drain(); agents
+ * write it after putting a record into an empty ring, so the ring's epoll
+ * wake-up is raised at once instead of at the next tick. -errno if none.
+ */
+int emu_agents_wake_fd(struct emu_session *s);
+void emu_agents_wake_drain(struct emu_session *s);
+/** Remove the wake FIFO (bpftime-run's exit). */
+void emu_agents_wake_fifo_remove(void);
+
 /** A target that is the calling process itself (tests, fuzzing). */
 void emu_target_local_init(struct emu_target *t);
 /**

@@ -39,6 +39,7 @@
 
 #include "common/log.h"
 #include "common/utils.h"
+#include "hooks/agent_proto.h"
 
 /* Attach the position pointers of a ring we can compare. */
 static int ring_watch_init(struct emu_obj *o)
@@ -54,6 +55,16 @@ static int ring_watch_init(struct emu_obj *o)
 		if (p == MAP_FAILED)
 			return -errno;
 		pg = p;
+		/* Who to poke after a write into the empty ring (hooks/agent_perf.c, emul/agent_wait.c). */
+		{
+			void *w = mmap(NULL, EMU_PAGE_SZ, PROT_READ | PROT_WRITE, MAP_SHARED, o->fd, 0);
+
+			if (w != MAP_FAILED) {
+				__atomic_store_n((uint32_t *)((char *)w + AGENT_PERF_WAKER_OFF), (uint32_t)getpid(),
+						 __ATOMIC_RELEASE);
+				munmap(w, EMU_PAGE_SZ);
+			}
+		}
 		o->ring_map = p;
 		o->ring_map_sz = EMU_PAGE_SZ;
 		o->ring_head = (volatile uint64_t *)&pg->data_head;

@@ -70,6 +70,7 @@ struct cpu_standin {
 static __thread struct cpu_standin agent_cpu_tls __attribute__((tls_model("initial-exec")));
 static __thread struct agent_run_ctx run_ctx __attribute__((tls_model("initial-exec")));
 static bool cpu_standin_set;
+static int64_t cpu_standin_off; /* what map_cpu_rseq_off must hold while we run programs */
 static uint64_t runs_missed;
 
 struct map_ent {
@@ -269,7 +270,8 @@ int agent_prog_get(uint32_t id, struct agent_prog **out)
 	if (!cpu_standin_set) {
 		map_lock_self_init();
 		/* Only runs of ours use maps in this process; see the file comment. */
-		map_cpu_rseq_off = (int64_t)((char *)&agent_cpu_tls - (char *)__builtin_thread_pointer());
+		cpu_standin_off = (int64_t)((char *)&agent_cpu_tls - (char *)__builtin_thread_pointer());
+		map_cpu_rseq_off = cpu_standin_off;
 		cpu_standin_set = true;
 	}
 	p = calloc(1, sizeof(*p));
@@ -390,6 +392,13 @@ uint64_t agent_prog_run(struct agent_prog *p, void *ctx, const struct pt_regs *r
 		return 0;
 	}
 	agent_cpu_tls.cpu_id = (uint32_t)cpu;
+	/*
+	 * maps/cpu.c's constructor sets the offset to glibc's rseq; ours runs
+	 * earlier (priority 200) and may already have loaded programs, so
+	 * re-point it here: one compare per run, a store once.
+	 */
+	if (__builtin_expect(map_cpu_rseq_off != cpu_standin_off, 0))
+		map_cpu_rseq_off = cpu_standin_off;
 	run_ctx.regs = regs;
 	run_ctx.func_ip = func_ip;
 	run_ctx.cookie = cookie;

@@ -346,8 +346,13 @@ void agent_attach_scan(void)
 			continue;
 		if (s->type != EMU_REG_PERF_UPROBE && s->type != EMU_REG_PERF_TRACEPOINT)
 			continue;
-		if (!perf_read(s, &v))
+		if (!perf_read(s, &v)) {
+			/* Mid-update for too long: keep what we have for it. */
+			for (l = links; l; l = l->next)
+				if (l->perf_id == s->id)
+					l->seen = true;
 			continue;
+		}
 		if (!(v.p.flags & EMU_REG_PERF_ENABLED) || !v.p.prog_id || !pid_matches(v.p.pid))
 			continue;
 		l = link_find(v.id, v.p.prog_id);

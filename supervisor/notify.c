@@ -213,7 +213,7 @@ int sup_notify_loop(struct emu_session *s, int lfd, pid_t child)
 	struct epoll_event ev;
 	sigset_t mask;
 	bool child_done = false, listener_open = true;
-	int code = 1;
+	int code = 1, wake_fd;
 	size_t i;
 
 	if (syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &sizes) < 0) {
@@ -241,6 +241,12 @@ int sup_notify_loop(struct emu_session *s, int lfd, pid_t child)
 	/* Close events on our objects (emul/lifetime.c). */
 	ev = (struct epoll_event){ .events = EPOLLIN, .data.fd = emu_session_event_fd(s) };
 	epoll_ctl(ep, EPOLL_CTL_ADD, emu_session_event_fd(s), &ev);
+	/* Agents that just wrote into an empty ring poke us: tick at once (emul/agent_wait.c). */
+	wake_fd = emu_agents_wake_fd(s);
+	if (wake_fd >= 0) {
+		ev = (struct epoll_event){ .events = EPOLLIN, .data.fd = wake_fd };
+		epoll_ctl(ep, EPOLL_CTL_ADD, wake_fd, &ev);
+	}
 
 	for (;;) {
 		struct epoll_event evs[4];
@@ -277,6 +283,8 @@ int sup_notify_loop(struct emu_session *s, int lfd, pid_t child)
 				}
 			} else if (evs[k].data.fd == emu_session_event_fd(s)) {
 				emu_session_events(s);
+			} else if (evs[k].data.fd == wake_fd) {
+				emu_agents_wake_drain(s);
 			} else if (evs[k].events & EPOLLIN) {
 				serve_one(s, lfd, req, resp, MAX(sizes.seccomp_notif, sizeof(*req)));
 			} else if (listener_open && (evs[k].events & (EPOLLHUP | EPOLLERR))) {

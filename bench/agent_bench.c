@@ -1,0 +1,361 @@
+/*
+ * agent_bench.c - what a traced program pays for real BPF programs on its
+ * uprobes and syscall tracepoints, through the kernel's API only.
+ *
+ * The same binary runs twice (bench/agent_bench.sh): natively as root, so the
+ * kernel's uprobes and tracepoints run the programs, and unprivileged under
+ * bpftime-run, so the same bpf()/perf_event_open()/ioctl() calls are answered
+ * by bpftime and the programs run in this process through the preloaded agent.
+ * It attaches to its own functions, like bench/hook_bench's kernel side: the
+ * uprobe PMU with config1 = our path and config2 = the file offset,
+ * BPF_PROG_TYPE_KPROBE programs, PERF_EVENT_IOC_SET_BPF + ENABLE.
+ *
+ * Modes (each prints "row <name> <ns>" lines, medians of RUNS repetitions):
+ *   probes RUNS   per-hit cost of an empty uprobe, a uprobe counting into an
+ *                 ARRAY map (lookup + atomic add), an empty uretprobe, on three
+ *                 kinds of entry (tests/hooks_targets.S: nop5, push %rbp, mov
+ *                 which the kernel single-steps);
+ *   sys RUNS      getpid(): untraced with no tracepoint at all, untraced while
+ *                 a tracepoint on another syscall is attached (the interception
+ *                 is installed), and traced by a counting sys_enter_getpid
+ *                 TRACEPOINT program; costs are per call, base subtracted;
+ *   startup RUNS  fork + exec of this binary to main() and exit, with the
+ *                 environment as given (under bpftime-run: the agent is
+ *                 preloaded) and with LD_PRELOAD/BPFTIME_* removed.
+ */
+#define _GNU_SOURCE
+#include "config.h"
+
+#include <bpf/bpf.h>
+#include <errno.h>
+#include <link.h>
+#include <linux/bpf.h>
+#include <linux/perf_event.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tests/hooks_targets.h"
+
+typedef long (*target_fn)(long);
+
+static long call_push(long a)
+{
+	return t_push(a, 1);
+}
+
+struct kind {
+	const char *name;
+	void *fn;
+	target_fn call;
+	long calls; /* per measurement: fewer where the kernel single-steps */
+};
+
+static const struct kind kinds[] = {
+	{ "nop5", (void *)t_nop5, t_nop5, 100000 },
+	{ "push", (void *)t_push, call_push, 100000 },
+	{ "mov1step", (void *)t_mov, t_mov, 20000 },
+};
+
+enum body { B_EMPTY, B_COUNT, B_RET, B_NR };
+static const char *const body_names[] = { "empty", "count", "ret" };
+
+static char exe_path[4096];
+static int prog_fds[B_NR];
+static int tp_prog_fd = -1;
+static int count_map_fd = -1;
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static double time_calls(target_fn volatile fn, long n)
+{
+	uint64_t t0 = now_ns();
+	long sink = 0;
+
+	for (long i = 0; i < n; i++)
+		sink += fn(i);
+	__asm__ volatile("" : : "r"(sink));
+	return (double)(now_ns() - t0) / (double)n;
+}
+
+static long do_getpid(long a)
+{
+	(void)a;
+	return syscall(SYS_getpid);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* Reads "N" or, with @prefix, "<prefix>N" (as in format/retprobe: "config:0"). */
+static int read_int_file(const char *path, const char *prefix, int *out)
+{
+	FILE *f = fopen(path, "re");
+	char buf[64];
+	size_t pl = prefix ? strlen(prefix) : 0;
+	int ok;
+
+	if (!f)
+		return -errno;
+	ok = fgets(buf, sizeof(buf), f) && (!pl || !strncmp(buf, prefix, pl)) && sscanf(buf + pl, "%d", out) == 1;
+	fclose(f);
+	return ok ? 0 : -EINVAL;
+}
+
+struct phdr_arg {
+	uintptr_t addr;
+	uint64_t off;
+	int found;
+};
+
+static int phdr_cb(struct dl_phdr_info *info, size_t size, void *data)
+{
+	struct phdr_arg *a = data;
+
+	(void)size;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		uintptr_t start = info->dlpi_addr + ph->p_vaddr;
+
+		if (ph->p_type == PT_LOAD && a->addr >= start && a->addr < start + ph->p_filesz) {
+			a->off = a->addr - start + ph->p_offset;
+			a->found = 1;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static int load_progs(void)
+{
+	static const struct bpf_insn empty[] = {
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = 0, .imm = 0 },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	struct bpf_insn count[] = {
+		/* *(u32 *)(r10 - 4) = 0; r2 = r10 - 4; r1 = map; r0 = lookup(r1, r2) */
+		{ .code = BPF_ST | BPF_MEM | BPF_W, .dst_reg = 10, .off = -4, .imm = 0 },
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_X, .dst_reg = 2, .src_reg = 10 },
+		{ .code = BPF_ALU64 | BPF_ADD | BPF_K, .dst_reg = 2, .imm = -4 },
+		{ .code = BPF_LD | BPF_DW | BPF_IMM, .dst_reg = 1, .src_reg = BPF_PSEUDO_MAP_FD },
+		{ 0 },
+		{ .code = BPF_JMP | BPF_CALL, .imm = BPF_FUNC_map_lookup_elem },
+		/* if r0 == 0 goto out; r1 = 1; lock *(u64 *)(r0 + 0) += r1 */
+		{ .code = BPF_JMP | BPF_JEQ | BPF_K, .dst_reg = 0, .off = 2, .imm = 0 },
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = 1, .imm = 1 },
+		{ .code = BPF_STX | BPF_ATOMIC | BPF_DW, .dst_reg = 0, .src_reg = 1, .imm = BPF_ADD },
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = 0, .imm = 0 },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	int n = sizeof(count) / sizeof(count[0]);
+
+	count_map_fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "ab_count", 4, 8, 1, NULL);
+	if (count_map_fd < 0)
+		return count_map_fd;
+	count[3].imm = count_map_fd;
+	prog_fds[B_EMPTY] = bpf_prog_load(BPF_PROG_TYPE_KPROBE, "ab_empty", "GPL", empty, 2, NULL);
+	prog_fds[B_RET] = prog_fds[B_EMPTY];
+	prog_fds[B_COUNT] = bpf_prog_load(BPF_PROG_TYPE_KPROBE, "ab_count", "GPL", count, n, NULL);
+	tp_prog_fd = bpf_prog_load(BPF_PROG_TYPE_TRACEPOINT, "ab_tp_count", "GPL", count, n, NULL);
+	if (prog_fds[B_EMPTY] < 0 || prog_fds[B_COUNT] < 0 || tp_prog_fd < 0)
+		return -1;
+	return 0;
+}
+
+static int perf_attach(struct perf_event_attr *attr, int pid, int cpu, int prog_fd)
+{
+	int fd = (int)syscall(SYS_perf_event_open, attr, pid, cpu, -1, PERF_FLAG_FD_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	if (ioctl(fd, PERF_EVENT_IOC_SET_BPF, prog_fd) || ioctl(fd, PERF_EVENT_IOC_ENABLE, 0)) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+static int uprobe_attach(const struct kind *k, enum body b)
+{
+	struct perf_event_attr attr;
+	struct phdr_arg a = { .addr = (uintptr_t)k->fn };
+	int type, bit = 0;
+
+	if (read_int_file("/sys/bus/event_source/devices/uprobe/type", NULL, &type))
+		return -ENOENT;
+	read_int_file("/sys/bus/event_source/devices/uprobe/format/retprobe", "config:", &bit);
+	dl_iterate_phdr(phdr_cb, &a);
+	if (!a.found)
+		return -ENOENT;
+	memset(&attr, 0, sizeof(attr));
+	attr.size = sizeof(attr);
+	attr.type = (uint32_t)type;
+	attr.config = b == B_RET ? 1ULL << bit : 0;
+	attr.config1 = (uint64_t)(uintptr_t)exe_path;
+	attr.config2 = a.off;
+	attr.sample_period = 1;
+	return perf_attach(&attr, -1, 0, prog_fds[b]);
+}
+
+static int tp_attach(const char *event)
+{
+	struct perf_event_attr attr;
+	char path[256];
+	int id;
+
+	snprintf(path, sizeof(path), "/sys/kernel/tracing/events/syscalls/%s/id", event);
+	if (read_int_file(path, NULL, &id))
+		return -ENOENT;
+	memset(&attr, 0, sizeof(attr));
+	attr.size = sizeof(attr);
+	attr.type = PERF_TYPE_TRACEPOINT;
+	attr.config = (uint64_t)id;
+	attr.sample_period = 1;
+	return perf_attach(&attr, -1, 0, tp_prog_fd);
+}
+
+static void mode_probes(int runs)
+{
+	for (size_t ki = 0; ki < sizeof(kinds) / sizeof(kinds[0]); ki++) {
+		for (int b = 0; b < B_NR; b++) {
+			double v[64];
+			int n = 0;
+
+			for (int r = 0; r < runs; r++) {
+				double base = time_calls(kinds[ki].call, kinds[ki].calls), with;
+				int fd = uprobe_attach(&kinds[ki], b);
+
+				if (fd < 0) {
+					fprintf(stderr, "agent_bench: attach %s/%s: %s\n", kinds[ki].name,
+						body_names[b], strerror(-fd));
+					break;
+				}
+				with = time_calls(kinds[ki].call, kinds[ki].calls);
+				close(fd);
+				v[n++] = with - base;
+			}
+			if (n)
+				printf("row %s/%s %.2f\n", kinds[ki].name, body_names[b], median(v, n));
+		}
+	}
+}
+
+static void mode_sys(int runs)
+{
+	const long calls = 200000;
+	double none[64], untraced[64], traced[64];
+	int n = 0;
+
+	for (int r = 0; r < runs; r++) {
+		double base = time_calls(do_getpid, calls);
+		int other = tp_attach("sys_enter_getppid"), fd;
+
+		if (other < 0) {
+			fprintf(stderr, "agent_bench: tracepoint sys_enter_getppid: %s\n", strerror(-other));
+			return;
+		}
+		untraced[n] = time_calls(do_getpid, calls) - base;
+		fd = tp_attach("sys_enter_getpid");
+		if (fd < 0) {
+			fprintf(stderr, "agent_bench: tracepoint sys_enter_getpid: %s\n", strerror(-fd));
+			close(other);
+			return;
+		}
+		traced[n] = time_calls(do_getpid, calls) - base;
+		close(fd);
+		close(other);
+		none[n++] = base;
+	}
+	printf("row getpid/base %.2f\n", median(none, n));
+	printf("row getpid/untraced %.2f\n", median(untraced, n));
+	printf("row getpid/traced %.2f\n", median(traced, n));
+}
+
+static double spawn_ns(char **envp, int n)
+{
+	char *argv[] = { exe_path, (char *)"exit", NULL };
+	uint64_t t0 = now_ns();
+
+	for (int i = 0; i < n; i++) {
+		pid_t p = fork();
+
+		if (p == 0) {
+			execve(exe_path, argv, envp);
+			_exit(127);
+		}
+		waitpid(p, NULL, 0);
+	}
+	return (double)(now_ns() - t0) / n / 1000.0;
+}
+
+extern char **environ;
+
+static void mode_startup(int runs)
+{
+	char *clean[512];
+	double with[64], without[64];
+	int k = 0;
+
+	for (char **e = environ; *e && k < 511; e++)
+		if (strncmp(*e, "LD_PRELOAD=", 11) && strncmp(*e, "BPFTIME_", 8))
+			clean[k++] = *e;
+	clean[k] = NULL;
+	for (int r = 0; r < runs; r++) {
+		with[r] = spawn_ns(environ, 50);
+		without[r] = spawn_ns(clean, 50);
+	}
+	printf("row startup/env-us %.1f\n", median(with, runs));
+	printf("row startup/clean-us %.1f\n", median(without, runs));
+}
+
+int main(int argc, char **argv)
+{
+	int runs = argc > 2 ? atoi(argv[2]) : 5;
+	ssize_t n;
+
+	if (argc > 1 && !strcmp(argv[1], "exit"))
+		return 0;
+	if (runs < 1 || runs > 64)
+		runs = 5;
+	n = readlink("/proc/self/exe", exe_path, sizeof(exe_path) - 1);
+	if (n < 0)
+		return 1;
+	exe_path[n] = 0;
+	if (argc > 1 && !strcmp(argv[1], "startup")) {
+		mode_startup(runs);
+		return 0;
+	}
+	if (load_progs()) {
+		fprintf(stderr, "agent_bench: cannot load BPF programs: %s\n", strerror(errno));
+		return 1;
+	}
+	if (argc > 1 && !strcmp(argv[1], "sys"))
+		mode_sys(runs);
+	else
+		mode_probes(runs);
+	return 0;
+}
