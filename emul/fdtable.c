@@ -14,10 +14,8 @@
  * touched; a miss falls back to the shared registry, so an object created
  * by another bpftime-run of the session is found too.
  *
- * DIVERGES: the kernel frees a program or map when its last fd and pin go;
- * here objects live until the session ends (closing the last fd is not yet
- * observed). Links and perf events are detached by LINK_DETACH and
- * PERF_EVENT_IOC_DISABLE.
+ * When an object dies (last fd closed, last pin removed, nobody holding
+ * it) is lifetime.c's business.
  */
 #define _GNU_SOURCE
 #include "emul/emul_int.h"

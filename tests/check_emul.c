@@ -966,6 +966,47 @@ START_TEST(test_prog_with_map_test_run)
 }
 END_TEST
 
+START_TEST(test_pin_removal_releases_object)
+{
+	char upath[64], file[4096];
+	struct bpf_prog_info info;
+	union bpf_attr a;
+	long fd;
+	uint32_t id;
+
+	prog_attr(&a, BPF_PROG_TYPE_SOCKET_FILTER, trivial, 2);
+	fd = ebpf(BPF_PROG_LOAD, &a, sizeof(a));
+	ck_assert_int_ge(fd, 0);
+	prog_info_of(ebpf, fd, &info);
+	id = info.id;
+	snprintf(upath, sizeof(upath), "/sys/fs/bpf/pin-%d", (int)getpid());
+	memset(&a, 0, sizeof(a));
+	a.bpf_fd = (uint32_t)fd;
+	a.pathname = (uintptr_t)upath;
+	ck_assert_int_eq(ebpf(BPF_OBJ_PIN, &a, sizeof(a)), 0);
+	ck_assert_int_eq(ebpf(BPF_OBJ_PIN, &a, sizeof(a)), -EEXIST);
+	a.pathname = (uintptr_t) "/tmp/not-bpffs";
+	ck_assert_int_eq(ebpf(BPF_OBJ_PIN, &a, sizeof(a)), -EPERM);
+	/* The pin keeps the program after the last fd closes. */
+	close((int)fd);
+	emu_session_events(S);
+	memset(&a, 0, sizeof(a));
+	a.pathname = (uintptr_t)upath;
+	fd = ebpf(BPF_OBJ_GET, &a, sizeof(a));
+	ck_assert_int_ge(fd, 0);
+	close((int)fd);
+	emu_session_events(S);
+	/* rm of the pin file releases it. */
+	snprintf(file, sizeof(file), "%s/pin-%d", emu_session_bpffs_dir(S), (int)getpid());
+	ck_assert_int_eq(unlink(file), 0);
+	emu_session_events(S);
+	ck_assert_int_eq(ebpf(BPF_OBJ_GET, &a, sizeof(a)), -ENOENT);
+	memset(&a, 0, sizeof(a));
+	a.prog_id = id;
+	ck_assert_int_eq(ebpf(BPF_PROG_GET_FD_BY_ID, &a, sizeof(a)), -ENOENT);
+}
+END_TEST
+
 static Suite *emul_suite(void)
 {
 	Suite *s = suite_create("emul");
@@ -994,6 +1035,7 @@ static Suite *emul_suite(void)
 	tcase_add_test(to, test_btf_load_bad_magic_einval);
 	tcase_add_test(to, test_link_create_perf_bad_target_ebadf);
 	tcase_add_test(to, test_prog_freed_after_last_close);
+	tcase_add_test(to, test_pin_removal_releases_object);
 	tcase_add_test(tt, test_test_run_rules);
 	tcase_add_test(tt, test_test_run_syscall_rejects_repeat);
 	tcase_add_test(tt, test_test_run_crash_is_contained);

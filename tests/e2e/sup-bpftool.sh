@@ -56,6 +56,7 @@ echo "== map show"; bpftool map show name counts
 echo "== map json"; bpftool -j map show name counts; echo
 echo "== array"; bpftool map create /sys/fs/bpf/arr type array key 4 value 4 entries 2 name arr && bpftool map update name arr key 1 0 0 0 value 5 0 0 0 && bpftool map dump name arr
 echo "== array delete"; bpftool map delete name arr key 1 0 0 0
+echo "== unpin"; rm /sys/fs/bpf/sup_demo /sys/fs/bpf/again && bpftool prog show | grep -c sup_demo
 echo "== done"
 SCRIPT
 
@@ -120,6 +121,8 @@ same "map json" "map show -j as on the kernel"
 same array "array map update and dump as on the kernel"
 same "array delete" "array elements cannot be deleted, as on the kernel"
 check "the map holds what bpftool wrote" 'section "$T/emu" "map lookup" | grep -q "value: 2a 00 00 00 00 00 00 00"' 
+# (Not compared: the kernel frees the program from a work queue, a moment later.)
+check "removing both pins unloads the program" '[ "$(section "$T/emu" unpin)" = 0 ]'
 check "the workload's pins live in the session, not on the host" '[ ! -e /sys/fs/bpf/sup_demo ]'
 check "the session directory is gone after the last bpftime-run" '[ ! -e /dev/shm/bpftime-65534-e2e-bpftool-$$ ]'
 echo "1..$n"
