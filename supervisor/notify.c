@@ -212,7 +212,7 @@ int sup_notify_loop(struct emu_session *s, int lfd, pid_t child)
 	_cleanup_close_ int ep = -1, sfd = -1;
 	struct epoll_event ev;
 	sigset_t mask;
-	bool child_done = false, listener_open = true;
+	bool child_done = false, listener_open = true, reap = true;
 	int code = 1;
 	size_t i;
 
@@ -245,17 +245,19 @@ int sup_notify_loop(struct emu_session *s, int lfd, pid_t child)
 	for (;;) {
 		struct epoll_event evs[4];
 		int n, status;
-		pid_t p;
+		pid_t p = 0;
 
-		/* Reap everything that has exited; we are their subreaper. */
-		while ((p = waitpid(-1, &status, WNOHANG)) > 0) {
+		/* Reap everything that has exited (we are their subreaper), only after a
+		 * SIGCHLD: a waitpid per notification would cost every emulated call. */
+		while (reap && (p = waitpid(-1, &status, WNOHANG)) > 0) {
 			if (p == child) {
 				child_done = true;
 				code = status_code(status);
 			}
 		}
-		if (p < 0 && errno == ECHILD && child_done)
+		if (reap && p < 0 && errno == ECHILD && child_done)
 			break;
+		reap = false;
 
 		/* While a ring is watched by a target's epoll set, tick to keep its wake-up current (emul/epoll.c). */
 		n = epoll_wait(ep, evs, ARRAY_SIZE(evs), emu_wake_active(s) ? EMU_WAKE_TICK_MS : -1);
@@ -272,7 +274,9 @@ int sup_notify_loop(struct emu_session *s, int lfd, pid_t child)
 				struct signalfd_siginfo si;
 
 				while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-					if (si.ssi_signo != SIGCHLD && !child_done)
+					if (si.ssi_signo == SIGCHLD)
+						reap = true;
+					else if (!child_done)
 						kill(child, (int)si.ssi_signo);
 				}
 			} else if (evs[k].data.fd == emu_session_event_fd(s)) {
