@@ -744,6 +744,21 @@ START_TEST(test_tracepoint_link_detaches_on_last_close)
 	ck_assert_int_ge(link, 0);
 	ck_assert_int_ne(pe->slot->u.perf.prog_id, 0);
 	ck_assert_int_ne(pe->slot->u.perf.link_id, 0);
+	/* PERF_EVENT_IOC_QUERY_BPF: one program, its id. */
+	{
+		struct {
+			uint32_t ids_len, prog_cnt, ids[4];
+		} q = { .ids_len = 4 };
+		struct bpf_prog_info pi;
+
+		args[1] = PERF_EVENT_IOC_QUERY_BPF;
+		args[2] = (uintptr_t)&q;
+		ck_assert_int_eq(emu_syscall(S, &T, SYS_ioctl, args, &r), 0);
+		ck_assert_int_eq(emu_reply_apply_local(&r), 0);
+		ck_assert_int_eq(q.prog_cnt, 1);
+		prog_info_of(ebpf, prog, &pi);
+		ck_assert_int_eq(q.ids[0], pi.id);
+	}
 	/* A second attach: EEXIST, through SET_BPF too. */
 	ck_assert_int_eq(ebpf(BPF_LINK_CREATE, &a, sizeof(a)), -EEXIST);
 	args[1] = PERF_EVENT_IOC_SET_BPF;
