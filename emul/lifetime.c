@@ -88,7 +88,8 @@ int emu_obj_open_tracked(struct emu_session *s, struct emu_obj *o, int flags)
 		fd = open(src, flags | O_CLOEXEC);
 		if (fd < 0)
 			return -errno;
-		if (o->wd >= 0)
+		/* The owner's inode watch (set up when it handed out the first fd) sees this close too. */
+		if (o->wd >= 0 || o->slot->owner_pid != (uint32_t)getpid())
 			__atomic_add_fetch(&o->slot->fd_cnt, 1, __ATOMIC_ACQ_REL);
 		return fd;
 	}
