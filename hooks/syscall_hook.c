@@ -70,7 +70,6 @@
 uint8_t hook_sys_flags[HOOK_SYS_NR_MAX];
 uint64_t hook_sys_xsave_sz;
 uint8_t hook_sys_xsavec;
-uint32_t hook_sys_light_mask;
 
 static hook_sys_enter_fn enter_fn;
 static hook_sys_exit_fn exit_fn;
@@ -172,14 +171,6 @@ static int xsave_probe(void)
 	hook_sys_xsave_sz = ROUND_UP((uint64_t)b, 64);
 	__cpuid_count(0xd, 1, a, b, c, d);
 	hook_sys_xsavec = (a >> 1) & 1; /* the compacted form is never larger */
-	/* XGETBV with ECX=1 (XINUSE) exists when CPUID.(EAX=0DH,ECX=1):EAX[2]. */
-	if ((a >> 2) & 1) {
-		uint32_t lo, hi;
-
-		__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-		/* AVX (2), opmask (5), ZMM_Hi256 (6), Hi16_ZMM (7), when enabled. */
-		hook_sys_light_mask = lo & ((1u << 2) | (1u << 5) | (1u << 6) | (1u << 7));
-	}
 	return 0;
 }
 
