@@ -13,7 +13,8 @@
  *   hooks-enter      getpid traced, counting enter handler
  *   hooks-enter+exit getpid traced, counting enter and exit handlers
  *   kernel-tp-noprog tracepoint syscalls:sys_enter_getpid enabled by a
- *                    counting perf event, no BPF program (root only)
+ *                    counting perf event (sample_period 0, like perf stat),
+ *                    no BPF program (root only)
  *   kernel-tp-bpf    counting BPF program on syscalls:sys_enter_getpid,
  *                    attached like bcc/bpftrace (root only)
  * The kernel modes need root and tracefs; tracefs is mounted in a private
@@ -126,14 +127,15 @@ static int load_count_prog(int map_fd)
 			     sizeof(insns) / sizeof(insns[0]), NULL);
 }
 
-static int perf_tp_open(int id)
+/* @sample: 1 as bcc/bpftrace open it for a BPF program, 0 for a pure counter. */
+static int perf_tp_open(int id, int sample)
 {
 	struct perf_event_attr attr = {
 		.type = PERF_TYPE_TRACEPOINT,
 		.size = sizeof(attr),
 		.config = (uint64_t)id,
-		.sample_period = 1,
-		.wakeup_events = 1,
+		.sample_period = (uint64_t)sample,
+		.wakeup_events = (uint32_t)sample,
 	};
 
 	return (int)syscall(SYS_perf_event_open, &attr, -1, 0, -1, PERF_FLAG_FD_CLOEXEC);
@@ -170,7 +172,7 @@ static int child_run(enum mode m, int fd)
 		err = tracefs_id("syscalls/sys_enter_getpid", &id);
 		if (err)
 			return 3;
-		pfd = perf_tp_open(id);
+		pfd = perf_tp_open(id, m == KERNEL_BPF);
 		if (pfd < 0)
 			return 4;
 		if (m == KERNEL_BPF) {

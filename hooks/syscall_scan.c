@@ -299,8 +299,11 @@ static int site_consider(struct hook_sys_object *obj, csh h, csh dh, cs_insn *in
 	size_t n, next_len = 0;
 	int err;
 
+	/* `mov $imm32, %eax` (b8 id), the usual glibc shape, is position
+	 * independent by construction; anything else asks Capstone's details. */
 	if (sc->prev_len >= 5 && sc->prev + sc->prev_len == a &&
-	    insn_relocatable(dh, (const uint8_t *)sc->prev, sc->prev_len, sc->prev)) {
+	    ((sc->prev_len == 5 && *(const uint8_t *)sc->prev == 0xb8) ||
+	     insn_relocatable(dh, (const uint8_t *)sc->prev, sc->prev_len, sc->prev))) {
 		st = site_new(obj);
 		if (!st)
 			return -ENOMEM;
@@ -369,10 +372,15 @@ int hook_sys_scan(struct hook_sys_object *obj, const void *eh_frame_hdr)
 		const uint8_t *p = (const uint8_t *)a;
 		uintptr_t start, end;
 
-		while (a + 1 < obj->hi && !(p[0] == 0x0f && p[1] == 0x05))
-			p++, a++;
-		if (a + 1 >= obj->hi)
+		/* Search the rarer second byte (in glibc's text 0x05 is 8x rarer than 0x0f). */
+		p = memchr(p + 1, 0x05, obj->hi - a - 1);
+		if (!p)
 			break;
+		if (p[-1] != 0x0f) {
+			a = (uintptr_t)p - 1; /* the loop's a++ resumes at p */
+			continue;
+		}
+		a = (uintptr_t)p - 1;
 		if (!(f.start && a >= f.start && a < f.end)) {
 			/* First candidate in this function: sweep it once. */
 			start = fde_func_start(&t, a, &end);
