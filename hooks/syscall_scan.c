@@ -22,8 +22,11 @@
  * The usual glibc shape, `mov $nr,%eax; syscall`, qualifies, and its
  * immediate gives the trampoline a constant number.
  *
- * Workload: once per object at install; only candidate functions are
- * disassembled, so a 2 MB libc is scanned in a few milliseconds.
+ * Workload: once per object at install. Only functions that contain a
+ * candidate are disassembled, each once and only as far as needed (to the
+ * last candidate, or to the end when a "post" site needs the branch
+ * check). Debian 12's libc (526 syscalls in 1.4 MB of text) takes about
+ * 4 ms of CPU on the 2-core VM, nearly all of it inside Capstone.
  */
 #include "config.h"
 
