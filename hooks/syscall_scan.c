@@ -12,15 +12,22 @@
  * which every glibc function, assembly ones included, has. A candidate
  * without an unwind entry is left alone.
  *
- * A site is patchable when the instruction right before the syscall is at
- * least 5 bytes long (room for `jmp rel32`), falls through, and is position
- * independent: no branch, call or return, and no %rip-relative operand, so it
- * can run unchanged in the trampoline. Replacing exactly one instruction
+ * A "pre" site: the instruction right before the syscall is at least 5
+ * bytes long (room for `jmp rel32`), falls through, and is position
+ * independent: no branch, call or return, and no %rip-relative operand, so
+ * it can run unchanged in the trampoline. Replacing exactly one instruction
  * means no branch target can fall inside the rewritten bytes (a target is
- * always an instruction start), so basic-block analysis is not needed; a
- * branch to the `syscall` itself still finds the original instruction.
- * The usual glibc shape, `mov $nr,%eax; syscall`, qualifies, and its
- * immediate gives the trampoline a constant number.
+ * always an instruction start); a branch to the `syscall` itself still finds
+ * the original instruction. The usual glibc shape, `mov $nr,%eax; syscall`,
+ * qualifies, and its immediate gives the trampoline a constant number.
+ *
+ * Otherwise a "post" site: the syscall plus the position-independent
+ * instruction after it (>= 3 bytes, so >= 5 together) are displaced. Now a
+ * branch to that second instruction would land inside the new jmp, so the
+ * whole function is swept and the site is refused if any direct branch or
+ * call targets it, or if the function has any indirect jump (a jump table
+ * could), or if some of it does not decode. glibc's `xor %eax,%eax;
+ * syscall; cmp $-4096,%rax` (read) is the common case.
  *
  * Workload: once per object at install. Only functions that contain a
  * candidate are disassembled, each once and only as far as needed (to the
