@@ -31,8 +31,10 @@
  *   2.36 that is 8 of 526 sites in libc (thread exit loops, two futex
  *   calls, aio) and 2 of 46 in ld.so (hook_syscalls_get_stats() counts
  *   them); code jumping straight to a `syscall` instruction;
- * - "post" sites when install runs while other threads exist (see
- *   hooks/syscall_tramp.c), e.g. read() and _exit();
+ * - when install runs while other threads exist (attaching to a running
+ *   program): "post" sites (e.g. read(), _exit()) and "pre" sites whose five
+ *   bytes straddle a 16-byte block (hooks/syscall_tramp.c); 393 of 572 sites
+ *   are rewritten then, against 562 when single-threaded;
  * - objects loaded after install until install is called again (the agent
  *   calls it on dlopen), and code generated at run time (JITs);
  * - statically linked programs (the agent is never loaded);
