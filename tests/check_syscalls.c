@@ -37,11 +37,13 @@
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <dirent.h>
 
+#include "common/utils.h"
 #include "hooks/syscall.h"
 #include "hooks/tp_ctx.h"
 #include "hooks/tp_event.h"
@@ -231,21 +233,49 @@ static char *slurp(const char *path)
 	return buf;
 }
 
-/* Compare with the running kernel, field by field (ids are build-specific and not compared). */
+static int tracefs_private_mount(void)
+{
+	if (geteuid() != 0 || unshare(CLONE_NEWNS) ||
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL))
+		return -EPERM;
+	if (access("/sys/kernel/tracing/events", F_OK) &&
+	    mount("nodev", "/sys/kernel/tracing", "tracefs", 0, NULL))
+		return -errno;
+	return 0;
+}
+
+static bool running_capture_kernel(void)
+{
+	struct utsname u;
+
+	return uname(&u) == 0 && !strcmp(u.release, tp_event_kernel_release());
+}
+
+/*
+ * Compare with the running kernel's tracefs (ids are build-specific and not
+ * compared). On the kernel the data was captured from, every event must be
+ * there with the same fields (name, type, offset, size, signedness) and
+ * print fmt, and no event may be missing. On another kernel the event set
+ * and argument spellings may legitimately differ (bpftime serves its own
+ * copy), so we check what the context builder relies on instead: every live
+ * syscall event has the common header, __syscall_nr at 8 and 8-byte slots
+ * from 16, and those we both have agree on offsets and sizes.
+ */
 START_TEST(test_tp_matches_kernel_tracefs)
 {
 	static const char *cats[] = { "syscalls", "raw_syscalls" };
 	const char *base = "/sys/kernel/tracing/events";
-	unsigned int live = 0, c;
+	bool exact = running_capture_kernel();
+	unsigned int live = 0, both = 0, c;
 	char path[512];
 
-	if (geteuid() != 0 || unshare(CLONE_NEWNS) ||
-	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
-	    (access("/sys/kernel/tracing/events", F_OK) &&
-	     mount("nodev", "/sys/kernel/tracing", "tracefs", 0, NULL))) {
+	if (tracefs_private_mount()) {
 		fprintf(stderr, "check_syscalls: SKIP kernel tracefs comparison (needs root and tracefs)\n");
 		return;
 	}
+	if (!exact)
+		fprintf(stderr, "check_syscalls: data captured on %s, not the running kernel: "
+				"comparing layouts only\n", tp_event_kernel_release());
 	for (c = 0; c < 2; c++) {
 		DIR *d;
 		struct dirent *de;
@@ -258,31 +288,52 @@ START_TEST(test_tp_matches_kernel_tracefs)
 			struct tp_field f[TP_EVENT_FIELD_MAX];
 			unsigned int cnt, j;
 			char *text;
+			int err;
 
 			if (strncmp(de->d_name, "sys_", 4))
 				continue;
 			snprintf(path, sizeof(path), "%s/%s/%s/format", base, cats[c], de->d_name);
 			text = slurp(path);
 			ck_assert_msg(text, "%s", path);
-			ck_assert_msg(tp_event_lookup(cats[c], de->d_name, &ev) == 0,
-				      "kernel event %s:%s missing from our data", cats[c], de->d_name);
 			ck_assert_int_eq(tp_format_parse(text, f, TP_EVENT_FIELD_MAX, &cnt), 0);
+			live++;
+			ck_assert_uint_ge(cnt, 5);
+			ck_assert_str_eq(f[0].name, "common_type");
+			ck_assert_uint_eq(f[3].off, 4);
+			ck_assert_uint_eq(f[4].off, 8);
+			for (j = 5; j < cnt && c == 0; j++) {
+				ck_assert_uint_eq(f[j].off, 16 + 8 * (j - 5));
+				ck_assert_uint_eq(f[j].sz, 8);
+			}
+			err = tp_event_lookup(cats[c], de->d_name, &ev);
+			if (exact)
+				ck_assert_msg(err == 0, "kernel event %s:%s missing from our data", cats[c],
+					      de->d_name);
+			if (err) {
+				free(text);
+				continue;
+			}
+			both++;
 			ck_assert_uint_eq(cnt, ev->field_cnt);
 			for (j = 0; j < cnt; j++) {
-				ck_assert_str_eq(f[j].name, ev->fields[j].name);
-				ck_assert_str_eq(f[j].type, ev->fields[j].type);
 				ck_assert_uint_eq(f[j].off, ev->fields[j].off);
 				ck_assert_uint_eq(f[j].sz, ev->fields[j].sz);
 				ck_assert_int_eq(f[j].is_signed, ev->fields[j].is_signed);
+				if (!exact)
+					continue;
+				ck_assert_str_eq(f[j].name, ev->fields[j].name);
+				ck_assert_str_eq(f[j].type, ev->fields[j].type);
 			}
 			/* print fmt is what bpftrace/bcc show; it must match too. */
-			ck_assert_str_eq(strstr(text, "print fmt:"), strstr(ev->format, "print fmt:"));
+			if (exact)
+				ck_assert_str_eq(strstr(text, "print fmt:"), strstr(ev->format, "print fmt:"));
 			free(text);
-			live++;
 		}
 		closedir(d);
 	}
-	ck_assert_uint_eq(live, tp_event_count());
+	ck_assert_uint_gt(both, 0);
+	if (exact)
+		ck_assert_uint_eq(live, tp_event_count());
 }
 END_TEST
 
@@ -751,7 +802,14 @@ static int kctx_prog_load(int map_fd, unsigned int ctx_words)
 	I(.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0);
 	I(.code = BPF_JMP | BPF_EXIT);
 	/* Word 0 (the common fields) is not readable by tracepoint programs
-	 * (tp_prog_is_valid_access() in kernel/trace/bpf_trace.c). */
+	 * (tp_prog_is_valid_access() in kernel/trace/bpf_trace.c). ctx_words 0
+	 * copies just the 4-byte __syscall_nr at 8: PERF_EVENT_IOC_SET_BPF
+	 * refuses (EACCES) a program that reads past the event's record, and
+	 * sys_enter_getpid's is 12 bytes (perf_event_set_bpf_prog()). */
+	if (!ctx_words) {
+		I(.code = BPF_LDX | BPF_MEM | BPF_W, .dst_reg = BPF_REG_1, .src_reg = BPF_REG_6, .off = 8);
+		I(.code = BPF_STX | BPF_MEM | BPF_W, .dst_reg = BPF_REG_8, .src_reg = BPF_REG_1, .off = 8);
+	}
 	for (w = 1; w < ctx_words; w++) {
 		I(.code = BPF_LDX | BPF_MEM | BPF_DW, .dst_reg = BPF_REG_1, .src_reg = BPF_REG_6,
 		  .off = (int16_t)(8 * w));
@@ -791,7 +849,7 @@ static int kctx_attach(uint64_t id, unsigned int ctx_words, int *map_fd)
 					.sample_period = 1, .wakeup_events = 1 };
 	struct kctx_slot slot = { .tid = (uint64_t)syscall(SYS_gettid) };
 	uint32_t key = 0;
-	int prog_fd, pfd;
+	int prog_fd, pfd, err;
 
 	attr.config = id;
 	*map_fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "ck_ctx", 4, sizeof(slot), 1, NULL);
@@ -802,20 +860,11 @@ static int kctx_attach(uint64_t id, unsigned int ctx_words, int *map_fd)
 	ck_assert_int_ge(prog_fd, 0);
 	pfd = (int)syscall(SYS_perf_event_open, &attr, -1, 0, -1, PERF_FLAG_FD_CLOEXEC);
 	ck_assert_int_ge(pfd, 0);
-	ck_assert_int_eq(ioctl(pfd, PERF_EVENT_IOC_SET_BPF, prog_fd), 0);
+	err = ioctl(pfd, PERF_EVENT_IOC_SET_BPF, prog_fd) ? -errno : 0;
+	ck_assert_msg(err == 0, "PERF_EVENT_IOC_SET_BPF on tracepoint %llu: %s", (unsigned long long)id,
+		      strerror(-err));
 	close(prog_fd);
 	return pfd;
-}
-
-static int tracefs_private_mount(void)
-{
-	if (geteuid() != 0 || unshare(CLONE_NEWNS) ||
-	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL))
-		return -EPERM;
-	if (access("/sys/kernel/tracing/events", F_OK) &&
-	    mount("nodev", "/sys/kernel/tracing", "tracefs", 0, NULL))
-		return -errno;
-	return 0;
 }
 
 START_TEST(test_ctx_matches_kernel_openat)
@@ -872,6 +921,61 @@ START_TEST(test_ctx_matches_kernel_openat)
 	close(pe_exit);
 	close(map_enter);
 	close(map_exit);
+}
+END_TEST
+
+/*
+ * The syscall numbers in our data that do not come straight from the
+ * installed <asm/unistd_64.h> (events named after the kernel's entry point,
+ * and syscalls newer than the headers: the table in
+ * scripts/gen-tracefs-data.sh), checked against the number the running
+ * kernel writes into __syscall_nr: a kernel BPF program copies it while this
+ * thread calls each syscall with invalid arguments (every call fails with
+ * EFAULT, EBADF or EINVAL). Events this kernel lacks are skipped.
+ */
+START_TEST(test_tp_nr_matches_kernel)
+{
+	static const char *names[] = {
+		"newstat", "newfstat", "newlstat", "sendfile64", "newuname", "umount",
+		"cachestat", "fchmodat2", "futex_wake", "futex_wait", "futex_requeue",
+		"statmount", "listmount", "lsm_get_self_attr", "lsm_set_self_attr",
+		"lsm_list_modules", "mseal", "setxattrat", "getxattrat", "listxattrat",
+		"removexattrat", "open_tree_attr", "file_getattr", "file_setattr",
+		"getpid", "openat",
+	};
+	unsigned int i, checked = 0;
+
+	if (tracefs_private_mount()) {
+		fprintf(stderr, "check_syscalls: SKIP syscall number check (needs root and tracefs)\n");
+		return;
+	}
+	for (i = 0; i < ARRAY_SIZE(names); i++) {
+		const struct tp_event *ev;
+		struct kctx_slot slot;
+		char name[64], path[256];
+		uint32_t key = 0;
+		int32_t knr;
+		int map_fd, pfd;
+
+		snprintf(name, sizeof(name), "sys_enter_%s", names[i]);
+		ck_assert_int_eq(tp_event_lookup("syscalls", name, &ev), 0);
+		snprintf(path, sizeof(path), "/sys/kernel/tracing/events/syscalls/%s/id", name);
+		if (access(path, F_OK))
+			continue; /* an older kernel */
+		pfd = kctx_attach(live_event_id(name), 0, &map_fd);
+		ck_assert_int_ge(pfd, 0);
+		ck_assert_int_eq(ioctl(pfd, PERF_EVENT_IOC_ENABLE, 0), 0);
+		syscall(ev->nr, -1L, 0L, 0L, 0L, 0L, 0L);
+		ck_assert_int_eq(bpf_map_lookup_elem(map_fd, &key, &slot), 0);
+		ck_assert_msg(slot.hits == 1, "%s: %llu hits for syscall %d", name,
+			      (unsigned long long)slot.hits, ev->nr);
+		memcpy(&knr, slot.ctx + 8, 4);
+		ck_assert_int_eq(knr, ev->nr);
+		close(pfd);
+		close(map_fd);
+		checked++;
+	}
+	ck_assert_uint_ge(checked, 8); /* the aliases and getpid/openat exist on any kernel */
 }
 END_TEST
 
@@ -1161,6 +1265,7 @@ static Suite *syscalls_suite(void)
 	tcase_add_test(tc, test_tp_format_parse_errors);
 	tcase_add_test(tc, test_tp_ctx_fill);
 	tcase_add_test(tc, test_tp_matches_kernel_tracefs);
+	tcase_add_test(tc, test_tp_nr_matches_kernel);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("intercept");
