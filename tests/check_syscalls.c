@@ -3,22 +3,24 @@
  * (hooks/tp_event.c, hooks/tp_ctx.c) and in-process syscall interception
  * (hooks/syscall_*.c).
  *
- * TCase "tracefs" checks the captured event table: lookups, the kernel's
- * context layout for every event, the format parser's errors, context
- * building, and (as root, in a private mount namespace so the host's mounts
- * are untouched) that every field of every syscalls:* / raw_syscalls:* event
- * of the running kernel's tracefs matches our data.
+ * TCase "tracefs": lookups, the kernel's context layout for every event, the
+ * format parser's errors, context building; and, as root in a private mount
+ * namespace (the host's mounts are untouched), the running kernel's tracefs
+ * against our data (exactly on the kernel it was captured from, layouts
+ * elsewhere) and the syscall numbers we could not take from the headers
+ * against the __syscall_nr the kernel records.
  *
  * TCase "intercept" installs the rewriter in each (forked) test process and
  * checks exact enter/exit counts, arguments and return values for getpid
  * and openat, untraced syscalls, 8 threads, fork, vfork+exec, clone on its
- * own stack, signals (EINTR, SA_RESTART, rt_sigreturn), exit_group and
- * skipping. Counts are filtered by a per-thread "counting" flag so syscalls
- * of the check framework never leak in. Nothing depends on timing: the
- * signal tests use a repeating timer against a read that blocks until a
- * signal arrives. The same tests run in the ASan+UBSan build: the rewriting
- * also patches libasan's own syscalls, and the stubs never touch memory ASan
- * tracks beyond the stack below the red zone.
+ * own stack, signals (EINTR, SA_RESTART, rt_sigreturn), exit_group,
+ * skipping, preserved registers (GPRs, xmm, ymm), and, as root, that the
+ * contexts we build for a real openat equal the kernel's, copied by a
+ * kernel BPF program in the same test. TCase "late" installs while other
+ * threads run. Counts are filtered by a per-thread "counting" flag so
+ * syscalls of the check framework never leak in. Nothing depends on timing:
+ * the signal tests use a repeating timer against a read that blocks until a
+ * signal arrives. The same tests run in the ASan+UBSan build.
  */
 #include "config.h"
 
@@ -854,12 +856,17 @@ static int kctx_attach(uint64_t id, unsigned int ctx_words, int *map_fd)
 	attr.config = id;
 	*map_fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "ck_ctx", 4, sizeof(slot), 1, NULL);
 	if (*map_fd < 0)
-		return *map_fd;
+		return *map_fd; /* no kernel BPF here (container, lockdown): callers skip */
 	ck_assert_int_eq(bpf_map_update_elem(*map_fd, &key, &slot, BPF_ANY), 0);
 	prog_fd = kctx_prog_load(*map_fd, ctx_words);
-	ck_assert_int_ge(prog_fd, 0);
+	ck_assert_msg(prog_fd >= 0, "the kernel rejected the copying program: %s", strerror(-prog_fd));
 	pfd = (int)syscall(SYS_perf_event_open, &attr, -1, 0, -1, PERF_FLAG_FD_CLOEXEC);
-	ck_assert_int_ge(pfd, 0);
+	if (pfd < 0) {
+		err = -errno; /* no perf events here: callers skip */
+		close(prog_fd);
+		close(*map_fd);
+		return err;
+	}
 	err = ioctl(pfd, PERF_EVENT_IOC_SET_BPF, prog_fd) ? -errno : 0;
 	ck_assert_msg(err == 0, "PERF_EVENT_IOC_SET_BPF on tracepoint %llu: %s", (unsigned long long)id,
 		      strerror(-err));
@@ -886,8 +893,12 @@ START_TEST(test_ctx_matches_kernel_openat)
 	id_enter = live_event_id("sys_enter_openat");
 	id_exit = live_event_id("sys_exit_openat");
 	pe_enter = kctx_attach(id_enter, ev_enter->ctx_sz / 8, &map_enter);
+	if (pe_enter < 0) {
+		fprintf(stderr, "check_syscalls: SKIP kernel context comparison (kernel BPF or perf "
+				"unavailable: %s)\n", strerror(-pe_enter));
+		return;
+	}
 	pe_exit = kctx_attach(id_exit, ev_exit->ctx_sz / 8, &map_exit);
-	ck_assert_int_ge(pe_enter, 0);
 	ck_assert_int_ge(pe_exit, 0);
 
 	hook_syscalls_enable(SYS_openat, true);
@@ -963,6 +974,11 @@ START_TEST(test_tp_nr_matches_kernel)
 		if (access(path, F_OK))
 			continue; /* an older kernel */
 		pfd = kctx_attach(live_event_id(name), 0, &map_fd);
+		if (pfd < 0 && !checked) {
+			fprintf(stderr, "check_syscalls: SKIP syscall number check (kernel BPF or perf "
+					"unavailable: %s)\n", strerror(-pfd));
+			return;
+		}
 		ck_assert_int_ge(pfd, 0);
 		ck_assert_int_eq(ioctl(pfd, PERF_EVENT_IOC_ENABLE, 0), 0);
 		syscall(ev->nr, -1L, 0L, 0L, 0L, 0L, 0L);
