@@ -20,8 +20,8 @@
  * any DSO or the executable itself), on every thread, in forked children
  * (they inherit the rewritten text), in vfork and clone children, in signal
  * handlers, with SA_RESTART restarts transparent (the kernel restarts the
- * trampoline's own `syscall`). An exec starts a fresh image; the agent
- * installs again from its constructor.
+ * trampoline's own `syscall`). An exec starts a fresh image, which the
+ * preloaded agent must install into again (from its constructor).
  *
  * Not covered (each is a missed event, never a crash):
  * - sites where neither the instruction before the syscall (>= 5 bytes) nor
@@ -36,7 +36,8 @@
  *   bytes straddle a 16-byte block (hooks/syscall_tramp.c); 393 of 572 sites
  *   are rewritten then, against 562 when single-threaded;
  * - objects loaded after install until install is called again (the agent
- *   calls it on dlopen), and code generated at run time (JITs);
+ *   is expected to call it after dlopen; it patches only new objects), and
+ *   code generated at run time (JITs);
  * - statically linked programs (the agent is never loaded);
  * - the vDSO (clock_gettime, gettimeofday, time, getcpu do not enter the
  *   kernel there either, so the kernel's tracepoints miss them too);
