@@ -389,6 +389,23 @@ START_TEST(test_interp_div_by_zero_gives_zero)
 }
 END_TEST
 
+START_TEST(test_interp_div64_wide_and_narrow_operands)
+{
+	/* Both the 32-bit fast path and the 64-bit path of div/mod. */
+	ck_assert_uint_eq(run_asm("lddw %r0, 0x100000001\nmov %r1, 3\ndiv %r0, %r1\nexit"), 0x55555555ull);
+	ck_assert_uint_eq(run_asm("lddw %r0, 0x100000001\nmov %r1, 3\nmod %r0, %r1\nexit"), 2);
+	ck_assert_uint_eq(run_asm("mov %r0, 7\nlddw %r1, 0x100000000\ndiv %r0, %r1\nexit"), 0);
+	ck_assert_uint_eq(run_asm("mov %r0, 7\nlddw %r1, 0x100000000\nmod %r0, %r1\nexit"), 7);
+	ck_assert_uint_eq(run_asm("mov32 %r0, 0xfffffff0\nmov %r1, 16\ndiv %r0, %r1\nexit"), 0x0fffffffull);
+	ck_assert_uint_eq(run_asm("lddw %r0, 0x100000001\ndiv %r0, 3\nexit"), 0x55555555ull);
+	ck_assert_uint_eq(run_asm("lddw %r0, 0x100000001\nmod %r0, 3\nexit"), 2);
+	ck_assert_uint_eq(run_asm("mov32 %r0, 0xfffffff1\nmod %r0, 16\nexit"), 1);
+	/* A negative imm is sign-extended: the divisor is 2^64 - 1. */
+	ck_assert_uint_eq(run_asm("mov %r0, -1\ndiv %r0, -1\nexit"), 1);
+	ck_assert_uint_eq(run_asm("mov %r0, 5\ndiv %r0, -1\nexit"), 0);
+}
+END_TEST
+
 START_TEST(test_interp_mod_by_zero_keeps_dst)
 {
 	ck_assert_uint_eq(run_asm("lddw %r0, 0x100000007\nmov %r1, 0\nmod %r0, %r1\nexit"),
@@ -948,6 +965,7 @@ static Suite *jit_suite(void)
 	tc = tcase_create("interp");
 	tcase_add_test(tc, test_interp_div_by_zero_gives_zero);
 	tcase_add_test(tc, test_interp_mod_by_zero_keeps_dst);
+	tcase_add_test(tc, test_interp_div64_wide_and_narrow_operands);
 	tcase_add_test(tc, test_interp_intmin_sdiv_minus_one);
 	tcase_add_test(tc, test_interp_shift_masking);
 	tcase_add_test(tc, test_interp_alu32_zero_extends);
