@@ -84,6 +84,12 @@ void jit_prog_free(struct jit_prog *p);
 uint32_t jit_prog_insn_cnt(const struct jit_prog *p);
 
 /**
+ * jit_prog_insns() - the instructions as loaded (before ld_imm64 resolution),
+ * jit_prog_insn_cnt() of them; owned by @p, valid until jit_prog_free().
+ */
+const struct bpf_insn *jit_prog_insns(const struct jit_prog *p);
+
+/**
  * jit_prog_exec() - run with r1 and r2 as given; the general entry point.
  * @r0: the program's result (r0 at the outermost exit)
  *

@@ -47,6 +47,11 @@ uint32_t jit_prog_insn_cnt(const struct jit_prog *p)
 	return p->insn_cnt;
 }
 
+const struct bpf_insn *jit_prog_insns(const struct jit_prog *p)
+{
+	return p->insns;
+}
+
 /* Constant divisors: RFC 9669 §4.1 fixes x/0 = 0, x%0 = x, and for the
  * signed forms INT_MIN/-1 = INT_MIN (i.e. -x, wrapping) and x%-1 = 0. Turn
  * them into plain moves so the run-time handlers for K forms need no test. */

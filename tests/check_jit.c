@@ -810,6 +810,9 @@ START_TEST(test_interp_ld_imm64_pseudo_resolved_at_load)
 	resolves = 0;
 	ck_assert_int_eq(load_raw(p, 6, &env, &prog), 0);
 	ck_assert_int_eq(resolves, 2);
+	/* The program keeps its instructions as given, pseudo forms unresolved. */
+	ck_assert_uint_eq(jit_prog_insn_cnt(prog), 6);
+	ck_assert_int_eq(memcmp(jit_prog_insns(prog), p, sizeof(p)), 0);
 	ck_assert_uint_eq(jit_prog_run(prog, NULL), 0xfeed0000beefull + 0x1010);
 	ck_assert_uint_eq(jit_prog_run(prog, NULL), 0xfeed0000beefull + 0x1010);
 	ck_assert_int_eq(resolves, 2); /* nothing is resolved while running */
