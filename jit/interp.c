@@ -3,7 +3,12 @@
  *
  * Dispatch is computed goto ("labels as values"), as in ___bpf_prog_run()
  * in kernel/bpf/core.c: the label table is generated from JIT_OPCODES() in
- * jit/opcodes.h, so a form without a handler does not compile. Each handler
+ * jit/opcodes.h, so a form without a handler does not compile. It is
+ * direct-threaded: the loader stores each slot's handler address in the slot,
+ * so dispatch is one load and one indirect jump. A few superinstructions
+ * (widening idioms, "rX = rY; rX += k", add + conditional jump; see
+ * pinsn_fuse() in jit/prog.c) cut dispatches and indirect-branch misses in
+ * the code clang emits for loops. Each handler
  * does its work and jumps straight to the next one; there is no bounds,
  * opcode or field check in the loop, because jit_decode_prog() proved at
  * load that every jump lands on an instruction, every subprogram ends in
