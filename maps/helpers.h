@@ -1,0 +1,32 @@
+/*
+ * helpers.h - contract: the map helpers as jit_helper_fn, for the helper
+ * table the jit calls through (jit/jit.h struct jit_env).
+ *
+ * bpf_for_each_map_elem (164) is not here: its callback is a BPF subprogram
+ * that only the jit can call. The jit wraps map_for_each_elem() (maps.h) with
+ * a map_for_each_fn that runs the callback.
+ */
+#ifndef MAPS_HELPERS_H
+#define MAPS_HELPERS_H
+
+#include <stdint.h>
+
+#include "jit/jit.h"
+
+/** bpf_map_lookup_elem(map, key): value pointer or 0. */
+uint64_t map_helper_lookup_elem(uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
+/** bpf_map_update_elem(map, key, value, flags): 0 or -errno. */
+uint64_t map_helper_update_elem(uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
+/** bpf_map_delete_elem(map, key): 0 or -errno. */
+uint64_t map_helper_delete_elem(uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
+/** bpf_map_lookup_percpu_elem(map, key, cpu): value pointer or 0. */
+uint64_t map_helper_lookup_percpu_elem(uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4,
+				       uint64_t r5);
+/** bpf_spin_lock(lock) / bpf_spin_unlock(lock): process-shared, dead-owner safe. Return 0. */
+uint64_t map_helper_spin_lock(uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
+uint64_t map_helper_spin_unlock(uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
+
+/** Install the helpers above into @table (indexed by BPF_FUNC_* id, @cnt entries). */
+void map_helpers_fill(jit_helper_fn *table, uint32_t cnt);
+
+#endif /* MAPS_HELPERS_H */
