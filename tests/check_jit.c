@@ -934,6 +934,34 @@ START_TEST(test_disasm_text_and_refusals)
 }
 END_TEST
 
+START_TEST(test_load_env_size_versioning)
+{
+	struct {
+		struct jit_env env;
+		uint64_t newer_field;
+	} big = { .env = { .sz = sizeof(big), .helpers = test_helpers, .helper_cnt = 3 } };
+	struct jit_env small = { .sz = offsetof(struct jit_env, helper_cnt) + sizeof(uint32_t),
+				 .helpers = test_helpers, .helper_cnt = 3,
+				 .tail_call = tail_self /* past sz: must be ignored */ };
+	struct jit_prog *prog = NULL;
+
+	/* Newer caller, unknown field zero: fine. */
+	ck_assert_int_eq(load_asm("mov %r1, 2\ncall 1\nexit", &big.env, &prog), 0);
+	ck_assert_uint_eq(jit_prog_run(prog, NULL), 2);
+	jit_prog_free(prog);
+	prog = NULL;
+	/* ... unknown field set: refused. */
+	big.newer_field = 1;
+	ck_assert_int_eq(load_asm("exit", &big.env, &prog), -E2BIG);
+	ck_assert_ptr_null(prog);
+	/* Older caller: helpers are read, the fields past its size are not, so
+	 * call 12 is an unknown helper rather than a tail call. */
+	refused("call 12\nexit", &small, -EINVAL, "insn 0: invalid func unknown#12 (no such helper)");
+	small.sz = 4;
+	refused("exit", &small, -EINVAL, "struct jit_env is too small (sz 4)");
+}
+END_TEST
+
 static Suite *jit_suite(void)
 {
 	Suite *s = suite_create("jit");
@@ -987,6 +1015,7 @@ static Suite *jit_suite(void)
 	tcase_add_test(tc, test_interp_tail_call_from_subprog_returns_to_caller);
 	tcase_add_test(tc, test_interp_tail_call_empty_slots_count_toward_limit);
 	tcase_add_test(tc, test_interp_ld_imm64_pseudo_resolved_at_load);
+	tcase_add_test(tc, test_load_env_size_versioning);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("asm");
