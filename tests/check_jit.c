@@ -7,6 +7,9 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -563,6 +566,50 @@ START_TEST(test_interp_atomics)
 }
 END_TEST
 
+START_TEST(test_interp_atomics_shared_between_processes)
+{
+	/* Two processes run the same program on one MAP_SHARED page: every
+	 * increment must land (64-bit add, 32-bit fetch-add, and a cmpxchg
+	 * retry loop), so the totals are exact whatever the interleaving. */
+	const char *text = "mov %r2, 0\n"
+			   "l:\n"
+			   "mov %r3, 1\n"
+			   "lock add [%r1], %r3\n"
+			   "mov %r4, 2\n"
+			   "lock fetch add32 [%r1+8], %r4\n"
+			   "retry:\n"
+			   "ldxdw %r0, [%r1+16]\n"
+			   "mov %r5, %r0\n"
+			   "add %r5, 3\n"
+			   "mov %r6, %r0\n"
+			   "lock cmpxchg [%r1+16], %r5\n"
+			   "jne %r0, %r6, retry\n"
+			   "add %r2, 1\n"
+			   "jne %r2, 20000, l\n"
+			   "mov %r0, 0\n"
+			   "exit";
+	uint64_t *shared = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	struct jit_prog *prog = NULL;
+	int status;
+	pid_t pid;
+
+	ck_assert_ptr_ne(shared, MAP_FAILED);
+	ck_assert_int_eq(load_asm(text, NULL, &prog), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	jit_prog_run(prog, shared);
+	if (pid == 0)
+		_exit(0);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ck_assert_uint_eq(shared[0], 2 * 20000);
+	ck_assert_uint_eq(shared[1], 2 * 2 * 20000); /* 32-bit slot, upper half untouched */
+	ck_assert_uint_eq(shared[2], 3 * 2 * 20000);
+	jit_prog_free(prog);
+	munmap(shared, 4096);
+}
+END_TEST
+
 START_TEST(test_interp_local_call_stack_isolation)
 {
 	/* Each frame has its own 512 bytes: the callee's [r10-8] is not the
@@ -1004,6 +1051,7 @@ static Suite *jit_suite(void)
 	tcase_add_test(tc, test_interp_fused_widening_idioms);
 	tcase_add_test(tc, test_interp_fused_mov_add_and_add_jcc);
 	tcase_add_test(tc, test_interp_atomics);
+	tcase_add_test(tc, test_interp_atomics_shared_between_processes);
 	tcase_add_test(tc, test_interp_local_call_stack_isolation);
 	tcase_add_test(tc, test_interp_local_calls_nest_eight_deep);
 	tcase_add_test(tc, test_interp_helper_args_and_current_run);
