@@ -200,6 +200,7 @@ struct create_case {
 	const char *name;
 	uint32_t numa;
 	int err;
+	bool ours_only; /* the kernel's answer changed across versions: no comparison */
 };
 
 static const struct create_case array_create_cases[] = {
@@ -241,7 +242,12 @@ static void run_create_case(const struct create_case *c)
 	a.map_extra = c->map_extra;
 	a.numa_node = c->numa;
 	strncpy(a.map_name, c->name, sizeof(a.map_name) - 1);
-	err = pair_create(&a, &p);
+	if (c->ours_only) {
+		p.kfd = -1;
+		err = map_create(&a, NULL, &p.m);
+	} else {
+		err = pair_create(&a, &p);
+	}
 	ck_assert_msg(err == c->err, "case type %u ksz %u vsz %u flags %#x: want %d got %d", c->type,
 		      c->ksz, c->vsz, c->flags, c->err, err);
 	if (!err)
