@@ -725,6 +725,7 @@ END_TEST
 
 #include "tests/check_maps_hash.inc"
 #include "tests/check_maps_robust.inc"
+#include "tests/check_maps_model.inc"
 
 int main(void)
 {
@@ -761,6 +762,7 @@ int main(void)
 
 	hash_tcases_add(s);
 	robust_tcases_add(s);
+	model_tcases_add(s);
 
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
