@@ -38,7 +38,9 @@
  * fd can write anything into the file (it must be able to, to mmap arrays):
  * map_open_fd() validates the header, and every index read from shared memory
  * is bounds-checked, so corruption can lose or garble entries but not crash
- * the supervisor or the agent.
+ * the supervisor or the agent. For the same reason a client can mmap a frozen
+ * map writable, which the kernel refuses with -EPERM, and BPF_MAP_FREEZE
+ * cannot see (and refuse with -EBUSY) writable mappings that exist.
  */
 #ifndef MAPS_MAPS_H
 #define MAPS_MAPS_H
