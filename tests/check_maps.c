@@ -544,8 +544,14 @@ START_TEST(test_map_open_fd_from_other_process)
 		struct map *m2;
 		uint64_t nv = 0xfeed;
 
-		if (map_open_fd(map_fd(p.m), &m2))
+		/* Like an agent: open from an fd, close it, keep using the map. */
+		int fd = dup(map_fd(p.m));
+
+		if (fd < 0 || map_open_fd(fd, &m2))
 			_exit(1);
+		close(fd);
+		if (map_fd(m2) != -1)
+			_exit(5);
 		if (map_max_entries(m2) != 4 || map_value_size(m2) != 8)
 			_exit(2);
 		if (map_sys_update_elem(m2, &k, &nv, 0))
