@@ -603,6 +603,31 @@ START_TEST(test_perf_event_open_rules)
 	close((int)fd);
 	pa.config1 = 24; /* a bad path pointer */
 	ck_assert_int_eq(eperf(&pa, -1, 0, -1, 0), -EFAULT);
+	/* A relative path is recorded against the caller's cwd, as kern_path() resolves it. */
+	{
+		char rel[] = "sub/prog", want[4200], cwd[4096];
+		struct emu_obj *o;
+		uint64_t id = 0, args[6] = { 0 };
+		struct emu_reply r;
+
+		pa.config1 = (uintptr_t)rel;
+		pa.size = sizeof(pa); /* config2 lies past PERF_ATTR_SIZE_VER0 */
+		fd = eperf(&pa, 1, -1, -1, 0);
+		ck_assert_int_ge(fd, 0);
+		args[0] = (uint64_t)fd;
+		args[1] = PERF_EVENT_IOC_ID;
+		args[2] = (uintptr_t)&id;
+		ck_assert_int_eq(emu_syscall(S, &T, SYS_ioctl, args, &r), 0);
+		ck_assert_int_eq(emu_reply_apply_local(&r), 0);
+		ck_assert_int_eq(emu_obj_by_id(S, EMU_REG_PERF, (uint32_t)id, &o), 0);
+		ck_assert_ptr_nonnull(getcwd(cwd, sizeof(cwd)));
+		snprintf(want, sizeof(want), "%s/sub/prog", cwd);
+		ck_assert_str_eq(o->slot->u.perf.path, want);
+		ck_assert_int_eq(o->slot->u.perf.pid, 1);
+		ck_assert_int_eq(o->slot->u.perf.offset, 0x1000);
+		ck_assert_int_eq(o->slot->u.perf.flags & EMU_REG_PERF_RETPROBE, 0);
+		close((int)fd);
+	}
 }
 END_TEST
 
