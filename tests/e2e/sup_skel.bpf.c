@@ -1,6 +1,7 @@
 /* sup_skel.bpf.c - a libbpf skeleton program for the end-to-end test: global
- * data in .rodata, .data and .bss, a hash map, and a SEC("syscall") program
- * that PROG_TEST_RUN executes. */
+ * data in .rodata, .data and .bss, a hash map, a SEC("syscall") program
+ * that PROG_TEST_RUN executes, and a tracepoint and a uprobe program that
+ * the loader attaches through perf events and BPF_LINK_CREATE. */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
@@ -30,6 +31,23 @@ int compute(void *ctx)
 	else
 		bpf_map_update_elem(&calls, &key, &one, BPF_ANY);
 	return (int)output;
+}
+
+__u64 getpids; /* .bss: tracepoint hits */
+__u64 targets; /* .bss: uprobe hits */
+
+SEC("tracepoint/syscalls/sys_enter_getpid")
+int on_getpid(void *ctx)
+{
+	__sync_fetch_and_add(&getpids, 1);
+	return 0;
+}
+
+SEC("uprobe")
+int on_target(void *ctx)
+{
+	__sync_fetch_and_add(&targets, 1);
+	return 0;
 }
 
 char _license[] SEC("license") = "GPL";

@@ -9,10 +9,18 @@
 #include <bpf/libbpf.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tests/e2e/sup_skel.skel.h"
 
 static int n, fails;
+
+__attribute__((noinline)) int sup_skel_target(int x);
+__attribute__((noinline)) int sup_skel_target(int x)
+{
+	__asm__ volatile("");
+	return x + 1;
+}
 
 static void check(int cond, const char *what)
 {
@@ -47,6 +55,18 @@ int main(void)
 	err = bpf_map_lookup_elem(bpf_map__fd(skel->maps.calls), &key, &val);
 	check(err == 0 && val == 2, "the hash map counts both runs through bpf(MAP_LOOKUP_ELEM)");
 	check(skel->bss->runs == 2, ".bss counts both runs");
+	/* Attach: tracefs id, perf_event_open(TRACEPOINT), the perf-link probe, LINK_CREATE, ENABLE. */
+	skel->links.on_getpid = bpf_program__attach(skel->progs.on_getpid);
+	check(skel->links.on_getpid != NULL, "the tracepoint program attaches (perf event + BPF_LINK_CREATE)");
+	/* A uprobe on a function of this binary, by symbol name (libbpf resolves the file offset). */
+	{
+		LIBBPF_OPTS(bpf_uprobe_opts, uopts, .func_name = "sup_skel_target");
+
+		skel->links.on_target = bpf_program__attach_uprobe_opts(skel->progs.on_target, 0, "/proc/self/exe", 0,
+									 &uopts);
+		check(skel->links.on_target != NULL, "the uprobe program attaches to this process by function name");
+	}
+	sup_skel_target(1);
 	sup_skel__destroy(skel);
 	printf("1..%d\n", n);
 	return fails ? 1 : 0;
