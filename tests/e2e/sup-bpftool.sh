@@ -18,13 +18,16 @@ done
 [ -f "$OBJ" ] || { echo "1..0 # SKIP $OBJ not built"; exit 0; }
 
 T=$(mktemp -d /tmp/bpftime-e2e.XXXXXX) || exit 1
+# uid 65534 must be able to run what it runs, wherever the build tree lives (/root is 0700).
+chmod 755 "$T"
+cp "$RUN" "$T/bpftime-run" && RUN=$T/bpftime-run
 trap 'rm -rf "$T"' EXIT
 chmod 755 "$T"
 cp "$OBJ" "$T/prog.o"
 # Two 64-byte packets: first byte even (XDP_PASS = 2) and odd (XDP_DROP = 1).
 head -c 64 /dev/zero >"$T/even"
 { printf '\001'; head -c 63 /dev/zero; } >"$T/odd"
-chmod 644 "$T"/*
+chmod 644 "$T/prog.o" "$T/even" "$T/odd"
 mkdir "$T/out" && chmod 777 "$T/out"
 
 # The same command script on both sides; its output is compared after

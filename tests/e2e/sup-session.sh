@@ -14,6 +14,9 @@ if [ "$(id -u)" != 0 ]; then echo "1..0 # SKIP needs root for setpriv"; exit 0; 
 command -v bpftool >/dev/null || { echo "1..0 # SKIP no bpftool"; exit 0; }
 [ -f "$OBJ" ] || { echo "1..0 # SKIP $OBJ not built"; exit 0; }
 T=$(mktemp -d /tmp/bpftime-sess.XXXXXX) || exit 1
+# uid 65534 must be able to run what it runs, wherever the build tree lives (/root is 0700).
+chmod 755 "$T"
+cp "$RUN" "$T/bpftime-run" && RUN=$T/bpftime-run
 chmod 777 "$T"
 cp "$OBJ" "$T/prog.o"
 head -c 64 /dev/zero >"$T/even"

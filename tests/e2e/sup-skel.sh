@@ -16,6 +16,10 @@ if [ "$(id -u)" != 0 ]; then echo "1..0 # SKIP needs root for the kernel side an
 [ -x "$SKEL" ] || { echo "1..0 # SKIP $SKEL not built"; exit 0; }
 command -v unshare >/dev/null || { echo "1..0 # SKIP no unshare"; exit 0; }
 T=$(mktemp -d /tmp/bpftime-skel.XXXXXX) || exit 1
+# uid 65534 must be able to run what it runs, wherever the build tree lives (/root is 0700).
+chmod 755 "$T"
+cp "$RUN" "$T/bpftime-run" && RUN=$T/bpftime-run
+cp "$SKEL" "$T/skel.bin" && SKEL=$T/skel.bin
 trap 'rm -rf "$T"' EXIT
 
 n=0
