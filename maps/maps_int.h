@@ -131,6 +131,8 @@ extern const struct map_ops map_hash_ops;
 extern const struct map_ops map_percpu_hash_ops;
 extern const struct map_ops map_lru_hash_ops;
 extern const struct map_ops map_lru_percpu_hash_ops;
+/* Second maps stream (maps/Makemodule-b.am). */
+extern const struct map_ops map_ringbuf_ops;
 
 /* ---- locks (maps/lock.c) ---- */
 

@@ -14,6 +14,7 @@
 static const struct map_ops *const map_types[] = {
 	[BPF_MAP_TYPE_ARRAY] = &map_array_ops,
 	[BPF_MAP_TYPE_PERCPU_ARRAY] = &map_percpu_array_ops,
+	[BPF_MAP_TYPE_RINGBUF] = &map_ringbuf_ops,
 };
 
 const struct map_ops *map_ops_find(uint32_t map_type)

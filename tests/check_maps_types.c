@@ -1,0 +1,844 @@
+/*
+ * check_maps_types.c - the "maps_types" suite: the map types of the second
+ * maps stream (ringbuf, perf event array, queue/stack, ...), one TCase per
+ * type. Wherever this machine lets us (root), the same sequence runs on the
+ * real kernel map of the same type and the results are compared; helpers
+ * are compared by running them in the kernel through BPF_PROG_TEST_RUN of a
+ * tiny program (tests/check_maps_kprog.h).
+ *
+ * The ring buffer's consumer is unmodified libbpf: ring_buffer__new() on the
+ * map's memfd. libbpf asks the kernel for the map's info and adds the fd to
+ * an epoll set; both would fail on a memfd, so this binary interposes
+ * syscall() (BPF_OBJ_GET_INFO_BY_FD for our fds) and epoll_ctl() (our fd ->
+ * an eventfd our producers' notify callback writes), which is what the
+ * supervisor does for a real client.
+ */
+#include "config.h"
+
+#include <bpf/libbpf.h>
+#include <check.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "maps/helpers.h"
+#include "maps/maps.h"
+#include "maps/maps_ext.h"
+#include "tests/check_maps_kernel.h"
+#include "tests/check_maps_kprog.h"
+
+#ifndef ENOTSUPP
+#define ENOTSUPP 524
+#endif
+
+/* ---- kernel availability ---- */
+
+static int kernel_ok = -1;
+
+static bool kernel_available(void)
+{
+	if (kernel_ok < 0) {
+		union bpf_attr a = { 0 };
+		int fd;
+
+		a.map_type = BPF_MAP_TYPE_ARRAY;
+		a.key_size = 4;
+		a.value_size = 4;
+		a.max_entries = 1;
+		fd = kmap_create_attr(&a);
+		kernel_ok = fd >= 0;
+		if (fd >= 0)
+			close(fd);
+		else
+			fprintf(stderr, "check_maps_types: kernel maps unavailable (%s)\n",
+				strerror(-fd));
+	}
+	return kernel_ok;
+}
+
+static union bpf_attr mk_attr(uint32_t type, uint32_t ksz, uint32_t vsz, uint32_t max, uint32_t flags)
+{
+	union bpf_attr a;
+
+	memset(&a, 0, sizeof(a));
+	a.map_type = type;
+	a.key_size = ksz;
+	a.value_size = vsz;
+	a.max_entries = max;
+	a.map_flags = flags;
+	return a;
+}
+
+/* Create on both sides; the kernel must agree on the errno. *kfd is -1 without a kernel. */
+static int pair_create(const union bpf_attr *a, struct map **m, int *kfd)
+{
+	int err = map_create(a, NULL, m);
+
+	*kfd = -1;
+	if (kernel_available()) {
+		int k = kmap_create_attr(a);
+
+		ck_assert_msg((k >= 0 ? 0 : k) == err,
+			      "create type %u ksz %u vsz %u max %u flags %#x extra %llu: kernel %d bpftime %d",
+			      a->map_type, a->key_size, a->value_size, a->max_entries, a->map_flags,
+			      (unsigned long long)a->map_extra, k >= 0 ? 0 : k, err);
+		*kfd = k >= 0 ? k : -1;
+	}
+	if (err)
+		*m = NULL;
+	return err;
+}
+
+#define KCMP(kfd, kexpr, ours, what)                                                           \
+	do {                                                                                   \
+		if ((kfd) >= 0) {                                                              \
+			int kr_ = (kexpr);                                                     \
+			ck_assert_msg(kr_ == (ours), "%s: kernel %d bpftime %d", what, kr_,    \
+				      (int)(ours));                                            \
+		}                                                                              \
+	} while (0)
+
+/* ---- interposition so unmodified libbpf can consume our ring buffer ---- */
+
+#define FAKE_MAX 8
+static struct {
+	int fd;
+	struct map *m;
+	int efd;
+} fakes[FAKE_MAX];
+
+static void fake_add(struct map *m, int efd)
+{
+	for (int i = 0; i < FAKE_MAX; i++)
+		if (!fakes[i].m) {
+			fakes[i].fd = map_fd(m);
+			fakes[i].m = m;
+			fakes[i].efd = efd;
+			return;
+		}
+	ck_abort_msg("too many fake fds");
+}
+
+static void fake_del(struct map *m)
+{
+	for (int i = 0; i < FAKE_MAX; i++)
+		if (fakes[i].m == m)
+			fakes[i].m = NULL;
+}
+
+static int fake_find(int fd)
+{
+	for (int i = 0; i < FAKE_MAX; i++)
+		if (fakes[i].m && fakes[i].fd == fd)
+			return i;
+	return -1;
+}
+
+long syscall(long nr, ...)
+{
+	static long (*real)(long, ...);
+	long a[6];
+	va_list ap;
+
+	va_start(ap, nr);
+	for (int i = 0; i < 6; i++)
+		a[i] = va_arg(ap, long);
+	va_end(ap);
+	if (nr == __NR_bpf && a[0] == BPF_OBJ_GET_INFO_BY_FD) {
+		union bpf_attr *attr = (union bpf_attr *)a[1];
+		int i = fake_find((int)attr->info.bpf_fd);
+
+		if (i >= 0) {
+			struct bpf_map_info info;
+			uint32_t len = attr->info.info_len < sizeof(info) ? attr->info.info_len
+									  : sizeof(info);
+
+			map_get_info(fakes[i].m, &info);
+			memcpy((void *)(uintptr_t)attr->info.info, &info, len);
+			attr->info.info_len = len;
+			return 0;
+		}
+	}
+	if (!real)
+		real = (long (*)(long, ...))dlsym(RTLD_NEXT, "syscall");
+	return real(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+}
+
+int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
+{
+	static int (*real)(int, int, int, struct epoll_event *);
+	int i = fake_find(fd);
+
+	if (!real)
+		real = (int (*)(int, int, int, struct epoll_event *))dlsym(RTLD_NEXT, "epoll_ctl");
+	return real(epfd, op, i >= 0 ? fakes[i].efd : fd, ev);
+}
+
+/* ================= RINGBUF ================= */
+
+struct rb_create_case {
+	uint32_t ksz, vsz, max, flags;
+	uint64_t extra;
+	int want;
+};
+
+static const struct rb_create_case rb_create_cases[] = {
+	{ 0, 0, 4096, 0, 0, 0 },
+	{ 0, 0, 8192, 0, 0, 0 },
+	{ 0, 0, 1u << 20, 0, 0, 0 },
+	{ 4, 0, 4096, 0, 0, -EINVAL },
+	{ 0, 8, 4096, 0, 0, -EINVAL },
+	{ 0, 0, 0, 0, 0, -EINVAL },
+	{ 0, 0, 2048, 0, 0, -EINVAL },
+	{ 0, 0, 4095, 0, 0, -EINVAL },
+	{ 0, 0, 12288, 0, 0, -EINVAL },
+	{ 0, 0, 4096, BPF_F_NO_PREALLOC, 0, -EINVAL },
+	{ 0, 0, 4096, BPF_F_RDONLY_PROG, 0, -EINVAL },
+	{ 0, 0, 4096, BPF_F_MMAPABLE, 0, -EINVAL },
+	{ 0, 0, 4096, BPF_F_NUMA_NODE, 0, 0 },
+	{ 0, 0, 4096, 0, 1, -EINVAL },
+	{ 0, 0, 4096, BPF_F_RDONLY | BPF_F_WRONLY, 0, -EINVAL },
+};
+
+START_TEST(test_ringbuf_create_checks_match_kernel)
+{
+	const struct rb_create_case *c = &rb_create_cases[_i];
+	union bpf_attr a = mk_attr(BPF_MAP_TYPE_RINGBUF, c->ksz, c->vsz, c->max, c->flags);
+	struct map *m;
+	int kfd;
+
+	a.map_extra = c->extra;
+	ck_assert_int_eq(pair_create(&a, &m, &kfd), c->want);
+	if (!m)
+		return;
+	ck_assert_uint_eq(map_max_entries(m), c->max);
+	ck_assert_uint_eq(map_ringbuf_query(m, BPF_RB_RING_SIZE), c->max);
+	map_put(m);
+	if (kfd >= 0)
+		close(kfd);
+}
+END_TEST
+
+START_TEST(test_ringbuf_syscall_ops_enotsupp)
+{
+	union bpf_attr a = mk_attr(BPF_MAP_TYPE_RINGBUF, 0, 0, 4096, 0);
+	uint8_t buf[64] = { 0 }, nk[64];
+	struct map *m;
+	int kfd, err;
+
+	ck_assert_int_eq(pair_create(&a, &m, &kfd), 0);
+	err = map_sys_lookup_elem(m, NULL, buf, 0);
+	ck_assert_int_eq(err, -ENOTSUPP);
+	KCMP(kfd, kmap_lookup(kfd, NULL, buf, 0), err, "lookup");
+	err = map_sys_update_elem(m, NULL, buf, 0);
+	ck_assert_int_eq(err, -ENOTSUPP);
+	KCMP(kfd, kmap_update(kfd, NULL, buf, 0), err, "update");
+	err = map_sys_delete_elem(m, NULL);
+	ck_assert_int_eq(err, -ENOTSUPP);
+	KCMP(kfd, kmap_delete(kfd, NULL), err, "delete");
+	err = map_sys_get_next_key(m, NULL, nk);
+	ck_assert_int_eq(err, -ENOTSUPP);
+	KCMP(kfd, kmap_next(kfd, NULL, nk), err, "next_key");
+	err = map_sys_lookup_and_delete_elem(m, NULL, buf, 0);
+	KCMP(kfd, kmap_lookup_and_delete(kfd, NULL, buf, 0), err, "lookup_and_delete");
+	ck_assert_ptr_null(map_lookup_elem(m, buf));
+	map_put(m);
+	if (kfd >= 0)
+		close(kfd);
+}
+END_TEST
+
+/* The consumer's view of a ring: what libbpf maps. */
+struct rb_view {
+	uint64_t *cons;         /* RW page at offset 0 */
+	const uint64_t *prod;   /* RO at offset 4096 */
+	const uint8_t *data;    /* prod + 4096, 2 * size bytes */
+	uint64_t size;
+	void *m1, *m2;
+};
+
+static void rb_view_map(int fd, uint64_t size, struct rb_view *v)
+{
+	v->size = size;
+	v->m1 = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ck_assert_ptr_ne(v->m1, MAP_FAILED);
+	v->m2 = mmap(NULL, 4096 + 2 * size, PROT_READ, MAP_SHARED, fd, 4096);
+	ck_assert_ptr_ne(v->m2, MAP_FAILED);
+	v->cons = v->m1;
+	v->prod = v->m2;
+	v->data = (const uint8_t *)v->m2 + 4096;
+}
+
+static void rb_view_unmap(struct rb_view *v)
+{
+	munmap(v->m1, 4096);
+	munmap(v->m2, 4096 + 2 * v->size);
+}
+
+/*
+ * Consume every committed record as libbpf's ringbuf_process_ring() does;
+ * append each record's len word (with the DISCARD bit) to @lens. Returns the
+ * number of records passed.
+ */
+static int rb_view_consume(struct rb_view *v, uint32_t *lens, int max)
+{
+	uint64_t c = __atomic_load_n(v->cons, __ATOMIC_ACQUIRE);
+	uint64_t p = __atomic_load_n(v->prod, __ATOMIC_ACQUIRE);
+	int n = 0;
+
+	while (c < p) {
+		uint32_t len = __atomic_load_n((const uint32_t *)(v->data + (c & (v->size - 1))),
+					       __ATOMIC_ACQUIRE);
+
+		if (len & (1u << 31))
+			break;
+		if (n < max)
+			lens[n] = len;
+		n++;
+		c += ((len & ~(1u << 30)) + 8 + 7) & ~7ull;
+		__atomic_store_n(v->cons, c, __ATOMIC_RELEASE);
+	}
+	return n;
+}
+
+/* Kernel programs: reserve(size)+submit/discard, output(8 bytes, flags), query(flag). */
+static int kprog_reserve(int mfd, int32_t size, bool discard)
+{
+	struct bpf_insn p[] = {
+		KLD_MAP(BPF_REG_1, mfd),
+		KMOV_IMM(BPF_REG_2, size),
+		KMOV_IMM(BPF_REG_3, 0),
+		KCALL(BPF_FUNC_ringbuf_reserve),
+		KJNE_IMM(BPF_REG_0, 0, 2),
+		KMOV_IMM(BPF_REG_0, 1),
+		KEXIT(),
+		KMOV_REG(BPF_REG_1, BPF_REG_0),
+		KMOV_IMM(BPF_REG_2, 0),
+		KCALL(discard ? BPF_FUNC_ringbuf_discard : BPF_FUNC_ringbuf_submit),
+		KMOV_IMM(BPF_REG_0, 0),
+		KEXIT(),
+	};
+	int fd = kprog_load(p, sizeof(p) / sizeof(p[0]));
+
+	ck_assert_msg(fd >= 0, "reserve prog: %d\n%s", fd, kprog_log);
+	return fd;
+}
+
+static int kprog_output(int mfd, int32_t flags)
+{
+	struct bpf_insn p[] = {
+		KST_DW(BPF_REG_10, -8, 0x5a5a5a5a),
+		KLD_MAP(BPF_REG_1, mfd),
+		KMOV_REG(BPF_REG_2, BPF_REG_10),
+		KADD_IMM(BPF_REG_2, -8),
+		KMOV_IMM(BPF_REG_3, 8),
+		KMOV_IMM(BPF_REG_4, flags),
+		KCALL(BPF_FUNC_ringbuf_output),
+		KEXIT(),
+	};
+	int fd = kprog_load(p, sizeof(p) / sizeof(p[0]));
+
+	ck_assert_msg(fd >= 0, "output prog: %d\n%s", fd, kprog_log);
+	return fd;
+}
+
+static int kprog_query(int mfd, int32_t flag)
+{
+	struct bpf_insn p[] = {
+		KLD_MAP(BPF_REG_1, mfd),
+		KMOV_IMM(BPF_REG_2, flag),
+		KCALL(BPF_FUNC_ringbuf_query),
+		KEXIT(),
+	};
+	int fd = kprog_load(p, sizeof(p) / sizeof(p[0]));
+
+	ck_assert_msg(fd >= 0, "query prog: %d\n%s", fd, kprog_log);
+	return fd;
+}
+
+static uint32_t krun(int pfd)
+{
+	uint32_t r = 0;
+
+	ck_assert_int_eq(kprog_run(pfd, &r), 0);
+	return r;
+}
+
+/*
+ * One pseudo-random sequence of reserve+submit, reserve+discard, output
+ * (with bad flags too) and consumption, on the kernel's ring and ours; after
+ * every step the helper results, the positions from bpf_ringbuf_query and
+ * every record header the consumer passes must be identical. Covers
+ * -EAGAIN/NULL at the "size - 1 bytes ahead" limit and wrapping.
+ */
+START_TEST(test_ringbuf_helpers_match_kernel)
+{
+	static const int32_t sizes[] = { 0, 1, 7, 8, 100, 1000, 2040, 4000, 8184 - 8, 9000 };
+	union bpf_attr a = mk_attr(BPF_MAP_TYPE_RINGBUF, 0, 0, 8192, 0);
+	int ksub[10], kdis[10], kout[3], kq[4];
+	jit_helper_fn tbl[256] = { 0 };
+	struct rb_view kv, bv;
+	struct map *m;
+	int kfd, i;
+	uint32_t seed = 12345;
+
+	ck_assert_int_eq(pair_create(&a, &m, &kfd), 0);
+	if (kfd < 0) {
+		map_put(m);
+		return; /* nothing to compare with */
+	}
+	map_helpers_fill(tbl, 256);
+	for (i = 0; i < 10; i++) {
+		ksub[i] = kprog_reserve(kfd, sizes[i], false);
+		kdis[i] = kprog_reserve(kfd, sizes[i], true);
+	}
+	kout[0] = kprog_output(kfd, 0);
+	kout[1] = kprog_output(kfd, BPF_RB_NO_WAKEUP | BPF_RB_FORCE_WAKEUP);
+	kout[2] = kprog_output(kfd, 4);
+	kq[0] = kprog_query(kfd, BPF_RB_AVAIL_DATA);
+	kq[1] = kprog_query(kfd, BPF_RB_CONS_POS);
+	kq[2] = kprog_query(kfd, BPF_RB_PROD_POS);
+	kq[3] = kprog_query(kfd, 77);
+	rb_view_map(kfd, 8192, &kv);
+	rb_view_map(map_fd(m), 8192, &bv);
+
+	for (int step = 0; step < 3000; step++) {
+		uint32_t kr, br;
+		int op, si;
+
+		seed = seed * 1103515245u + 12345u;
+		op = (seed >> 16) % 8;
+		si = (seed >> 8) % 10;
+		if (op <= 2 || op == 3) {
+			bool dis = op == 3;
+			void *s;
+
+			kr = krun(dis ? kdis[si] : ksub[si]);
+			s = (void *)(uintptr_t)tbl[BPF_FUNC_ringbuf_reserve]((uintptr_t)m,
+									     (uint64_t)sizes[si], 0, 0, 0);
+			br = s ? 0 : 1;
+			if (s) {
+				memset(s, 0xab, (size_t)sizes[si]);
+				tbl[dis ? BPF_FUNC_ringbuf_discard : BPF_FUNC_ringbuf_submit](
+					(uintptr_t)s, 0, 0, 0, 0);
+			}
+			ck_assert_msg(kr == br, "step %d reserve(%d): kernel %u bpftime %u", step,
+				      sizes[si], kr, br);
+		} else if (op == 4 || op == 5) {
+			uint64_t v = 0x5a5a5a5a, fl = si < 7 ? 0 : si < 9 ? 3 : 4;
+
+			kr = krun(kout[si < 7 ? 0 : si < 9 ? 1 : 2]);
+			br = (uint32_t)tbl[BPF_FUNC_ringbuf_output]((uintptr_t)m, (uintptr_t)&v, 8, fl,
+								    0);
+			ck_assert_msg(kr == br, "step %d output(flags %llu): kernel %d bpftime %d",
+				      step, (unsigned long long)fl, (int)kr, (int)br);
+		} else {
+			uint32_t kl[1024], bl[1024];
+			int kn = rb_view_consume(&kv, kl, 1024), bn = rb_view_consume(&bv, bl, 1024);
+
+			ck_assert_int_eq(kn, bn);
+			for (i = 0; i < kn && i < 1024; i++)
+				ck_assert_msg(kl[i] == bl[i], "step %d record %d: len kernel %#x bpftime %#x",
+					      step, i, kl[i], bl[i]);
+		}
+		ck_assert_uint_eq(krun(kq[0]), (uint32_t)map_ringbuf_query(m, BPF_RB_AVAIL_DATA));
+		ck_assert_uint_eq(krun(kq[1]), (uint32_t)map_ringbuf_query(m, BPF_RB_CONS_POS));
+		ck_assert_uint_eq(krun(kq[2]),
+				  (uint32_t)tbl[BPF_FUNC_ringbuf_query]((uintptr_t)m, BPF_RB_PROD_POS,
+									0, 0, 0));
+		ck_assert_uint_eq(krun(kq[3]), (uint32_t)map_ringbuf_query(m, 77));
+	}
+	ck_assert_uint_gt(map_ringbuf_query(m, BPF_RB_PROD_POS), 4 * 8192); /* it wrapped */
+	rb_view_unmap(&kv);
+	rb_view_unmap(&bv);
+	for (i = 0; i < 10; i++) {
+		close(ksub[i]);
+		close(kdis[i]);
+	}
+	for (i = 0; i < 3; i++)
+		close(kout[i]);
+	for (i = 0; i < 4; i++)
+		close(kq[i]);
+	close(kfd);
+	map_put(m);
+}
+END_TEST
+
+/* The consumer_pos word, as a consumer writes it. */
+static volatile uint64_t *rb_cons(struct map *m)
+{
+	return (volatile uint64_t *)(map_ringbuf_data_area(m) - MAP_RINGBUF_DATA_OFF);
+}
+
+/* Helper-level rules that need no kernel: flags, limits, pending records. */
+START_TEST(test_ringbuf_reserve_rules)
+{
+	union bpf_attr a = mk_attr(BPF_MAP_TYPE_RINGBUF, 0, 0, 4096, 0);
+	struct map *m;
+	void *s1, *s2, *s3;
+	uint64_t v = 1;
+
+	ck_assert_int_eq(map_create(&a, NULL, &m), 0);
+	ck_assert_ptr_null(map_ringbuf_reserve(m, 8, 1));         /* any flag */
+	ck_assert_ptr_null(map_ringbuf_reserve(m, 4096 - 7, 0));  /* len 4104 > size */
+	ck_assert_ptr_null(map_ringbuf_reserve(m, 1ull << 40, 0)); /* > RINGBUF_MAX_RECORD_SZ */
+	ck_assert_int_eq(map_ringbuf_output(m, &v, 8, 8), -EINVAL);
+	/* The producer may get at most size - 1 bytes ahead: 4088 data bytes never fit. */
+	ck_assert_ptr_null(map_ringbuf_reserve(m, 4088, 0));
+	s1 = map_ringbuf_reserve(m, 4080, 0);
+	ck_assert_ptr_nonnull(s1);
+	ck_assert_ptr_null(map_ringbuf_reserve(m, 0, 0));
+	map_ringbuf_discard(s1, 0);
+	ck_assert_uint_eq(map_ringbuf_query(m, BPF_RB_AVAIL_DATA), 4088);
+	/* Consumer passes the discarded record. */
+	*rb_cons(m) = 4088;
+	ck_assert_uint_eq(map_ringbuf_query(m, BPF_RB_AVAIL_DATA), 0);
+	/* An uncommitted record blocks as the kernel's pending_pos rule says. */
+	s1 = map_ringbuf_reserve(m, 2000, 0);
+	s2 = map_ringbuf_reserve(m, 1000, 0);
+	ck_assert_ptr_nonnull(s1);
+	ck_assert_ptr_nonnull(s2);
+	map_ringbuf_submit(s2, 0);
+	s3 = map_ringbuf_reserve(m, 1100, 0); /* 2008 + 1008 + 1112 > 4095 */
+	ck_assert_ptr_null(s3);
+	map_ringbuf_submit(s1, 0);
+	ck_assert_ptr_null(map_ringbuf_reserve(m, 1100, 0)); /* the consumer has not moved */
+	*rb_cons(m) = 4088 + 2008 + 1008;
+	s3 = map_ringbuf_reserve(m, 1100, 0);
+	ck_assert_ptr_nonnull(s3);
+	map_ringbuf_submit(s3, 0);
+	map_put(m);
+}
+END_TEST
+
+/* The kernel's wakeup rule, counted through the shared sequence and the callback. */
+static int notify_calls;
+
+static void count_notify(struct map *m, void *ctx)
+{
+	notify_calls++;
+	ck_assert_ptr_eq(ctx, &notify_calls);
+}
+
+START_TEST(test_ringbuf_wakeup_rule)
+{
+	union bpf_attr a = mk_attr(BPF_MAP_TYPE_RINGBUF, 0, 0, 4096, 0);
+	struct map *m;
+	uint64_t v = 7;
+	uint32_t s0;
+
+	ck_assert_int_eq(map_create(&a, NULL, &m), 0);
+	ck_assert_int_eq(map_ringbuf_set_notify(m, count_notify, &notify_calls), 0);
+	s0 = map_ringbuf_wake_seq(m);
+	ck_assert_int_eq(map_ringbuf_output(m, &v, 8, 0), 0); /* consumer at this record: wake */
+	ck_assert_uint_eq(map_ringbuf_wake_seq(m), s0 + 1);
+	ck_assert_int_eq(map_ringbuf_output(m, &v, 8, 0), 0); /* consumer behind: no wake */
+	ck_assert_uint_eq(map_ringbuf_wake_seq(m), s0 + 1);
+	ck_assert_int_eq(map_ringbuf_output(m, &v, 8, BPF_RB_FORCE_WAKEUP), 0);
+	ck_assert_uint_eq(map_ringbuf_wake_seq(m), s0 + 2);
+	ck_assert_int_eq(notify_calls, 2);
+	/* Consumer catches up; NO_WAKEUP suppresses even then. */
+	*rb_cons(m) = 48;
+	ck_assert_int_eq(map_ringbuf_output(m, &v, 8, BPF_RB_NO_WAKEUP), 0);
+	ck_assert_uint_eq(map_ringbuf_wake_seq(m), s0 + 2);
+	ck_assert_int_eq(map_ringbuf_wait(m, s0 + 2, 0), 1); /* data is available */
+	ck_assert_int_eq(map_ringbuf_set_notify(m, NULL, NULL), 0);
+	map_put(m);
+}
+END_TEST
+
+/* A consumer in one process sleeps in map_ringbuf_wait(); a producer in another wakes it. */
+START_TEST(test_ringbuf_wait_cross_process)
+{
+	union bpf_attr a = mk_attr(BPF_MAP_TYPE_RINGBUF, 0, 0, 4096, 0);
+	struct map *m;
+	uint64_t v = 9;
+	uint32_t seq;
+	pid_t pid;
+	int st, r;
+
+	ck_assert_int_eq(map_create(&a, NULL, &m), 0);
+	seq = map_ringbuf_wake_seq(m);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct map *c;
+
+		usleep(50 * 1000);
+		if (map_open_fd(map_fd(m), &c))
+			_exit(2);
+		_exit(map_ringbuf_output(c, &v, 8, 0) ? 3 : 0);
+	}
+	r = map_ringbuf_wait(m, seq, 30000);
+	ck_assert_int_eq(r, 1);
+	ck_assert_uint_eq(map_ringbuf_query(m, BPF_RB_AVAIL_DATA), 16);
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert_int_eq(WEXITSTATUS(st), 0);
+	ck_assert_int_eq(map_ringbuf_wait(m, map_ringbuf_wake_seq(m), 10), 1); /* avail > 0 */
+	map_put(m);
+}
+END_TEST
+
+/* A producer killed between reserve and submit: the consumer stalls, reap repairs it. */
+START_TEST(test_ringbuf_dead_producer_reaped)
+{
+	union bpf_attr a = mk_attr(BPF_MAP_TYPE_RINGBUF, 0, 0, 4096, 0);
+	uint32_t lens[64];
+	struct rb_view v;
+	struct map *m;
+	uint64_t x = 3;
+	pid_t pid;
+	int st, i;
+
+	ck_assert_int_eq(map_create(&a, NULL, &m), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		if (!map_ringbuf_reserve(m, 100, 0))
+			_exit(1);
+		raise(SIGKILL);
+		_exit(2);
+	}
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert(WIFSIGNALED(st));
+	for (i = 0; i < 5; i++)
+		ck_assert_int_eq(map_ringbuf_output(m, &x, 8, 0), 0);
+	rb_view_map(map_fd(m), 4096, &v);
+	ck_assert_int_eq(rb_view_consume(&v, lens, 64), 0); /* stalled at the BUSY record */
+	ck_assert_int_eq(map_ringbuf_reap(m), 1);
+	ck_assert_int_eq(map_ringbuf_reap(m), 0);
+	ck_assert_int_eq(rb_view_consume(&v, lens, 64), 6);
+	ck_assert_uint_eq(lens[0], 100 | (1u << 30));
+	for (i = 1; i < 6; i++)
+		ck_assert_uint_eq(lens[i], 8);
+
+	/* Same through the reservation path: fill the ring behind a dead reservation. */
+	pid = fork();
+	if (pid == 0) {
+		if (!map_ringbuf_reserve(m, 2000, 0))
+			_exit(1);
+		raise(SIGKILL);
+		_exit(2);
+	}
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	void *s1 = map_ringbuf_reserve(m, 1500, 0);
+
+	ck_assert_ptr_nonnull(s1);
+	map_ringbuf_submit(s1, 0);
+	ck_assert_int_eq(rb_view_consume(&v, lens, 64), 0); /* stalled again */
+	/* 2008 + 1512 + 1008 > 4095: blocked behind the dead record, which gets reaped. */
+	ck_assert_ptr_null(map_ringbuf_reserve(m, 1000, 0));
+	ck_assert_int_eq(rb_view_consume(&v, lens, 64), 2);
+	ck_assert_uint_eq(lens[0], 2000 | (1u << 30));
+	ck_assert_uint_eq(lens[1], 1500);
+	s1 = map_ringbuf_reserve(m, 1000, 0);
+	ck_assert_ptr_nonnull(s1);
+	map_ringbuf_discard(s1, 0);
+	rb_view_unmap(&v);
+	map_put(m);
+}
+END_TEST
+
+/* ---- many producer processes, unmodified libbpf consumer ---- */
+
+#define RB_PRODUCERS 3
+#define RB_PER_PRODUCER 20000
+
+struct rb_rec {
+	uint32_t producer;
+	uint32_t seq;
+	uint32_t len; /* payload bytes after this struct */
+	uint32_t sum;
+};
+
+struct rb_consumer_state {
+	uint32_t next_seq[RB_PRODUCERS];
+	uint64_t total;
+	int bad;
+};
+
+static uint8_t pay(uint32_t p, uint32_t s, uint32_t i)
+{
+	return (uint8_t)(p * 131 + s * 7 + i * 13);
+}
+
+static int rb_sample(void *ctx, void *data, size_t size)
+{
+	struct rb_consumer_state *st = ctx;
+	const struct rb_rec *r = data;
+	const uint8_t *b = (const uint8_t *)(r + 1);
+
+	if (size < sizeof(*r) || r->producer >= RB_PRODUCERS || size != sizeof(*r) + r->len) {
+		st->bad++;
+		return 0;
+	}
+	if (r->seq != st->next_seq[r->producer])
+		st->bad++;
+	st->next_seq[r->producer] = r->seq + 1;
+	for (uint32_t i = 0; i < r->len; i++)
+		if (b[i] != pay(r->producer, r->seq, i)) {
+			st->bad++;
+			break;
+		}
+	st->total++;
+	return 0;
+}
+
+static void efd_notify(struct map *m, void *ctx)
+{
+	uint64_t one = 1;
+
+	(void)!write(*(int *)ctx, &one, sizeof(one));
+}
+
+static void rb_producer(struct map *m, uint32_t id, int efd, uint64_t *wraps)
+{
+	const uint8_t *data0 = map_ringbuf_data_area(m);
+	uint8_t buf[sizeof(struct rb_rec) + 700];
+	uint32_t seed = id * 7919 + 1;
+
+	map_ringbuf_set_notify(m, efd_notify, &efd);
+	for (uint32_t s = 0; s < RB_PER_PRODUCER; s++) {
+		struct rb_rec *r = (struct rb_rec *)buf;
+		uint32_t len;
+
+		seed = seed * 1103515245u + 12345u;
+		len = (seed >> 16) % 700;
+		r->producer = id;
+		r->seq = s;
+		r->len = len;
+		r->sum = 0;
+		for (uint32_t i = 0; i < len; i++)
+			buf[sizeof(*r) + i] = pay(id, s, i);
+		for (;;) {
+			if (s & 1) {
+				if (map_ringbuf_output(m, buf, sizeof(*r) + len, 0) == 0)
+					break;
+			} else {
+				uint8_t *p = map_ringbuf_reserve(m, sizeof(*r) + len, 0);
+
+				if (p) {
+					memcpy(p, buf, sizeof(*r) + len);
+					/* Records that run past the end of the first copy. */
+					if ((uint64_t)(p - data0) + sizeof(*r) + len > 16384)
+						__atomic_fetch_add(wraps, 1, __ATOMIC_RELAXED);
+					map_ringbuf_submit(p, 0);
+					break;
+				}
+			}
+			sched_yield();
+		}
+	}
+}
+
+START_TEST(test_ringbuf_libbpf_consumer_multiprocess)
+{
+	union bpf_attr a = mk_attr(BPF_MAP_TYPE_RINGBUF, 0, 0, 16384, 0);
+	struct rb_consumer_state st = { 0 };
+	struct ring_buffer *rb;
+	uint64_t *wraps;
+	pid_t pids[RB_PRODUCERS];
+	struct map *m;
+	int efd, i, stat, wakeups = 0;
+	time_t deadline;
+
+	ck_assert_int_eq(map_create(&a, NULL, &m), 0);
+	efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	ck_assert_int_ge(efd, 0);
+	fake_add(m, efd);
+	rb = ring_buffer__new(map_fd(m), rb_sample, &st, NULL);
+	ck_assert_msg(rb != NULL, "ring_buffer__new: %s", strerror(errno));
+	wraps = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ck_assert_ptr_ne(wraps, MAP_FAILED);
+	*wraps = 0;
+	for (i = 0; i < RB_PRODUCERS; i++) {
+		pids[i] = fork();
+		ck_assert_int_ge(pids[i], 0);
+		if (pids[i] == 0) {
+			struct map *c;
+
+			if (map_open_fd(map_fd(m), &c))
+				_exit(2);
+			rb_producer(c, (uint32_t)i, efd, wraps);
+			map_put(c);
+			_exit(0);
+		}
+	}
+	/*
+	 * ring_buffer__poll() is epoll_wait + consume; the eventfd must be
+	 * drained BEFORE consuming, else a wakeup sent between libbpf's last
+	 * look at the ring and the drain is lost. So: wait on libbpf's own
+	 * epoll fd, drain, then ring_buffer__consume().
+	 */
+	deadline = time(NULL) + 120;
+	while (st.total < (uint64_t)RB_PRODUCERS * RB_PER_PRODUCER && time(NULL) < deadline) {
+		struct epoll_event ev;
+		uint64_t cnt;
+		int n;
+
+		n = epoll_wait(ring_buffer__epoll_fd(rb), &ev, 1, 100);
+		ck_assert_int_ge(n, 0);
+		if (n > 0)
+			wakeups++;
+		(void)!read(efd, &cnt, sizeof(cnt));
+		ck_assert_int_ge(ring_buffer__consume(rb), 0);
+	}
+	for (i = 0; i < RB_PRODUCERS; i++) {
+		ck_assert_int_eq(waitpid(pids[i], &stat, 0), pids[i]);
+		ck_assert_int_eq(WEXITSTATUS(stat), 0);
+	}
+	ck_assert_int_eq(ring_buffer__consume(rb), 0);
+	ck_assert_int_eq(st.bad, 0);
+	ck_assert_uint_eq(st.total, (uint64_t)RB_PRODUCERS * RB_PER_PRODUCER);
+	for (i = 0; i < RB_PRODUCERS; i++)
+		ck_assert_uint_eq(st.next_seq[i], RB_PER_PRODUCER);
+	ck_assert_uint_gt(*wraps, 0);
+	ck_assert_int_gt(wakeups, 0);
+	ring_buffer__free(rb);
+	fake_del(m);
+	close(efd);
+	munmap(wraps, 4096);
+	map_put(m);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("maps_types");
+	TCase *tc;
+	SRunner *sr;
+	int failed;
+
+	tc = tcase_create("ringbuf");
+	tcase_set_timeout(tc, 240);
+	tcase_add_loop_test(tc, test_ringbuf_create_checks_match_kernel, 0,
+			    sizeof(rb_create_cases) / sizeof(rb_create_cases[0]));
+	tcase_add_test(tc, test_ringbuf_syscall_ops_enotsupp);
+	tcase_add_test(tc, test_ringbuf_helpers_match_kernel);
+	tcase_add_test(tc, test_ringbuf_reserve_rules);
+	tcase_add_test(tc, test_ringbuf_wakeup_rule);
+	tcase_add_test(tc, test_ringbuf_wait_cross_process);
+	tcase_add_test(tc, test_ringbuf_dead_producer_reaped);
+	tcase_add_test(tc, test_ringbuf_libbpf_consumer_multiprocess);
+	suite_add_tcase(s, tc);
+
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
