@@ -49,6 +49,13 @@ uint64_t map_helper_ringbuf_query(uint64_t r1, uint64_t r2, uint64_t r3, uint64_
 	return map_ringbuf_query(REG_PTR(r1), r2);
 }
 
+/* bpf_perf_event_output(ctx, map, flags, data, size). */
+uint64_t map_helper_perf_event_output(uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4,
+				      uint64_t r5)
+{
+	return (uint64_t)map_perf_event_output(REG_PTR(r2), r3, REG_PTR(r4), r5);
+}
+
 void map_helpers_b_fill(jit_helper_fn *table, uint32_t cnt)
 {
 	static const struct {
@@ -60,6 +67,7 @@ void map_helpers_b_fill(jit_helper_fn *table, uint32_t cnt)
 		{ BPF_FUNC_ringbuf_submit, map_helper_ringbuf_submit },
 		{ BPF_FUNC_ringbuf_discard, map_helper_ringbuf_discard },
 		{ BPF_FUNC_ringbuf_query, map_helper_ringbuf_query },
+		{ BPF_FUNC_perf_event_output, map_helper_perf_event_output },
 	};
 
 	for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)

@@ -13,6 +13,7 @@
 #ifndef MAPS_MAPS_EXT_H
 #define MAPS_MAPS_EXT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "maps/maps.h"
@@ -85,6 +86,105 @@ long map_ringbuf_output(struct map *m, const void *data, uint64_t size, uint64_t
 /** bpf_ringbuf_query(): BPF_RB_AVAIL_DATA, RING_SIZE, CONS_POS, PROD_POS; 0 for others. */
 uint64_t map_ringbuf_query(struct map *m, uint64_t flags);
 
+/* ================= perf rings (maps/perf_ring.c) ================= */
+
+/*
+ * A perf event's mmap ring in shared memory: a memfd the supervisor hands to
+ * the client as the perf event fd (perf_event_open of PERF_COUNT_SW_BPF_OUTPUT),
+ * which the client mmaps as 1 + 2^n pages exactly as a kernel perf fd
+ * (struct perf_event_mmap_page, then the data pages), and which
+ * bpf_perf_event_output() in any process writes PERF_RECORD_SAMPLE (raw)
+ * and PERF_RECORD_LOST records into.
+ */
+struct map_perf_ring;
+
+#define MAP_PERF_RING_MAX_PAGES (1u << 16)
+#define MAP_PERF_RING_DEFAULT_PAGES 64u
+
+struct map_perf_ring_opts {
+	size_t sz;              /* sizeof(struct map_perf_ring_opts) */
+	uint32_t id;            /* non-zero id the PERF_EVENT_ARRAY slots store (the supervisor's) */
+	uint32_t data_pages;    /* 2^n data pages, or 0: set later with map_perf_ring_set_pages() */
+	uint32_t cap_pages;     /* capacity (file size - 1 page), 2^n; 0: data_pages or 64 */
+	int32_t cpu;            /* perf_event_open cpu, -1 any */
+	uint32_t type;          /* perf_event_attr.type (PERF_TYPE_SOFTWARE for BPF output) */
+	uint64_t config;        /* perf_event_attr.config (PERF_COUNT_SW_BPF_OUTPUT) */
+	uint32_t wakeup_events; /* perf_event_attr.wakeup_events (0: watermark only) */
+	uint32_t watermark;     /* perf_event_attr.wakeup_watermark if attr.watermark, else 0 */
+	uint64_t event_id;      /* the id PERF_RECORD_LOST carries */
+};
+
+/** Create a ring (memfd, sealed size). *out holds a reference (map_perf_ring_put()). -EINVAL, -ENOMEM, -errno. */
+int map_perf_ring_create(const struct map_perf_ring_opts *o, struct map_perf_ring **out);
+/** Map a ring from its fd (dup'ed) in this process. -EINVAL if not a ring. */
+int map_perf_ring_open(int fd, struct map_perf_ring **out);
+/** Fix the data pages in use once the client's mmap size is known. -EINVAL, -EBUSY (already sized differently). */
+int map_perf_ring_set_pages(struct map_perf_ring *r, uint32_t data_pages);
+struct map_perf_ring *map_perf_ring_get(struct map_perf_ring *r);
+void map_perf_ring_put(struct map_perf_ring *r);
+int map_perf_ring_fd(const struct map_perf_ring *r);
+uint32_t map_perf_ring_id(const struct map_perf_ring *r);
+/**
+ * map_perf_ring_output() - write one PERF_SAMPLE_RAW sample (preceded by a
+ * PERF_RECORD_LOST if records were dropped). Returns 0, -ENOSPC (full or not
+ * sized; counted as lost when full), -E2BIG (record over 64 KiB).
+ */
+long map_perf_ring_output(struct map_perf_ring *r, const void *data, uint64_t size);
+/** Records dropped since the last PERF_RECORD_LOST was written. */
+uint64_t map_perf_ring_lost(const struct map_perf_ring *r);
+/** -EINVAL unless a BPF_OUTPUT software event; -EOPNOTSUPP if bound to a CPU other than @cpu. */
+int map_perf_ring_check_output(const struct map_perf_ring *r, uint32_t cpu);
+
+typedef void (*map_perf_ring_notify_fn)(struct map_perf_ring *r, void *ctx);
+/** Process-local wakeup callback (kernel wakeup_events/watermark rule), as map_ringbuf_set_notify(). */
+int map_perf_ring_set_notify(struct map_perf_ring *r, map_perf_ring_notify_fn fn, void *ctx);
+uint32_t map_perf_ring_wake_seq(struct map_perf_ring *r);
+/** Sleep until the wakeup sequence moves from @seen: 1, 0 (timeout), -EINTR. Cross-process. */
+int map_perf_ring_wait(struct map_perf_ring *r, uint32_t seen, int timeout_ms);
+
+/*
+ * Process-local id -> ring table that bpf_perf_event_output() uses to turn a
+ * PERF_EVENT_ARRAY slot (a ring id) into a mapped ring. The embedding
+ * registers the rings it has, or sets a resolver that opens a ring by id on
+ * first use (e.g. the agent asks the supervisor for the fd). The table holds
+ * a reference; unregister only when no program of this process can run.
+ */
+int map_perf_ring_register(struct map_perf_ring *r);
+void map_perf_ring_unregister(uint32_t id);
+typedef int (*map_perf_ring_resolve_fn)(uint32_t id, struct map_perf_ring **out, void *ctx);
+void map_perf_ring_set_resolver(map_perf_ring_resolve_fn fn, void *ctx);
+/** The registered ring for @id (resolving it if needed), or NULL. No reference is taken. */
+struct map_perf_ring *map_perf_ring_find(uint32_t id);
+
+/* ================= fd arrays (maps/fd_array.c) ================= */
+
+/*
+ * PERF_EVENT_ARRAY, PROG_ARRAY (and ARRAY_OF_MAPS when present) store, per
+ * slot, the id of the object the syscall-side fd named: a perf ring id, a
+ * program id, a map id. emul/ turns the client's fd into that id before
+ * calling map_sys_update_elem(m, &key, &id, BPF_ANY) (an id of 0 gives
+ * -EBADF, the kernel's errno for a bad fd) and checks object compatibility
+ * itself (prog type: -EINVAL as bpf_prog_map_compatible()).
+ * map_sys_lookup_elem() returns the id (PROG_ARRAY: prog id, as the kernel;
+ * PERF_EVENT_ARRAY: -ENOTSUPP, as the kernel).
+ */
+
+/**
+ * map_perf_event_output() - bpf_perf_event_output(ctx, map, flags, data, size).
+ * Returns 0, -EINVAL (flags outside BPF_F_INDEX_MASK, or the slot's event is
+ * not a BPF output event), -E2BIG (index >= max_entries, or record > 64 KiB),
+ * -ENOENT (empty slot, or a ring this process cannot resolve), -EOPNOTSUPP
+ * (event bound to another CPU), -ENOSPC (ring full: counted as lost).
+ */
+long map_perf_event_output(struct map *m, uint64_t flags, const void *data, uint64_t size);
+
+/**
+ * map_prog_array_get() - the program id in slot @idx, for bpf_tail_call()
+ * (the jit's jit_env.tail_call resolves the id to a loaded program).
+ * Returns 0, -ENOENT (empty slot or idx out of range), -EINVAL (not a prog array).
+ */
+int map_prog_array_get(struct map *m, uint32_t idx, uint32_t *prog_id);
+
 /* ================= helper wrappers (maps/helpers_b.c) ================= */
 
 #include "jit/jit.h"
@@ -94,6 +194,8 @@ uint64_t map_helper_ringbuf_reserve(uint64_t r1, uint64_t r2, uint64_t r3, uint6
 uint64_t map_helper_ringbuf_submit(uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
 uint64_t map_helper_ringbuf_discard(uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
 uint64_t map_helper_ringbuf_query(uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
+/** bpf_perf_event_output(ctx, map, flags, data, size). */
+uint64_t map_helper_perf_event_output(uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
 
 /** Install the helpers above into @table (indexed by BPF_FUNC_* id); map_helpers_fill() calls it. */
 void map_helpers_b_fill(jit_helper_fn *table, uint32_t cnt);

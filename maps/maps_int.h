@@ -133,6 +133,8 @@ extern const struct map_ops map_lru_hash_ops;
 extern const struct map_ops map_lru_percpu_hash_ops;
 /* Second maps stream (maps/Makemodule-b.am). */
 extern const struct map_ops map_ringbuf_ops;
+extern const struct map_ops map_perf_event_array_ops;
+extern const struct map_ops map_prog_array_ops;
 
 /* ---- locks (maps/lock.c) ---- */
 

@@ -15,6 +15,8 @@ static const struct map_ops *const map_types[] = {
 	[BPF_MAP_TYPE_ARRAY] = &map_array_ops,
 	[BPF_MAP_TYPE_PERCPU_ARRAY] = &map_percpu_array_ops,
 	[BPF_MAP_TYPE_RINGBUF] = &map_ringbuf_ops,
+	[BPF_MAP_TYPE_PERF_EVENT_ARRAY] = &map_perf_event_array_ops,
+	[BPF_MAP_TYPE_PROG_ARRAY] = &map_prog_array_ops,
 };
 
 const struct map_ops *map_ops_find(uint32_t map_type)
