@@ -12,15 +12,35 @@
 
 #include <errno.h>
 
+#include "maps/array_fast.h"
 #include "maps/helpers.h"
+#include "maps/htab.h"
 #include "maps/maps_ext.h"
 #include "maps/maps_int.h"
 
 #define REG_PTR(r) ((void *)(uintptr_t)(r))
 
+/*
+ * The hottest helper: the common types are reached without going through the
+ * ops table (one indirect call fewer), arrays fully inline.
+ */
 uint64_t map_helper_lookup_elem(uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5)
 {
-	return (uint64_t)(uintptr_t)map_lookup_elem(REG_PTR(r1), REG_PTR(r2));
+	struct map *m = REG_PTR(r1);
+
+	switch (m->map_type) {
+	case BPF_MAP_TYPE_ARRAY:
+		return (uint64_t)(uintptr_t)map_array_lookup_fast(m, REG_PTR(r2));
+	case BPF_MAP_TYPE_PERCPU_ARRAY:
+		return (uint64_t)(uintptr_t)map_percpu_array_lookup_fast(m, REG_PTR(r2));
+	case BPF_MAP_TYPE_HASH:
+	case BPF_MAP_TYPE_PERCPU_HASH:
+	case BPF_MAP_TYPE_LRU_HASH:
+	case BPF_MAP_TYPE_LRU_PERCPU_HASH:
+		return (uint64_t)(uintptr_t)map_htab_lookup(m, REG_PTR(r2));
+	default:
+		return (uint64_t)(uintptr_t)map_lookup_elem(m, REG_PTR(r2));
+	}
 }
 
 uint64_t map_helper_update_elem(uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5)

@@ -36,10 +36,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/log.h"
 #include "maps/maps_int.h"
 
-#define MAP_LOCK_CHECK_SPINS (1u << 14)
+#define MAP_LOCK_CHECK_SPINS (1u << 12)
 #define MAP_LOCK_YIELD_SPINS (1u << 10)
+#define MAP_LOCK_MAX_BACKOFF 32u
 
 static uint32_t self_pid;
 static pthread_once_t self_once = PTHREAD_ONCE_INIT;
@@ -107,9 +109,18 @@ int map_lock_acquire(_Atomic uint32_t *lock)
 		if (atomic_compare_exchange_weak_explicit(lock, &cur, self, memory_order_acquire,
 							  memory_order_relaxed))
 			return 0;
-		/* Spin on a plain load so waiters do not bounce the line with CASes. */
+		/*
+		 * Spin on a plain load so waiters do not bounce the line with CASes, and
+		 * back off exponentially: every poll pulls the line away from the holder,
+		 * whose next store (the value often shares the line) then pays a transfer.
+		 */
+		uint32_t backoff = 1;
+
 		while ((cur = atomic_load_explicit(lock, memory_order_relaxed)) != 0) {
-			cpu_relax();
+			for (uint32_t i = 0; i < backoff; i++)
+				cpu_relax();
+			if (backoff < MAP_LOCK_MAX_BACKOFF)
+				backoff <<= 1;
 			spins++;
 			if (spins % MAP_LOCK_YIELD_SPINS == 0)
 				sched_yield();
@@ -119,8 +130,11 @@ int map_lock_acquire(_Atomic uint32_t *lock)
 
 				if (atomic_compare_exchange_strong_explicit(
 					    lock, &dead, self, memory_order_acquire,
-					    memory_order_relaxed))
+					    memory_order_relaxed)) {
+					log_warn("maps: lock holder pid %u died; lock taken over and repaired\n",
+						 cur);
 					return 1;
+				}
 			}
 		}
 	}

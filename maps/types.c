@@ -14,6 +14,10 @@
 static const struct map_ops *const map_types[] = {
 	[BPF_MAP_TYPE_ARRAY] = &map_array_ops,
 	[BPF_MAP_TYPE_PERCPU_ARRAY] = &map_percpu_array_ops,
+	[BPF_MAP_TYPE_HASH] = &map_hash_ops,
+	[BPF_MAP_TYPE_PERCPU_HASH] = &map_percpu_hash_ops,
+	[BPF_MAP_TYPE_LRU_HASH] = &map_lru_hash_ops,
+	[BPF_MAP_TYPE_LRU_PERCPU_HASH] = &map_lru_percpu_hash_ops,
 	[BPF_MAP_TYPE_RINGBUF] = &map_ringbuf_ops,
 	[BPF_MAP_TYPE_PERF_EVENT_ARRAY] = &map_perf_event_array_ops,
 	[BPF_MAP_TYPE_PROG_ARRAY] = &map_prog_array_ops,

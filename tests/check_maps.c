@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -604,7 +605,7 @@ END_TEST
 
 START_TEST(test_array_1gib_map)
 {
-	union bpf_attr a = mk_attr(BPF_MAP_TYPE_ARRAY, 4, 1u << 20, 1024, 0);
+	union bpf_attr a = mk_attr(BPF_MAP_TYPE_ARRAY, 4, 1u << 20, 1024, BPF_F_MMAPABLE);
 	long avail_kb = 0;
 	char line[256];
 	FILE *f = fopen("/proc/meminfo", "r");
