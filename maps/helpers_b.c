@@ -56,6 +56,37 @@ uint64_t map_helper_perf_event_output(uint64_t r1, uint64_t r2, uint64_t r3, uin
 	return (uint64_t)map_perf_event_output(REG_PTR(r2), r3, REG_PTR(r4), r5);
 }
 
+long map_push_elem(struct map *m, const void *value, uint64_t flags)
+{
+	return m->ops->push ? m->ops->push(m, value, flags) : -EINVAL;
+}
+
+long map_pop_elem(struct map *m, void *value)
+{
+	return m->ops->pop ? m->ops->pop(m, value) : -EINVAL;
+}
+
+long map_peek_elem(struct map *m, void *value)
+{
+	return m->ops->peek ? m->ops->peek(m, value) : -EINVAL;
+}
+
+/* bpf_map_push_elem(map, value, flags) / pop(map, value) / peek(map, value). */
+uint64_t map_helper_push_elem(uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5)
+{
+	return (uint64_t)map_push_elem(REG_PTR(r1), REG_PTR(r2), r3);
+}
+
+uint64_t map_helper_pop_elem(uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5)
+{
+	return (uint64_t)map_pop_elem(REG_PTR(r1), REG_PTR(r2));
+}
+
+uint64_t map_helper_peek_elem(uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5)
+{
+	return (uint64_t)map_peek_elem(REG_PTR(r1), REG_PTR(r2));
+}
+
 void map_helpers_b_fill(jit_helper_fn *table, uint32_t cnt)
 {
 	static const struct {
@@ -68,6 +99,9 @@ void map_helpers_b_fill(jit_helper_fn *table, uint32_t cnt)
 		{ BPF_FUNC_ringbuf_discard, map_helper_ringbuf_discard },
 		{ BPF_FUNC_ringbuf_query, map_helper_ringbuf_query },
 		{ BPF_FUNC_perf_event_output, map_helper_perf_event_output },
+		{ BPF_FUNC_map_push_elem, map_helper_push_elem },
+		{ BPF_FUNC_map_pop_elem, map_helper_pop_elem },
+		{ BPF_FUNC_map_peek_elem, map_helper_peek_elem },
 	};
 
 	for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)

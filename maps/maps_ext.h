@@ -185,6 +185,22 @@ long map_perf_event_output(struct map *m, uint64_t flags, const void *data, uint
  */
 int map_prog_array_get(struct map *m, uint32_t idx, uint32_t *prog_id);
 
+/* ================= QUEUE, STACK, BLOOM_FILTER (maps/queue_stack.c, maps/bloom_filter.c) ================= */
+
+/*
+ * The kernel helpers map_push_elem/pop_elem/peek_elem. QUEUE/STACK: push
+ * flags BPF_ANY or BPF_EXIST (overwrite the oldest when full), else -EINVAL;
+ * -E2BIG when full; pop/peek -ENOENT (value zeroed) when empty.
+ * BLOOM_FILTER: push BPF_ANY only; peek 0 (maybe present) or -ENOENT; pop
+ * -EOPNOTSUPP. Other types: -EINVAL (the verifier never lets that happen).
+ * Syscall side: map_sys_lookup_elem() peeks (BLOOM_FILTER: @value is the
+ * INPUT, emul/ copies the user's value in first, as syscall.c does),
+ * map_sys_update_elem() pushes, map_sys_lookup_and_delete_elem() pops.
+ */
+long map_push_elem(struct map *m, const void *value, uint64_t flags);
+long map_pop_elem(struct map *m, void *value);
+long map_peek_elem(struct map *m, void *value);
+
 /* ================= helper wrappers (maps/helpers_b.c) ================= */
 
 #include "jit/jit.h"
@@ -194,6 +210,9 @@ uint64_t map_helper_ringbuf_reserve(uint64_t r1, uint64_t r2, uint64_t r3, uint6
 uint64_t map_helper_ringbuf_submit(uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
 uint64_t map_helper_ringbuf_discard(uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
 uint64_t map_helper_ringbuf_query(uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
+uint64_t map_helper_push_elem(uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
+uint64_t map_helper_pop_elem(uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
+uint64_t map_helper_peek_elem(uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
 /** bpf_perf_event_output(ctx, map, flags, data, size). */
 uint64_t map_helper_perf_event_output(uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
 

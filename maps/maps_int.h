@@ -135,6 +135,9 @@ extern const struct map_ops map_lru_percpu_hash_ops;
 extern const struct map_ops map_ringbuf_ops;
 extern const struct map_ops map_perf_event_array_ops;
 extern const struct map_ops map_prog_array_ops;
+extern const struct map_ops map_queue_ops;
+extern const struct map_ops map_stack_ops;
+extern const struct map_ops map_bloom_filter_ops;
 
 /* ---- locks (maps/lock.c) ---- */
 

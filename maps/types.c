@@ -21,6 +21,9 @@ static const struct map_ops *const map_types[] = {
 	[BPF_MAP_TYPE_RINGBUF] = &map_ringbuf_ops,
 	[BPF_MAP_TYPE_PERF_EVENT_ARRAY] = &map_perf_event_array_ops,
 	[BPF_MAP_TYPE_PROG_ARRAY] = &map_prog_array_ops,
+	[BPF_MAP_TYPE_QUEUE] = &map_queue_ops,
+	[BPF_MAP_TYPE_STACK] = &map_stack_ops,
+	[BPF_MAP_TYPE_BLOOM_FILTER] = &map_bloom_filter_ops,
 };
 
 const struct map_ops *map_ops_find(uint32_t map_type)

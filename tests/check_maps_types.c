@@ -1499,6 +1499,284 @@ START_TEST(test_perf_buffer_libbpf_consumer_multiprocess)
 }
 END_TEST
 
+/* ================= QUEUE, STACK, BLOOM_FILTER ================= */
+
+struct qs_create_case {
+	uint32_t type, ksz, vsz, max, flags;
+	uint64_t extra;
+	int want;
+};
+
+static const struct qs_create_case qs_create_cases[] = {
+	{ BPF_MAP_TYPE_QUEUE, 0, 8, 4, 0, 0, 0 },
+	{ BPF_MAP_TYPE_QUEUE, 4, 8, 4, 0, 0, -EINVAL },
+	{ BPF_MAP_TYPE_QUEUE, 0, 0, 4, 0, 0, -EINVAL },
+	{ BPF_MAP_TYPE_QUEUE, 0, 8, 0, 0, 0, -EINVAL },
+	{ BPF_MAP_TYPE_QUEUE, 0, 8, 4, BPF_F_NO_PREALLOC, 0, -EINVAL },
+	{ BPF_MAP_TYPE_QUEUE, 0, 8, 4, BPF_F_RDONLY_PROG, 0, 0 },
+	{ BPF_MAP_TYPE_QUEUE, 0, 8, 4, BPF_F_RDONLY_PROG | BPF_F_WRONLY_PROG, 0, -EINVAL },
+	{ BPF_MAP_TYPE_QUEUE, 0, (4u << 20) + 1, 1, 0, 0, -E2BIG },
+	{ BPF_MAP_TYPE_QUEUE, 0, 8, 4, 0, 1, -EINVAL },
+	{ BPF_MAP_TYPE_STACK, 0, 3, 100, BPF_F_NUMA_NODE, 0, 0 },
+	{ BPF_MAP_TYPE_STACK, 0, 3, 100, BPF_F_ZERO_SEED, 0, -EINVAL },
+	{ BPF_MAP_TYPE_STACK, 0, 3, 100, BPF_F_MMAPABLE, 0, -EINVAL },
+	{ BPF_MAP_TYPE_BLOOM_FILTER, 0, 4, 100, 0, 0, 0 },
+	{ BPF_MAP_TYPE_BLOOM_FILTER, 0, 4, 100, BPF_F_ZERO_SEED, 3, 0 },
+	{ BPF_MAP_TYPE_BLOOM_FILTER, 0, 4, 100, 0, 15, 0 },
+	{ BPF_MAP_TYPE_BLOOM_FILTER, 0, 4, 100, 0, 16, -EINVAL },
+	{ BPF_MAP_TYPE_BLOOM_FILTER, 4, 4, 100, 0, 0, -EINVAL },
+	{ BPF_MAP_TYPE_BLOOM_FILTER, 0, 0, 100, 0, 0, -EINVAL },
+	{ BPF_MAP_TYPE_BLOOM_FILTER, 0, 4, 0, 0, 0, -EINVAL },
+	{ BPF_MAP_TYPE_BLOOM_FILTER, 0, 4, 100, BPF_F_NO_PREALLOC, 0, -EINVAL },
+	{ BPF_MAP_TYPE_BLOOM_FILTER, 0, (4u << 20) + 1, 100, 0, 0, -E2BIG },
+	{ BPF_MAP_TYPE_BLOOM_FILTER, 0, 4, 1u << 30, 0, 15, 0 },
+};
+
+START_TEST(test_qs_bloom_create_checks_match_kernel)
+{
+	const struct qs_create_case *c = &qs_create_cases[_i];
+	union bpf_attr a = mk_attr(c->type, c->ksz, c->vsz, c->max, c->flags);
+	struct map *m;
+	int kfd;
+
+	a.map_extra = c->extra;
+	ck_assert_int_eq(pair_create(&a, &m, &kfd), c->want);
+	if (m) {
+		struct bpf_map_info info;
+
+		map_get_info(m, &info);
+		ck_assert_uint_eq(info.map_extra, c->extra);
+	}
+	map_put(m);
+	if (kfd >= 0)
+		close(kfd);
+}
+END_TEST
+
+/* A random sequence of every syscall command on a queue or stack, on both sides. */
+START_TEST(test_queue_stack_ops_match_kernel)
+{
+	uint32_t type = _i ? BPF_MAP_TYPE_STACK : BPF_MAP_TYPE_QUEUE;
+	union bpf_attr a = mk_attr(type, 0, 12, 5, 0);
+	static const uint64_t fl[] = { BPF_ANY, BPF_EXIST, BPF_NOEXIST, 3, BPF_F_LOCK };
+	uint8_t v[12], bv[12], kv[12], nk[4];
+	uint32_t seed = 4321 + (uint32_t)_i;
+	struct map *m;
+	int kfd, err, kr, pushes = 0, pops = 0, full = 0;
+
+	ck_assert_int_eq(pair_create(&a, &m, &kfd), 0);
+	for (int step = 0; step < 4000; step++) {
+		int op;
+
+		seed = seed * 1103515245u + 12345u;
+		op = (int)((seed >> 16) % 10);
+		memset(v, (int)(seed >> 8), sizeof(v));
+		memcpy(v, &step, sizeof(step));
+		memset(bv, 0x55, sizeof(bv));
+		memset(kv, 0x55, sizeof(kv));
+		if (op < 4) {
+			uint64_t f = fl[(seed >> 4) % 5];
+
+			err = map_sys_update_elem(m, NULL, v, f);
+			KCMP(kfd, kmap_update(kfd, NULL, v, f), err, "push");
+			pushes += err == 0;
+			full += err == -E2BIG;
+		} else if (op < 6) {
+			err = map_sys_lookup_elem(m, NULL, bv, 0);
+			if (kfd >= 0) {
+				kr = kmap_lookup(kfd, NULL, kv, 0);
+				ck_assert_int_eq(kr, err);
+				if (!err)
+					ck_assert(memcmp(kv, bv, sizeof(bv)) == 0);
+			}
+		} else if (op < 9) {
+			uint64_t f = op == 8 && (seed & 64) ? BPF_F_LOCK : 0;
+
+			err = map_sys_lookup_and_delete_elem(m, NULL, bv, f);
+			if (kfd >= 0) {
+				kr = kmap_lookup_and_delete(kfd, NULL, kv, f);
+				ck_assert_msg(kr == err, "pop(flags %llu): kernel %d bpftime %d",
+					      (unsigned long long)f, kr, err);
+				if (!err)
+					ck_assert(memcmp(kv, bv, sizeof(bv)) == 0);
+			}
+			pops += err == 0;
+		} else if (seed & 128) {
+			err = map_sys_delete_elem(m, NULL);
+			ck_assert_int_eq(err, -EINVAL);
+			KCMP(kfd, kmap_delete(kfd, NULL), err, "delete");
+		} else {
+			err = map_sys_get_next_key(m, NULL, nk);
+			ck_assert_int_eq(err, -EINVAL);
+			KCMP(kfd, kmap_next(kfd, NULL, nk), err, "next_key");
+		}
+	}
+	ck_assert_int_gt(pushes, 100);
+	ck_assert_int_gt(pops, 100);
+	ck_assert_int_gt(full, 0);
+	map_put(m);
+	if (kfd >= 0)
+		close(kfd);
+}
+END_TEST
+
+/* Exact FIFO/LIFO order, BPF_EXIST overwrite, and the helper wrappers' values. */
+START_TEST(test_queue_stack_helpers_order)
+{
+	union bpf_attr a = mk_attr(BPF_MAP_TYPE_QUEUE, 0, 4, 3, 0);
+	jit_helper_fn t[256] = { 0 };
+	struct map *q, *s;
+	uint32_t v, i;
+
+	map_helpers_fill(t, 256);
+	ck_assert_int_eq(map_create(&a, NULL, &q), 0);
+	a.map_type = BPF_MAP_TYPE_STACK;
+	ck_assert_int_eq(map_create(&a, NULL, &s), 0);
+	for (i = 1; i <= 3; i++) {
+		ck_assert_uint_eq(t[BPF_FUNC_map_push_elem]((uintptr_t)q, (uintptr_t)&i, 0, 0, 0), 0);
+		ck_assert_uint_eq(t[BPF_FUNC_map_push_elem]((uintptr_t)s, (uintptr_t)&i, 0, 0, 0), 0);
+	}
+	i = 4;
+	ck_assert_uint_eq(t[BPF_FUNC_map_push_elem]((uintptr_t)q, (uintptr_t)&i, BPF_ANY, 0, 0),
+			  (uint64_t)-E2BIG);
+	ck_assert_uint_eq(t[BPF_FUNC_map_push_elem]((uintptr_t)q, (uintptr_t)&i, BPF_NOEXIST, 0, 0),
+			  (uint64_t)-EINVAL);
+	ck_assert_uint_eq(t[BPF_FUNC_map_push_elem]((uintptr_t)q, (uintptr_t)&i, BPF_EXIST, 0, 0), 0);
+	ck_assert_uint_eq(t[BPF_FUNC_map_push_elem]((uintptr_t)s, (uintptr_t)&i, BPF_EXIST, 0, 0), 0);
+	/* Queue: 1 was dropped; 2 3 4. Stack: 1 was dropped (the oldest); 4 3 2. */
+	ck_assert_uint_eq(t[BPF_FUNC_map_peek_elem]((uintptr_t)q, (uintptr_t)&v, 0, 0, 0), 0);
+	ck_assert_uint_eq(v, 2);
+	for (i = 2; i <= 4; i++) {
+		ck_assert_uint_eq(t[BPF_FUNC_map_pop_elem]((uintptr_t)q, (uintptr_t)&v, 0, 0, 0), 0);
+		ck_assert_uint_eq(v, i);
+		ck_assert_uint_eq(t[BPF_FUNC_map_pop_elem]((uintptr_t)s, (uintptr_t)&v, 0, 0, 0), 0);
+		ck_assert_uint_eq(v, 6 - i);
+	}
+	v = 77;
+	ck_assert_uint_eq(t[BPF_FUNC_map_pop_elem]((uintptr_t)q, (uintptr_t)&v, 0, 0, 0),
+			  (uint64_t)-ENOENT);
+	ck_assert_uint_eq(v, 0); /* zeroed, as the kernel */
+	ck_assert_ptr_null(map_lookup_elem(q, NULL));
+	ck_assert_int_eq(map_update_elem(q, NULL, &v, 0), -EINVAL);
+	ck_assert_int_eq(map_delete_elem(q, NULL), -EINVAL);
+	map_put(q);
+	map_put(s);
+}
+END_TEST
+
+/* Producers and consumers in several processes: every pushed value is popped exactly once. */
+START_TEST(test_queue_multiprocess_exact)
+{
+	union bpf_attr a = mk_attr(BPF_MAP_TYPE_QUEUE, 0, 8, 64, 0);
+	enum { NPROC = 4, PER = 20000 };
+	uint64_t *seen;
+	struct map *m;
+	pid_t pids[NPROC];
+	int i, st;
+
+	ck_assert_int_eq(map_create(&a, NULL, &m), 0);
+	seen = mmap(NULL, NPROC * PER, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ck_assert_ptr_ne(seen, MAP_FAILED);
+	for (i = 0; i < NPROC; i++) {
+		pids[i] = fork();
+		if (pids[i] == 0) {
+			uint8_t *cnt = (uint8_t *)seen;
+			uint32_t pushed = 0, popped = 0;
+
+			/* Even processes push 2 * PER and pop PER; odd ones pop PER. */
+			while (popped < PER || (!(i & 1) && pushed < 2 * PER)) {
+				uint64_t v;
+
+				if (!(i & 1) && pushed < 2 * PER) {
+					v = (uint64_t)(i / 2) * 2 * PER + pushed;
+					if (map_push_elem(m, &v, 0) == 0)
+						pushed++;
+				}
+				if (popped >= PER)
+					continue;
+				if (map_pop_elem(m, &v) == 0) {
+					if (v >= (uint64_t)NPROC * PER)
+						_exit(4);
+					__atomic_fetch_add(&cnt[v], 1, __ATOMIC_RELAXED);
+					popped++;
+				} else {
+					sched_yield();
+				}
+			}
+			_exit(0);
+		}
+	}
+	for (i = 0; i < NPROC; i++) {
+		ck_assert_int_eq(waitpid(pids[i], &st, 0), pids[i]);
+		ck_assert_int_eq(WEXITSTATUS(st), 0);
+	}
+	for (i = 0; i < NPROC * PER; i++)
+		ck_assert_msg(((uint8_t *)seen)[i] == 1, "value %d popped %d times", i,
+			      ((uint8_t *)seen)[i]);
+	ck_assert_int_eq(map_pop_elem(m, seen), -ENOENT);
+	munmap(seen, NPROC * PER);
+	map_put(m);
+}
+END_TEST
+
+/* BPF_F_ZERO_SEED: same bits as the kernel, so every peek (false positives too) agrees. */
+START_TEST(test_bloom_filter_matches_kernel)
+{
+	static const uint32_t vsz[] = { 4, 7, 24, 13, 64 };
+	union bpf_attr a = mk_attr(BPF_MAP_TYPE_BLOOM_FILTER, 0, vsz[_i], 40, BPF_F_ZERO_SEED);
+	uint8_t v[64], nk[4];
+	uint32_t seed = 77 + (uint32_t)_i;
+	int kfd, err, hits = 0, fp = 0;
+	struct map *m;
+
+	a.map_extra = 3;
+	ck_assert_int_eq(pair_create(&a, &m, &kfd), 0);
+	for (int i = 0; i < 40; i++) {
+		memset(v, 0, sizeof(v));
+		memcpy(v, &i, sizeof(i));
+		v[vsz[_i] - 1] ^= (uint8_t)(i * 7);
+		err = map_sys_update_elem(m, NULL, v, BPF_ANY);
+		ck_assert_int_eq(err, 0);
+		KCMP(kfd, kmap_update(kfd, NULL, v, BPF_ANY), err, "push");
+		ck_assert_int_eq(map_peek_elem(m, v), 0); /* no false negatives */
+	}
+	for (int i = 0; i < 4000; i++) {
+		seed = seed * 1103515245u + 12345u;
+		for (uint32_t j = 0; j < vsz[_i]; j++)
+			v[j] = (uint8_t)(seed >> (j % 24));
+		if (i < 40) {
+			memset(v, 0, sizeof(v));
+			memcpy(v, &i, sizeof(i));
+			v[vsz[_i] - 1] ^= (uint8_t)(i * 7);
+		}
+		err = map_sys_lookup_elem(m, NULL, v, 0);
+		KCMP(kfd, kmap_lookup(kfd, NULL, v, 0), err, "peek");
+		hits += err == 0;
+		fp += err == 0 && i >= 40;
+	}
+	ck_assert_int_ge(hits, 40);
+	err = map_sys_update_elem(m, NULL, v, BPF_NOEXIST);
+	ck_assert_int_eq(err, -EINVAL);
+	KCMP(kfd, kmap_update(kfd, NULL, v, BPF_NOEXIST), err, "push NOEXIST");
+	err = map_sys_delete_elem(m, NULL);
+	ck_assert_int_eq(err, -EOPNOTSUPP);
+	KCMP(kfd, kmap_delete(kfd, NULL), err, "delete");
+	err = map_sys_get_next_key(m, NULL, nk);
+	ck_assert_int_eq(err, -EOPNOTSUPP);
+	KCMP(kfd, kmap_next(kfd, NULL, nk), err, "next_key");
+	err = map_sys_lookup_and_delete_elem(m, NULL, v, 0);
+	ck_assert_int_eq(err, -ENOTSUPP);
+	KCMP(kfd, kmap_lookup_and_delete(kfd, NULL, v, 0), err, "lookup_and_delete");
+	ck_assert_int_eq(map_pop_elem(m, v), -EOPNOTSUPP);
+	ck_assert_int_eq(map_push_elem(m, v, BPF_EXIST), -EINVAL);
+	if (fp)
+		fprintf(stderr, "bloom vsz %u: %d false positives, same as the kernel\n", vsz[_i], fp);
+	map_put(m);
+	if (kfd >= 0)
+		close(kfd);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("maps_types");
@@ -1531,6 +1809,19 @@ int main(void)
 
 	tc = tcase_create("prog_array");
 	tcase_add_test(tc, test_prog_array_syscall_ops_match_kernel);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("queue_stack");
+	tcase_set_timeout(tc, 240);
+	tcase_add_loop_test(tc, test_qs_bloom_create_checks_match_kernel, 0,
+			    sizeof(qs_create_cases) / sizeof(qs_create_cases[0]));
+	tcase_add_loop_test(tc, test_queue_stack_ops_match_kernel, 0, 2);
+	tcase_add_test(tc, test_queue_stack_helpers_order);
+	tcase_add_test(tc, test_queue_multiprocess_exact);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("bloom_filter");
+	tcase_add_loop_test(tc, test_bloom_filter_matches_kernel, 0, 5);
 	suite_add_tcase(s, tc);
 
 	sr = srunner_create(s);
