@@ -87,6 +87,12 @@ uint64_t map_helper_peek_elem(uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4
 	return (uint64_t)map_peek_elem(REG_PTR(r1), REG_PTR(r2));
 }
 
+/* bpf_get_stackid(ctx, map, flags). */
+uint64_t map_helper_get_stackid(uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5)
+{
+	return (uint64_t)map_get_stackid_ctx(REG_PTR(r1), REG_PTR(r2), r3);
+}
+
 void map_helpers_b_fill(jit_helper_fn *table, uint32_t cnt)
 {
 	static const struct {
@@ -102,6 +108,7 @@ void map_helpers_b_fill(jit_helper_fn *table, uint32_t cnt)
 		{ BPF_FUNC_map_push_elem, map_helper_push_elem },
 		{ BPF_FUNC_map_pop_elem, map_helper_pop_elem },
 		{ BPF_FUNC_map_peek_elem, map_helper_peek_elem },
+		{ BPF_FUNC_get_stackid, map_helper_get_stackid },
 	};
 
 	for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)

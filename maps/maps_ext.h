@@ -201,6 +201,30 @@ long map_push_elem(struct map *m, const void *value, uint64_t flags);
 long map_pop_elem(struct map *m, void *value);
 long map_peek_elem(struct map *m, void *value);
 
+/* ================= STACK_TRACE (maps/stackmap.c) ================= */
+
+/**
+ * map_get_stackid() - bpf_get_stackid() on an already collected call chain.
+ * @ips: @nr instruction pointers, innermost first (what the kernel's
+ *       get_perf_callchain() gives); the first (flags & BPF_F_SKIP_FIELD_MASK)
+ *       are skipped, at most value_size / 8 are stored.
+ * Returns the stack id (>= 0), -EINVAL (bad flags, not a stack map), -EFAULT
+ * (nr <= skip), -EEXIST (the bucket holds another stack and no
+ * BPF_F_REUSE_STACKID), -ENOMEM (no free record).
+ */
+long map_get_stackid(struct map *m, const uint64_t *ips, uint32_t nr, uint64_t flags);
+
+/**
+ * The agent's stack walker: fill @ips with at most @max_depth frames of the
+ * stack of the current program run (@ctx is the program's ctx), the user
+ * stack if @user, else the kernel stack (which a userspace runtime does not
+ * have: return 0 frames). Returns the number of frames or -errno.
+ */
+typedef int (*map_stack_collect_fn)(void *ctx, int user, uint64_t *ips, uint32_t max_depth, void *cookie);
+void map_stack_set_collector(map_stack_collect_fn fn, void *cookie);
+/** bpf_get_stackid(ctx, map, flags) through the collector: -EFAULT without one. */
+long map_get_stackid_ctx(void *ctx, struct map *m, uint64_t flags);
+
 /* ================= helper wrappers (maps/helpers_b.c) ================= */
 
 #include "jit/jit.h"
@@ -213,6 +237,8 @@ uint64_t map_helper_ringbuf_query(uint64_t r1, uint64_t r2, uint64_t r3, uint64_
 uint64_t map_helper_push_elem(uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
 uint64_t map_helper_pop_elem(uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
 uint64_t map_helper_peek_elem(uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
+/** bpf_get_stackid(ctx, map, flags). */
+uint64_t map_helper_get_stackid(uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
 /** bpf_perf_event_output(ctx, map, flags, data, size). */
 uint64_t map_helper_perf_event_output(uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
 

@@ -138,6 +138,7 @@ extern const struct map_ops map_prog_array_ops;
 extern const struct map_ops map_queue_ops;
 extern const struct map_ops map_stack_ops;
 extern const struct map_ops map_bloom_filter_ops;
+extern const struct map_ops map_stack_trace_ops;
 
 /* ---- locks (maps/lock.c) ---- */
 

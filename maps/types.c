@@ -24,6 +24,7 @@ static const struct map_ops *const map_types[] = {
 	[BPF_MAP_TYPE_QUEUE] = &map_queue_ops,
 	[BPF_MAP_TYPE_STACK] = &map_stack_ops,
 	[BPF_MAP_TYPE_BLOOM_FILTER] = &map_bloom_filter_ops,
+	[BPF_MAP_TYPE_STACK_TRACE] = &map_stack_trace_ops,
 };
 
 const struct map_ops *map_ops_find(uint32_t map_type)

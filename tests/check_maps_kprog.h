@@ -33,13 +33,13 @@
 
 static char kprog_log[65536];
 
-/* Load a socket filter; returns the prog fd or -errno (the verifier log is in kprog_log). */
-static inline int kprog_load(const struct bpf_insn *insns, uint32_t cnt)
+/* Load a program of @type; returns the prog fd or -errno (the verifier log is in kprog_log). */
+static inline int kprog_load_type(uint32_t type, const struct bpf_insn *insns, uint32_t cnt)
 {
 	union bpf_attr a;
 
 	memset(&a, 0, sizeof(a));
-	a.prog_type = BPF_PROG_TYPE_SOCKET_FILTER;
+	a.prog_type = type;
 	a.insns = (uintptr_t)insns;
 	a.insn_cnt = cnt;
 	a.license = (uintptr_t)"GPL";
@@ -48,6 +48,30 @@ static inline int kprog_load(const struct bpf_insn *insns, uint32_t cnt)
 	a.log_level = 1;
 	kprog_log[0] = 0;
 	return kbpf(BPF_PROG_LOAD, &a);
+}
+
+/* A socket filter (BPF_PROG_TEST_RUN on a packet). */
+static inline int kprog_load(const struct bpf_insn *insns, uint32_t cnt)
+{
+	return kprog_load_type(BPF_PROG_TYPE_SOCKET_FILTER, insns, cnt);
+}
+
+/* Run a raw tracepoint program once (ctx: one u64 argument); r0 in *ret. */
+static inline int kprog_run_raw_tp(int fd, uint32_t *ret)
+{
+	uint64_t args[1] = { 0 };
+	union bpf_attr a;
+	int err;
+
+	memset(&a, 0, sizeof(a));
+	a.test.prog_fd = fd;
+	a.test.ctx_in = (uintptr_t)args;
+	a.test.ctx_size_in = sizeof(args);
+	err = kbpf(BPF_PROG_TEST_RUN, &a);
+	if (err)
+		return err;
+	*ret = a.test.retval;
+	return 0;
 }
 
 /* Run once on a 64-byte packet; returns 0 and the program's r0 (u32) in *ret, or -errno. */

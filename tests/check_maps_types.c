@@ -1777,6 +1777,236 @@ START_TEST(test_bloom_filter_matches_kernel)
 }
 END_TEST
 
+/* ================= STACK_TRACE ================= */
+
+static const struct qs_create_case st_create_cases[] = {
+	{ BPF_MAP_TYPE_STACK_TRACE, 4, 8, 4, 0, 0, 0 },
+	{ BPF_MAP_TYPE_STACK_TRACE, 4, 127 * 8, 4, 0, 0, 0 },
+	{ BPF_MAP_TYPE_STACK_TRACE, 4, 128 * 8, 4, 0, 0, -EINVAL },
+	{ BPF_MAP_TYPE_STACK_TRACE, 4, 12, 4, 0, 0, -EINVAL },
+	{ BPF_MAP_TYPE_STACK_TRACE, 4, 0, 4, 0, 0, -EINVAL },
+	{ BPF_MAP_TYPE_STACK_TRACE, 8, 8, 4, 0, 0, -EINVAL },
+	{ BPF_MAP_TYPE_STACK_TRACE, 4, 8, 0, 0, 0, -EINVAL },
+	{ BPF_MAP_TYPE_STACK_TRACE, 4, 8, 4, BPF_F_NO_PREALLOC, 0, -EINVAL },
+	{ BPF_MAP_TYPE_STACK_TRACE, 4, 8, 4, BPF_F_RDONLY_PROG, 0, -EINVAL },
+	{ BPF_MAP_TYPE_STACK_TRACE, 4, 32, 4, BPF_F_STACK_BUILD_ID, 0, 0 },
+	{ BPF_MAP_TYPE_STACK_TRACE, 4, 40, 4, BPF_F_STACK_BUILD_ID, 0, -EINVAL },
+	{ BPF_MAP_TYPE_STACK_TRACE, 4, 8, (1u << 31) + 1, 0, 0, -E2BIG },
+	{ BPF_MAP_TYPE_STACK_TRACE, 4, 8, 5, BPF_F_NUMA_NODE, 0, 0 },
+};
+
+START_TEST(test_stack_trace_create_checks_match_kernel)
+{
+	const struct qs_create_case *c = &st_create_cases[_i];
+	union bpf_attr a = mk_attr(c->type, c->ksz, c->vsz, c->max, c->flags);
+	struct map *m;
+	int kfd;
+
+	ck_assert_int_eq(pair_create(&a, &m, &kfd), c->want);
+	map_put(m);
+	if (kfd >= 0)
+		close(kfd);
+}
+END_TEST
+
+static int kprog_stackid(int mfd, uint32_t flags)
+{
+	struct bpf_insn p[] = {
+		KLD_MAP(BPF_REG_2, mfd),
+		KMOV_IMM(BPF_REG_3, (int32_t)flags),
+		KCALL(BPF_FUNC_get_stackid),
+		KEXIT(),
+	};
+	int fd = kprog_load_type(BPF_PROG_TYPE_RAW_TRACEPOINT, p, sizeof(p) / sizeof(p[0]));
+
+	ck_assert_msg(fd >= 0, "get_stackid prog: %d\n%s", fd, kprog_log);
+	return fd;
+}
+
+static int krun_tp(int pfd)
+{
+	uint32_t r = 0;
+
+	ck_assert_int_eq(kprog_run_raw_tp(pfd, &r), 0);
+	return (int)r;
+}
+
+/*
+ * The kernel collects a real (kernel) stack; we read it back and feed the
+ * same instruction pointers to map_get_stackid(): same id (jhash2 and bucket
+ * choice), same stored value, and the same -EEXIST / BPF_F_REUSE_STACKID /
+ * BPF_F_FAST_STACK_CMP outcomes when stacks collide in a 1-bucket map.
+ */
+START_TEST(test_stack_trace_matches_kernel)
+{
+	union bpf_attr a = mk_attr(BPF_MAP_TYPE_STACK_TRACE, 4, 127 * 8, 1, 0);
+	uint64_t kv[127], bv[127], ips[127];
+	uint32_t id, nk, kn, nr;
+	struct map *m;
+	int kfd, p0, p1, p1r, p1f, err;
+	long r;
+
+	ck_assert_int_eq(pair_create(&a, &m, &kfd), 0);
+	id = 0;
+	err = map_sys_lookup_elem(m, &id, bv, 0);
+	ck_assert_int_eq(err, -ENOENT);
+	KCMP(kfd, kmap_lookup(kfd, &id, kv, 0), err, "lookup empty");
+	err = map_sys_get_next_key(m, NULL, &nk);
+	ck_assert_int_eq(err, -ENOENT);
+	KCMP(kfd, kmap_next(kfd, NULL, &kn), err, "next empty");
+	err = map_sys_update_elem(m, &id, bv, BPF_ANY);
+	ck_assert_int_eq(err, -EINVAL);
+	KCMP(kfd, kmap_update(kfd, &id, kv, BPF_ANY), err, "update");
+	id = 1;
+	err = map_sys_delete_elem(m, &id);
+	ck_assert_int_eq(err, -E2BIG);
+	KCMP(kfd, kmap_delete(kfd, &id), err, "delete oob");
+	err = map_sys_lookup_elem(m, &id, bv, 0);
+	KCMP(kfd, kmap_lookup(kfd, &id, kv, 0), err, "lookup oob");
+	if (kfd < 0) {
+		map_put(m);
+		return;
+	}
+	p0 = kprog_stackid(kfd, 0);
+	p1 = kprog_stackid(kfd, 1);
+	p1r = kprog_stackid(kfd, 1 | BPF_F_REUSE_STACKID);
+	p1f = kprog_stackid(kfd, 1 | BPF_F_FAST_STACK_CMP);
+
+	ck_assert_int_eq(krun_tp(p0), 0);
+	id = 0;
+	ck_assert_int_eq(kmap_lookup(kfd, &id, kv, 0), 0);
+	for (nr = 0; nr < 127 && kv[nr]; nr++)
+		ips[nr] = kv[nr];
+	ck_assert_uint_gt(nr, 1);
+	ck_assert_uint_lt(nr, 127); /* the whole stack fits, so skip=1 sees ips[1..] */
+	r = map_get_stackid(m, ips, nr, 0);
+	ck_assert_int_eq(r, 0);
+	ck_assert_int_eq(map_sys_lookup_elem(m, &id, bv, 0), 0);
+	ck_assert(memcmp(kv, bv, sizeof(kv)) == 0);
+	/* Same stack again: same id. */
+	ck_assert_int_eq(krun_tp(p0), 0);
+	ck_assert_int_eq(map_get_stackid(m, ips, nr, 0), 0);
+	/* Another stack (one frame skipped) in the only bucket. */
+	ck_assert_int_eq(krun_tp(p1), -EEXIST);
+	ck_assert_int_eq(map_get_stackid(m, ips, nr, 1), -EEXIST);
+	/* Reuse takes a new record before freeing the old one: none is free. */
+	ck_assert_int_eq(krun_tp(p1r), -ENOMEM);
+	ck_assert_int_eq(map_get_stackid(m, ips, nr, 1 | BPF_F_REUSE_STACKID), -ENOMEM);
+	ck_assert_int_eq(kmap_lookup(kfd, &id, kv, 0), 0);
+	ck_assert_int_eq(map_sys_lookup_elem(m, &id, bv, 0), 0);
+	ck_assert(memcmp(kv, bv, sizeof(kv)) == 0);
+	/* The fast compare only short-cuts equal hashes. */
+	ck_assert_int_eq(krun_tp(p1f), -EEXIST);
+	ck_assert_int_eq(map_get_stackid(m, ips, nr, 1 | BPF_F_FAST_STACK_CMP), -EEXIST);
+	ck_assert_int_eq(map_get_stackid(m, ips, nr, BPF_F_FAST_STACK_CMP), 0);
+	/* Iteration, delete, and lookup_and_delete as the kernel has them. */
+	err = map_sys_get_next_key(m, NULL, &nk);
+	ck_assert_int_eq(kmap_next(kfd, NULL, &kn), err);
+	ck_assert_uint_eq(nk, kn);
+	err = map_sys_get_next_key(m, &nk, &nk);
+	ck_assert_int_eq(kmap_next(kfd, &kn, &kn), err);
+	memset(bv, 0x11, sizeof(bv));
+	err = map_sys_lookup_and_delete_elem(m, &id, bv, 0);
+	KCMP(kfd, kmap_lookup_and_delete(kfd, &id, kv, 0), err, "lookup_and_delete");
+	ck_assert_int_eq(err, 0);
+	ck_assert(memcmp(kv, bv, sizeof(kv)) == 0);
+	ck_assert_int_eq(krun_tp(p0), 0);
+	ck_assert_int_eq(map_get_stackid(m, ips, nr, 0), 0);
+	err = map_sys_delete_elem(m, &id);
+	KCMP(kfd, kmap_delete(kfd, &id), err, "delete");
+	ck_assert_int_eq(err, 0);
+	err = map_sys_delete_elem(m, &id);
+	ck_assert_int_eq(err, -ENOENT);
+	KCMP(kfd, kmap_delete(kfd, &id), err, "delete again");
+	/* Flags and limits. */
+	ck_assert_int_eq(map_get_stackid(m, ips, nr, 1ull << 12), -EINVAL);
+	ck_assert_int_eq(map_get_stackid(m, ips, 3, 3), -EFAULT);
+	close(p0);
+	close(p1);
+	close(p1r);
+	close(p1f);
+	close(kfd);
+	map_put(m);
+}
+END_TEST
+
+/* Free records run out before buckets do; the collector hook feeds the helper. */
+static int fake_collect(void *ctx, int user, uint64_t *ips, uint32_t max_depth, void *cookie)
+{
+	uint32_t n = max_depth < 5 ? max_depth : 5;
+
+	if (!user)
+		return 0; /* no kernel stack in user space */
+	for (uint32_t i = 0; i < n; i++)
+		ips[i] = 0x400000 + (uintptr_t)ctx * 16 + i;
+	return (int)n;
+}
+
+START_TEST(test_stack_trace_helper_and_enomem)
+{
+	union bpf_attr a = mk_attr(BPF_MAP_TYPE_STACK_TRACE, 4, 16, 3, 0);
+	jit_helper_fn t[256] = { 0 };
+	uint64_t v[2];
+	struct map *m;
+	int ids = 0, enomem = 0, eexist = 0;
+
+	ck_assert_int_eq(map_create(&a, NULL, &m), 0);
+	map_helpers_fill(t, 256);
+	ck_assert_int_eq((long)t[BPF_FUNC_get_stackid](1, (uintptr_t)m, BPF_F_USER_STACK, 0, 0), -EFAULT);
+	map_stack_set_collector(fake_collect, NULL);
+	/* Kernel stack: nothing to skip past. */
+	ck_assert_int_eq((long)t[BPF_FUNC_get_stackid](1, (uintptr_t)m, 0, 0, 0), -EFAULT);
+	for (uintptr_t c = 1; c < 200; c++) {
+		long r = (long)t[BPF_FUNC_get_stackid](c, (uintptr_t)m, BPF_F_USER_STACK, 0, 0);
+
+		if (r >= 0) {
+			uint32_t id = (uint32_t)r;
+
+			ck_assert_uint_lt(r, 4); /* n_buckets = roundup_pow_of_two(3) */
+			ck_assert_int_eq(map_sys_lookup_elem(m, &id, v, 0), 0);
+			/* value_size / 8 = 2 frames kept of the 5 collected (skip 0). */
+			ck_assert_uint_eq(v[0], 0x400000 + c * 16);
+			ck_assert_uint_eq(v[1], 0x400000 + c * 16 + 1);
+			ids++;
+		} else if (r == -ENOMEM) {
+			enomem++;
+		} else {
+			ck_assert_int_eq(r, -EEXIST);
+			eexist++;
+		}
+	}
+	ck_assert_int_eq(ids, 3);   /* 3 records for 4 buckets */
+	ck_assert_int_gt(eexist, 0);
+	ck_assert_int_gt(enomem, 0);
+	/* Free one record; then a colliding stack replaces its bucket with BPF_F_REUSE_STACKID. */
+	{
+		uint32_t id0;
+		uintptr_t c;
+		long r = 0;
+
+		ck_assert_int_eq(map_sys_get_next_key(m, NULL, &id0), 0);
+		ck_assert_int_eq(map_sys_delete_elem(m, &id0), 0);
+		for (c = 1000; c < 3000; c++) {
+			r = (long)t[BPF_FUNC_get_stackid](c, (uintptr_t)m, BPF_F_USER_STACK, 0, 0);
+			if (r == -EEXIST)
+				break;
+			ck_assert_int_ge(r, 0);
+			id0 = (uint32_t)r;
+			ck_assert_int_eq(map_sys_delete_elem(m, &id0), 0);
+		}
+		ck_assert_int_eq(r, -EEXIST);
+		r = (long)t[BPF_FUNC_get_stackid](c, (uintptr_t)m, BPF_F_USER_STACK | BPF_F_REUSE_STACKID,
+						  0, 0);
+		ck_assert_int_ge(r, 0);
+		id0 = (uint32_t)r;
+		ck_assert_int_eq(map_sys_lookup_elem(m, &id0, v, 0), 0);
+		ck_assert_uint_eq(v[0], 0x400000 + c * 16);
+	}
+	map_stack_set_collector(NULL, NULL);
+	map_put(m);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("maps_types");
@@ -1822,6 +2052,13 @@ int main(void)
 
 	tc = tcase_create("bloom_filter");
 	tcase_add_loop_test(tc, test_bloom_filter_matches_kernel, 0, 5);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("stack_trace");
+	tcase_add_loop_test(tc, test_stack_trace_create_checks_match_kernel, 0,
+			    sizeof(st_create_cases) / sizeof(st_create_cases[0]));
+	tcase_add_test(tc, test_stack_trace_matches_kernel);
+	tcase_add_test(tc, test_stack_trace_helper_and_enomem);
 	suite_add_tcase(s, tc);
 
 	sr = srunner_create(s);
