@@ -258,7 +258,7 @@ static int array_sys_update(struct map *m, const void *key, const void *value, u
 	return (int)array_update_common(m, key, value, flags, true);
 }
 
-static long array_update(struct map *m, const void *key, const void *value, uint64_t flags)
+long map_array_update(struct map *m, const void *key, const void *value, uint64_t flags)
 {
 	return array_update_common(m, key, value, flags, false);
 }
@@ -292,6 +292,13 @@ static void *array_lookup(struct map *m, const void *key)
 	return map_array_lookup_fast(m, key);
 }
 
+void *map_percpu_array_lookup_slow(struct map *m, const void *key)
+{
+	uint32_t idx = *(const uint32_t *)key;
+
+	return val(m, idx, map_cpu_slow(m->ncpu));
+}
+
 static void *percpu_array_lookup(struct map *m, const void *key)
 {
 	return map_percpu_array_lookup_fast(m, key);
@@ -322,6 +329,19 @@ static long array_for_each(struct map *m, map_for_each_fn fn, void *ctx, uint64_
 	return n;
 }
 
+int map_array_geometry(const struct map *m, struct map_array_geom *g)
+{
+	if (m->map_type != BPF_MAP_TYPE_ARRAY && m->map_type != BPF_MAP_TYPE_PERCPU_ARRAY)
+		return -EINVAL;
+	g->base = m->base;
+	g->cpu_stride = m->tu[0];
+	g->elem_size = m->tu[3];
+	g->value_off = m->tu[4];
+	g->max_entries = m->max_entries;
+	g->ncpu = m->ncpu;
+	return 0;
+}
+
 const struct map_ops map_array_ops = {
 	.name = "array",
 	.alloc_check = array_alloc_check,
@@ -332,7 +352,7 @@ const struct map_ops map_array_ops = {
 	.sys_delete = array_sys_delete,
 	.get_next_key = array_get_next_key,
 	.lookup = array_lookup,
-	.update = array_update,
+	.update = map_array_update,
 	.delete = array_delete,
 	.for_each = array_for_each,
 };
@@ -347,7 +367,7 @@ const struct map_ops map_percpu_array_ops = {
 	.sys_delete = array_sys_delete,
 	.get_next_key = array_get_next_key,
 	.lookup = percpu_array_lookup,
-	.update = array_update,
+	.update = map_array_update,
 	.delete = array_delete,
 	.lookup_percpu = percpu_array_lookup_percpu,
 	.for_each = array_for_each,

@@ -50,6 +50,15 @@ int map_cpu_parse_list(const char *s)
 	return highest < 0 ? -EINVAL : (int)(highest + 1);
 }
 
+int64_t map_cpu_rseq_off = INT64_MIN;
+
+/* Runs before main() and before the agent's constructor uses any map. */
+__attribute__((constructor)) static void cpu_rseq_init(void)
+{
+	if (__rseq_size >= 8)
+		map_cpu_rseq_off = (int64_t)__rseq_offset;
+}
+
 static uint32_t possible_cached;
 
 uint32_t map_cpu_possible(void)
@@ -91,6 +100,21 @@ uint32_t map_cpu_current_slow(void)
 	int c = sched_getcpu();
 
 	return c < 0 ? 0 : (uint32_t)c;
+}
+
+uint32_t map_cpu_slow(uint32_t ncpu)
+{
+	int64_t off = map_cpu_rseq_off;
+
+	if (off != INT64_MIN) {
+		const struct rseq *rs =
+			(const struct rseq *)((const char *)__builtin_thread_pointer() + off);
+		uint32_t c = __atomic_load_n(&rs->cpu_id, __ATOMIC_RELAXED);
+
+		if ((int32_t)c >= 0)
+			return c % ncpu;
+	}
+	return map_cpu_current_slow() % ncpu;
 }
 
 uint32_t map_current_cpu(void)

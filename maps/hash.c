@@ -12,11 +12,12 @@
  *
  * Readers (helper lookups, syscall lookups) take no lock: they walk the nulls
  * chain validating each element's seqcount and restart when an element under
- * them was rewritten or the walk ended in another bucket's chain. Writers
- * take the bucket's spinlock (maps/lock.c) and publish with single
- * store-release operations, so the chain is consistent after every store and
- * a writer killed at any instant leaves at most an element INFLIGHT for
- * htab_reclaim().
+ * them was rewritten or the walk ended in another bucket's chain. Updates of
+ * an existing key take only that element's write lock (or, per-CPU, the
+ * calling CPU's slot lock), found lock-free; inserts and deletes take the
+ * bucket's spinlock (maps/lock.c) and publish with single store-release
+ * operations, so the chain is consistent after every store and a writer
+ * killed at any instant leaves at most an element INFLIGHT for htab_reclaim().
  *
  * DIVERGES: an update of an existing key writes the value in place under the
  * element's seqcount (the kernel swaps in a new element for HASH and
@@ -101,7 +102,7 @@ static int htab_alloc_check(struct map_params *p)
 
 static int htab_layout(const struct map_params *p, struct map_shm_hdr *hdr, uint64_t *body_sz)
 {
-	uint64_t n_buckets = 1, ctl_off, fl_off, elems_off, elem_sz, pcpu_off, pcpu_stride = 0;
+	uint64_t n_buckets = 1, ctl_off, fl_off, elems_off, elem_sz, pcpu_off, pcpu_stride = 0, slot_sz;
 	uint64_t pool = p->max_entries, seed = 0, end;
 	bool percpu = type_percpu(p->map_type);
 
@@ -114,8 +115,9 @@ static int htab_layout(const struct map_params *p, struct map_shm_hdr *hdr, uint
 	pcpu_off = elems_off + pool * elem_sz;
 	pcpu_off = (pcpu_off + HTAB_PCPU_ALIGN - 1) & ~(uint64_t)(HTAB_PCPU_ALIGN - 1);
 	end = pcpu_off;
+	slot_sz = sizeof(struct map_seqlock) + map_round8(p->value_size);
 	if (percpu) {
-		pcpu_stride = pool * map_round8(p->value_size);
+		pcpu_stride = pool * slot_sz;
 		pcpu_stride = (pcpu_stride + HTAB_PCPU_ALIGN - 1) & ~(uint64_t)(HTAB_PCPU_ALIGN - 1);
 		end += pcpu_stride * p->ncpu;
 	}
@@ -155,7 +157,7 @@ static int htab_attach(struct map *m)
 	    fl_off % 64 || elems_off % 8 || pcpu_off < elems_off + pool * elem_sz || pcpu_off % 64 ||
 	    pcpu_off > m->body_sz)
 		return -EINVAL;
-	if (percpu && (pcpu_stride < pool * m->value_stride ||
+	if (percpu && (pcpu_stride < pool * (sizeof(struct map_seqlock) + m->value_stride) ||
 		       pcpu_off + pcpu_stride * m->ncpu > m->body_sz))
 		return -EINVAL;
 	h = calloc(1, sizeof(*h));
@@ -168,6 +170,7 @@ static int htab_attach(struct map *m)
 	h->pcpu = m->base + pcpu_off;
 	h->elem_sz = elem_sz;
 	h->pcpu_stride = pcpu_stride;
+	h->slot_sz = sizeof(struct map_seqlock) + m->value_stride;
 	h->seed = m->tu[8];
 	h->mask = (uint32_t)(n_buckets - 1);
 	h->pool_cnt = (uint32_t)pool;
@@ -197,17 +200,17 @@ static void htab_detach(struct map *m)
 
 /* ---- locking ---- */
 
-/* Close what a dead holder left half-done in this chain (see maps/htab.h). */
+/*
+ * Close what a dead holder left half-done in this chain (see maps/htab.h).
+ * Element write locks it held repair themselves when someone waits on them.
+ */
 static void bucket_repair(struct htab *h, struct htab_bucket *b)
 {
 	uint32_t idx = atomic_load_explicit(&b->head, memory_order_relaxed), steps = 0;
 
 	while (!(idx & HTAB_NULLS) && idx < h->pool_cnt && steps++ < h->pool_cnt) {
 		struct htab_elem *e = htab_elem_at(h, idx);
-		uint32_t s = atomic_load_explicit(&e->seq, memory_order_relaxed);
 
-		if (s & 1)
-			atomic_store_explicit(&e->seq, s + 1, memory_order_release);
 		/* Published but not yet marked, or marked for delete but not unlinked. */
 		if (atomic_load_explicit(&e->state, memory_order_relaxed) != HTAB_LINKED)
 			atomic_store_explicit(&e->state, HTAB_LINKED, memory_order_relaxed);
@@ -227,6 +230,82 @@ void htab_bucket_unlock(struct htab_bucket *b)
 	map_lock_release(&b->lock);
 }
 
+#define ELEM_CHECK_SPINS (1u << 12)
+
+/* A waiter found @e odd for long: if its writer is dead, close the count. */
+static void elem_repair(struct htab_elem *e, uint64_t v)
+{
+	uint32_t owner = (uint32_t)(v >> 32);
+
+	if (owner && owner != map_lock_self() && map_lock_owner_dead(owner) &&
+	    atomic_compare_exchange_strong_explicit(&e->wlock, &v, (uint64_t)((uint32_t)v + 1),
+						    memory_order_release, memory_order_relaxed))
+		log_warn("maps: element writer pid %u died; element released\n", owner);
+}
+
+void htab_elem_lock(struct htab_elem *e)
+{
+	uint32_t self = map_lock_self(), spins = 0, backoff = 1;
+
+	for (;;) {
+		uint64_t v = atomic_load_explicit(&e->wlock, memory_order_relaxed);
+		uint32_t s = (uint32_t)v;
+
+		if (!(s & 1)) {
+			uint64_t nv = ((uint64_t)self << 32) | (uint32_t)(s + 1);
+
+			/* Pairs with the store-release in htab_elem_unlock(). */
+			if (atomic_compare_exchange_weak_explicit(&e->wlock, &v, nv,
+								  memory_order_acq_rel,
+								  memory_order_relaxed)) {
+				/* Data stores stay after the odd count (seqcount writer side). */
+				atomic_thread_fence(memory_order_release);
+				return;
+			}
+			continue;
+		}
+		for (uint32_t i = 0; i < backoff; i++)
+			__builtin_ia32_pause();
+		if (backoff < 32)
+			backoff <<= 1;
+		if (++spins % ELEM_CHECK_SPINS == 0)
+			elem_repair(e, v);
+	}
+}
+
+void htab_elem_unlock(struct htab_elem *e)
+{
+	uint32_t s = (uint32_t)atomic_load_explicit(&e->wlock, memory_order_relaxed);
+
+	/* Pairs with the load-acquire in htab_seq_begin() and the CAS in htab_elem_lock(). */
+	atomic_store_explicit(&e->wlock, (uint64_t)(uint32_t)(s + 1), memory_order_release);
+}
+
+void htab_elem_reset(struct htab_elem *e)
+{
+	uint64_t v = atomic_load_explicit(&e->wlock, memory_order_relaxed);
+
+	if ((uint32_t)v & 1)
+		atomic_store_explicit(&e->wlock, (uint64_t)(uint32_t)((uint32_t)v + 1),
+				      memory_order_release);
+}
+
+/* A reader met an odd count: wait for the writer, repairing after a dead one. */
+static void elem_wait(struct htab_elem *e)
+{
+	uint32_t spins = 0;
+
+	for (;;) {
+		uint64_t v = atomic_load_explicit(&e->wlock, memory_order_relaxed);
+
+		if (!((uint32_t)v & 1))
+			return;
+		__builtin_ia32_pause();
+		if (++spins % ELEM_CHECK_SPINS == 0)
+			elem_repair(e, v);
+	}
+}
+
 static inline struct htab_bucket *bucket_of(struct htab *h, uint32_t hash)
 {
 	return &h->buckets[hash & h->mask];
@@ -236,13 +315,13 @@ static inline struct htab_bucket *bucket_of(struct htab *h, uint32_t hash)
 
 /*
  * Lock-free search. Returns the element holding @key with *seq_out the even
- * seqcount under which it matched (callers that copy re-check it), or NULL.
+ * seqcount under which it matched (callers that copy or write re-check it),
+ * or NULL.
  */
 static struct htab_elem *find_rcu(struct htab *h, uint32_t hash, const void *key,
 				  uint32_t *seq_out)
 {
 	struct htab_bucket *b = bucket_of(h, hash);
-	uint32_t restarts = 0;
 
 restart:;
 	/* Pairs with the store-release that publishes an element in insert_locked()/unlink. */
@@ -255,33 +334,29 @@ restart:;
 		if (__builtin_expect(idx >= h->pool_cnt || ++steps > h->pool_cnt, 0))
 			return NULL; /* corrupted by a client writing our file: treat as absent */
 		e = htab_elem_at(h, idx);
-		s = map_seq_read_begin(&e->seq);
-		if (__builtin_expect(s & 1, 0))
-			goto slow;
+		s = htab_seq_begin(e);
+		if (__builtin_expect(s & 1, 0)) {
+			elem_wait(e);
+			goto restart;
+		}
 		if (e->hash == hash && hashfn_key_eq(htab_key(e), key, h->key_size)) {
-			if (map_seq_read_retry(&e->seq, s))
-				goto slow;
+			if (htab_seq_retry(e, s))
+				goto restart;
 			if (seq_out)
 				*seq_out = s;
 			return e;
 		}
 		next = atomic_load_explicit(&e->next, memory_order_acquire);
-		if (map_seq_read_retry(&e->seq, s))
-			goto slow;
+		if (htab_seq_retry(e, s))
+			goto restart;
 		idx = next;
 	}
 	/* Ended in another bucket's chain: we followed a recycled element. */
-	if (__builtin_expect((idx & ~HTAB_NULLS) != (hash & h->mask), 0))
-		goto slow;
-	return NULL;
-slow:
-	if (++restarts % HTAB_MAX_CHAIN_RESTARTS == 0) {
-		/* Wait for a live writer, or repair after a dead one. */
-		htab_bucket_lock(h, b);
-		htab_bucket_unlock(b);
+	if (__builtin_expect((idx & ~HTAB_NULLS) != (hash & h->mask), 0)) {
+		__builtin_ia32_pause();
+		goto restart;
 	}
-	__builtin_ia32_pause();
-	goto restart;
+	return NULL;
 }
 
 /* Search under the bucket lock; *link is the word that points at the element. */
@@ -329,7 +404,7 @@ bool htab_chain_contains(struct htab *h, struct htab_bucket *b, uint32_t want,
 static inline void *value_ptr(struct map *m, struct htab *h, struct htab_elem *e, uint32_t cpu)
 {
 	if (h->percpu)
-		return htab_pcpu_value(h, htab_index_of(h, e), cpu, m->value_stride);
+		return htab_slot_value(h, htab_index_of(h, e), cpu);
 	return htab_value(h, e);
 }
 
@@ -362,29 +437,48 @@ static void *htab_lookup_percpu(struct map *m, const void *key, uint32_t cpu)
 	return value_ptr(m, h, e, cpu);
 }
 
-/* Copy the syscall-side value (per-CPU: every CPU's stride bytes). Caller validates. */
-static void copy_value_raw(struct map *m, struct htab *h, struct htab_elem *e, void *value)
+/*
+ * Copy the syscall-side value (per-CPU: every CPU's stride bytes, each slot
+ * under its seqlock). Returns false if the element was rewritten meanwhile
+ * (its count is no longer @s): the caller looks it up again.
+ */
+static bool copy_value_checked(struct map *m, struct htab *h, struct htab_elem *e, uint32_t s,
+			       void *value)
 {
 	if (h->percpu) {
 		uint32_t idx = htab_index_of(h, e);
 
 		for (uint32_t c = 0; c < h->ncpu; c++)
-			memcpy((uint8_t *)value + (size_t)c * m->value_stride,
-			       htab_pcpu_value(h, idx, c, m->value_stride), m->value_stride);
+			map_seqlock_copy_out(htab_slot(h, idx, c),
+					     (uint8_t *)value + (size_t)c * m->value_stride,
+					     htab_slot_value(h, idx, c), m->value_stride);
 	} else {
 		map_value_copy(m, value, htab_value(h, e));
 		if (m->spin_lock_off >= 0)
 			memset((uint8_t *)value + m->spin_lock_off, 0, 4);
 	}
+	return !htab_seq_retry(e, s);
 }
 
+/* Copy out of an element that cannot be recycled (caller holds its bucket lock). */
 void htab_copy_value_out(struct map *m, struct htab *h, struct htab_elem *e, void *value,
 			 bool locked)
 {
-	if (locked && !h->percpu)
+	if (locked && !h->percpu) {
 		map_value_copy_out(m, value, htab_value(h, e), true);
-	else
-		copy_value_raw(m, h, e, value);
+		return;
+	}
+	/* In-place writers do not take the bucket lock: still validate against them. */
+	for (;;) {
+		uint32_t s = htab_seq_begin(e);
+
+		if (s & 1) {
+			elem_wait(e);
+			continue;
+		}
+		if (copy_value_checked(m, h, e, s, value))
+			return;
+	}
 }
 
 static int htab_sys_lookup(struct map *m, const void *key, void *value, uint64_t flags)
@@ -401,49 +495,100 @@ static int htab_sys_lookup(struct map *m, const void *key, void *value, uint64_t
 			map_value_copy_out(m, value, htab_value(h, e), true);
 			return 0;
 		}
-		copy_value_raw(m, h, e, value);
 		/* Rewritten while we copied (in-place update or recycling): copy again. */
-		if (!map_seq_read_retry(&e->seq, s))
+		if (copy_value_checked(m, h, e, s, value))
 			return 0;
 	}
 }
 
 /* ---- update / delete ---- */
 
-/* Write a value into an element that is INFLIGHT (new) or LINKED (in place), seq held odd. */
-static void write_value(struct map *m, struct htab *h, struct htab_elem *e, const void *value,
-			bool sys, bool fresh)
+/* Fill a fresh (INFLIGHT, unpublished) element: key, hash and value, under its write lock. */
+static void fill_new(struct map *m, struct htab *h, struct htab_elem *e, uint32_t hash,
+		     const void *key, const void *value, bool sys)
 {
+	htab_elem_lock(e);
+	e->hash = hash;
+	memcpy(htab_key(e), key, h->key_size);
 	if (h->percpu) {
 		uint32_t idx = htab_index_of(h, e), me = sys ? 0 : map_cpu_fast(h->ncpu);
 
 		for (uint32_t c = 0; c < h->ncpu; c++) {
-			uint8_t *dst = htab_pcpu_value(h, idx, c, m->value_stride);
+			struct map_seqlock *sl = htab_slot(h, idx, c);
+			uint8_t *dst = htab_slot_value(h, idx, c);
 
-			if (sys)
+			map_seqlock_write_lock(sl);
+			if (sys) {
 				memcpy(dst, (const uint8_t *)value + (size_t)c * m->value_stride,
 				       m->value_stride);
-			else if (c == me) {
-				/* DIVERGES: the kernel long-copies round_up(value_size, 8) bytes
-				 * from the program; we copy value_size and keep padding zero. */
-				if (fresh)
-					memset(dst + m->value_size, 0, m->value_stride - m->value_size);
-				memcpy(dst, value, m->value_size);
-			}
-			else if (fresh)
-				/* pcpu_init_value(): a new element shows zeros on other CPUs. */
+			} else {
+				/* pcpu_init_value(): a new element shows zeros on other CPUs.
+				 * DIVERGES: the kernel long-copies round_up(value_size, 8)
+				 * bytes from the program; we copy value_size, padding zero. */
 				memset(dst, 0, m->value_stride);
+				if (c == me)
+					memcpy(dst, value, m->value_size);
+			}
+			map_seqlock_write_unlock(sl);
 		}
-		return;
-	}
-	if (fresh) {
+	} else {
 		memcpy(htab_value(h, e), value, m->value_size);
 		/* check_and_init_map_value(): a new element's lock starts unlocked. */
 		if (m->spin_lock_off >= 0)
 			memset(htab_value(h, e) + m->spin_lock_off, 0, 4);
-	} else {
-		map_value_copy(m, htab_value(h, e), value);
 	}
+	/* LRU: unreferenced until a lookup, so elements that were looked up outlive it. */
+	atomic_store_explicit(&e->ref, 0, memory_order_relaxed);
+	htab_elem_unlock(e);
+}
+
+/*
+ * Overwrite the value of an existing element found with count @s (or, with
+ * @s == HTAB_NIL, one the caller holds the bucket lock of). Per-CPU: the
+ * helper writes this CPU's slot, the syscall side every slot, each under its
+ * own slot lock. Returns -EAGAIN if the element stopped being that key's
+ * (deleted or recycled) before we could write: the caller retries locked.
+ */
+static int write_existing(struct map *m, struct htab *h, struct htab_elem *e, uint32_t s,
+			  uint32_t hash, const void *key, const void *value, bool sys)
+{
+	if (h->percpu) {
+		uint32_t idx = htab_index_of(h, e), c = sys ? 0 : map_cpu_fast(h->ncpu);
+		uint32_t end = sys ? h->ncpu : c + 1;
+
+		for (; c < end; c++) {
+			struct map_seqlock *sl = htab_slot(h, idx, c);
+
+			map_seqlock_write_lock(sl);
+			/* A recycler takes the element lock before any slot: checked under ours. */
+			if (s != HTAB_NIL &&
+			    ((uint32_t)atomic_load_explicit(&e->wlock, memory_order_acquire) != s ||
+			     atomic_load_explicit(&e->state, memory_order_relaxed) != HTAB_LINKED)) {
+				map_seqlock_write_unlock(sl);
+				return -EAGAIN;
+			}
+			if (sys)
+				memcpy(htab_slot_value(h, idx, c),
+				       (const uint8_t *)value + (size_t)c * m->value_stride,
+				       m->value_stride);
+			else
+				memcpy(htab_slot_value(h, idx, c), value, m->value_size);
+			map_seqlock_write_unlock(sl);
+		}
+		lru_touch(h, e);
+		return 0;
+	}
+	htab_elem_lock(e);
+	/* Nobody can recycle it while we hold its lock; check it is still this key's. */
+	if (atomic_load_explicit(&e->state, memory_order_relaxed) != HTAB_LINKED ||
+	    e->hash != hash || !hashfn_key_eq(htab_key(e), key, h->key_size)) {
+		htab_elem_unlock(e);
+		return -EAGAIN;
+	}
+	map_value_copy(m, htab_value(h, e), value);
+	htab_elem_unlock(e);
+	lru_touch(h, e);
+	return 0;
 }
 
 /* Publish a filled INFLIGHT element at the head of @b's chain. */
@@ -473,7 +618,7 @@ static long htab_update_common(struct map *m, const void *key, const void *value
 			       bool sys)
 {
 	struct htab *h = m->priv;
-	uint32_t hash, idx, op = (uint32_t)(flags & ~(uint64_t)BPF_F_LOCK), tries = 0;
+	uint32_t hash, idx, s, op = (uint32_t)(flags & ~(uint64_t)BPF_F_LOCK), tries = 0;
 	struct htab_bucket *b;
 	struct htab_elem *e;
 	bool reclaimed = false;
@@ -489,17 +634,20 @@ static long htab_update_common(struct map *m, const void *key, const void *value
 		return -EINVAL;
 	hash = hashfn_key(key, h->key_size, h->seed);
 	b = bucket_of(h, hash);
-	if (flags & BPF_F_LOCK) {
-		/* Like the kernel: an existing element is updated under its own lock only. */
-		e = find_rcu(h, hash, key, NULL);
-		if (e) {
-			if (op == BPF_NOEXIST)
-				return -EEXIST;
+	/* Fast path: the key exists; write it in place without the bucket lock. */
+	e = find_rcu(h, hash, key, &s);
+	if (e) {
+		if (op == BPF_NOEXIST)
+			return -EEXIST;
+		if (flags & BPF_F_LOCK) {
+			/* Like the kernel: an existing element is updated under its own lock only. */
 			map_value_copy_in(m, htab_value(h, e), value, true);
 			return 0;
 		}
-		if (op == BPF_EXIST)
-			return -ENOENT;
+		if (write_existing(m, h, e, s, hash, key, value, sys) == 0)
+			return 0;
+	} else if (op == BPF_EXIST) {
+		return -ENOENT;
 	}
 again:
 	htab_bucket_lock(h, b);
@@ -514,14 +662,10 @@ again:
 		return -ENOENT;
 	}
 	if (e) {
-		if (flags & BPF_F_LOCK) {
+		if (flags & BPF_F_LOCK)
 			map_value_copy_in(m, htab_value(h, e), value, true);
-		} else {
-			map_seq_write_begin(&e->seq);
-			write_value(m, h, e, value, sys, false);
-			map_seq_write_end(&e->seq);
-		}
-		lru_touch(h, e);
+		else
+			write_existing(m, h, e, HTAB_NIL, hash, key, value, sys);
 		htab_bucket_unlock(b);
 		return 0;
 	}
@@ -537,13 +681,7 @@ again:
 		return -E2BIG;
 	}
 	e = htab_elem_at(h, idx);
-	map_seq_write_begin(&e->seq);
-	e->hash = hash;
-	memcpy(htab_key(e), key, h->key_size);
-	write_value(m, h, e, value, sys, true);
-	/* LRU: unreferenced until a lookup, so elements that were looked up outlive it. */
-	atomic_store_explicit(&e->ref, 0, memory_order_relaxed);
-	map_seq_write_end(&e->seq);
+	fill_new(m, h, e, hash, key, value, sys);
 	insert_locked(h, b, e);
 	htab_bucket_unlock(b);
 	return 0;
@@ -554,12 +692,12 @@ static int htab_sys_update(struct map *m, const void *key, const void *value, ui
 	return (int)htab_update_common(m, key, value, flags, true);
 }
 
-static long htab_update(struct map *m, const void *key, const void *value, uint64_t flags)
+long map_htab_update(struct map *m, const void *key, const void *value, uint64_t flags)
 {
 	return htab_update_common(m, key, value, flags, false);
 }
 
-static long htab_delete(struct map *m, const void *key)
+long map_htab_delete(struct map *m, const void *key)
 {
 	struct htab *h = m->priv;
 	uint32_t hash = hashfn_key(key, h->key_size, h->seed);
@@ -580,7 +718,7 @@ static long htab_delete(struct map *m, const void *key)
 
 static int htab_sys_delete(struct map *m, const void *key)
 {
-	return (int)htab_delete(m, key);
+	return (int)map_htab_delete(m, key);
 }
 
 /* htab_map_lookup_and_delete_elem(): copy, then delete, under the bucket lock. */
@@ -694,7 +832,7 @@ static long htab_for_each(struct map *m, map_for_each_fn fn, void *ctx, uint64_t
 		.sys_lookup_and_delete = htab_sys_lookup_and_delete,                       \
 		.get_next_key = htab_get_next_key, .lookup_batch = htab_lookup_batch,      \
 		.has_delete_batch = true, .has_lookup_and_delete = true,                   \
-		.lookup = map_htab_lookup, .update = htab_update, .delete = htab_delete,       \
+		.lookup = map_htab_lookup, .update = map_htab_update, .delete = map_htab_delete,       \
 		.lookup_percpu = lp, .for_each = htab_for_each,                            \
 	}
 

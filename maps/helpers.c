@@ -20,6 +20,12 @@
 
 #define REG_PTR(r) ((void *)(uintptr_t)(r))
 
+static inline bool type_is_htab(uint32_t t)
+{
+	return t == BPF_MAP_TYPE_HASH || t == BPF_MAP_TYPE_PERCPU_HASH || t == BPF_MAP_TYPE_LRU_HASH ||
+	       t == BPF_MAP_TYPE_LRU_PERCPU_HASH;
+}
+
 /*
  * The hottest helper: the common types are reached without going through the
  * ops table (one indirect call fewer), arrays fully inline.
@@ -27,30 +33,37 @@
 uint64_t map_helper_lookup_elem(uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5)
 {
 	struct map *m = REG_PTR(r1);
+	uint32_t t = m->map_type;
 
-	switch (m->map_type) {
-	case BPF_MAP_TYPE_ARRAY:
+	/* Branches, not a switch: a jump table would add an indirect jump. */
+	if (t == BPF_MAP_TYPE_ARRAY)
 		return (uint64_t)(uintptr_t)map_array_lookup_fast(m, REG_PTR(r2));
-	case BPF_MAP_TYPE_PERCPU_ARRAY:
-		return (uint64_t)(uintptr_t)map_percpu_array_lookup_fast(m, REG_PTR(r2));
-	case BPF_MAP_TYPE_HASH:
-	case BPF_MAP_TYPE_PERCPU_HASH:
-	case BPF_MAP_TYPE_LRU_HASH:
-	case BPF_MAP_TYPE_LRU_PERCPU_HASH:
+	if (type_is_htab(t))
 		return (uint64_t)(uintptr_t)map_htab_lookup(m, REG_PTR(r2));
-	default:
-		return (uint64_t)(uintptr_t)map_lookup_elem(m, REG_PTR(r2));
-	}
+	if (t == BPF_MAP_TYPE_PERCPU_ARRAY)
+		return (uint64_t)(uintptr_t)map_percpu_array_lookup_fast(m, REG_PTR(r2));
+	return (uint64_t)(uintptr_t)map_lookup_elem(m, REG_PTR(r2));
 }
 
 uint64_t map_helper_update_elem(uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5)
 {
-	return (uint64_t)map_update_elem(REG_PTR(r1), REG_PTR(r2), REG_PTR(r3), r4);
+	struct map *m = REG_PTR(r1);
+	uint32_t t = m->map_type;
+
+	if (t == BPF_MAP_TYPE_ARRAY || t == BPF_MAP_TYPE_PERCPU_ARRAY)
+		return (uint64_t)map_array_update(m, REG_PTR(r2), REG_PTR(r3), r4);
+	if (type_is_htab(t))
+		return (uint64_t)map_htab_update(m, REG_PTR(r2), REG_PTR(r3), r4);
+	return (uint64_t)map_update_elem(m, REG_PTR(r2), REG_PTR(r3), r4);
 }
 
 uint64_t map_helper_delete_elem(uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5)
 {
-	return (uint64_t)map_delete_elem(REG_PTR(r1), REG_PTR(r2));
+	struct map *m = REG_PTR(r1);
+
+	if (type_is_htab(m->map_type))
+		return (uint64_t)map_htab_delete(m, REG_PTR(r2));
+	return (uint64_t)map_delete_elem(m, REG_PTR(r2));
 }
 
 uint64_t map_helper_lookup_percpu_elem(uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4,

@@ -43,12 +43,11 @@
 #define MAP_LOCK_YIELD_SPINS (1u << 10)
 #define MAP_LOCK_MAX_BACKOFF 32u
 
-static uint32_t self_pid;
-static pthread_once_t self_once = PTHREAD_ONCE_INIT;
+uint32_t map_lock_pid;
 
 static void self_reset(void)
 {
-	self_pid = (uint32_t)getpid();
+	__atomic_store_n(&map_lock_pid, (uint32_t)getpid(), __ATOMIC_RELAXED);
 }
 
 static void self_init(void)
@@ -58,11 +57,18 @@ static void self_init(void)
 	pthread_atfork(NULL, NULL, self_reset);
 }
 
-uint32_t map_lock_self(void)
+/* Before main() for programs, and at first use in any case. */
+__attribute__((constructor)) static void self_ctor(void)
 {
-	if (__builtin_expect(self_pid == 0, 0))
-		pthread_once(&self_once, self_init);
-	return self_pid;
+	map_lock_self_init();
+}
+
+uint32_t map_lock_self_init(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	pthread_once(&once, self_init);
+	return map_lock_pid;
 }
 
 bool map_lock_owner_dead(uint32_t pid)
@@ -97,9 +103,8 @@ static inline void cpu_relax(void)
 	__builtin_ia32_pause();
 }
 
-int map_lock_acquire(_Atomic uint32_t *lock)
+int map_lock_acquire_slow(_Atomic uint32_t *lock, uint32_t self)
 {
-	uint32_t self = map_lock_self();
 	uint32_t spins = 0;
 
 	for (;;) {
@@ -140,28 +145,13 @@ int map_lock_acquire(_Atomic uint32_t *lock)
 	}
 }
 
-void map_lock_release(_Atomic uint32_t *lock)
+void map_seqlock_repair(struct map_seqlock *sl)
 {
-	/* Pairs with the CAS-acquire in map_lock_acquire(). */
-	atomic_store_explicit(lock, 0, memory_order_release);
-}
+	/* The dead holder may have stopped between its two increments. */
+	uint32_t s = atomic_load_explicit(&sl->seq, memory_order_relaxed);
 
-void map_seqlock_write_lock(struct map_seqlock *sl)
-{
-	if (map_lock_acquire(&sl->lock)) {
-		/* The dead holder may have stopped between its two increments. */
-		uint32_t s = atomic_load_explicit(&sl->seq, memory_order_relaxed);
-
-		if (s & 1)
-			atomic_store_explicit(&sl->seq, s + 1, memory_order_release);
-	}
-	map_seq_write_begin(&sl->seq);
-}
-
-void map_seqlock_write_unlock(struct map_seqlock *sl)
-{
-	map_seq_write_end(&sl->seq);
-	map_lock_release(&sl->lock);
+	if (s & 1)
+		atomic_store_explicit(&sl->seq, s + 1, memory_order_release);
 }
 
 void map_seqlock_copy_out(struct map_seqlock *sl, void *dst, const void *src, size_t sz)

@@ -170,6 +170,24 @@ typedef uint64_t (*map_for_each_fn)(struct map *m, const void *key, void *value,
  */
 long map_for_each_elem(struct map *m, map_for_each_fn fn, void *ctx, uint64_t flags);
 
+/**
+ * Geometry of an ARRAY or PERCPU_ARRAY, for a JIT that inlines array lookups
+ * as the kernel's verifier does (array_map_gen_lookup() in
+ * kernel/bpf/arraymap.c): the value of index i < max_entries on CPU c is at
+ * base + c * cpu_stride + i * elem_size + value_off (cpu_stride is 0 for
+ * ARRAY). Valid, and constant, for as long as the caller holds a reference.
+ */
+struct map_array_geom {
+	uint8_t *base;
+	uint64_t elem_size;
+	uint64_t value_off;
+	uint64_t cpu_stride;
+	uint32_t max_entries;
+	uint32_t ncpu;
+};
+/** Fill @g; -EINVAL if @m is not an ARRAY or PERCPU_ARRAY. */
+int map_array_geometry(const struct map *m, struct map_array_geom *g);
+
 /** Current CPU index as per-CPU maps use it (< map_possible_cpus()). */
 uint32_t map_current_cpu(void);
 

@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/rseq.h>
 
 #include "maps/maps.h"
@@ -148,10 +149,35 @@ extern const struct map_ops map_stack_trace_ops;
  * lock over from a dead owner: the caller must then repair what the lock
  * protects before using it.
  */
-int map_lock_acquire(_Atomic uint32_t *lock);
-void map_lock_release(_Atomic uint32_t *lock);
-/* The cached pid stored in lock words (refreshed after fork). */
-uint32_t map_lock_self(void);
+int map_lock_acquire_slow(_Atomic uint32_t *lock, uint32_t self);
+/* The pid stored in lock words, cached (and refreshed in a forked child). */
+extern uint32_t map_lock_pid __attribute__((visibility("hidden")));
+uint32_t map_lock_self_init(void);
+
+static inline uint32_t map_lock_self(void)
+{
+	uint32_t p = map_lock_pid;
+
+	return __builtin_expect(p != 0, 1) ? p : map_lock_self_init();
+}
+
+static inline int map_lock_acquire(_Atomic uint32_t *lock)
+{
+	uint32_t self = map_lock_self(), cur = 0;
+
+	/* Pairs with the store-release in map_lock_release(). */
+	if (__builtin_expect(atomic_compare_exchange_strong_explicit(
+				     lock, &cur, self, memory_order_acquire, memory_order_relaxed),
+			     1))
+		return 0;
+	return map_lock_acquire_slow(lock, self);
+}
+
+static inline void map_lock_release(_Atomic uint32_t *lock)
+{
+	/* Pairs with the CAS-acquire in map_lock_acquire(). */
+	atomic_store_explicit(lock, 0, memory_order_release);
+}
 /* Whether @pid is gone (no such process, or a zombie). */
 bool map_lock_owner_dead(uint32_t pid);
 
@@ -195,8 +221,21 @@ struct map_seqlock {
 	_Atomic uint32_t lock;
 	_Atomic uint32_t seq;
 };
-void map_seqlock_write_lock(struct map_seqlock *sl);
-void map_seqlock_write_unlock(struct map_seqlock *sl);
+/* After taking the lock over from a dead writer: close the count it left odd. */
+void map_seqlock_repair(struct map_seqlock *sl);
+
+static inline void map_seqlock_write_lock(struct map_seqlock *sl)
+{
+	if (__builtin_expect(map_lock_acquire(&sl->lock), 0))
+		map_seqlock_repair(sl);
+	map_seq_write_begin(&sl->seq);
+}
+
+static inline void map_seqlock_write_unlock(struct map_seqlock *sl)
+{
+	map_seq_write_end(&sl->seq);
+	map_lock_release(&sl->lock);
+}
 void map_seqlock_copy_out(struct map_seqlock *sl, void *dst, const void *src, size_t sz);
 /* Spins a reader waits on an odd count before it checks the writer (via the lock). */
 #define MAP_SEQ_WAIT_SPINS (1u << 12)
@@ -206,24 +245,35 @@ uint32_t map_cpu_possible(void);
 /* Parse a cpulist like "0-3,8,10-11": returns highest+1 or -EINVAL. */
 int map_cpu_parse_list(const char *s);
 uint32_t map_cpu_current_slow(void);
+/* The rare path of map_cpu_fast(): no rseq, or a CPU number >= @ncpu. */
+uint32_t map_cpu_slow(uint32_t ncpu) __attribute__((cold));
 
 /*
- * The current CPU, clamped below @ncpu. glibc (2.35+) registers rseq for
- * every thread; the kernel keeps rseq->cpu_id current on each return to user
- * space, so this is one TLS load and no syscall. Without rseq (e.g.
- * GLIBC_TUNABLES=glibc.pthread.rseq=0) fall back to sched_getcpu() (vDSO).
+ * Offset of glibc's struct rseq from the thread pointer, or INT64_MIN when
+ * rseq is not registered (glibc < 2.35, GLIBC_TUNABLES=glibc.pthread.rseq=0).
+ * Set once by a constructor in maps/cpu.c from __rseq_offset/__rseq_size;
+ * hidden, so the fast path reads it PC-relative instead of through the GOT.
+ */
+extern int64_t map_cpu_rseq_off __attribute__((visibility("hidden")));
+
+/*
+ * The current CPU, clamped below @ncpu. The kernel keeps rseq->cpu_id
+ * current on every return to user space, so this is two loads and no
+ * syscall. Without rseq fall back to sched_getcpu() (vDSO).
  */
 static inline uint32_t map_cpu_fast(uint32_t ncpu)
 {
-	if (__rseq_size) {
+	int64_t off = map_cpu_rseq_off;
+
+	if (__builtin_expect(off != INT64_MIN, 1)) {
 		const struct rseq *rs =
-			(const struct rseq *)((const char *)__builtin_thread_pointer() + __rseq_offset);
+			(const struct rseq *)((const char *)__builtin_thread_pointer() + off);
 		uint32_t c = __atomic_load_n(&rs->cpu_id, __ATOMIC_RELAXED);
 
-		if ((int32_t)c >= 0)
-			return c < ncpu ? c : c % ncpu;
+		if (__builtin_expect(c < ncpu, 1))
+			return c;
 	}
-	return map_cpu_current_slow() % ncpu;
+	return map_cpu_slow(ncpu);
 }
 
 /* ---- hashing (maps/hashfn.h) ---- */
@@ -232,7 +282,15 @@ static inline uint32_t map_cpu_fast(uint32_t ncpu)
 void map_value_lock(struct map *m, void *value);
 void map_value_unlock(struct map *m, void *value);
 /* Copy a value leaving the bpf_spin_lock bytes untouched (kernel copy_map_value). */
-void map_value_copy(const struct map *m, void *dst, const void *src);
+void map_value_copy_skip_lock(const struct map *m, void *dst, const void *src);
+
+static inline void map_value_copy(const struct map *m, void *dst, const void *src)
+{
+	if (__builtin_expect(m->spin_lock_off < 0, 1))
+		memcpy(dst, src, m->value_size);
+	else
+		map_value_copy_skip_lock(m, dst, src);
+}
 /* Syscall-side copies: optionally under the value's lock; copies out show the lock as 0. */
 void map_value_copy_out(struct map *m, void *dst, void *src, bool locked);
 void map_value_copy_in(struct map *m, void *dst, const void *src, bool locked);

@@ -28,14 +28,10 @@ void map_value_unlock(struct map *m, void *value)
 	map_lock_release((_Atomic uint32_t *)((uint8_t *)value + m->spin_lock_off));
 }
 
-void map_value_copy(const struct map *m, void *dst, const void *src)
+void map_value_copy_skip_lock(const struct map *m, void *dst, const void *src)
 {
 	uint32_t off = (uint32_t)m->spin_lock_off;
 
-	if (m->spin_lock_off < 0) {
-		memcpy(dst, src, m->value_size);
-		return;
-	}
 	memcpy(dst, src, off);
 	memcpy((uint8_t *)dst + off + 4, (const uint8_t *)src + off + 4, m->value_size - off - 4);
 }

@@ -707,6 +707,7 @@ START_TEST(test_helper_wrappers_table)
 END_TEST
 
 #include "tests/check_maps_hash.inc"
+#include "tests/check_maps_robust.inc"
 
 int main(void)
 {
@@ -742,6 +743,7 @@ int main(void)
 	suite_add_tcase(s, tc);
 
 	hash_tcases_add(s);
+	robust_tcases_add(s);
 
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

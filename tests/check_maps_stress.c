@@ -32,6 +32,8 @@
 #include <unistd.h>
 
 #include "maps/maps.h"
+#include "maps/maps_int.h"
+#include "maps/htab.h"
 
 #define WORKERS 8
 #define KILLED 3
@@ -229,9 +231,27 @@ START_TEST(test_stress_kill_exact_totals)
 		filled++;
 	}
 	fprintf(stderr, "maps_stress: refilled %u of %u elements\n", filled, MAX_ENTRIES);
-	/* DIVERGES (documented in maps/htab_alloc.c): a kill inside a freelist CAS window may lose one. */
-	ck_assert_uint_ge(filled, MAX_ENTRIES - n_killed);
-	ck_assert_uint_le(filled, MAX_ENTRIES);
+	if (filled < MAX_ENTRIES) {
+		struct htab *ht = h->priv;
+
+		for (uint32_t i = 0; i < ht->pool_cnt; i++) {
+			struct htab_elem *e = htab_elem_at(ht, i);
+
+			if (e->state != HTAB_LINKED)
+				fprintf(stderr, "maps_stress: element %u state %u wlock %#llx\n", i,
+					e->state, (unsigned long long)e->wlock);
+		}
+		for (uint32_t c = 0; c < ht->ncpu; c++) {
+			struct htab_fl *fl = (struct htab_fl *)(ht->fl + c * 64);
+
+			fprintf(stderr, "maps_stress: fl %u lock %u head %u op %u idx %u\n", c,
+				fl->lock, fl->head, fl->op, fl->op_idx);
+		}
+		fprintf(stderr, "maps_stress: bump %u lock %u op %u\n", ht->ctl->bump,
+			ht->ctl->bump_lock, ht->ctl->bump_op);
+	}
+	/* No element lost to the killed writers: the full capacity is back (maps/htab_alloc.c). */
+	ck_assert_uint_eq(filled, MAX_ENTRIES);
 	for (k = 0; k < filled; k++)
 		ck_assert_uint_eq(lookup_u64(h, k), k);
 	/* Every array stripe lock is free: whole-value updates of every index go through. */
@@ -263,8 +283,6 @@ START_TEST(test_lock_taken_over_from_killed_holder)
 	if (pid == 0) {
 		/* Hold a BPF spin lock word inside the value, then wait to be killed. */
 		uint32_t *lock = map_lookup_elem(a, &k);
-		extern int map_lock_acquire(_Atomic uint32_t *);
-
 		map_lock_acquire((_Atomic uint32_t *)lock);
 		if (write(pfd[1], "x", 1) != 1)
 			_exit(1);
@@ -274,8 +292,6 @@ START_TEST(test_lock_taken_over_from_killed_holder)
 	ck_assert_int_eq(read(pfd[0], &c, 1), 1);
 	kill(pid, SIGKILL);
 	/* Not reaped yet: the owner is a zombie, which must count as dead. */
-	extern int map_lock_acquire(_Atomic uint32_t *);
-	extern void map_lock_release(_Atomic uint32_t *);
 	uint32_t *lock = map_lookup_elem(a, &k);
 	ck_assert_uint_eq(*lock, (uint32_t)pid);
 	ck_assert_int_eq(map_lock_acquire((_Atomic uint32_t *)lock), 1);
