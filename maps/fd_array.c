@@ -36,6 +36,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "maps/fd_array.h"
 #include "maps/maps_ext.h"
 #include "maps/maps_int.h"
 
@@ -45,7 +46,7 @@
 	 BPF_F_INNER_MAP)
 
 /* fd_array_map_alloc_check() then array_map_alloc_check(). */
-static int fd_array_alloc_check(struct map_params *p)
+int map_fd_array_alloc_check(struct map_params *p)
 {
 	if (p->value_size != sizeof(uint32_t))
 		return -EINVAL;
@@ -61,13 +62,13 @@ static int fd_array_alloc_check(struct map_params *p)
 	return 0;
 }
 
-static int fd_array_layout(const struct map_params *p, struct map_shm_hdr *hdr, uint64_t *body_sz)
+int map_fd_array_layout(const struct map_params *p, struct map_shm_hdr *hdr, uint64_t *body_sz)
 {
 	*body_sz = (uint64_t)p->max_entries * sizeof(uint32_t);
 	return 0;
 }
 
-static int fd_array_attach(struct map *m)
+int map_fd_array_attach(struct map *m)
 {
 	if ((uint64_t)m->max_entries * sizeof(uint32_t) > m->body_sz || m->value_size != 4 ||
 	    m->key_size != 4)
@@ -81,7 +82,7 @@ static inline _Atomic uint32_t *slot(struct map *m, uint32_t idx)
 }
 
 /* bpf_fd_array_map_lookup_elem(): only types with map_fd_sys_lookup_elem answer. */
-static int fd_array_sys_lookup(struct map *m, const void *key, void *value, uint64_t flags)
+int map_fd_array_sys_lookup(struct map *m, const void *key, void *value, uint64_t flags)
 {
 	uint32_t idx = *(const uint32_t *)key, id;
 
@@ -98,7 +99,7 @@ static int fd_array_sys_lookup(struct map *m, const void *key, void *value, uint
 }
 
 /* bpf_fd_array_map_update_elem(): BPF_ANY only, then the index, then the fd (here its id). */
-static int fd_array_sys_update(struct map *m, const void *key, const void *value, uint64_t flags)
+int map_fd_array_sys_update(struct map *m, const void *key, const void *value, uint64_t flags)
 {
 	uint32_t idx = *(const uint32_t *)key, id = *(const uint32_t *)value;
 
@@ -114,7 +115,7 @@ static int fd_array_sys_update(struct map *m, const void *key, const void *value
 }
 
 /* fd_array_map_delete_elem(). */
-static int fd_array_sys_delete(struct map *m, const void *key)
+int map_fd_array_sys_delete(struct map *m, const void *key)
 {
 	uint32_t idx = *(const uint32_t *)key;
 
@@ -124,7 +125,7 @@ static int fd_array_sys_delete(struct map *m, const void *key)
 }
 
 /* array_map_get_next_key(). */
-static int fd_array_get_next_key(struct map *m, const void *key, void *next_key)
+int map_fd_array_get_next_key(struct map *m, const void *key, void *next_key)
 {
 	uint32_t idx = key ? *(const uint32_t *)key : UINT32_MAX;
 
@@ -139,7 +140,7 @@ static int fd_array_get_next_key(struct map *m, const void *key, void *next_key)
 }
 
 /* The kernel's fd arrays have no batch ops (BPF_DO_BATCH gives -ENOTSUPP). */
-static int fd_array_lookup_batch(struct map *m, struct map_batch *b, bool do_delete)
+int map_fd_array_lookup_batch(struct map *m, struct map_batch *b, bool do_delete)
 {
 	b->count = 0;
 	return -ENOTSUPP;
@@ -154,6 +155,13 @@ static long fd_array_update(struct map *m, const void *key, const void *value, u
 static long fd_array_delete(struct map *m, const void *key)
 {
 	return -EINVAL;
+}
+
+uint32_t map_fd_array_slot(struct map *m, uint32_t idx)
+{
+	if (idx >= m->max_entries)
+		return 0;
+	return atomic_load_explicit(slot(m, idx), memory_order_acquire);
 }
 
 long map_perf_event_output(struct map *m, uint64_t flags, const void *data, uint64_t size)
@@ -204,28 +212,28 @@ int map_prog_array_get(struct map *m, uint32_t idx, uint32_t *prog_id)
 
 const struct map_ops map_perf_event_array_ops = {
 	.name = "perf_event_array",
-	.alloc_check = fd_array_alloc_check,
-	.layout = fd_array_layout,
-	.attach = fd_array_attach,
-	.sys_lookup = fd_array_sys_lookup,
-	.sys_update = fd_array_sys_update,
-	.sys_delete = fd_array_sys_delete,
-	.get_next_key = fd_array_get_next_key,
-	.lookup_batch = fd_array_lookup_batch,
+	.alloc_check = map_fd_array_alloc_check,
+	.layout = map_fd_array_layout,
+	.attach = map_fd_array_attach,
+	.sys_lookup = map_fd_array_sys_lookup,
+	.sys_update = map_fd_array_sys_update,
+	.sys_delete = map_fd_array_sys_delete,
+	.get_next_key = map_fd_array_get_next_key,
+	.lookup_batch = map_fd_array_lookup_batch,
 	.update = fd_array_update,
 	.delete = fd_array_delete,
 };
 
 const struct map_ops map_prog_array_ops = {
 	.name = "prog_array",
-	.alloc_check = fd_array_alloc_check,
-	.layout = fd_array_layout,
-	.attach = fd_array_attach,
-	.sys_lookup = fd_array_sys_lookup,
-	.sys_update = fd_array_sys_update,
-	.sys_delete = fd_array_sys_delete,
-	.get_next_key = fd_array_get_next_key,
-	.lookup_batch = fd_array_lookup_batch,
+	.alloc_check = map_fd_array_alloc_check,
+	.layout = map_fd_array_layout,
+	.attach = map_fd_array_attach,
+	.sys_lookup = map_fd_array_sys_lookup,
+	.sys_update = map_fd_array_sys_update,
+	.sys_delete = map_fd_array_sys_delete,
+	.get_next_key = map_fd_array_get_next_key,
+	.lookup_batch = map_fd_array_lookup_batch,
 	.update = fd_array_update,
 	.delete = fd_array_delete,
 };

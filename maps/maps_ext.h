@@ -185,6 +185,31 @@ long map_perf_event_output(struct map *m, uint64_t flags, const void *data, uint
  */
 int map_prog_array_get(struct map *m, uint32_t idx, uint32_t *prog_id);
 
+/* ================= ARRAY_OF_MAPS, HASH_OF_MAPS (maps/map_in_map.c) ================= */
+
+/*
+ * Slots hold map ids (emul/ turns the client's map fds into ids, as for
+ * PROG_ARRAY); map_sys_lookup_elem() returns the id, a program's
+ * map_lookup_elem() returns the inner struct map * of this process.
+ * Two hooks tie fds and ids to handles in this process:
+ *  - the fd resolver turns MAP_CREATE's inner_map_fd into a map (a new
+ *    reference in *out), whose type/sizes/flags become the template every
+ *    stored map must match (-EINVAL otherwise; a map of maps as inner map:
+ *    -EINVAL; no resolver or unknown fd: -EBADF);
+ *  - the id resolver opens the map with a given id (e.g. by asking the
+ *    supervisor for its fd and calling map_open_fd()).
+ * Maps this process already has can be registered by id instead
+ * (map_in_map_register(); the id is the one given in map_create_opts).
+ */
+typedef int (*map_fd_resolve_fn)(int fd, struct map **out, void *ctx);
+typedef int (*map_id_resolve_fn)(uint32_t id, struct map **out, void *ctx);
+void map_in_map_set_resolvers(map_fd_resolve_fn fd_fn, map_id_resolve_fn id_fn, void *ctx);
+/** Register @m under its id (takes a reference). -EINVAL if it has no id, -ENOSPC if the table is full. */
+int map_in_map_register(struct map *m);
+void map_in_map_unregister(uint32_t id);
+/** The handle for map @id in this process (resolving it if needed), or NULL. No reference is taken. */
+struct map *map_in_map_find(uint32_t id);
+
 /* ================= QUEUE, STACK, BLOOM_FILTER (maps/queue_stack.c, maps/bloom_filter.c) ================= */
 
 /*

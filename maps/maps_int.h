@@ -140,6 +140,8 @@ extern const struct map_ops map_queue_ops;
 extern const struct map_ops map_stack_ops;
 extern const struct map_ops map_bloom_filter_ops;
 extern const struct map_ops map_stack_trace_ops;
+extern const struct map_ops map_array_of_maps_ops;
+extern const struct map_ops map_hash_of_maps_ops;
 
 /* ---- locks (maps/lock.c) ---- */
 

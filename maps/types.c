@@ -25,6 +25,8 @@ static const struct map_ops *const map_types[] = {
 	[BPF_MAP_TYPE_STACK] = &map_stack_ops,
 	[BPF_MAP_TYPE_BLOOM_FILTER] = &map_bloom_filter_ops,
 	[BPF_MAP_TYPE_STACK_TRACE] = &map_stack_trace_ops,
+	[BPF_MAP_TYPE_ARRAY_OF_MAPS] = &map_array_of_maps_ops,
+	[BPF_MAP_TYPE_HASH_OF_MAPS] = &map_hash_of_maps_ops,
 };
 
 const struct map_ops *map_ops_find(uint32_t map_type)

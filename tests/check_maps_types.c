@@ -2007,6 +2007,240 @@ START_TEST(test_stack_trace_helper_and_enomem)
 }
 END_TEST
 
+/* ================= ARRAY_OF_MAPS, HASH_OF_MAPS ================= */
+
+/* Our maps standing for kernel map fds: the test's stand-in for emul/'s fd table. */
+static struct {
+	int kfd;
+	struct map *m;
+} mim_fds[16];
+
+static int mim_fd_resolve(int fd, struct map **out, void *ctx)
+{
+	for (int i = 0; i < 16; i++)
+		if (mim_fds[i].m && mim_fds[i].kfd == fd) {
+			*out = map_get(mim_fds[i].m);
+			return 0;
+		}
+	return -EBADF;
+}
+
+/* An inner map on both sides, our copy carrying the kernel map's id. */
+static int mim_inner_new(uint32_t type, uint32_t ksz, uint32_t vsz, uint32_t max, uint32_t flags,
+			 struct map **out)
+{
+	union bpf_attr a = mk_attr(type, ksz, vsz, max, flags);
+	struct map_create_opts o = { .sz = sizeof(o), .spin_lock_off = -1 };
+	int kfd = -1;
+	static uint32_t fake_id = 900000;
+
+	if (kernel_available()) {
+		kfd = kmap_create_attr(&a);
+		ck_assert_int_ge(kfd, 0);
+		o.id = kobj_id(kfd, false);
+	} else {
+		o.id = ++fake_id;
+		kfd = 100000 + (int)o.id; /* a number no real fd has */
+	}
+	ck_assert_int_eq(map_create(&a, &o, out), 0);
+	ck_assert_int_eq(map_in_map_register(*out), 0);
+	for (int i = 0; i < 16; i++)
+		if (!mim_fds[i].m) {
+			mim_fds[i].kfd = kfd;
+			mim_fds[i].m = *out;
+			return kfd;
+		}
+	ck_abort_msg("too many inner maps");
+	return -1;
+}
+
+static uint32_t map_id_of(struct map *m);
+
+static void mim_inner_free(int kfd, struct map *m)
+{
+	for (int i = 0; i < 16; i++)
+		if (mim_fds[i].m == m)
+			mim_fds[i].m = NULL;
+	map_in_map_unregister(map_id_of(m));
+	map_put(m);
+	if (kfd >= 0 && kfd < 100000)
+		close(kfd);
+}
+
+static uint32_t map_id_of(struct map *m)
+{
+	struct bpf_map_info info;
+
+	map_get_info(m, &info);
+	return info.id;
+}
+
+START_TEST(test_map_in_map_matches_kernel)
+{
+	uint32_t outer_type = _i ? BPF_MAP_TYPE_HASH_OF_MAPS : BPF_MAP_TYPE_ARRAY_OF_MAPS;
+	struct map *in1, *in2, *bad, *nested = NULL, *m;
+	int k1, k2, kbad, kfd, err;
+	uint32_t key, v, kv, id1, id2, idbad, nk, kn;
+	union bpf_attr a;
+
+	map_in_map_set_resolvers(mim_fd_resolve, NULL, NULL);
+	k1 = mim_inner_new(BPF_MAP_TYPE_ARRAY, 4, 8, 4, 0, &in1);
+	k2 = mim_inner_new(BPF_MAP_TYPE_ARRAY, 4, 8, 4, 0, &in2);
+	kbad = mim_inner_new(BPF_MAP_TYPE_ARRAY, 4, 8, 5, 0, &bad); /* max_entries differs */
+	id1 = map_id_of(in1);
+	id2 = map_id_of(in2);
+	idbad = map_id_of(bad);
+
+	/* Creation: bad value size, unknown inner fd, then a good one. */
+	a = mk_attr(outer_type, 4, 8, 4, 0);
+	a.inner_map_fd = (uint32_t)k1;
+	ck_assert_int_eq(pair_create(&a, &m, &kfd), -EINVAL);
+	a = mk_attr(outer_type, 4, 4, 4, 0);
+	a.inner_map_fd = 9999;
+	ck_assert_int_eq(pair_create(&a, &m, &kfd), -EBADF);
+	a = mk_attr(outer_type, 4, 4, 4, BPF_F_RDONLY_PROG);
+	a.inner_map_fd = (uint32_t)k1;
+	if (_i == 0)
+		ck_assert_int_eq(pair_create(&a, &m, &kfd), -EINVAL);
+	a = mk_attr(outer_type, 4, 4, 4, 0);
+	a.inner_map_fd = (uint32_t)k1;
+	ck_assert_int_eq(pair_create(&a, &m, &kfd), 0);
+
+	/* A map of maps cannot be an inner map. */
+	{
+		union bpf_attr b = mk_attr(outer_type, 4, 4, 2, 0);
+		struct map_create_opts o = { .sz = sizeof(o), .spin_lock_off = -1, .id = 12345678 };
+		int kn2 = -1;
+
+		b.inner_map_fd = (uint32_t)kfd;
+		if (kfd >= 0) {
+			kn2 = kmap_create_attr(&b);
+			ck_assert_int_eq(kn2, -EINVAL);
+		}
+		/* Our side: register the outer map under kfd's number, then try. */
+		for (int i = 0; i < 16; i++)
+			if (!mim_fds[i].m) {
+				mim_fds[i].kfd = kfd >= 0 ? kfd : 99999;
+				mim_fds[i].m = m;
+				break;
+			}
+		b.inner_map_fd = (uint32_t)(kfd >= 0 ? kfd : 99999);
+		ck_assert_int_eq(map_create(&b, &o, &nested), -EINVAL);
+		for (int i = 0; i < 16; i++)
+			if (mim_fds[i].m == m)
+				mim_fds[i].m = NULL;
+	}
+
+	key = 1;
+	err = map_sys_lookup_elem(m, &key, &v, 0);
+	ck_assert_int_eq(err, -ENOENT);
+	KCMP(kfd, kmap_lookup(kfd, &key, &kv, 0), err, "lookup empty");
+	err = map_sys_update_elem(m, &key, &idbad, BPF_ANY);
+	ck_assert_int_eq(err, -EINVAL);
+	KCMP(kfd, kmap_update(kfd, &key, &kbad, BPF_ANY), err, "update mismatched inner");
+	err = map_sys_update_elem(m, &key, &id1, BPF_ANY);
+	ck_assert_int_eq(err, 0);
+	KCMP(kfd, kmap_update(kfd, &key, &k1, BPF_ANY), err, "update");
+	err = map_sys_lookup_elem(m, &key, &v, 0);
+	ck_assert_int_eq(err, 0);
+	ck_assert_uint_eq(v, id1);
+	if (kfd >= 0) {
+		ck_assert_int_eq(kmap_lookup(kfd, &key, &kv, 0), 0);
+		ck_assert_uint_eq(kv, v); /* the kernel also answers with the inner map's id */
+	}
+	key = 3;
+	err = map_sys_update_elem(m, &key, &id2, BPF_NOEXIST);
+	KCMP(kfd, kmap_update(kfd, &key, &k2, BPF_NOEXIST), err, "update NOEXIST");
+	err = map_sys_update_elem(m, &key, &id2, BPF_ANY);
+	ck_assert_int_eq(err, 0);
+	KCMP(kfd, kmap_update(kfd, &key, &k2, BPF_ANY), err, "update 2");
+	key = 7;
+	err = map_sys_update_elem(m, &key, &id2, BPF_ANY);
+	KCMP(kfd, kmap_update(kfd, &key, &k2, BPF_ANY), err, "update key 7");
+	/* Helper lookup gives the inner map itself. */
+	key = 1;
+	ck_assert_ptr_eq(map_lookup_elem(m, &key), in1);
+	key = 3;
+	ck_assert_ptr_eq(map_lookup_elem(m, &key), in2);
+	key = 2;
+	ck_assert_ptr_null(map_lookup_elem(m, &key));
+	ck_assert_int_eq(map_update_elem(m, &key, &id1, BPF_ANY), -EINVAL);
+	err = map_sys_get_next_key(m, NULL, &nk);
+	ck_assert_int_eq(err, 0);
+	KCMP(kfd, kmap_next(kfd, NULL, &kn), err, "next_key NULL");
+	if (_i == 0 && kfd >= 0)
+		ck_assert_uint_eq(nk, kn); /* array order is defined */
+	key = 1;
+	err = map_sys_lookup_and_delete_elem(m, &key, &v, 0);
+	KCMP(kfd, kmap_lookup_and_delete(kfd, &key, &kv, 0), err, "lookup_and_delete");
+	err = map_sys_delete_elem(m, &key);
+	ck_assert_int_eq(err, 0);
+	KCMP(kfd, kmap_delete(kfd, &key), err, "delete");
+	err = map_sys_delete_elem(m, &key);
+	ck_assert_int_eq(err, -ENOENT);
+	KCMP(kfd, kmap_delete(kfd, &key), err, "delete again");
+	ck_assert_ptr_null(map_lookup_elem(m, &key));
+	map_put(m);
+	if (kfd >= 0)
+		close(kfd);
+	mim_inner_free(k1, in1);
+	mim_inner_free(k2, in2);
+	mim_inner_free(kbad, bad);
+	map_in_map_set_resolvers(NULL, NULL, NULL);
+}
+END_TEST
+
+/* An inner map unknown to this process is opened through the id resolver. */
+static struct map *idres_map;
+
+static int mim_id_resolve(uint32_t id, struct map **out, void *ctx)
+{
+	if (!idres_map || map_id_of(idres_map) != id)
+		return -ENOENT;
+	return map_open_fd(map_fd(idres_map), out);
+}
+
+START_TEST(test_map_in_map_id_resolver)
+{
+	union bpf_attr a = mk_attr(BPF_MAP_TYPE_HASH, 8, 8, 16, 0);
+	struct map_create_opts o = { .sz = sizeof(o), .spin_lock_off = -1, .id = 4711 };
+	struct map *inner, *outer, *seen;
+	uint32_t key = 0, id = 4711;
+	uint64_t k = 5, v = 6;
+	int fake = 424242;
+
+	ck_assert_int_eq(map_create(&a, &o, &inner), 0);
+	for (int i = 0; i < 16; i++)
+		if (!mim_fds[i].m) {
+			mim_fds[i].kfd = fake;
+			mim_fds[i].m = inner;
+			break;
+		}
+	map_in_map_set_resolvers(mim_fd_resolve, mim_id_resolve, NULL);
+	a = mk_attr(BPF_MAP_TYPE_ARRAY_OF_MAPS, 4, 4, 2, 0);
+	a.inner_map_fd = (uint32_t)fake;
+	ck_assert_int_eq(map_create(&a, NULL, &outer), 0);
+	/* Not registered and no way to resolve yet: -EBADF, as an fd that is no map. */
+	ck_assert_int_eq(map_sys_update_elem(outer, &key, &id, BPF_ANY), -EBADF);
+	idres_map = inner;
+	ck_assert_int_eq(map_sys_update_elem(outer, &key, &id, BPF_ANY), 0);
+	seen = map_lookup_elem(outer, &key);
+	ck_assert_ptr_nonnull(seen);
+	ck_assert_ptr_ne(seen, inner); /* a second handle on the same shared map */
+	ck_assert_int_eq(map_update_elem(seen, &k, &v, BPF_ANY), 0);
+	ck_assert_int_eq(map_sys_lookup_elem(inner, &k, &v, 0), 0);
+	ck_assert_uint_eq(v, 6);
+	idres_map = NULL;
+	for (int i = 0; i < 16; i++)
+		if (mim_fds[i].m == inner)
+			mim_fds[i].m = NULL;
+	map_in_map_unregister(4711);
+	map_in_map_set_resolvers(NULL, NULL, NULL);
+	map_put(outer);
+	map_put(inner);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("maps_types");
@@ -2059,6 +2293,11 @@ int main(void)
 			    sizeof(st_create_cases) / sizeof(st_create_cases[0]));
 	tcase_add_test(tc, test_stack_trace_matches_kernel);
 	tcase_add_test(tc, test_stack_trace_helper_and_enomem);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("map_in_map");
+	tcase_add_loop_test(tc, test_map_in_map_matches_kernel, 0, 2);
+	tcase_add_test(tc, test_map_in_map_id_resolver);
 	suite_add_tcase(s, tc);
 
 	sr = srunner_create(s);
