@@ -142,6 +142,7 @@ extern const struct map_ops map_bloom_filter_ops;
 extern const struct map_ops map_stack_trace_ops;
 extern const struct map_ops map_array_of_maps_ops;
 extern const struct map_ops map_hash_of_maps_ops;
+extern const struct map_ops map_lpm_trie_ops;
 
 /* ---- locks (maps/lock.c) ---- */
 

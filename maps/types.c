@@ -27,6 +27,7 @@ static const struct map_ops *const map_types[] = {
 	[BPF_MAP_TYPE_STACK_TRACE] = &map_stack_trace_ops,
 	[BPF_MAP_TYPE_ARRAY_OF_MAPS] = &map_array_of_maps_ops,
 	[BPF_MAP_TYPE_HASH_OF_MAPS] = &map_hash_of_maps_ops,
+	[BPF_MAP_TYPE_LPM_TRIE] = &map_lpm_trie_ops,
 };
 
 const struct map_ops *map_ops_find(uint32_t map_type)

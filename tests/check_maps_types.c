@@ -2241,6 +2241,151 @@ START_TEST(test_map_in_map_id_resolver)
 }
 END_TEST
 
+/* ================= LPM_TRIE ================= */
+
+static const struct qs_create_case lpm_create_cases[] = {
+	{ BPF_MAP_TYPE_LPM_TRIE, 8, 8, 100, BPF_F_NO_PREALLOC, 0, 0 },
+	{ BPF_MAP_TYPE_LPM_TRIE, 8, 8, 100, 0, 0, -EINVAL },
+	{ BPF_MAP_TYPE_LPM_TRIE, 4, 8, 100, BPF_F_NO_PREALLOC, 0, -EINVAL },
+	{ BPF_MAP_TYPE_LPM_TRIE, 5, 8, 100, BPF_F_NO_PREALLOC, 0, 0 },
+	{ BPF_MAP_TYPE_LPM_TRIE, 260, 8, 100, BPF_F_NO_PREALLOC, 0, 0 },
+	{ BPF_MAP_TYPE_LPM_TRIE, 261, 8, 100, BPF_F_NO_PREALLOC, 0, -EINVAL },
+	{ BPF_MAP_TYPE_LPM_TRIE, 8, 0, 100, BPF_F_NO_PREALLOC, 0, -EINVAL },
+	{ BPF_MAP_TYPE_LPM_TRIE, 8, 8, 0, BPF_F_NO_PREALLOC, 0, -EINVAL },
+	{ BPF_MAP_TYPE_LPM_TRIE, 8, 8, 100, BPF_F_NO_PREALLOC | BPF_F_MMAPABLE, 0, -EINVAL },
+	{ BPF_MAP_TYPE_LPM_TRIE, 8, 8, 100, BPF_F_NO_PREALLOC | BPF_F_RDONLY_PROG, 0, 0 },
+	{ BPF_MAP_TYPE_LPM_TRIE, 8, 8, 100, BPF_F_NO_PREALLOC | BPF_F_ZERO_SEED, 0, -EINVAL },
+	{ BPF_MAP_TYPE_LPM_TRIE, 8, 8, 1000000, BPF_F_NO_PREALLOC, 0, 0 },
+};
+
+START_TEST(test_lpm_create_checks_match_kernel)
+{
+	const struct qs_create_case *c = &lpm_create_cases[_i];
+	union bpf_attr a = mk_attr(c->type, c->ksz, c->vsz, c->max, c->flags);
+	struct map *m;
+	int kfd;
+
+	ck_assert_int_eq(pair_create(&a, &m, &kfd), c->want);
+	map_put(m);
+	if (kfd >= 0)
+		close(kfd);
+}
+END_TEST
+
+/* Walk both tries with get_next_key from NULL: identical sequences (the kernel's postorder). */
+static int lpm_walk_compare(struct map *m, int kfd, uint32_t ksz)
+{
+	uint8_t bk[16], kk[16], bn[16], kn[16];
+	int cnt = 0, err, kerr;
+	bool first = true;
+
+	for (;;) {
+		err = map_sys_get_next_key(m, first ? NULL : bk, bn);
+		if (kfd >= 0) {
+			kerr = kmap_next(kfd, first ? NULL : kk, kn);
+			ck_assert_int_eq(kerr, err);
+			if (!err)
+				ck_assert_msg(memcmp(kn, bn, ksz) == 0, "walk step %d differs", cnt);
+		}
+		if (err) {
+			ck_assert_int_eq(err, -ENOENT);
+			return cnt;
+		}
+		memcpy(bk, bn, ksz);
+		memcpy(kk, bn, ksz);
+		first = false;
+		ck_assert_int_lt(++cnt, 10000);
+	}
+}
+
+START_TEST(test_lpm_ops_match_kernel)
+{
+	uint32_t ds = _i ? 3 : 4, ksz = 4 + ds;
+	union bpf_attr a = mk_attr(BPF_MAP_TYPE_LPM_TRIE, ksz, 8, 60, BPF_F_NO_PREALLOC);
+	static const uint64_t fl[] = { BPF_ANY, BPF_NOEXIST, BPF_EXIST, 3 };
+	uint32_t seed = 2024 + (uint32_t)_i;
+	uint8_t key[16];
+	uint64_t v, bv, kv;
+	struct map *m;
+	int kfd, err, kr, hits = 0, nospc = 0, walks = 0;
+
+	ck_assert_int_eq(pair_create(&a, &m, &kfd), 0);
+	ck_assert_int_eq(lpm_walk_compare(m, kfd, ksz), 0);
+	for (int step = 0; step < 6000; step++) {
+		uint32_t plen, op;
+
+		seed = seed * 1103515245u + 12345u;
+		op = (seed >> 16) % 16;
+		/* Few distinct high bits so prefixes nest and collide often. */
+		plen = (seed >> 4) % (ds * 8 + 3); /* a few invalid lengths too */
+		memcpy(key, &plen, 4);
+		for (uint32_t j = 0; j < ds; j++) {
+			seed = seed * 1103515245u + 12345u;
+			key[4 + j] = (uint8_t)((seed >> 16) & (j == 0 ? 0xe1 : 0xff));
+		}
+		v = step;
+		if (op < 6) {
+			uint64_t f = fl[(seed >> 8) % 4];
+
+			err = map_sys_update_elem(m, key, &v, f);
+			KCMP(kfd, kmap_update(kfd, key, &v, f), err, "update");
+			nospc += err == -ENOSPC;
+		} else if (op < 9) {
+			err = map_sys_delete_elem(m, key);
+			KCMP(kfd, kmap_delete(kfd, key), err, "delete");
+		} else if (op < 15) {
+			bv = kv = 0;
+			err = map_sys_lookup_elem(m, key, &bv, 0);
+			if (kfd >= 0) {
+				kr = kmap_lookup(kfd, key, &kv, 0);
+				ck_assert_msg(kr == err, "step %d lookup /%u: kernel %d bpftime %d", step,
+					      plen, kr, err);
+				if (!err)
+					ck_assert_msg(kv == bv, "step %d lookup /%u: kernel %llu bpftime %llu",
+						      step, plen, (unsigned long long)kv,
+						      (unsigned long long)bv);
+			}
+			if (!err) {
+				uint64_t *p = map_lookup_elem(m, key);
+
+				ck_assert_ptr_nonnull(p);
+				ck_assert_uint_eq(*p, bv);
+				hits++;
+			} else {
+				ck_assert_ptr_null(map_lookup_elem(m, key));
+			}
+		} else {
+			lpm_walk_compare(m, kfd, ksz);
+			walks++;
+		}
+	}
+	ck_assert_int_gt(hits, 100);
+	ck_assert_int_gt(nospc, 0);
+	ck_assert_int_gt(lpm_walk_compare(m, kfd, ksz), 10);
+	/* Walking from a key that is not in the trie restarts at the first (the kernel too). */
+	{
+		uint8_t k2[16] = { 0 }, n1[16], n2[16], kn1[16];
+		uint32_t l2 = ds * 8;
+
+		memcpy(k2, &l2, 4);
+		memset(k2 + 4, 0x1e, ds); /* 0x1e & 0xe1 == 0: never generated above */
+		ck_assert_int_eq(map_sys_delete_elem(m, k2), -ENOENT);
+		ck_assert_int_eq(map_sys_get_next_key(m, k2, n1), 0);
+		ck_assert_int_eq(map_sys_get_next_key(m, NULL, n2), 0);
+		ck_assert(memcmp(n1, n2, ksz) == 0);
+		if (kfd >= 0) {
+			ck_assert_int_eq(kmap_next(kfd, k2, kn1), 0);
+			ck_assert(memcmp(n1, kn1, ksz) == 0);
+		}
+	}
+	fprintf(stderr, "lpm data %u: %d lookup hits, %d -ENOSPC, %d full walks compared\n", ds, hits,
+		nospc, walks);
+	map_put(m);
+	if (kfd >= 0)
+		close(kfd);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("maps_types");
@@ -2298,6 +2443,13 @@ int main(void)
 	tc = tcase_create("map_in_map");
 	tcase_add_loop_test(tc, test_map_in_map_matches_kernel, 0, 2);
 	tcase_add_test(tc, test_map_in_map_id_resolver);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("lpm_trie");
+	tcase_set_timeout(tc, 120);
+	tcase_add_loop_test(tc, test_lpm_create_checks_match_kernel, 0,
+			    sizeof(lpm_create_cases) / sizeof(lpm_create_cases[0]));
+	tcase_add_loop_test(tc, test_lpm_ops_match_kernel, 0, 2);
 	suite_add_tcase(s, tc);
 
 	sr = srunner_create(s);
