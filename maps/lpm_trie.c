@@ -241,14 +241,32 @@ static uint8_t *lpm_match(struct map *m, const uint8_t *key)
 	return NULL;
 }
 
+/*
+ * A reader that sees an odd count for long checks through the lock: a live
+ * writer makes it wait, while an odd count left by a writer that died (or
+ * written by a client into the shared file) gets closed.
+ */
+static void lpm_seq_wait(struct map *m, uint32_t *spins)
+{
+	__builtin_ia32_pause();
+	if (++*spins % MAP_SEQ_WAIT_SPINS)
+		return;
+	(void)map_lock_acquire(&ctl(m)->lock);
+	if (atomic_load_explicit(&ctl(m)->seq, memory_order_relaxed) & 1)
+		map_seq_write_end(&ctl(m)->seq);
+	map_lock_release(&ctl(m)->lock);
+}
+
 static void *lpm_lookup(struct map *m, const void *key)
 {
+	uint32_t spins = 0;
+
 	for (;;) {
 		uint32_t s = map_seq_read_begin(&ctl(m)->seq);
 		uint8_t *hit;
 
 		if (s & 1) {
-			__builtin_ia32_pause();
+			lpm_seq_wait(m, &spins);
 			continue;
 		}
 		hit = lpm_match(m, key);
@@ -259,12 +277,14 @@ static void *lpm_lookup(struct map *m, const void *key)
 
 static int lpm_sys_lookup(struct map *m, const void *key, void *value, uint64_t flags)
 {
+	uint32_t spins = 0;
+
 	for (;;) {
 		uint32_t s = map_seq_read_begin(&ctl(m)->seq);
 		uint8_t *hit;
 
 		if (s & 1) {
-			__builtin_ia32_pause();
+			lpm_seq_wait(m, &spins);
 			continue;
 		}
 		hit = lpm_match(m, key);
@@ -396,12 +416,14 @@ static int lpm_sys_delete(struct map *m, const void *key)
 /* trie_get_next_key(): postorder; a NULL, invalid or missing key restarts at the first. */
 static int lpm_get_next_key(struct map *m, const void *key, void *next_key)
 {
+	uint32_t spins = 0;
+
 	for (;;) {
 		uint32_t s = map_seq_read_begin(&ctl(m)->seq), n, pos = 0, klen = 0;
 		const uint8_t *src = NULL;
 
 		if (s & 1) {
-			__builtin_ia32_pause();
+			lpm_seq_wait(m, &spins);
 			continue;
 		}
 		n = n_entries(m);

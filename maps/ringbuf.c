@@ -124,6 +124,16 @@ static inline uint64_t ring_sz(const struct map *m)
 	return m->tu[0];
 }
 
+/*
+ * The header at ring position @pos. Positions are multiples of 8 unless a
+ * client scribbled on them; rounding down keeps every header access aligned
+ * and inside the first copy whatever the shared words say.
+ */
+static inline struct rb_hdr *rec_at(struct map *m, uint64_t pos)
+{
+	return (struct rb_hdr *)(data(m) + (pos & (ring_sz(m) - 1) & ~7ull));
+}
+
 /* ---- the registry: sample pointer -> ring, process-local ---- */
 
 #define RB_REG_CHUNK 256u
@@ -365,7 +375,7 @@ retry:
 	while (pend < prod_pos) {
 		uint32_t hl, t;
 
-		h = (struct rb_hdr *)(data(m) + (pend & mask));
+		h = rec_at(m, pend);
 		hl = atomic_load_explicit(&h->len, memory_order_acquire);
 		if (hl & RB_BUSY_BIT)
 			break;
@@ -383,13 +393,13 @@ retry:
 		map_lock_release(&pp->lock);
 		/* Blocked behind an uncommitted record: maybe its producer died (file comment). */
 		if (busy_at_pend && tries++ < 64 &&
-		    reap_record((struct rb_hdr *)(data(m) + (pend & mask)))) {
+		    reap_record(rec_at(m, pend))) {
 			ringbuf_wake(m);
 			goto retry;
 		}
 		return NULL;
 	}
-	h = (struct rb_hdr *)(data(m) + (prod_pos & mask));
+	h = rec_at(m, prod_pos);
 	atomic_store_explicit(&h->len, (uint32_t)size | RB_BUSY_BIT, memory_order_relaxed);
 	h->pg_off = map_lock_self();
 	/* Pairs with the consumer's smp_load_acquire(producer_pos). */
@@ -553,19 +563,18 @@ out:
 
 int map_ringbuf_reap(struct map *m)
 {
-	uint64_t c, p, mask, pos;
+	uint64_t c, p, pos;
 	int n = 0;
 
 	if (m->map_type != BPF_MAP_TYPE_RINGBUF)
 		return -EINVAL;
-	mask = ring_sz(m) - 1;
 	c = atomic_load_explicit(cons_pos(m), memory_order_acquire);
 	p = atomic_load_explicit(&prod(m)->producer_pos, memory_order_acquire);
 	/* A consumer_pos written by a client may be anything: walk at most one ring. */
 	if (p - c > ring_sz(m))
 		c = p - ring_sz(m);
 	for (pos = c; pos < p;) {
-		struct rb_hdr *h = (struct rb_hdr *)(data(m) + (pos & mask));
+		struct rb_hdr *h = rec_at(m, pos);
 		uint32_t hl = atomic_load_explicit(&h->len, memory_order_acquire);
 
 		if ((hl & RB_BUSY_BIT) && reap_record(h))

@@ -32,6 +32,7 @@
 #include <sys/ioctl.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -2386,6 +2387,137 @@ START_TEST(test_lpm_ops_match_kernel)
 }
 END_TEST
 
+/* ================= hostile clients ================= */
+
+/*
+ * A client holding a map's fd can write anything into it. Scribble random
+ * words over the body (not the header page, which maps/ copies once at open,
+ * and not the process-shared lock word: a client that writes a live pid
+ * there can stall producers, a documented limit), then run every operation:
+ * nothing may crash or touch memory outside the map (ASan build).
+ */
+struct hostile_case {
+	uint32_t type, ksz, vsz, max, flags;
+	uint32_t lock_off;
+};
+
+static const struct hostile_case hostile_cases[] = {
+	{ BPF_MAP_TYPE_RINGBUF, 0, 0, 4096, 0, 4096 + 64 },
+	{ BPF_MAP_TYPE_QUEUE, 0, 12, 9, 0, 0 },
+	{ BPF_MAP_TYPE_STACK, 0, 12, 9, 0, 0 },
+	{ BPF_MAP_TYPE_LPM_TRIE, 8, 8, 16, BPF_F_NO_PREALLOC, 0 },
+	{ BPF_MAP_TYPE_STACK_TRACE, 4, 32, 8, 0, 0 },
+	{ BPF_MAP_TYPE_BLOOM_FILTER, 0, 8, 16, 0, UINT32_MAX },
+	{ BPF_MAP_TYPE_PROG_ARRAY, 4, 4, 8, 0, UINT32_MAX },
+};
+
+START_TEST(test_hostile_client_writes)
+{
+	const struct hostile_case *c = &hostile_cases[_i];
+	union bpf_attr a = mk_attr(c->type, c->ksz, c->vsz, c->max, c->flags);
+	uint8_t key[16], val[64], nk[16];
+	uint64_t ips[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
+	uint32_t seed = 99 + (uint32_t)_i;
+	struct map *m, *m2;
+	struct stat st;
+	uint8_t *body;
+	size_t body_sz;
+
+	ck_assert_int_eq(map_create(&a, NULL, &m), 0);
+	ck_assert_int_eq(fstat(map_fd(m), &st), 0);
+	body_sz = (size_t)st.st_size - 4096;
+	body = mmap(NULL, body_sz, PROT_READ | PROT_WRITE, MAP_SHARED, map_fd(m), 0);
+	ck_assert_ptr_ne(body, MAP_FAILED);
+	for (int round = 0; round < 3000; round++) {
+		for (int w = 0; w < 4; w++) {
+			uint32_t off, word;
+
+			seed = seed * 1103515245u + 12345u;
+			off = (seed >> 8) % (uint32_t)(body_sz / 4) * 4;
+			/* Hit the control words at the start of a page more often than the rest. */
+			if (w == 0)
+				off = (off % 256) + (seed & 1 ? 4096 : 0);
+			if (off + 4 > body_sz || (off >= c->lock_off && off < c->lock_off + 4))
+				continue;
+			seed = seed * 1103515245u + 12345u;
+			word = seed & 4 ? seed : seed % 64;
+			memcpy(body + off, &word, 4);
+		}
+		memset(key, 0, sizeof(key));
+		memset(val, 0, sizeof(val));
+		key[0] = (uint8_t)(seed % 40);
+		key[4] = (uint8_t)seed;
+		switch (c->type) {
+		case BPF_MAP_TYPE_RINGBUF: {
+			void *smp = map_ringbuf_reserve(m, seed % 3000, 0);
+
+			if (smp) {
+				memset(smp, 0x5a, seed % 3000);
+				map_ringbuf_submit(smp, 0);
+			}
+			map_ringbuf_output(m, val, 16, BPF_RB_FORCE_WAKEUP);
+			map_ringbuf_query(m, BPF_RB_AVAIL_DATA);
+			map_ringbuf_reap(m);
+			map_ringbuf_wait(m, map_ringbuf_wake_seq(m) + 1, 0);
+			break;
+		}
+		case BPF_MAP_TYPE_STACK_TRACE:
+			map_get_stackid(m, ips, 1 + seed % 8, seed & 1 ? BPF_F_REUSE_STACKID : 0);
+			break;
+		default:
+			map_push_elem(m, val, seed & 1 ? BPF_EXIST : BPF_ANY);
+			map_pop_elem(m, val);
+			map_peek_elem(m, val);
+			break;
+		}
+		map_sys_update_elem(m, key, val, BPF_ANY);
+		map_sys_lookup_elem(m, key, val, 0);
+		map_lookup_elem(m, key);
+		map_sys_get_next_key(m, key, nk);
+		map_sys_get_next_key(m, NULL, nk);
+		map_sys_delete_elem(m, key);
+		map_sys_lookup_and_delete_elem(m, key, val, 0);
+	}
+	/* A second process-local handle still opens (the header was not touched). */
+	ck_assert_int_eq(map_open_fd(map_fd(m), &m2), 0);
+	map_put(m2);
+	munmap(body, body_sz);
+	map_put(m);
+}
+END_TEST
+
+/* The same for a perf ring: everything in its control page and data is client-writable. */
+START_TEST(test_hostile_perf_ring)
+{
+	struct map_perf_ring_opts o = { .sz = sizeof(o), .id = 5, .data_pages = 2, .cpu = -1,
+					.type = PERF_TYPE_SOFTWARE,
+					.config = PERF_COUNT_SW_BPF_OUTPUT, .wakeup_events = 1 };
+	struct map_perf_ring *r;
+	uint8_t data[300] = { 0 };
+	uint32_t seed = 5;
+	uint8_t *base;
+
+	ck_assert_int_eq(map_perf_ring_create(&o, &r), 0);
+	base = mmap(NULL, 3 * 4096, PROT_READ | PROT_WRITE, MAP_SHARED, map_perf_ring_fd(r), 0);
+	ck_assert_ptr_ne(base, MAP_FAILED);
+	for (int round = 0; round < 2000; round++) {
+		uint32_t off, word;
+
+		seed = seed * 1103515245u + 12345u;
+		off = (seed >> 8) % (3 * 4096 / 4) * 4;
+		if (round & 1)
+			off = 1024 + (off % 1200); /* data_head/tail and bpftime's private words */
+		seed = seed * 1103515245u + 12345u;
+		word = seed & 4 ? seed : seed % 64;
+		if (off != 2048 + 8) /* the lock word (see above) */
+			memcpy(base + off, &word, 4);
+		map_perf_ring_output(r, data, seed % sizeof(data));
+	}
+	munmap(base, 3 * 4096);
+	map_perf_ring_put(r);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("maps_types");
@@ -2450,6 +2582,13 @@ int main(void)
 	tcase_add_loop_test(tc, test_lpm_create_checks_match_kernel, 0,
 			    sizeof(lpm_create_cases) / sizeof(lpm_create_cases[0]));
 	tcase_add_loop_test(tc, test_lpm_ops_match_kernel, 0, 2);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("hostile");
+	tcase_set_timeout(tc, 120);
+	tcase_add_loop_test(tc, test_hostile_client_writes, 0,
+			    sizeof(hostile_cases) / sizeof(hostile_cases[0]));
+	tcase_add_test(tc, test_hostile_perf_ring);
 	suite_add_tcase(s, tc);
 
 	sr = srunner_create(s);
