@@ -411,8 +411,8 @@ static inline void *value_ptr(struct map *m, struct htab *h, struct htab_elem *e
 static inline void lru_touch(struct htab *h, struct htab_elem *e)
 {
 	/* Write only when needed: a read-mostly line stays shared across CPUs. */
-	if (h->lru && !atomic_load_explicit(&e->ref, memory_order_relaxed))
-		atomic_store_explicit(&e->ref, 1, memory_order_relaxed);
+	if (h->lru && atomic_load_explicit(&e->ref, memory_order_relaxed) != HTAB_REF_USED)
+		atomic_store_explicit(&e->ref, HTAB_REF_USED, memory_order_relaxed);
 }
 
 void *map_htab_lookup(struct map *m, const void *key)
@@ -537,8 +537,8 @@ static void fill_new(struct map *m, struct htab *h, struct htab_elem *e, uint32_
 		if (m->spin_lock_off >= 0)
 			memset(htab_value(h, e) + m->spin_lock_off, 0, 4);
 	}
-	/* LRU: unreferenced until a lookup, so elements that were looked up outlive it. */
-	atomic_store_explicit(&e->ref, 0, memory_order_relaxed);
+	/* LRU: one pass of the hand before it can go; looked-up elements get two. */
+	atomic_store_explicit(&e->ref, HTAB_REF_NEW, memory_order_relaxed);
 	htab_elem_unlock(e);
 }
 
@@ -672,12 +672,14 @@ again:
 	idx = htab_alloc_elem(m, h);
 	if (idx == HTAB_NIL) {
 		htab_bucket_unlock(b);
+		/* Elements held by killed writers first (cheap unless one died recently). */
+		if (!reclaimed) {
+			reclaimed = true;
+			if (htab_reclaim(m, h))
+				goto again;
+		}
 		if (h->lru && tries++ < 16 && htab_lru_evict(m, h) == 0)
 			goto again;
-		if (!reclaimed && htab_reclaim(m, h)) {
-			reclaimed = true;
-			goto again;
-		}
 		return -E2BIG;
 	}
 	e = htab_elem_at(h, idx);

@@ -29,6 +29,16 @@
  * pid; a waiter that spins too long checks whether the owner died
  * (SIGKILL) and takes the lock over (maps/lock.c). All processes of a session
  * must share one pid namespace for that check.
+ *
+ * Known limits (no kernel analogue, since kernel code cannot be stopped while
+ * it holds a lock): a process that is STOPPED (SIGSTOP, a debugger) inside a
+ * map write blocks other writers of that bucket or element until it resumes;
+ * the capacity an element held by a killed writer is recovered by the next
+ * insert that needs it, at most about a second later. A client holding the
+ * fd can write anything into the file (it must be able to, to mmap arrays):
+ * map_open_fd() validates the header, and every index read from shared memory
+ * is bounds-checked, so corruption can lose or garble entries but not crash
+ * the supervisor or the agent.
  */
 #ifndef MAPS_MAPS_H
 #define MAPS_MAPS_H

@@ -703,6 +703,17 @@ START_TEST(test_helper_wrappers_table)
 	k = 2;
 	ck_assert_uint_eq(table[BPF_FUNC_map_lookup_elem]((uintptr_t)p.m, (uintptr_t)&k, 0, 0, 0), 0);
 	pair_destroy(&p);
+	/* A program may not write a BPF_F_RDONLY_PROG map (the syscall side may). */
+	p = pair_new(BPF_MAP_TYPE_HASH, 4, 8, 2, BPF_F_RDONLY_PROG);
+	k = 1;
+	ck_assert_int_eq(map_sys_update_elem(p.m, &k, &v, 0), 0);
+	ck_assert_uint_eq(table[BPF_FUNC_map_update_elem]((uintptr_t)p.m, (uintptr_t)&k, (uintptr_t)&v,
+							  BPF_ANY, 0),
+			  (uint64_t)-EPERM);
+	ck_assert_uint_eq(table[BPF_FUNC_map_delete_elem]((uintptr_t)p.m, (uintptr_t)&k, 0, 0, 0),
+			  (uint64_t)-EPERM);
+	ck_assert_uint_ne(table[BPF_FUNC_map_lookup_elem]((uintptr_t)p.m, (uintptr_t)&k, 0, 0, 0), 0);
+	pair_destroy(&p);
 }
 END_TEST
 
