@@ -123,6 +123,8 @@ static void ring_free(struct map_perf_ring *r)
 }
 
 /* Map @fd (taking ownership) after checking its size. */
+static uint32_t ring_pages(const struct map_perf_ring *r);
+
 static int ring_map(int fd, struct map_perf_ring **out)
 {
 	struct map_perf_ring *r;
@@ -228,6 +230,8 @@ int map_perf_ring_open(int fd, struct map_perf_ring **out)
 		ring_free(r);
 		return -EINVAL;
 	}
+	if (ring_pages(r))
+		(void)madvise(r->base, (size_t)(ring_pages(r) + 1) * MAP_PAGE_SZ, MADV_POPULATE_WRITE);
 	*out = r;
 	return 0;
 }
@@ -249,6 +253,8 @@ int map_perf_ring_set_pages(struct map_perf_ring *r, uint32_t data_pages)
 	if (fallocate(r->fd, 0, 0, (off_t)(data_pages + 1) * MAP_PAGE_SZ) < 0)
 		return errno == ENOSPC ? -ENOMEM : -errno;
 	up(r)->data_size = (uint64_t)data_pages * MAP_PAGE_SZ;
+	/* Prefault this process's mapping (see ringbuf_attach() in maps/ringbuf.c). */
+	(void)madvise(r->base, (size_t)(data_pages + 1) * MAP_PAGE_SZ, MADV_POPULATE_WRITE);
 	/* Pairs with the load-acquire in ring_pages(). */
 	if (!atomic_compare_exchange_strong_explicit(&pp->data_pages, &cur, data_pages,
 						     memory_order_release, memory_order_relaxed))
