@@ -27,6 +27,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <string.h>
 
 #include "common/log.h"
 #include "maps/fd_array.h"
@@ -247,6 +248,49 @@ static int aom_sys_update(struct map *m, const void *key, const void *value, uin
 	return err ? err : map_fd_array_sys_update(m, key, value, flags);
 }
 
+/*
+ * generic_map_lookup_batch() as Linux 6.18 runs it for an array of maps:
+ * empty slots (-ENOENT) are skipped, not retried; out_batch is the last
+ * index visited, written only if something was copied; the walk ends with
+ * -ENOENT once past the last index.
+ */
+static int aom_lookup_batch(struct map *m, struct map_batch *b, bool do_delete)
+{
+	uint32_t max_cnt = b->count, cp = 0, prev = 0, key;
+	bool have_prev = b->in_batch != NULL;
+	int err = 0;
+
+	b->count = 0;
+	if (do_delete)
+		return -ENOTSUPP;
+	if (b->elem_flags & ~(uint64_t)BPF_F_LOCK)
+		return -EINVAL;
+	if (b->elem_flags & BPF_F_LOCK)
+		return -EINVAL; /* no bpf_spin_lock in a 4-byte id */
+	if (!max_cnt)
+		return 0;
+	if (have_prev)
+		memcpy(&prev, b->in_batch, sizeof(prev));
+	while (cp < max_cnt) {
+		err = map_fd_array_get_next_key(m, have_prev ? &prev : NULL, &key);
+		if (err)
+			break;
+		prev = key;
+		have_prev = true;
+		err = map_fd_array_sys_lookup(m, &key, (uint8_t *)b->values + (size_t)cp * 4, 0);
+		if (err == -ENOENT)
+			continue;
+		if (err)
+			break;
+		memcpy((uint8_t *)b->keys + (size_t)cp * 4, &key, 4);
+		cp++;
+	}
+	b->count = cp;
+	if (cp && b->out_batch)
+		memcpy(b->out_batch, &prev, sizeof(prev));
+	return err;
+}
+
 /* array_of_map_lookup_elem(): the inner map itself. */
 static void *aom_lookup(struct map *m, const void *key)
 {
@@ -274,7 +318,7 @@ const struct map_ops map_array_of_maps_ops = {
 	.sys_update = aom_sys_update,
 	.sys_delete = map_fd_array_sys_delete,
 	.get_next_key = map_fd_array_get_next_key,
-	.lookup_batch = map_fd_array_lookup_batch,
+	.lookup_batch = aom_lookup_batch,
 	.lookup = aom_lookup,
 	.update = mim_update,
 	.delete = mim_delete,

@@ -298,6 +298,13 @@ static int ringbuf_get_next_key(struct map *m, const void *key, void *next_key)
 	return -ENOTSUPP;
 }
 
+/* No batch ops in ringbuf_map_ops: BPF_DO_BATCH gives -ENOTSUPP. */
+static int ringbuf_lookup_batch(struct map *m, struct map_batch *b, bool do_delete)
+{
+	b->count = 0;
+	return -ENOTSUPP;
+}
+
 static long ringbuf_update(struct map *m, const void *key, const void *value, uint64_t flags)
 {
 	return -ENOTSUPP;
@@ -604,6 +611,7 @@ const struct map_ops map_ringbuf_ops = {
 	.sys_update = ringbuf_sys_update,
 	.sys_delete = ringbuf_sys_delete,
 	.get_next_key = ringbuf_get_next_key,
+	.lookup_batch = ringbuf_lookup_batch,
 	.update = ringbuf_update,
 	.delete = ringbuf_delete,
 };
