@@ -16,9 +16,10 @@
  * missing or NULL key restarts at the first).
  *
  * Not the kernel's structure: the elements are kept in one array of slot
- * references sorted in that postorder, with a count per prefix length. A
- * lookup binary-searches once per prefix length present (longest first);
- * get_next_key is the next array entry. Writers insert or remove with a
+ * references sorted in that postorder, each element knowing its parent
+ * (the longest stored prefix containing it). A lookup is one binary search
+ * plus a short walk up parents (see lpm_match_len()); get_next_key is the
+ * next array entry. Writers insert or remove with a
  * memmove of 4-byte references, under a spinlock and a seqcount that
  * lookups retry on. Values live in fixed slots that never move, so a value
  * pointer a program got stays valid until its element is deleted or
@@ -34,7 +35,7 @@
  *   64         4 * (max_prefixlen + 1)    number of elements per prefix length
  *   tu[1]      4 * max_entries            index: slot refs (index + 1) in postorder
  *   tu[2]      4 * (max_entries + 1)      free stack of slot refs
- *   tu[3]      slot_sz * (max_entries + 1) slots: u32 prefixlen, u32 0, data,
+ *   tu[3]      slot_sz * (max_entries + 1) slots: u32 prefixlen, u32 parent ref, data,
  *                                         value at tu[5] from the slot start
  *
  *   type_u64: [0] data_size, [1] index off, [2] free off, [3] slots off,
@@ -153,6 +154,12 @@ static inline uint8_t *slot(struct map *m, uint32_t ref)
 	return m->base + m->tu[3] + (uint64_t)(ref - 1) * m->tu[4];
 }
 
+/* The ref of the slot at @s (inverse of slot()). */
+static inline uint32_t index_ref(struct map *m, const uint8_t *s)
+{
+	return (uint32_t)((uint64_t)(s - (m->base + m->tu[3])) / m->tu[4]) + 1;
+}
+
 static inline uint32_t slot_len(const uint8_t *s)
 {
 	uint32_t l;
@@ -164,6 +171,20 @@ static inline uint32_t slot_len(const uint8_t *s)
 static inline const uint8_t *slot_data(const uint8_t *s)
 {
 	return s + 8;
+}
+
+/* The slot of the longest stored proper prefix of this element (0: none), kept by writers. */
+static inline uint32_t slot_parent(const uint8_t *s)
+{
+	uint32_t p;
+
+	memcpy(&p, s + 4, 4);
+	return p;
+}
+
+static inline void set_parent(uint8_t *s, uint32_t p)
+{
+	memcpy(s + 4, &p, 4);
 }
 
 static inline uint32_t n_entries(struct map *m)
@@ -184,18 +205,27 @@ static inline int bit_at(const uint8_t *d, uint32_t i)
  * lengths are ordered by the first differing bit (0 first); if one
  * contains the other, the longer (more specific) comes first.
  */
+/* The first bit index < @n where @a and @b differ, or @n. */
+static uint32_t first_diff(const uint8_t *a, const uint8_t *b, uint32_t n)
+{
+	uint32_t i = 0;
+
+	while (i + 8 <= n && a[i / 8] == b[i / 8])
+		i += 8;
+	if (i < n && a[i / 8] != b[i / 8]) {
+		uint32_t d = i + (uint32_t)__builtin_clz((uint32_t)(a[i / 8] ^ b[i / 8]) << 24);
+
+		return d < n ? d : n;
+	}
+	return n;
+}
+
 static int lpm_cmp(const uint8_t *a, uint32_t alen, const uint8_t *b, uint32_t blen)
 {
-	uint32_t minlen = alen < blen ? alen : blen, i = 0;
+	uint32_t minlen = alen < blen ? alen : blen, d = first_diff(a, b, minlen);
 
-	while (i + 8 <= minlen && a[i / 8] == b[i / 8])
-		i += 8;
-	for (; i < minlen; i++) {
-		int x = bit_at(a, i), y = bit_at(b, i);
-
-		if (x != y)
-			return x - y;
-	}
+	if (d < minlen)
+		return bit_at(a, d) - bit_at(b, d);
 	if (alen == blen)
 		return 0;
 	return alen > blen ? -1 : 1;
@@ -224,21 +254,76 @@ static int lpm_find(struct map *m, const uint8_t *data, uint32_t len, uint32_t n
 	return 0;
 }
 
-/* The slot of the longest prefix matching @key, or NULL. Caller handles the seqcount. */
+/*
+ * The slot of the longest stored prefix of (@data, @klen), or NULL. Caller
+ * handles the seqcount. One binary search, then at most a walk up parents:
+ * in postorder every stored prefix containing the key comes after the
+ * key's position, with nothing but non-containing subtrees in between.
+ * So let X be the first element after that position: if X contains the key
+ * it is the longest match; else X and the key first differ at bit d, every
+ * stored prefix containing the key is no longer than d, and those are
+ * exactly X's stored ancestors of length <= d: walk X's parents to the
+ * first one that short.
+ */
+static uint8_t *lpm_match_len(struct map *m, const uint8_t *data, uint32_t klen)
+{
+	uint32_t n = n_entries(m), pos, xl, minl, d, ref;
+	const uint8_t *x;
+
+	if (lpm_find(m, data, klen, n, &pos))
+		return slot(m, index_arr(m)[pos]);
+	if (pos >= n)
+		return NULL;
+	x = slot(m, index_arr(m)[pos]);
+	xl = slot_len(x);
+	minl = xl < klen ? xl : klen;
+	d = first_diff(data, slot_data(x), minl);
+	if (d == minl && xl <= klen)
+		return (uint8_t *)x;
+	ref = slot_parent(x);
+	/* Bounded: a chain of proper prefixes is at most max_len long (the file is shared). */
+	for (uint32_t i = 0; ref && i <= max_len(m); i++) {
+		uint8_t *p = slot(m, ref);
+
+		if (slot_len(p) <= d)
+			return p;
+		ref = slot_parent(p);
+	}
+	return NULL;
+}
+
 static uint8_t *lpm_match(struct map *m, const uint8_t *key)
 {
-	uint32_t klen, len, n = n_entries(m), pos;
+	uint32_t klen;
 
 	memcpy(&klen, key, 4);
 	if (klen > max_len(m))
 		return NULL;
-	for (len = klen + 1; len-- > 0;) {
-		if (!__atomic_load_n(&lens(m)[len], __ATOMIC_RELAXED))
-			continue;
-		if (lpm_find(m, key + LPM_KEY_HDR, len, n, &pos))
-			return slot(m, index_arr(m)[pos]);
+	return lpm_match_len(m, key + LPM_KEY_HDR, klen);
+}
+
+/* Does the stored element @s lie inside prefix (@data, @len)? */
+static bool inside(const uint8_t *s, const uint8_t *data, uint32_t len)
+{
+	return slot_len(s) >= len && first_diff(slot_data(s), data, len) == len;
+}
+
+/*
+ * Re-point parents in the subtree of prefix (@data, @len), which in
+ * postorder is the run of elements just before position @pos: those whose
+ * parent is @from get @to. Writers only, inside the seqcount write section.
+ */
+static void reparent(struct map *m, uint32_t pos, const uint8_t *data, uint32_t len, uint32_t from,
+		     uint32_t to)
+{
+	while (pos-- > 0) {
+		uint8_t *s = slot(m, index_arr(m)[pos]);
+
+		if (!inside(s, data, len))
+			break;
+		if (slot_parent(s) == from)
+			set_parent(s, to);
 	}
-	return NULL;
 }
 
 /*
@@ -319,7 +404,7 @@ static void slot_free(struct map *m, uint32_t ref)
 static long lpm_update(struct map *m, const void *key, const void *value, uint64_t flags)
 {
 	const uint8_t *k = key;
-	uint32_t klen, n, pos, ref, old = 0;
+	uint32_t klen, n, pos, ref, old = 0, parent = 0;
 	uint8_t *s;
 	int found;
 
@@ -354,18 +439,27 @@ static long lpm_update(struct map *m, const void *key, const void *value, uint64
 	/* Build the new element off to the side, then publish it. */
 	s = slot(m, ref);
 	memcpy(s, &klen, 4);
-	memset(s + 4, 0, 4);
 	memcpy(s + 8, k + LPM_KEY_HDR, m->tu[0]);
 	memcpy(s + m->tu[5], value, m->value_size);
-	map_seq_write_begin(&ctl(m)->seq);
 	if (found) {
 		old = index_arr(m)[pos];
+		parent = slot_parent(slot(m, old));
+	} else if (klen) {
+		uint8_t *p = lpm_match_len(m, k + LPM_KEY_HDR, klen - 1);
+
+		parent = p ? index_ref(m, p) : 0;
+	}
+	set_parent(s, parent);
+	map_seq_write_begin(&ctl(m)->seq);
+	if (found) {
 		index_arr(m)[pos] = ref;
+		reparent(m, pos, k + LPM_KEY_HDR, klen, old, ref);
 	} else {
 		memmove(&index_arr(m)[pos + 1], &index_arr(m)[pos], (size_t)(n - pos) * 4);
 		index_arr(m)[pos] = ref;
 		ctl(m)->n_entries = n + 1;
 		lens(m)[klen]++;
+		reparent(m, pos, k + LPM_KEY_HDR, klen, parent, ref);
 	}
 	map_seq_write_end(&ctl(m)->seq);
 	if (old)
@@ -393,6 +487,7 @@ static long lpm_delete(struct map *m, const void *key)
 	}
 	ref = index_arr(m)[pos];
 	map_seq_write_begin(&ctl(m)->seq);
+	reparent(m, pos, k + LPM_KEY_HDR, klen, ref, slot_parent(slot(m, ref)));
 	memmove(&index_arr(m)[pos], &index_arr(m)[pos + 1], (size_t)(n - pos - 1) * 4);
 	ctl(m)->n_entries = n - 1;
 	if (lens(m)[klen])

@@ -2276,7 +2276,7 @@ END_TEST
 /* Walk both tries with get_next_key from NULL: identical sequences (the kernel's postorder). */
 static int lpm_walk_compare(struct map *m, int kfd, uint32_t ksz)
 {
-	uint8_t bk[16], kk[16], bn[16], kn[16];
+	uint8_t bk[24], kk[24], bn[24], kn[24];
 	int cnt = 0, err, kerr;
 	bool first = true;
 
@@ -2301,18 +2301,20 @@ static int lpm_walk_compare(struct map *m, int kfd, uint32_t ksz)
 
 START_TEST(test_lpm_ops_match_kernel)
 {
-	uint32_t ds = _i ? 3 : 4, ksz = 4 + ds;
-	union bpf_attr a = mk_attr(BPF_MAP_TYPE_LPM_TRIE, ksz, 8, 60, BPF_F_NO_PREALLOC);
+	/* IPv4-like, an odd 3-byte key, and IPv6-like keys with a bigger trie. */
+	uint32_t ds = _i == 0 ? 4 : _i == 1 ? 3 : 16, ksz = 4 + ds;
+	union bpf_attr a = mk_attr(BPF_MAP_TYPE_LPM_TRIE, ksz, 8, _i == 2 ? 400 : 60,
+				   BPF_F_NO_PREALLOC);
 	static const uint64_t fl[] = { BPF_ANY, BPF_NOEXIST, BPF_EXIST, 3 };
 	uint32_t seed = 2024 + (uint32_t)_i;
-	uint8_t key[16];
+	uint8_t key[24];
 	uint64_t v, bv, kv;
 	struct map *m;
 	int kfd, err, kr, hits = 0, nospc = 0, walks = 0;
 
 	ck_assert_int_eq(pair_create(&a, &m, &kfd), 0);
 	ck_assert_int_eq(lpm_walk_compare(m, kfd, ksz), 0);
-	for (int step = 0; step < 6000; step++) {
+	for (int step = 0; step < (_i == 2 ? 20000 : 6000); step++) {
 		uint32_t plen, op;
 
 		seed = seed * 1103515245u + 12345u;
@@ -2365,7 +2367,7 @@ START_TEST(test_lpm_ops_match_kernel)
 	ck_assert_int_gt(lpm_walk_compare(m, kfd, ksz), 10);
 	/* Walking from a key that is not in the trie restarts at the first (the kernel too). */
 	{
-		uint8_t k2[16] = { 0 }, n1[16], n2[16], kn1[16];
+		uint8_t k2[24] = { 0 }, n1[24], n2[24], kn1[24];
 		uint32_t l2 = ds * 8;
 
 		memcpy(k2, &l2, 4);
@@ -2672,7 +2674,7 @@ int main(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_loop_test(tc, test_lpm_create_checks_match_kernel, 0,
 			    sizeof(lpm_create_cases) / sizeof(lpm_create_cases[0]));
-	tcase_add_loop_test(tc, test_lpm_ops_match_kernel, 0, 2);
+	tcase_add_loop_test(tc, test_lpm_ops_match_kernel, 0, 3);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("batch");
