@@ -39,10 +39,97 @@ struct jit_env {
 	int (*resolve_ld_imm64)(void *cookie, const struct bpf_insn insn[2], uint64_t *value);
 	/*
 	 * bpf_tail_call(ctx, prog_array, index): find the program to continue in.
-	 * Returns 0 and sets *next, or -ENOENT when the slot is empty.
+	 * Returns 0 and sets *next; -ENOENT when the slot is empty (this counts
+	 * toward the limit of 33, as in the kernel); any other error, e.g. -E2BIG
+	 * for an index past max_entries, does not count. Called from the run's
+	 * thread; must not block.
 	 */
 	int (*tail_call)(void *cookie, uint64_t prog_array, uint32_t index, const struct jit_prog **next);
 	void *cookie;
 };
+
+/* Kernel limit on chained tail calls: MAX_TAIL_CALL_CNT in include/linux/bpf.h. */
+#define JIT_MAX_TAIL_CALL_CNT 33
+/* Stack bytes per frame: MAX_BPF_STACK in include/linux/filter.h. */
+#define JIT_STACK_SZ 512
+
+/**
+ * jit_prog_load() - decode, validate and prepare a program.
+ * @insns: @insn_cnt raw slots (lddw counts 2); copied, the caller keeps its buffer
+ * @env: helpers and hooks; copied (the helper table too), but env->cookie must
+ *       stay valid for the life of the program; NULL means no helpers, no pseudo
+ *       ld_imm64 and no tail calls
+ * @out: on success the program; release with jit_prog_free()
+ * @log: on failure one line "insn N: reason" (or a reason without index), may be NULL
+ *
+ * ld_imm64 pseudo forms are resolved here through env->resolve_ld_imm64, so
+ * a run only ever sees plain constants.
+ *
+ * Returns 0 or:
+ *   -EINVAL  malformed program or unknown helper (see jit_decode_prog()), or
+ *            a pseudo ld_imm64 without env->resolve_ld_imm64;
+ *   -E2BIG   too many instructions or local calls nested too deep;
+ *   -ENOTSUP kfunc calls (call src_reg 2) and BPF_PSEUDO_FUNC ld_imm64
+ *            (callbacks), which are not implemented yet;
+ *   -ENOMEM;
+ *   or the error env->resolve_ld_imm64 returned.
+ */
+int jit_prog_load(const struct bpf_insn *insns, uint32_t insn_cnt, const struct jit_env *env,
+		  struct jit_prog **out, char *log, size_t log_sz);
+
+/** jit_prog_free() - release a program; NULL is fine. No run may be in progress. */
+void jit_prog_free(struct jit_prog *p);
+
+/** jit_prog_insn_cnt() - slots of the program as loaded. */
+uint32_t jit_prog_insn_cnt(const struct jit_prog *p);
+
+/**
+ * jit_prog_exec() - run with r1 and r2 as given; the general entry point.
+ * @r0: the program's result (r0 at the outermost exit)
+ *
+ * Thread-safe: runs share nothing but @p, which they do not modify.
+ * Returns 0, or a run-time fault (the program stops, *r0 = 0):
+ *   -EINVAL  callx with a register that names no helper;
+ *   -E2BIG   local calls nested deeper than JIT_MAX_CALL_DEPTH at run time
+ *            (possible only after a tail call from inside a subprogram);
+ *   -EFAULT  an internal inconsistency of the loader (a bug; logged).
+ * A helper that ends the run with jit_run_stop() is a normal end: 0 and its r0.
+ */
+int jit_prog_exec(const struct jit_prog *p, uint64_t r1, uint64_t r2, uint64_t *r0);
+
+/**
+ * jit_prog_run() - run with r1 = @ctx; returns r0 (0 after a run-time fault,
+ * which is logged with log_warn()). This is what a hook calls.
+ */
+uint64_t jit_prog_run(const struct jit_prog *p, void *ctx);
+
+/** jit_prog_run_mem() - run with r1 = @mem, r2 = @mem_sz (the conformance model). */
+uint64_t jit_prog_run_mem(const struct jit_prog *p, void *mem, size_t mem_sz);
+
+/*
+ * The run in progress on this thread, for helpers that need to know which
+ * program they serve (bpf_get_func_ip, bpf_tail_call, perf output ...).
+ * Valid only while a helper called by the program executes; runs nest (a
+ * helper may run another program), each sees its own.
+ */
+struct jit_run {
+	const struct jit_prog *prog; /* the program now executing (changes on tail calls) */
+	uint64_t ctx;                /* r1 at entry: the ctx pointer (or mem) */
+	uint32_t tail_call_cnt;      /* tail calls taken so far, <= JIT_MAX_TAIL_CALL_CNT */
+	int stop;                    /* set by jit_run_stop() */
+	uint64_t stop_r0;            /* r0 to return when stopping */
+	struct jit_run *prev;        /* the run this one interrupted, or NULL */
+};
+
+/** jit_run_current() - the innermost run on this thread, NULL outside any run. */
+struct jit_run *jit_run_current(void);
+
+/**
+ * jit_run_stop() - called from a helper: end the current run right after the
+ * helper returns, as if it had executed exit with r0 = @r0 in the outermost
+ * frame. This is uBPF's "unwind" helper behaviour.
+ * Returns 0, or -ESRCH outside a run.
+ */
+int jit_run_stop(uint64_t r0);
 
 #endif /* JIT_JIT_H */

@@ -231,13 +231,14 @@ void htab_bucket_unlock(struct htab_bucket *b)
 }
 
 #define ELEM_CHECK_SPINS (1u << 12)
+#define ELEM_STALE_SPINS (ELEM_CHECK_SPINS * 256u) /* about a second of backed-off spinning */
 
-/* A waiter found @e odd for long: if its writer is dead, close the count. */
-static void elem_repair(struct htab_elem *e, uint64_t v)
+/* A waiter found @e odd for long: if its writer is gone, close the count. */
+static void elem_repair(struct htab_elem *e, uint64_t v, bool waited_long)
 {
 	uint32_t owner = (uint32_t)(v >> 32);
 
-	if (owner && owner != map_lock_self() && map_lock_owner_dead(owner) &&
+	if (owner && owner != map_lock_self() && map_lock_owner_gone(owner, waited_long) &&
 	    atomic_compare_exchange_strong_explicit(&e->wlock, &v, (uint64_t)((uint32_t)v + 1),
 						    memory_order_release, memory_order_relaxed))
 		log_warn("maps: element writer pid %u died; element released\n", owner);
@@ -269,7 +270,7 @@ void htab_elem_lock(struct htab_elem *e)
 		if (backoff < 32)
 			backoff <<= 1;
 		if (++spins % ELEM_CHECK_SPINS == 0)
-			elem_repair(e, v);
+			elem_repair(e, v, spins >= ELEM_STALE_SPINS);
 	}
 }
 
@@ -302,7 +303,7 @@ static void elem_wait(struct htab_elem *e)
 			return;
 		__builtin_ia32_pause();
 		if (++spins % ELEM_CHECK_SPINS == 0)
-			elem_repair(e, v);
+			elem_repair(e, v, spins >= ELEM_STALE_SPINS * 32);
 	}
 }
 

@@ -203,7 +203,8 @@ static bool pid_dead(struct pid_cache *c, uint32_t pid)
 	for (uint32_t i = 0; i < c->n; i++)
 		if (c->pid[i] == pid)
 			return c->dead[i];
-	bool d = pid != map_lock_self() && map_lock_owner_dead(pid);
+	/* Gone also if the pid was reused by a process that maps no bpftime map. */
+	bool d = pid != map_lock_self() && map_lock_owner_gone(pid, true);
 
 	if (c->n < 16) {
 		c->pid[c->n] = pid;
@@ -227,7 +228,7 @@ uint32_t htab_reclaim(struct map *m, struct htab *h)
 	/* Try-lock; a dead scanner's lock is taken over. */
 	if (!atomic_compare_exchange_strong_explicit(&ctl->reclaim_lock, &owner, self,
 						     memory_order_acquire, memory_order_relaxed)) {
-		if (owner == self || !map_lock_owner_dead(owner) ||
+		if (owner == self || !map_lock_owner_gone(owner, true) ||
 		    !atomic_compare_exchange_strong_explicit(&ctl->reclaim_lock, &owner, self,
 							     memory_order_acquire,
 							     memory_order_relaxed))

@@ -233,7 +233,6 @@ int map_open_fd(int fd, struct map **out)
 	m = calloc(1, sizeof(*m));
 	if (!m) {
 		map_shm_unmap(base, file_sz);
-		close(dfd);
 		return -ENOMEM;
 	}
 	hdr = (struct map_shm_hdr *)((uint8_t *)base + file_sz - MAP_SHM_HDR_SZ);

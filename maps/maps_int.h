@@ -181,8 +181,13 @@ static inline void map_lock_release(_Atomic uint32_t *lock)
 	/* Pairs with the CAS-acquire in map_lock_acquire(). */
 	atomic_store_explicit(lock, 0, memory_order_release);
 }
-/* Whether @pid is gone (no such process, or a zombie). */
+/* Whether @pid is dead (no such process, or a zombie). */
 bool map_lock_owner_dead(uint32_t pid);
+/*
+ * Dead, or (once @waited_long) alive but mapping no bpftime map file: a pid
+ * reused by an unrelated process after the owner died.
+ */
+bool map_lock_owner_gone(uint32_t pid, bool waited_long);
 
 /* Seqcount helpers (even = stable, odd = write in progress). */
 static inline uint32_t map_seq_read_begin(const _Atomic uint32_t *seq)

@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -404,6 +405,45 @@ START_TEST(test_lock_taken_over_from_killed_holder)
 }
 END_TEST
 
+/* The owner died and its pid now belongs to an unrelated process (no map mapped). */
+START_TEST(test_lock_taken_over_from_reused_pid)
+{
+	_Atomic uint32_t *lock = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+				      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	union bpf_attr aa = { 0 };
+	struct map *a;
+	pid_t pid;
+
+	/* We map a map file ourselves, so we are never "unrelated". */
+	aa.map_type = BPF_MAP_TYPE_ARRAY;
+	aa.key_size = 4;
+	aa.value_size = 8;
+	aa.max_entries = 1;
+	ck_assert_int_eq(map_create(&aa, NULL, &a), 0);
+	ck_assert(!map_lock_owner_gone((uint32_t)getpid(), true));
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		execlp("sleep", "sleep", "30", (char *)NULL);
+		_exit(127);
+	}
+	/* Stand-in for a reused pid: a live process that maps no bpftime map. */
+	struct timespec ts = { 0, 200000000L };
+	nanosleep(&ts, NULL);
+	ck_assert(!map_lock_owner_dead((uint32_t)pid));
+	ck_assert(map_lock_owner_gone((uint32_t)pid, true));
+	ck_assert(!map_lock_owner_gone((uint32_t)pid, false));
+	atomic_store(lock, (uint32_t)pid);
+	ck_assert_int_eq(map_lock_acquire(lock), 1);
+	ck_assert_uint_eq(atomic_load(lock), (uint32_t)getpid());
+	map_lock_release(lock);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	munmap((void *)lock, 4096);
+	map_put(a);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("maps_stress");
@@ -413,6 +453,7 @@ int main(void)
 
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, test_lock_taken_over_from_killed_holder);
+	tcase_add_test(tc, test_lock_taken_over_from_reused_pid);
 	tcase_add_test(tc, test_stress_kill_exact_totals);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);

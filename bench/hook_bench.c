@@ -1,0 +1,321 @@
+/*
+ * hook_bench.c - per-hit cost of the in-process probe engine (hooks/) against
+ * the kernel's uprobes, on the same binary and the same functions, in one run.
+ *
+ * Three probe bodies: an empty handler, a handler that counts into a shared
+ * array with an atomic add, and an empty uretprobe. Three kinds of function
+ * entry (tests/hooks_targets.S), because the kernel's cost depends on it: a
+ * 5-byte nop (t_nop5), push %rbp (t_push, emulated by the kernel) and mov (t_mov,
+ * which the kernel single-steps out of line).
+ *
+ * The kernel side is what bpftrace/libbpf do: perf_event_open() on the uprobe
+ * PMU (type from /sys/bus/event_source/devices/uprobe/type, config1 = path,
+ * config2 = file offset, the retprobe bit from .../format/retprobe), a
+ * BPF_PROG_TYPE_KPROBE program loaded with bpf_prog_load() ("r0 = 0; exit", or
+ * an atomic add into an array map), PERF_EVENT_IOC_SET_BPF. It needs root; if
+ * it fails the kernel column says why.
+ *
+ * Per hit = (time per call with the probe - time per call without) and we
+ * print the median of several runs. Usage: hook_bench [runs (default 5)] [ours]
+ * ("ours" skips the kernel side).
+ */
+#include "config.h"
+
+#include <bpf/bpf.h>
+#include <errno.h>
+#include <link.h>
+#include <linux/bpf.h>
+#include <linux/perf_event.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hooks/hooks.h"
+#include "tests/hooks_targets.h"
+
+typedef long (*target_fn)(long);
+
+static long call_push(long a)
+{
+	return t_push(a, 1);
+}
+
+struct kind {
+	const char *name;
+	void *fn;	    /* probed address */
+	target_fn call;	    /* how to call it */
+	long kernel_calls;  /* calls per kernel run (slow) */
+};
+
+static const struct kind kinds[] = {
+	{ "nop5", (void *)t_nop5, t_nop5, 200000 },
+	{ "push %rbp", (void *)t_push, call_push, 200000 },
+	{ "mov (1-step)", (void *)t_mov, t_mov, 20000 },
+};
+
+enum body { B_EMPTY, B_COUNT, B_RET, B_NR };
+static const char *const body_names[] = { "empty uprobe", "count (atomic)", "empty uretprobe" };
+
+#define OUR_CALLS 2000000L
+
+static uint64_t shared_counts[64];
+
+static void empty_fn(struct pt_regs *regs, void *data)
+{
+}
+
+static void count_fn(struct pt_regs *regs, void *data)
+{
+	__atomic_fetch_add(&shared_counts[0], 1, __ATOMIC_RELAXED);
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static double time_calls(target_fn volatile fn, long n)
+{
+	uint64_t t0 = now_ns();
+	long sink = 0;
+
+	for (long i = 0; i < n; i++)
+		sink += fn(i);
+	__asm__ volatile("" : : "r"(sink));
+	return (double)(now_ns() - t0) / (double)n;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* ---- our engine ---- */
+
+static double ours_once(const struct kind *k, enum body b)
+{
+	struct hook_probe *p = NULL;
+	double base, with;
+	int err;
+
+	base = time_calls(k->call, OUR_CALLS);
+	err = hook_uprobe_attach(k->fn, b == B_RET ? HOOK_URETPROBE : HOOK_UPROBE,
+				 b == B_COUNT ? count_fn : empty_fn, NULL, NULL, &p);
+	if (err) {
+		fprintf(stderr, "hook_bench: attach %s: %s\n", k->name, strerror(-err));
+		return -1;
+	}
+	with = time_calls(k->call, OUR_CALLS);
+	hook_uprobe_detach(p);
+	return with - base;
+}
+
+/* ---- the kernel ---- */
+
+static int read_sysfs_int(const char *path, int *out)
+{
+	FILE *f = fopen(path, "re");
+	int ok;
+
+	if (!f)
+		return -errno;
+	ok = fscanf(f, "%d", out) == 1;
+	fclose(f);
+	return ok ? 0 : -EINVAL;
+}
+
+static int retprobe_bit(void)
+{
+	FILE *f = fopen("/sys/bus/event_source/devices/uprobe/format/retprobe", "re");
+	int bit = 0;
+
+	if (f) {
+		if (fscanf(f, "config:%d", &bit) != 1)
+			bit = 0;
+		fclose(f);
+	}
+	return bit;
+}
+
+struct phdr_arg {
+	uintptr_t addr;
+	uint64_t off;
+	int found;
+};
+
+static int phdr_cb(struct dl_phdr_info *info, size_t size, void *data)
+{
+	struct phdr_arg *a = data;
+
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		uintptr_t start = info->dlpi_addr + ph->p_vaddr;
+
+		if (ph->p_type == PT_LOAD && a->addr >= start && a->addr < start + ph->p_filesz) {
+			a->off = a->addr - start + ph->p_offset;
+			a->found = 1;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static int prog_fds[B_NR];
+static int count_map_fd = -1;
+static char exe_path[4096];
+static const char *kernel_why;
+
+static int load_progs(void)
+{
+	static const struct bpf_insn empty[] = {
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = 0, .imm = 0 },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	struct bpf_insn count[] = {
+		/* *(u32 *)(r10 - 4) = 0; r2 = r10 - 4; r1 = map; r0 = lookup(r1, r2) */
+		{ .code = BPF_ST | BPF_MEM | BPF_W, .dst_reg = 10, .off = -4, .imm = 0 },
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_X, .dst_reg = 2, .src_reg = 10 },
+		{ .code = BPF_ALU64 | BPF_ADD | BPF_K, .dst_reg = 2, .imm = -4 },
+		{ .code = BPF_LD | BPF_DW | BPF_IMM, .dst_reg = 1, .src_reg = BPF_PSEUDO_MAP_FD },
+		{ 0 },
+		{ .code = BPF_JMP | BPF_CALL, .imm = BPF_FUNC_map_lookup_elem },
+		/* if r0 == 0 goto out; r1 = 1; lock *(u64 *)(r0 + 0) += r1 */
+		{ .code = BPF_JMP | BPF_JEQ | BPF_K, .dst_reg = 0, .off = 2, .imm = 0 },
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = 1, .imm = 1 },
+		{ .code = BPF_STX | BPF_ATOMIC | BPF_DW, .dst_reg = 0, .src_reg = 1, .imm = BPF_ADD },
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = 0, .imm = 0 },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+
+	count_map_fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "hb_count", 4, 8, 1, NULL);
+	if (count_map_fd < 0)
+		return count_map_fd;
+	count[3].imm = count_map_fd;
+	prog_fds[B_EMPTY] = bpf_prog_load(BPF_PROG_TYPE_KPROBE, "hb_empty", "GPL", empty, 2, NULL);
+	if (prog_fds[B_EMPTY] < 0)
+		return prog_fds[B_EMPTY];
+	prog_fds[B_RET] = prog_fds[B_EMPTY];
+	prog_fds[B_COUNT] = bpf_prog_load(BPF_PROG_TYPE_KPROBE, "hb_count", "GPL", count,
+					  sizeof(count) / sizeof(count[0]), NULL);
+	return prog_fds[B_COUNT] < 0 ? prog_fds[B_COUNT] : 0;
+}
+
+static int kernel_attach(const struct kind *k, enum body b)
+{
+	struct perf_event_attr attr;
+	struct phdr_arg a = { .addr = (uintptr_t)k->fn };
+	int type, fd;
+
+	if (read_sysfs_int("/sys/bus/event_source/devices/uprobe/type", &type))
+		return -ENOENT;
+	dl_iterate_phdr(phdr_cb, &a);
+	if (!a.found)
+		return -ENOENT;
+	memset(&attr, 0, sizeof(attr));
+	attr.size = sizeof(attr);
+	attr.type = (uint32_t)type;
+	attr.config = b == B_RET ? 1ULL << retprobe_bit() : 0;
+	attr.config1 = (uint64_t)(uintptr_t)exe_path; /* uprobe_path */
+	attr.config2 = a.off;			       /* probe_offset */
+	attr.sample_period = 1;
+	attr.wakeup_events = 1;
+	fd = (int)syscall(SYS_perf_event_open, &attr, 0 /* this process */, -1, -1,
+			  PERF_FLAG_FD_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (ioctl(fd, PERF_EVENT_IOC_SET_BPF, prog_fds[b]) || ioctl(fd, PERF_EVENT_IOC_ENABLE, 0)) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+static double kernel_once(const struct kind *k, enum body b)
+{
+	double base, with;
+	int fd;
+
+	base = time_calls(k->call, k->kernel_calls);
+	fd = kernel_attach(k, b);
+	if (fd < 0) {
+		kernel_why = strerror(-fd);
+		return -1;
+	}
+	with = time_calls(k->call, k->kernel_calls);
+	close(fd);
+	return with - base;
+}
+
+int main(int argc, char **argv)
+{
+	int runs = argc > 1 ? atoi(argv[1]) : 5;
+	ssize_t n;
+	int kernel_ok;
+
+	if (runs < 1 || runs > 99)
+		runs = 5;
+	n = readlink("/proc/self/exe", exe_path, sizeof(exe_path) - 1);
+	if (n < 0) {
+		perror("readlink /proc/self/exe");
+		return 1;
+	}
+	exe_path[n] = 0;
+	if (argc > 2 && !strcmp(argv[2], "ours")) {
+		kernel_ok = 0;
+		kernel_why = "skipped (\"ours\" given)";
+	} else {
+		kernel_ok = load_progs() == 0;
+		if (!kernel_ok)
+			kernel_why = "cannot load BPF programs (run as root)";
+	}
+
+	printf("hook_bench: per-hit cost in ns, median of %d runs (kernel: BPF kprobe-type prog on the uprobe PMU)\n\n",
+	       runs);
+	printf("%-14s %-17s %12s %12s %10s\n", "entry", "probe", "kernel ns", "bpftime ns", "ratio");
+	for (size_t ki = 0; ki < sizeof(kinds) / sizeof(kinds[0]); ki++) {
+		for (int b = 0; b < B_NR; b++) {
+			double ours[99], kern[99], mo, mk = -1;
+			int kn = 0;
+
+			for (int r = 0; r < runs; r++) {
+				ours[r] = ours_once(&kinds[ki], b);
+				if (kernel_ok) {
+					double v = kernel_once(&kinds[ki], b);
+
+					if (v >= 0)
+						kern[kn++] = v;
+				}
+			}
+			mo = median(ours, runs);
+			if (kn)
+				mk = median(kern, kn);
+			if (mk >= 0)
+				printf("%-14s %-17s %12.1f %12.2f %9.0fx\n", kinds[ki].name,
+				       body_names[b], mk, mo, mo > 0 ? mk / mo : 0.0);
+			else
+				printf("%-14s %-17s %12s %12.2f %10s\n", kinds[ki].name,
+				       body_names[b], "n/a", mo, "-");
+		}
+	}
+	if (kernel_why)
+		printf("\nkernel side unavailable: %s\n", kernel_why);
+	return 0;
+}

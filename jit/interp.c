@@ -1,0 +1,596 @@
+/*
+ * interp.c - the interpreter: runs the pre-decoded array jit/prog.c built.
+ *
+ * Dispatch is computed goto ("labels as values"), as in ___bpf_prog_run()
+ * in kernel/bpf/core.c: the label table is generated from JIT_OPCODES() in
+ * jit/opcodes.h, so a form without a handler does not compile. Each handler
+ * does its work and jumps straight to the next one; there is no bounds,
+ * opcode or field check in the loop, because jit_decode_prog() proved at
+ * load that every jump lands on an instruction, every subprogram ends in
+ * exit, and every field is valid. What remains at run time is what only
+ * values decide: division by a register that is 0 or -1, callx's register,
+ * and the depth of local calls after a tail call.
+ *
+ * Semantics are RFC 9669's (cited per handler group). Memory accesses go
+ * through memcpy() so unaligned addresses are defined behaviour (one mov on
+ * x86-64); atomics use __atomic builtins, which are lock-free and
+ * address-free for 4 and 8 bytes and therefore correct on memory shared
+ * between processes. Memory safety is the verifier's business: like the
+ * kernel's interpreter, this code dereferences what the program computes.
+ *
+ * Each run has its own registers and stack: (JIT_MAX_CALL_DEPTH + 1) frames
+ * of JIT_STACK_SZ bytes on the host stack (4.5 KiB), r10 pointing to the top
+ * of the current frame. The stack is not cleared, as in the kernel; reading
+ * uninitialised stack is for the verifier to refuse.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "jit/jit_int.h"
+
+static __thread struct jit_run *run_current;
+
+struct jit_run *jit_run_current(void)
+{
+	return run_current;
+}
+
+int jit_run_stop(uint64_t r0)
+{
+	struct jit_run *run = run_current;
+
+	if (!run)
+		return -ESRCH;
+	run->stop = 1;
+	run->stop_r0 = r0;
+	return 0;
+}
+
+/* What a local call saves: RFC 9669 §4.3.1, r6-r9 are callee-saved, and the
+ * callee gets a fresh frame (r10 moves down one frame). */
+struct frame {
+	const struct jit_pinsn *ret;
+	const struct jit_prog *prog; /* differs from the callee's after a tail call */
+	uint64_t r6, r7, r8, r9;
+};
+
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+
+/* Loads and stores of any alignment. */
+#define LOAD(type, addr)                                                                           \
+	({                                                                                         \
+		type v_;                                                                           \
+		memcpy(&v_, (const void *)(uintptr_t)(addr), sizeof(v_));                          \
+		v_;                                                                                \
+	})
+#define STORE(type, addr, val)                                                                     \
+	do {                                                                                       \
+		type v_ = (type)(val);                                                             \
+		memcpy((void *)(uintptr_t)(addr), &v_, sizeof(v_));                                \
+	} while (0)
+
+static const void *const *handlers;
+
+const void *const *jit_interp_handlers(void)
+{
+	/* Computed-goto labels exist only inside their function: ask it. */
+	if (!__atomic_load_n(&handlers, __ATOMIC_ACQUIRE))
+		jit_interp_run(NULL, 0, 0, NULL);
+	return handlers;
+}
+
+int jit_interp_run(const struct jit_prog *p, uint64_t r1, uint64_t r2, uint64_t *r0)
+{
+	static const void *const labels[JIT_IOP__CNT] = {
+#define X(N, ...) [JIT_OP_##N] = &&op_##N,
+		JIT_OPCODES(X)
+#undef X
+		[JIT_IOP_LDDW_HI] = &&op_LDDW_HI,
+		[JIT_IOP_TAIL_CALL] = &&op_TAIL_CALL,
+		[JIT_IOP_ZEXT32_2] = &&op_ZEXT32_2,
+		[JIT_IOP_SEXT32_2] = &&op_SEXT32_2,
+		[JIT_IOP_MOV_ZEXT32_3] = &&op_MOV_ZEXT32_3,
+		[JIT_IOP_MOV_SEXT32_3] = &&op_MOV_SEXT32_3,
+		[JIT_IOP_MOV_ADD_2] = &&op_MOV_ADD_2,
+#define X(N) [JIT_IOP_ADD_THEN_##N] = &&op_ADD_THEN_##N,
+		JIT_FUSE_JCC(X)
+#undef X
+#define X(N) [JIT_IOP_ADD32_THEN_##N] = &&op_ADD32_THEN_##N,
+		JIT_FUSE_JCC32(X)
+#undef X
+	};
+	uint8_t stack[(JIT_MAX_CALL_DEPTH + 1) * JIT_STACK_SZ] __attribute__((aligned(16)));
+	struct frame frames[JIT_MAX_CALL_DEPTH];
+	struct jit_run run;
+	const struct jit_prog *cur = p;
+	const struct jit_pinsn *pc;
+	uint64_t reg[11] = { 0 };
+	unsigned int depth = 0;
+	int err = 0;
+
+	if (unlikely(!p)) {
+		/* Pairs with the acquire load in jit_interp_handlers(). */
+		__atomic_store_n(&handlers, labels, __ATOMIC_RELEASE);
+		return 0;
+	}
+	run = (struct jit_run){ .prog = p, .ctx = r1, .prev = run_current };
+	pc = p->code;
+
+	reg[1] = r1;
+	reg[2] = r2;
+	reg[10] = (uint64_t)(uintptr_t)(stack + sizeof(stack));
+	run_current = &run;
+
+#define DST reg[pc->dst]
+#define SRC reg[pc->src]
+#define DST32 ((uint32_t)reg[pc->dst])
+#define SRC32 ((uint32_t)reg[pc->src])
+#define IMM ((int64_t)pc->imm)
+#define IMM32 ((uint32_t)pc->imm)
+#define DISPATCH() goto *pc->h
+#define NEXT()                                                                                     \
+	do {                                                                                       \
+		pc++;                                                                              \
+		DISPATCH();                                                                        \
+	} while (0)
+#define JUMP_IF(cond)                                                                              \
+	do {                                                                                       \
+		pc += (cond) ? pc->off + 1 : 1;                                                    \
+		DISPATCH();                                                                        \
+	} while (0)
+
+	DISPATCH();
+
+	/* ALU64 and ALU32, RFC 9669 §4.1. ALU32 works on the low halves and
+	 * zero-extends the result into the upper 32 bits. */
+#define ALU(N, OP)                                                                                 \
+	op_##N##64_IMM : DST = DST OP(uint64_t) IMM;                                               \
+	NEXT();                                                                                    \
+	op_##N##64_REG : DST = DST OP SRC;                                                         \
+	NEXT();                                                                                    \
+	op_##N##32_IMM : DST = (uint32_t)(DST32 OP IMM32);                                         \
+	NEXT();                                                                                    \
+	op_##N##32_REG : DST = (uint32_t)(DST32 OP SRC32);                                         \
+	NEXT();
+	ALU(ADD, +)
+	ALU(SUB, -)
+	ALU(MUL, *)
+	ALU(OR, |)
+	ALU(AND, &)
+	ALU(XOR, ^)
+#undef ALU
+
+	/* Shifts: the K forms were masked at load; the X forms mask here. */
+op_LSH64_IMM:
+	DST <<= IMM;
+	NEXT();
+op_LSH64_REG:
+	DST <<= SRC & 63;
+	NEXT();
+op_LSH32_IMM:
+	DST = (uint32_t)(DST32 << IMM);
+	NEXT();
+op_LSH32_REG:
+	DST = (uint32_t)(DST32 << (SRC & 31));
+	NEXT();
+op_RSH64_IMM:
+	DST >>= IMM;
+	NEXT();
+op_RSH64_REG:
+	DST >>= SRC & 63;
+	NEXT();
+op_RSH32_IMM:
+	DST = DST32 >> IMM;
+	NEXT();
+op_RSH32_REG:
+	DST = DST32 >> (SRC & 31);
+	NEXT();
+	/* Arithmetic right shift of a negative value is implementation-defined
+	 * in C; gcc and clang define it as sign-propagating. */
+op_ARSH64_IMM:
+	DST = (uint64_t)((int64_t)DST >> IMM);
+	NEXT();
+op_ARSH64_REG:
+	DST = (uint64_t)((int64_t)DST >> (SRC & 63));
+	NEXT();
+op_ARSH32_IMM:
+	DST = (uint32_t)((int32_t)DST32 >> IMM);
+	NEXT();
+op_ARSH32_REG:
+	DST = (uint32_t)((int32_t)DST32 >> (SRC & 31));
+	NEXT();
+
+	/* Division: K forms with 0 or -1 were rewritten at load (jit/prog.c). */
+op_DIV64_IMM:
+	DST = DST / (uint64_t)IMM;
+	NEXT();
+op_DIV32_IMM:
+	DST = DST32 / IMM32;
+	NEXT();
+op_DIV64_REG:
+	DST = SRC ? DST / SRC : 0;
+	NEXT();
+op_DIV32_REG:
+	DST = SRC32 ? DST32 / SRC32 : 0;
+	NEXT();
+op_MOD64_IMM:
+	DST = DST % (uint64_t)IMM;
+	NEXT();
+op_MOD32_IMM:
+	DST = DST32 % IMM32;
+	NEXT();
+op_MOD64_REG:
+	DST = SRC ? DST % SRC : DST;
+	NEXT();
+op_MOD32_REG:
+	DST = SRC32 ? DST32 % SRC32 : DST32;
+	NEXT();
+	/* sdiv/smod truncate toward zero, as C does; INT_MIN / -1 (which traps
+	 * on x86) is INT_MIN and INT_MIN % -1 is 0 (RFC 9669 §4.1). */
+op_SDIV64_IMM:
+	DST = (uint64_t)((int64_t)DST / IMM);
+	NEXT();
+op_SDIV32_IMM:
+	DST = (uint32_t)((int32_t)DST32 / (int32_t)IMM);
+	NEXT();
+op_SDIV64_REG:
+	if (unlikely(SRC == 0))
+		DST = 0;
+	else if (unlikely((int64_t)SRC == -1))
+		DST = -DST;
+	else
+		DST = (uint64_t)((int64_t)DST / (int64_t)SRC);
+	NEXT();
+op_SDIV32_REG:
+	if (unlikely(SRC32 == 0))
+		DST = 0;
+	else if (unlikely((int32_t)SRC32 == -1))
+		DST = (uint32_t)-DST32;
+	else
+		DST = (uint32_t)((int32_t)DST32 / (int32_t)SRC32);
+	NEXT();
+op_SMOD64_IMM:
+	DST = (uint64_t)((int64_t)DST % IMM);
+	NEXT();
+op_SMOD32_IMM:
+	DST = (uint32_t)((int32_t)DST32 % (int32_t)IMM);
+	NEXT();
+op_SMOD64_REG:
+	if (unlikely((int64_t)SRC == -1))
+		DST = 0;
+	else if (likely(SRC != 0))
+		DST = (uint64_t)((int64_t)DST % (int64_t)SRC);
+	NEXT();
+op_SMOD32_REG:
+	if (unlikely((int32_t)SRC32 == -1))
+		DST = 0;
+	else if (likely(SRC32 != 0))
+		DST = (uint32_t)((int32_t)DST32 % (int32_t)SRC32);
+	else
+		DST = DST32;
+	NEXT();
+
+op_NEG64:
+	DST = -DST;
+	NEXT();
+op_NEG32:
+	DST = (uint32_t)-DST32;
+	NEXT();
+op_MOV64_IMM:
+	DST = (uint64_t)IMM;
+	NEXT();
+op_MOV64_REG:
+	DST = SRC;
+	NEXT();
+op_MOV32_IMM:
+	DST = IMM32;
+	NEXT();
+op_MOV32_REG:
+	DST = SRC32;
+	NEXT();
+	/* Fused widening idioms (jit/prog.c, pinsn_fuse()). */
+op_ZEXT32_2:
+	DST = DST32;
+	pc += 2;
+	DISPATCH();
+op_SEXT32_2:
+	DST = (uint64_t)(int64_t)(int32_t)DST32;
+	pc += 2;
+	DISPATCH();
+op_MOV_ZEXT32_3:
+	DST = SRC32;
+	pc += 3;
+	DISPATCH();
+op_MOV_SEXT32_3:
+	DST = (uint64_t)(int64_t)(int32_t)SRC32;
+	pc += 3;
+	DISPATCH();
+op_MOV_ADD_2:
+	DST = SRC + (uint64_t)(int64_t)pc[1].imm;
+	pc += 2;
+	DISPATCH();
+#define X(N)                                                                                       \
+	op_ADD_THEN_##N : DST += (uint64_t)IMM;                                                    \
+	pc++;                                                                                      \
+	goto op_##N;
+	JIT_FUSE_JCC(X)
+#undef X
+#define X(N)                                                                                       \
+	op_ADD32_THEN_##N : DST = (uint32_t)(DST32 + IMM32);                                       \
+	pc++;                                                                                      \
+	goto op_##N;
+	JIT_FUSE_JCC32(X)
+#undef X
+op_MOVSX864:
+	DST = (uint64_t)(int64_t)(int8_t)SRC;
+	NEXT();
+op_MOVSX1664:
+	DST = (uint64_t)(int64_t)(int16_t)SRC;
+	NEXT();
+op_MOVSX3264:
+	DST = (uint64_t)(int64_t)(int32_t)SRC;
+	NEXT();
+op_MOVSX832:
+	DST = (uint32_t)(int32_t)(int8_t)SRC;
+	NEXT();
+op_MOVSX1632:
+	DST = (uint32_t)(int32_t)(int16_t)SRC;
+	NEXT();
+
+	/* Byte swaps, RFC 9669 §4.2: to-little-endian on this little-endian
+	 * host only truncates; to-big-endian and bswap reverse; both zero-extend. */
+op_LE16:
+	DST = (uint16_t)DST;
+	NEXT();
+op_LE32:
+	DST = DST32;
+	NEXT();
+op_LE64:
+	NEXT();
+op_BE16:
+op_BSWAP16:
+	DST = __builtin_bswap16((uint16_t)DST);
+	NEXT();
+op_BE32:
+op_BSWAP32:
+	DST = __builtin_bswap32(DST32);
+	NEXT();
+op_BE64:
+op_BSWAP64:
+	DST = __builtin_bswap64(DST);
+	NEXT();
+
+	/* Jumps, RFC 9669 §4.3: K forms compare with the sign-extended imm
+	 * (JMP) or its low 32 bits (JMP32). */
+op_JA:
+	pc += pc->off + 1;
+	DISPATCH();
+op_JA32:
+	pc += pc->imm + 1;
+	DISPATCH();
+#define JCC(N, OP, T64, T32)                                                                       \
+	op_##N##_IMM : JUMP_IF((T64)DST OP(T64) IMM);                                              \
+	op_##N##_REG : JUMP_IF((T64)DST OP(T64) SRC);                                              \
+	op_##N##32_IMM : JUMP_IF((T32)DST32 OP(T32) IMM32);                                        \
+	op_##N##32_REG : JUMP_IF((T32)DST32 OP(T32) SRC32);
+	JCC(JEQ, ==, uint64_t, uint32_t)
+	JCC(JNE, !=, uint64_t, uint32_t)
+	JCC(JGT, >, uint64_t, uint32_t)
+	JCC(JGE, >=, uint64_t, uint32_t)
+	JCC(JLT, <, uint64_t, uint32_t)
+	JCC(JLE, <=, uint64_t, uint32_t)
+	JCC(JSGT, >, int64_t, int32_t)
+	JCC(JSGE, >=, int64_t, int32_t)
+	JCC(JSLT, <, int64_t, int32_t)
+	JCC(JSLE, <=, int64_t, int32_t)
+#undef JCC
+op_JSET_IMM:
+	JUMP_IF(DST & (uint64_t)IMM);
+op_JSET_REG:
+	JUMP_IF(DST & SRC);
+op_JSET32_IMM:
+	JUMP_IF(DST32 & IMM32);
+op_JSET32_REG:
+	JUMP_IF(DST32 & SRC32);
+
+	/* Helper calls: r0 = fn(r1..r5). A helper may end the run (jit_run_stop()). */
+op_CALL:
+	reg[0] = pc->fn(reg[1], reg[2], reg[3], reg[4], reg[5]);
+	if (unlikely(run.stop))
+		goto out_stopped;
+	NEXT();
+op_CALLX: {
+	uint64_t id = DST;
+
+	if (id == JIT_HELPER_TAIL_CALL && cur->tail_call)
+		goto tail_call;
+	if (unlikely(id >= cur->helper_cnt || !cur->helpers[id])) {
+		log_warn("jit: callx through r%u = %llu, which names no helper\n", pc->dst,
+			 (unsigned long long)id);
+		err = -EINVAL;
+		goto out;
+	}
+	reg[0] = cur->helpers[id](reg[1], reg[2], reg[3], reg[4], reg[5]);
+	if (unlikely(run.stop))
+		goto out_stopped;
+	NEXT();
+}
+op_TAIL_CALL:
+tail_call: {
+	/* bpf_tail_call(ctx, prog_array, index): on success continue at the first
+	 * instruction of the next program, registers and frame as they are
+	 * (r1 still holds ctx); on failure fall through, r0 unchanged, as
+	 * ___bpf_prog_run() does in kernel/bpf/core.c. At most
+	 * MAX_TAIL_CALL_CNT (33) tail calls, taken or found empty, per run. */
+	const struct jit_prog *next = NULL;
+	int ret;
+
+	if (run.tail_call_cnt >= JIT_MAX_TAIL_CALL_CNT)
+		NEXT();
+	ret = cur->tail_call(cur->cookie, reg[2], (uint32_t)reg[3], &next);
+	/* The kernel counts a call that found an empty slot, not one whose
+	 * index was out of range (bpf_tail_call() order in ___bpf_prog_run()). */
+	if (ret == -ENOENT)
+		run.tail_call_cnt++;
+	if (ret || !next)
+		NEXT();
+	run.tail_call_cnt++;
+	run.prog = cur = next;
+	pc = next->code;
+	DISPATCH();
+}
+op_CALL_LOCAL:
+	if (unlikely(depth >= JIT_MAX_CALL_DEPTH)) {
+		log_warn("jit: local calls nest deeper than %d\n", JIT_MAX_CALL_DEPTH);
+		err = -E2BIG;
+		goto out;
+	}
+	frames[depth] = (struct frame){ pc + 1, cur, reg[6], reg[7], reg[8], reg[9] };
+	depth++;
+	reg[10] -= JIT_STACK_SZ;
+	pc += pc->imm + 1;
+	DISPATCH();
+op_EXIT:
+	if (!depth)
+		goto out;
+	depth--;
+	pc = frames[depth].ret;
+	run.prog = cur = frames[depth].prog;
+	reg[6] = frames[depth].r6;
+	reg[7] = frames[depth].r7;
+	reg[8] = frames[depth].r8;
+	reg[9] = frames[depth].r9;
+	reg[10] += JIT_STACK_SZ;
+	DISPATCH();
+op_CALL_KFUNC:
+op_LDDW_HI:
+	/* jit/prog.c refuses kfuncs, and no jump lands on an lddw's second slot:
+	 * reaching this is a bug in the loader, reported rather than trusted. */
+	log_error("jit: internal error: slot %td is not executable\n", pc - cur->code);
+	err = -EFAULT;
+	goto out;
+
+	/* Loads and stores, RFC 9669 §5.1 (MEMSX sign-extends, §5.2). */
+op_LDXB:
+	DST = LOAD(uint8_t, SRC + pc->off);
+	NEXT();
+op_LDXH:
+	DST = LOAD(uint16_t, SRC + pc->off);
+	NEXT();
+op_LDXW:
+	DST = LOAD(uint32_t, SRC + pc->off);
+	NEXT();
+op_LDXDW:
+	DST = LOAD(uint64_t, SRC + pc->off);
+	NEXT();
+op_LDXSB:
+	DST = (uint64_t)(int64_t)LOAD(int8_t, SRC + pc->off);
+	NEXT();
+op_LDXSH:
+	DST = (uint64_t)(int64_t)LOAD(int16_t, SRC + pc->off);
+	NEXT();
+op_LDXSW:
+	DST = (uint64_t)(int64_t)LOAD(int32_t, SRC + pc->off);
+	NEXT();
+op_STB:
+	STORE(uint8_t, DST + pc->off, IMM);
+	NEXT();
+op_STH:
+	STORE(uint16_t, DST + pc->off, IMM);
+	NEXT();
+op_STW:
+	STORE(uint32_t, DST + pc->off, IMM);
+	NEXT();
+op_STDW:
+	STORE(uint64_t, DST + pc->off, IMM);
+	NEXT();
+op_STXB:
+	STORE(uint8_t, DST + pc->off, SRC);
+	NEXT();
+op_STXH:
+	STORE(uint16_t, DST + pc->off, SRC);
+	NEXT();
+op_STXW:
+	STORE(uint32_t, DST + pc->off, SRC);
+	NEXT();
+op_STXDW:
+	STORE(uint64_t, DST + pc->off, SRC);
+	NEXT();
+op_LDDW:
+	DST = pc[1].u64;
+	pc += 2;
+	DISPATCH();
+
+	/* Atomics, RFC 9669 §5.3: sequentially consistent read-modify-write of
+	 * 4 or 8 bytes at dst + off. FETCH forms put the old value in src (32-bit
+	 * forms zero-extend it); cmpxchg compares with r0 and puts the old value
+	 * in r0. */
+#define ATOMIC_PTR(T) ((T *)(uintptr_t)(DST + pc->off))
+#define ATOMIC_RMW(N, FN)                                                                          \
+	op_ATOMIC_##N##64 : (void)FN(ATOMIC_PTR(uint64_t), SRC, __ATOMIC_SEQ_CST);                 \
+	NEXT();                                                                                    \
+	op_ATOMIC_##N##32 : (void)FN(ATOMIC_PTR(uint32_t), SRC32, __ATOMIC_SEQ_CST);               \
+	NEXT();                                                                                    \
+	op_ATOMIC_FETCH_##N##64 : SRC = FN(ATOMIC_PTR(uint64_t), SRC, __ATOMIC_SEQ_CST);           \
+	NEXT();                                                                                    \
+	op_ATOMIC_FETCH_##N##32 : SRC = FN(ATOMIC_PTR(uint32_t), SRC32, __ATOMIC_SEQ_CST);         \
+	NEXT();
+	ATOMIC_RMW(ADD, __atomic_fetch_add)
+	ATOMIC_RMW(OR, __atomic_fetch_or)
+	ATOMIC_RMW(AND, __atomic_fetch_and)
+	ATOMIC_RMW(XOR, __atomic_fetch_xor)
+#undef ATOMIC_RMW
+op_ATOMIC_XCHG64:
+	SRC = __atomic_exchange_n(ATOMIC_PTR(uint64_t), SRC, __ATOMIC_SEQ_CST);
+	NEXT();
+op_ATOMIC_XCHG32:
+	SRC = __atomic_exchange_n(ATOMIC_PTR(uint32_t), SRC32, __ATOMIC_SEQ_CST);
+	NEXT();
+op_ATOMIC_CMPXCHG64: {
+	uint64_t old = reg[0];
+
+	__atomic_compare_exchange_n(ATOMIC_PTR(uint64_t), &old, SRC, 0, __ATOMIC_SEQ_CST,
+				    __ATOMIC_SEQ_CST);
+	reg[0] = old;
+	NEXT();
+}
+op_ATOMIC_CMPXCHG32: {
+	uint32_t old = (uint32_t)reg[0];
+
+	__atomic_compare_exchange_n(ATOMIC_PTR(uint32_t), &old, SRC32, 0, __ATOMIC_SEQ_CST,
+				    __ATOMIC_SEQ_CST);
+	reg[0] = old;
+	NEXT();
+}
+#undef ATOMIC_PTR
+
+out_stopped:
+	reg[0] = run.stop_r0;
+out:
+	run_current = run.prev;
+	*r0 = err ? 0 : reg[0];
+	return err;
+}
+
+int jit_prog_exec(const struct jit_prog *p, uint64_t r1, uint64_t r2, uint64_t *r0)
+{
+	return jit_interp_run(p, r1, r2, r0);
+}
+
+uint64_t jit_prog_run(const struct jit_prog *p, void *ctx)
+{
+	uint64_t r0;
+
+	jit_interp_run(p, (uint64_t)(uintptr_t)ctx, 0, &r0);
+	return r0;
+}
+
+uint64_t jit_prog_run_mem(const struct jit_prog *p, void *mem, size_t mem_sz)
+{
+	uint64_t r0;
+
+	jit_interp_run(p, (uint64_t)(uintptr_t)mem, mem_sz, &r0);
+	return r0;
+}

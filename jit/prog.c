@@ -1,0 +1,318 @@
+/*
+ * prog.c - loading a program: decode and validate it (jit/decode.c), resolve
+ * its ld_imm64 pseudo forms through the embedding's hook, and pre-decode it
+ * into the array the interpreter runs (struct jit_pinsn, jit/jit_int.h).
+ *
+ * Loading is where every check that does not depend on register values
+ * happens, once, so that the interpreter loop has none (the kernel makes the
+ * same split between bpf_check() and ___bpf_prog_run() in kernel/bpf/core.c).
+ * The rewrites below keep exact RFC 9669 semantics; each names the rule it
+ * relies on.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/utils.h"
+#include "jit/jit_int.h"
+
+static void say(char *buf, size_t sz, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void say(char *buf, size_t sz, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!buf || !sz)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, sz, fmt, ap);
+	va_end(ap);
+}
+
+void jit_prog_free(struct jit_prog *p)
+{
+	if (!p)
+		return;
+	zfree(&p->code);
+	zfree(&p->insns);
+	zfree(&p->helpers);
+	free(p);
+}
+
+uint32_t jit_prog_insn_cnt(const struct jit_prog *p)
+{
+	return p->insn_cnt;
+}
+
+/* Constant divisors: RFC 9669 §4.1 fixes x/0 = 0, x%0 = x, and for the
+ * signed forms INT_MIN/-1 = INT_MIN (i.e. -x, wrapping) and x%-1 = 0. Turn
+ * them into plain moves so the run-time handlers for K forms need no test. */
+static void alu_const_fold(unsigned int *op, struct jit_pinsn *pi)
+{
+	int32_t k = pi->imm;
+
+	switch (*op) {
+	case JIT_OP_DIV64_IMM:
+	case JIT_OP_DIV32_IMM:
+	case JIT_OP_SDIV64_IMM:
+	case JIT_OP_SDIV32_IMM:
+		if (k == 0) {
+			*op = JIT_OP_MOV64_IMM; /* 0 is already zero-extended */
+			pi->imm = 0;
+		} else if (k == -1 && *op == JIT_OP_SDIV64_IMM) {
+			*op = JIT_OP_NEG64;
+		} else if (k == -1 && *op == JIT_OP_SDIV32_IMM) {
+			*op = JIT_OP_NEG32;
+		}
+		break;
+	case JIT_OP_MOD64_IMM:
+	case JIT_OP_SMOD64_IMM:
+		if (k == 0) { /* dst unchanged */
+			*op = JIT_OP_MOV64_REG;
+			pi->src = pi->dst;
+			pi->imm = 0;
+		} else if (k == -1 && *op == JIT_OP_SMOD64_IMM) {
+			*op = JIT_OP_MOV64_IMM;
+			pi->imm = 0;
+		}
+		break;
+	case JIT_OP_MOD32_IMM:
+	case JIT_OP_SMOD32_IMM:
+		if (k == 0) { /* dst unchanged, but ALU32 still zero-extends */
+			*op = JIT_OP_MOV32_REG;
+			pi->src = pi->dst;
+			pi->imm = 0;
+		} else if (k == -1 && *op == JIT_OP_SMOD32_IMM) {
+			*op = JIT_OP_MOV64_IMM;
+			pi->imm = 0;
+		}
+		break;
+	/* Shift counts are masked to the operand width (RFC 9669 §4.1, "shift
+	 * operations use a mask of 0x3F (63) for 64-bit and 0x1F (31) for 32-bit"). */
+	case JIT_OP_LSH64_IMM:
+	case JIT_OP_RSH64_IMM:
+	case JIT_OP_ARSH64_IMM:
+		pi->imm = k & 63;
+		break;
+	case JIT_OP_LSH32_IMM:
+	case JIT_OP_RSH32_IMM:
+	case JIT_OP_ARSH32_IMM:
+		pi->imm = k & 31;
+		break;
+	default:
+		break;
+	}
+}
+
+static int lddw_resolve(const struct bpf_insn *insn, uint32_t i, const struct jit_env *env,
+			uint64_t *value, char *log, size_t log_sz)
+{
+	int err;
+
+	if (insn->src_reg == 0) {
+		*value = (uint64_t)(uint32_t)insn[0].imm | (uint64_t)(uint32_t)insn[1].imm << 32;
+		return 0;
+	}
+	if (insn->src_reg == BPF_PSEUDO_FUNC) {
+		say(log, log_sz,
+		    "insn %u: ld_imm64 of a subprogram address (BPF_PSEUDO_FUNC, callbacks) is not supported",
+		    i);
+		return -ENOTSUP;
+	}
+	if (!env->resolve_ld_imm64) {
+		say(log, log_sz, "insn %u: ld_imm64 with src_reg %u needs a resolver and none is set",
+		    i, insn->src_reg);
+		return -EINVAL;
+	}
+	err = env->resolve_ld_imm64(env->cookie, insn, value);
+	if (err) {
+		say(log, log_sz, "insn %u: ld_imm64 with src_reg %u imm %d could not be resolved: %s",
+		    i, insn->src_reg, insn->imm, strerror(-err));
+		return err;
+	}
+	return 0;
+}
+
+static int pinsn_build(const struct bpf_insn *insns, const struct jit_decoded *d,
+		       const struct jit_env *env, struct jit_pinsn *code, char *log, size_t log_sz)
+{
+	const void *const *handlers = jit_interp_handlers();
+
+	for (uint32_t i = 0; i < d->insn_cnt; i++) {
+		const struct bpf_insn *insn = &insns[i];
+		struct jit_pinsn *pi = &code[i];
+		unsigned int op = d->ops[i];
+		int err;
+
+		pi->dst = insn->dst_reg;
+		pi->src = insn->src_reg;
+		pi->off = insn->off;
+		pi->imm = insn->imm;
+
+		switch (op) {
+		case JIT_OP_LDDW:
+			/* The constant lives in the second slot, which is never dispatched. */
+			err = lddw_resolve(insn, i, env, &code[i + 1].u64, log, log_sz);
+			if (err)
+				return err;
+			pi->src = 0;
+			pi->imm = 0;
+			code[i + 1].h = handlers[JIT_IOP_LDDW_HI];
+			i++;
+			break;
+		case JIT_OP_JA32:
+		case JIT_OP_CALL_LOCAL:
+			pi->src = 0; /* imm already holds the displacement */
+			break;
+		case JIT_OP_CALL_KFUNC:
+			say(log, log_sz, "insn %u: kfunc calls (call with src_reg 2, BTF id %d) are not supported",
+			    i, insn->imm);
+			return -ENOTSUP;
+		case JIT_OP_CALL:
+			if (insn->imm == JIT_HELPER_TAIL_CALL && env->tail_call) {
+				op = JIT_IOP_TAIL_CALL;
+				break;
+			}
+			/* jit_decode_prog() checked the id against env. */
+			pi->fn = env->helpers[insn->imm];
+			break;
+		default:
+			alu_const_fold(&op, pi);
+			break;
+		}
+		pi->h = handlers[op];
+	}
+	return 0;
+}
+
+int jit_fuse_enabled = 1;
+
+static bool is_shift32(const struct jit_decoded *d, const struct jit_pinsn *code, uint32_t i,
+		       unsigned int op, uint8_t dst)
+{
+	return i < d->insn_cnt && d->ops[i] == op && code[i].imm == 32 && code[i].dst == dst;
+}
+
+/*
+ * Superinstructions: clang without ALU32 (-mcpu=v1/v2) widens every 32-bit
+ * value with "r <<= 32; r >>= 32" (or s>>= for signed), often right after a
+ * move. Slot i gets a handler that does the whole sequence and skips past
+ * it; slots i+1 and i+2 keep their own handlers, so a jump landing on them
+ * still runs exactly what the program says. Only straight-line ALU slots are
+ * fused, so nothing can branch out between them; an add64 followed by a
+ * conditional jump keeps both, but reaches the jump's handler by a direct
+ * goto, which the CPU predicts, instead of an indirect dispatch.
+ */
+static void pinsn_fuse(const struct jit_decoded *d, struct jit_pinsn *code)
+{
+	const void *const *handlers = jit_interp_handlers();
+
+	for (uint32_t i = 0; i + 1 < d->insn_cnt; i++) {
+		uint8_t x = code[i].dst;
+
+		if (d->ops[i] == JIT_OP_MOV64_REG && is_shift32(d, code, i + 1, JIT_OP_LSH64_IMM, x)) {
+			if (is_shift32(d, code, i + 2, JIT_OP_RSH64_IMM, x))
+				code[i].h = handlers[JIT_IOP_MOV_ZEXT32_3];
+			else if (is_shift32(d, code, i + 2, JIT_OP_ARSH64_IMM, x))
+				code[i].h = handlers[JIT_IOP_MOV_SEXT32_3];
+		} else if (d->ops[i] == JIT_OP_MOV64_REG && d->ops[i + 1] == JIT_OP_ADD64_IMM &&
+			   code[i + 1].dst == x) {
+			code[i].h = handlers[JIT_IOP_MOV_ADD_2];
+		} else if (d->ops[i] == JIT_OP_ADD64_IMM && code[i].h == handlers[JIT_OP_ADD64_IMM]) {
+			/* (a folded constant division keeps its own handler) */
+			switch (d->ops[i + 1]) {
+#define X(N)                                                                                       \
+	case JIT_OP_##N:                                                                           \
+		code[i].h = handlers[JIT_IOP_ADD_THEN_##N];                                        \
+		break;
+				JIT_FUSE_JCC(X)
+#undef X
+			default:
+				break;
+			}
+		} else if (d->ops[i] == JIT_OP_ADD32_IMM) {
+			switch (d->ops[i + 1]) {
+#define X(N)                                                                                       \
+	case JIT_OP_##N:                                                                           \
+		code[i].h = handlers[JIT_IOP_ADD32_THEN_##N];                                      \
+		break;
+				JIT_FUSE_JCC32(X)
+#undef X
+			default:
+				break;
+			}
+		} else if (is_shift32(d, code, i, JIT_OP_LSH64_IMM, x)) {
+			if (is_shift32(d, code, i + 1, JIT_OP_RSH64_IMM, x))
+				code[i].h = handlers[JIT_IOP_ZEXT32_2];
+			else if (is_shift32(d, code, i + 1, JIT_OP_ARSH64_IMM, x))
+				code[i].h = handlers[JIT_IOP_SEXT32_2];
+		}
+	}
+}
+
+int jit_prog_load(const struct bpf_insn *insns, uint32_t insn_cnt, const struct jit_env *env,
+		  struct jit_prog **out, char *log, size_t log_sz)
+{
+	struct jit_decoded *d = NULL;
+	struct jit_prog *p;
+	int err;
+
+	static const struct jit_env no_env = { .sz = sizeof(struct jit_env) };
+
+	/* No env means no helpers: decode against an empty table so helper calls
+	 * are refused rather than resolved through NULL. */
+	if (!env)
+		env = &no_env;
+	if (env->sz < offsetof(struct jit_env, cookie) + sizeof(env->cookie)) {
+		say(log, log_sz, "struct jit_env is too small (%zu bytes)", env->sz);
+		return -EINVAL;
+	}
+	err = jit_decode_prog(insns, insn_cnt, env, &d, log, log_sz);
+	if (err)
+		return err;
+
+	p = calloc(1, sizeof(*p));
+	if (!p) {
+		err = -ENOMEM;
+		goto err_free_decoded;
+	}
+	p->insn_cnt = insn_cnt;
+	p->max_call_depth = d->max_call_depth;
+	p->code = calloc(insn_cnt, sizeof(*p->code));
+	p->insns = malloc((size_t)insn_cnt * sizeof(*insns));
+	if (!p->code || !p->insns) {
+		err = -ENOMEM;
+		goto err_free_prog;
+	}
+	memcpy(p->insns, insns, (size_t)insn_cnt * sizeof(*insns));
+	p->tail_call = env->tail_call;
+	p->cookie = env->cookie;
+	if (env->helper_cnt && env->helpers) {
+		p->helpers = calloc(env->helper_cnt, sizeof(*p->helpers));
+		if (!p->helpers) {
+			err = -ENOMEM;
+			goto err_free_prog;
+		}
+		memcpy(p->helpers, env->helpers, env->helper_cnt * sizeof(*p->helpers));
+		p->helper_cnt = env->helper_cnt;
+	}
+	err = pinsn_build(insns, d, env, p->code, log, log_sz);
+	if (err)
+		goto err_free_prog;
+	if (jit_fuse_enabled)
+		pinsn_fuse(d, p->code);
+	jit_decoded_free(d);
+	*out = p;
+	return 0;
+
+err_free_prog:
+	if (err == -ENOMEM)
+		say(log, log_sz, "out of memory loading %u instructions", insn_cnt);
+	jit_prog_free(p);
+err_free_decoded:
+	jit_decoded_free(d);
+	return err;
+}

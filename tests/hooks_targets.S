@@ -1,0 +1,240 @@
+/*
+ * hooks_targets.S - probe targets for tests/check_hooks.c and bench/hook_bench.c,
+ * written in assembly so that each starts with exactly the instruction the
+ * test is about (a compiler would choose its own prologue).
+ */
+	.text
+
+/* push %rbp prologue: returns a + b. */
+	.globl	t_push
+	.type	t_push, @function
+	.p2align 4
+t_push:
+	push	%rbp
+	mov	%rsp, %rbp
+	lea	(%rdi,%rsi), %rax
+	pop	%rbp
+	ret
+	.size	t_push, .-t_push
+
+/* endbr64 first (CET-enabled builds): returns a + 1. */
+	.globl	t_endbr
+	.type	t_endbr, @function
+	.p2align 4
+t_endbr:
+	endbr64
+	push	%rbp
+	mov	%rsp, %rbp
+	lea	1(%rdi), %rax
+	pop	%rbp
+	ret
+	.size	t_endbr, .-t_endbr
+
+/* 5-byte nop first (what -fpatchable-function-entry / USDT-style sites give): a + 2. */
+	.globl	t_nop5
+	.type	t_nop5, @function
+	.p2align 4
+t_nop5:
+	.byte	0x0f, 0x1f, 0x44, 0x00, 0x00	/* nopl 0x0(%rax,%rax,1) */
+	lea	2(%rdi), %rax
+	ret
+	.size	t_nop5, .-t_nop5
+
+/* An instruction the kernel single-steps out of line (mov): a + 3. */
+	.globl	t_mov
+	.type	t_mov, @function
+	.p2align 4
+t_mov:
+	mov	%rdi, %rax
+	add	$3, %rax
+	ret
+	.size	t_mov, .-t_mov
+
+/* RIP-relative load first: t_data + a. */
+	.globl	t_riprel
+	.type	t_riprel, @function
+	.p2align 4
+t_riprel:
+	mov	t_data(%rip), %rax
+	add	%rdi, %rax
+	ret
+	.size	t_riprel, .-t_riprel
+
+/* RIP-relative operand plus an immediate (disp32 then imm32): t_data == 1000. */
+	.globl	t_ripcmp
+	.type	t_ripcmp, @function
+	.p2align 4
+t_ripcmp:
+	cmpq	$1000, t_data(%rip)
+	je	1f
+	xor	%eax, %eax
+	ret
+1:	mov	$1, %eax
+	ret
+	.size	t_ripcmp, .-t_ripcmp
+
+/* RIP-relative lea then a store through it: *t_data2 = a; returns a * 2. */
+	.globl	t_riplea
+	.type	t_riplea, @function
+	.p2align 4
+t_riplea:
+	lea	t_data2(%rip), %rcx
+	mov	%rdi, (%rcx)
+	lea	(%rdi,%rdi), %rax
+	ret
+	.size	t_riplea, .-t_riplea
+
+/* A jcc inside the first 5 bytes: a ? a + 1 : 42. */
+	.globl	t_jcc
+	.type	t_jcc, @function
+	.p2align 4
+t_jcc:
+	test	%rdi, %rdi
+	jz	1f
+	lea	1(%rdi), %rax
+	ret
+1:	mov	$42, %eax
+	ret
+	.size	t_jcc, .-t_jcc
+
+/* A tail call (jmp rel32 is the whole 5 bytes): t_nop5(a) = a + 2. */
+	.globl	t_tail
+	.type	t_tail, @function
+	.p2align 4
+t_tail:
+	.byte	0xe9			/* jmp rel32 (gas would pick rel8) */
+	.long	t_nop5 - . - 4
+	.size	t_tail, .-t_tail
+
+/* A call first: t_inc(a) + 10 = a + 11. */
+	.globl	t_call
+	.type	t_call, @function
+	.p2align 4
+t_call:
+	call	t_inc
+	lea	10(%rdi), %rax
+	ret
+	.size	t_call, .-t_call
+
+	.type	t_inc, @function
+	.p2align 4
+t_inc:
+	lea	1(%rdi), %rdi
+	ret
+	.size	t_inc, .-t_inc
+
+/* Shorter than 5 bytes: must be refused. */
+	.globl	t_short
+	.type	t_short, @function
+	.p2align 4
+t_short:
+	xor	%eax, %eax
+	ret
+	.size	t_short, .-t_short
+
+/* A short jmp ends the code after 2 bytes: must be refused. */
+	.globl	t_jmp8
+	.type	t_jmp8, @function
+	.p2align 4
+t_jmp8:
+	jmp	t_short
+	.size	t_jmp8, .-t_jmp8
+
+/* A loop instruction cannot be relocated: returns rcx-based garbage, never called. */
+	.globl	t_loop
+	.type	t_loop, @function
+	.p2align 4
+t_loop:
+1:	loop	1b
+	nop
+	nop
+	nop
+	ret
+	.size	t_loop, .-t_loop
+
+/* Floating point: x + y, with the sum live in xmm0 across the probe at t_fadd+1. */
+	.globl	t_fadd
+	.type	t_fadd, @function
+	.p2align 4
+t_fadd:
+	push	%rbp
+	mov	%rsp, %rbp
+	addsd	%xmm1, %xmm0
+	pop	%rbp
+	ret
+	.size	t_fadd, .-t_fadd
+
+/* Recursive Fibonacci with a frame: fib(0) = 0, fib(1) = 1. */
+	.globl	t_fib
+	.type	t_fib, @function
+	.p2align 4
+t_fib:
+	push	%rbp
+	mov	%rsp, %rbp
+	push	%rbx
+	push	%r12
+	mov	%rdi, %rbx
+	cmp	$2, %rdi
+	jb	2f
+	lea	-1(%rdi), %rdi
+	call	t_fib
+	mov	%rax, %r12
+	lea	-2(%rbx), %rdi
+	call	t_fib
+	add	%r12, %rax
+	jmp	3f
+2:	mov	%rdi, %rax
+3:	pop	%r12
+	pop	%rbx
+	pop	%rbp
+	ret
+	.size	t_fib, .-t_fib
+
+/* A leaf that keeps a value in its red zone across the probed offset t_redzone+8: a + 5. */
+	.globl	t_redzone
+	.type	t_redzone, @function
+	.p2align 4
+t_redzone:
+	mov	%rdi, -8(%rsp)		/* 5 bytes */
+	movq	$5, -16(%rsp)		/* 9 bytes: the probe goes at +5 */
+	mov	-8(%rsp), %rax
+	add	-16(%rsp), %rax
+	ret
+	.size	t_redzone, .-t_redzone
+
+/* Signed overflow of a + b, decided by a jo that a probe at t_ovf+6 displaces. */
+	.globl	t_ovf
+	.type	t_ovf, @function
+	.p2align 4
+t_ovf:
+	mov	%rdi, %rax
+	add	%rsi, %rax
+	jo	1f
+	xor	%eax, %eax
+	ret
+1:	mov	$1, %eax
+	ret
+	.size	t_ovf, .-t_ovf
+
+/* Calls fn(arg) from a frame of its own (for longjmp through a uretprobe). */
+	.globl	t_invoke
+	.type	t_invoke, @function
+	.p2align 4
+t_invoke:
+	push	%rbp
+	mov	%rsp, %rbp
+	mov	%rdi, %rax
+	mov	%rsi, %rdi
+	call	*%rax
+	pop	%rbp
+	ret
+	.size	t_invoke, .-t_invoke
+
+	.data
+	.globl	t_data, t_data2, t_sema
+	.p2align 3
+t_data:	.quad	1000
+t_data2: .quad	0
+t_sema:	.short	0
+
+	.section .note.GNU-stack, "", @progbits

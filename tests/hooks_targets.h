@@ -1,0 +1,28 @@
+/* hooks_targets.h - the assembly probe targets of tests/hooks_targets.S. */
+#ifndef TESTS_HOOKS_TARGETS_H
+#define TESTS_HOOKS_TARGETS_H
+
+#include <stdint.h>
+
+long t_push(long a, long b);
+long t_endbr(long a);
+long t_nop5(long a);
+long t_mov(long a);
+long t_riprel(long a);
+long t_riplea(long a);
+long t_ripcmp(void);
+long t_jcc(long a);
+long t_tail(long a);
+long t_call(long a);
+long t_short(void);
+long t_jmp8(void);
+long t_loop(void);
+double t_fadd(double x, double y);
+long t_fib(long n);
+long t_redzone(long a);
+long t_ovf(long a, long b);
+long t_invoke(long (*fn)(long), long arg);
+extern long t_data, t_data2;
+extern uint16_t t_sema;
+
+#endif /* TESTS_HOOKS_TARGETS_H */
