@@ -132,6 +132,17 @@ extern const struct map_ops map_hash_ops;
 extern const struct map_ops map_percpu_hash_ops;
 extern const struct map_ops map_lru_hash_ops;
 extern const struct map_ops map_lru_percpu_hash_ops;
+/* Second maps stream (maps/Makemodule-b.am). */
+extern const struct map_ops map_ringbuf_ops;
+extern const struct map_ops map_perf_event_array_ops;
+extern const struct map_ops map_prog_array_ops;
+extern const struct map_ops map_queue_ops;
+extern const struct map_ops map_stack_ops;
+extern const struct map_ops map_bloom_filter_ops;
+extern const struct map_ops map_stack_trace_ops;
+extern const struct map_ops map_array_of_maps_ops;
+extern const struct map_ops map_hash_of_maps_ops;
+extern const struct map_ops map_lpm_trie_ops;
 
 /* ---- locks (maps/lock.c) ---- */
 
