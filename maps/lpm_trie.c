@@ -548,6 +548,7 @@ const struct map_ops map_lpm_trie_ops = {
 	.sys_update = lpm_sys_update,
 	.sys_delete = lpm_sys_delete,
 	.get_next_key = lpm_get_next_key,
+	.has_update_batch = true,
 	.has_delete_batch = true,
 	.lookup = lpm_lookup,
 	.update = lpm_update,

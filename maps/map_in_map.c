@@ -310,6 +310,7 @@ static long mim_delete(struct map *m, const void *key)
 }
 
 const struct map_ops map_array_of_maps_ops = {
+	.has_update_batch = true,
 	.name = "array_of_maps",
 	.alloc_check = map_fd_array_alloc_check,
 	.layout = aom_layout,
@@ -419,6 +420,7 @@ const struct map_ops map_hash_of_maps_ops = {
 	.sys_delete = hom_sys_delete,
 	.get_next_key = hom_get_next_key,
 	.lookup_batch = hom_lookup_batch,
+	.has_update_batch = true,
 	.has_delete_batch = true,
 	.lookup = hom_lookup,
 	.update = mim_update,

@@ -80,6 +80,7 @@ struct map_ops {
 	/* Batch: NULL means the generic key-walking version (kernel generic_map_*_batch) for
 	 * lookup/update/delete, and -ENOTSUPP for lookup_and_delete. */
 	int (*lookup_batch)(struct map *m, struct map_batch *b, bool do_delete);
+	bool has_update_batch;         /* kernel sets map_update_batch (else -ENOTSUPP) */
 	bool has_delete_batch;         /* kernel sets map_delete_batch */
 	bool has_lookup_and_delete;    /* kernel allows BPF_MAP_LOOKUP_AND_DELETE_ELEM */
 

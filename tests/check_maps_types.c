@@ -2548,10 +2548,10 @@ static const struct batch_case batch_cases[] = {
 };
 
 /*
- * LOOKUP_BATCH, LOOKUP_AND_DELETE_BATCH and DELETE_BATCH on (empty) maps of
- * each type give the kernel's errno. UPDATE_BATCH is not compared: the
- * generic update batch of maps/map.c runs for every type with an update
- * op, where the kernel has none for most of these types (-ENOTSUPP).
+ * LOOKUP_BATCH, LOOKUP_AND_DELETE_BATCH, DELETE_BATCH and UPDATE_BATCH
+ * (the last two with count 0, so no element is needed) on empty maps of
+ * each type give the kernel's errno: most of these types have no update
+ * batch in the kernel (-ENOTSUPP), LPM and the maps of maps do.
  */
 START_TEST(test_batch_errnos_match_kernel)
 {
@@ -2567,13 +2567,18 @@ START_TEST(test_batch_errnos_match_kernel)
 		a.inner_map_fd = (uint32_t)kin;
 	}
 	ck_assert_int_eq(pair_create(&a, &m, &kfd), 0);
-	for (int cmd = 0; cmd < 3; cmd++) {
+	for (int cmd = 0; cmd < 4; cmd++) {
 		struct map_batch b = { .keys = keys, .values = vals, .out_batch = out, .count = 1 };
 		uint32_t kcount = 1;
 		int kcmd = cmd == 0 ? BPF_MAP_LOOKUP_BATCH
-			   : cmd == 1 ? BPF_MAP_LOOKUP_AND_DELETE_BATCH : BPF_MAP_DELETE_BATCH;
+			   : cmd == 1 ? BPF_MAP_LOOKUP_AND_DELETE_BATCH
+			   : cmd == 2 ? BPF_MAP_DELETE_BATCH : BPF_MAP_UPDATE_BATCH;
 
-		if (cmd == 2) {
+		if (cmd == 3) {
+			b.count = 0;
+			kcount = 0;
+			err = map_sys_update_batch(m, &b);
+		} else if (cmd == 2) {
 			b.count = 0;
 			kcount = 0;
 			err = map_sys_delete_batch(m, &b);
