@@ -834,7 +834,7 @@ static long htab_for_each(struct map *m, map_for_each_fn fn, void *ctx, uint64_t
 		.sys_delete = htab_sys_delete,                                             \
 		.sys_lookup_and_delete = htab_sys_lookup_and_delete,                       \
 		.get_next_key = htab_get_next_key, .lookup_batch = htab_lookup_batch,      \
-		.has_delete_batch = true, .has_lookup_and_delete = true,                   \
+		.has_update_batch = true, .has_delete_batch = true, .has_lookup_and_delete = true,                   \
 		.lookup = map_htab_lookup, .update = map_htab_update, .delete = map_htab_delete,       \
 		.lookup_percpu = lp, .for_each = htab_for_each,                            \
 	}

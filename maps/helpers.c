@@ -15,6 +15,7 @@
 #include "maps/array_fast.h"
 #include "maps/helpers.h"
 #include "maps/htab.h"
+#include "maps/maps_ext.h"
 #include "maps/maps_int.h"
 
 #define REG_PTR(r) ((void *)(uintptr_t)(r))
@@ -110,4 +111,5 @@ void map_helpers_fill(jit_helper_fn *table, uint32_t cnt)
 	for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
 		if (own[i].id < cnt)
 			table[own[i].id] = own[i].fn;
+	map_helpers_b_fill(table, cnt);
 }

@@ -487,7 +487,7 @@ int map_sys_update_batch(struct map *m, struct map_batch *b)
 {
 	if (!sys_can_write(m))
 		return -EPERM;
-	if (!m->ops->sys_update)
+	if (!m->ops->has_update_batch || !m->ops->sys_update)
 		return -ENOTSUPP;
 	return map_batch_generic_update(m, b);
 }
