@@ -7,7 +7,9 @@
  * bpf_object__open() (bpf_program__insns(); the programs use no maps and no
  * subprograms, so no relocation is pending) and run by every back end in
  * `backends[]`:
- *   interp  jit_prog_run() (jit/interp.c), timed here with CLOCK_MONOTONIC;
+ *   interp  jit_prog_run() (jit/interp.c), timed here with the thread's CPU
+ *           clock (CLOCK_THREAD_CPUTIME_ID), so other load on the machine
+ *           does not count, as it does not for the kernel's timer;
  *   kernel  the same object loaded as BPF_PROG_TYPE_SOCKET_FILTER and run with
  *           BPF_PROG_TEST_RUN and repeat, the kernel's own per-run average
  *           (bpf_test_run() in net/bpf/test_run.c); needs root, and runs
@@ -65,6 +67,17 @@ static double now_ns(void)
 	return ts.tv_sec * 1e9 + ts.tv_nsec;
 }
 
+/* CPU time of this thread: time spent preempted by other load is not ours,
+ * just as the kernel's test_run timer stops while it reschedules
+ * (bpf_test_timer_continue() in net/bpf/test_run.c). */
+static double cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return ts.tv_sec * 1e9 + ts.tv_nsec;
+}
+
 /* ------------------------------------------------------------ interp */
 
 static int interp_prepare(struct bench_case *c, void **st, char *why, size_t why_sz)
@@ -82,11 +95,11 @@ static int interp_measure(void *st, uint32_t iters, double *ns, uint64_t *r0)
 {
 	const struct jit_prog *p = st;
 	uint64_t r = 0;
-	double t0 = now_ns();
+	double t0 = cpu_ns();
 
 	for (uint32_t i = 0; i < iters; i++)
 		r = jit_prog_run(p, data);
-	*ns = (now_ns() - t0) / iters;
+	*ns = (cpu_ns() - t0) / iters;
 	*r0 = r;
 	return 0;
 }

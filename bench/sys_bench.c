@@ -3,15 +3,18 @@
  * rewriting (hooks/syscall_*.c) against the kernel's tracepoint, side by side
  * in one run. Not part of make check; see bench/README-syscalls.md.
  *
- * Each mode runs in its own forked child (rewriting cannot be undone within
- * a process), does LOOPS getpid() calls per run, RUNS runs; we print the
- * median ns per call and the ratio to the plain syscall.
+ * Every measurement runs in its own forked child (rewriting cannot be undone
+ * within a process) that does `loops` getpid() calls. The modes are
+ * interleaved, RUNS rounds of all modes, so load changes on a shared
+ * machine hit every mode alike; we print the median ns per call, the ratio
+ * to the plain syscall and the number of events counted.
  *   plain            no interception installed
  *   hooks-untraced   rewriting installed, getpid not traced (one flag test)
  *   hooks-enter      getpid traced, counting enter handler
  *   hooks-enter+exit getpid traced, counting enter and exit handlers
  *   kernel-tp-noprog tracepoint syscalls:sys_enter_getpid enabled by a
- *                    counting perf event, no BPF program (root only)
+ *                    counting perf event (sample_period 0, like perf stat),
+ *                    no BPF program (root only)
  *   kernel-tp-bpf    counting BPF program on syscalls:sys_enter_getpid,
  *                    attached like bcc/bpftrace (root only)
  * The kernel modes need root and tracefs; tracefs is mounted in a private
@@ -37,10 +40,10 @@
 
 #include "hooks/syscall.h"
 
-#define RUNS 7
+#define RUNS 11
 
 static long loops = 300000;
-static volatile long *counter; /* shared with the children */
+static volatile long *counter; /* shared with the children: events of the last one */
 
 static uint64_t now_ns(void)
 {
@@ -59,19 +62,13 @@ static int cmp_d(const void *a, const void *b)
 
 static double run_loop(void)
 {
-	double v[RUNS];
-	int r;
+	uint64_t t0;
+	long i;
 
-	for (r = 0; r < RUNS; r++) {
-		uint64_t t0 = now_ns();
-		long i;
-
-		for (i = 0; i < loops; i++)
-			getpid();
-		v[r] = (double)(now_ns() - t0) / (double)loops;
-	}
-	qsort(v, RUNS, sizeof(v[0]), cmp_d);
-	return v[RUNS / 2];
+	t0 = now_ns();
+	for (i = 0; i < loops; i++)
+		getpid();
+	return (double)(now_ns() - t0) / (double)loops;
 }
 
 static int count_enter(long nr, unsigned long args[6], long *ret, void *ctx)
@@ -130,14 +127,15 @@ static int load_count_prog(int map_fd)
 			     sizeof(insns) / sizeof(insns[0]), NULL);
 }
 
-static int perf_tp_open(int id)
+/* @sample: 1 as bcc/bpftrace open it for a BPF program, 0 for a pure counter. */
+static int perf_tp_open(int id, int sample)
 {
 	struct perf_event_attr attr = {
 		.type = PERF_TYPE_TRACEPOINT,
 		.size = sizeof(attr),
 		.config = (uint64_t)id,
-		.sample_period = 1,
-		.wakeup_events = 1,
+		.sample_period = (uint64_t)sample,
+		.wakeup_events = (uint32_t)sample,
 	};
 
 	return (int)syscall(SYS_perf_event_open, &attr, -1, 0, -1, PERF_FLAG_FD_CLOEXEC);
@@ -151,9 +149,10 @@ static const char *mode_name[] = { "plain", "hooks-untraced", "hooks-enter", "ho
 static int child_run(enum mode m, int fd)
 {
 	double med;
-	int id, map_fd = -1, prog_fd = -1, pfd = -1, err;
+	int id = 0, map_fd = -1, prog_fd = -1, pfd = -1, err;
 	uint32_t key = 0;
-	uint64_t val = 0;
+	uint64_t val = 0, val0 = 0;
+	long i;
 
 	switch (m) {
 	case PLAIN:
@@ -173,7 +172,7 @@ static int child_run(enum mode m, int fd)
 		err = tracefs_id("syscalls/sys_enter_getpid", &id);
 		if (err)
 			return 3;
-		pfd = perf_tp_open(id);
+		pfd = perf_tp_open(id, m == KERNEL_BPF);
 		if (pfd < 0)
 			return 4;
 		if (m == KERNEL_BPF) {
@@ -188,60 +187,78 @@ static int child_run(enum mode m, int fd)
 	default:
 		return 1;
 	}
+	for (i = 0; i < loops / 10; i++) /* warm up */
+		getpid();
 	*counter = 0;
+	if (m == KERNEL_BPF)
+		bpf_map_lookup_elem(map_fd, &key, &val0);
 	med = run_loop();
 	if (m == KERNEL_BPF) {
 		bpf_map_lookup_elem(map_fd, &key, &val);
-		*counter = (long)val;
+		*counter = (long)(val - val0);
 	}
 	if (write(fd, &med, sizeof(med)) != sizeof(med))
 		return 7;
 	return 0;
 }
 
+/* One measurement of mode @m in a fresh child; -1 if it could not run. */
+static double measure(enum mode m, long *events, int *status)
+{
+	double v = -1;
+	int p[2];
+	pid_t pid;
+
+	if (pipe(p))
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		close(p[0]);
+		_exit(child_run(m, p[1]));
+	}
+	close(p[1]);
+	if (read(p[0], &v, sizeof(v)) != sizeof(v))
+		v = -1;
+	close(p[0]);
+	waitpid(pid, status, 0);
+	*events = *counter;
+	return v;
+}
+
 int main(int argc, char **argv)
 {
+	static double v[MODE_CNT][RUNS];
 	double res[MODE_CNT];
-	long expect[MODE_CNT];
-	int m;
+	long events[MODE_CNT];
+	int status[MODE_CNT];
+	int m, r;
 
 	if (argc > 1)
 		loops = atol(argv[1]);
 	counter = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (counter == MAP_FAILED)
 		return 1;
+	for (r = 0; r < RUNS; r++)
+		for (m = 0; m < MODE_CNT; m++)
+			v[m][r] = measure((enum mode)m, &events[m], &status[m]);
 	for (m = 0; m < MODE_CNT; m++) {
-		int p[2], status;
-		pid_t pid;
-
-		res[m] = -1;
-		if (pipe(p))
-			return 1;
-		pid = fork();
-		if (pid == 0) {
-			close(p[0]);
-			_exit(child_run((enum mode)m, p[1]));
-		}
-		close(p[1]);
-		if (read(p[0], &res[m], sizeof(res[m])) != sizeof(res[m]))
-			res[m] = -1;
-		close(p[0]);
-		waitpid(pid, &status, 0);
-		expect[m] = *counter;
+		qsort(v[m], RUNS, sizeof(v[m][0]), cmp_d);
+		res[m] = v[m][0] < 0 ? -1 : v[m][RUNS / 2];
 		if (res[m] < 0)
 			fprintf(stderr, "%s: not measured (child status %d%s)\n", mode_name[m],
-				WEXITSTATUS(status), m >= KERNEL_NOPROG ? ", needs root and tracefs" : "");
+				WEXITSTATUS(status[m]),
+				m >= KERNEL_NOPROG ? ", needs root and tracefs" : "");
 	}
-	printf("getpid() cost, median of %d runs x %ld calls (ns/call)\n", RUNS, loops);
+	printf("getpid() cost, median of %d interleaved runs x %ld calls (ns/call)\n", RUNS, loops);
 	printf("%-18s %10s %12s %14s %10s\n", "mode", "ns/call", "vs plain", "added ns", "events");
 	for (m = 0; m < MODE_CNT; m++) {
 		if (res[m] < 0)
 			continue;
 		printf("%-18s %10.1f %11.2fx %14.1f %10ld\n", mode_name[m], res[m], res[m] / res[PLAIN],
-		       res[m] - res[PLAIN], expect[m]);
+		       res[m] - res[PLAIN], events[m]);
 	}
 	if (res[HOOKS_ENTER] > 0 && res[KERNEL_BPF] > 0)
-		printf("traced getpid added cost: kernel-tp-bpf / hooks-enter = %.2fx\n",
+		printf("added cost of a traced getpid, kernel-tp-bpf / hooks-enter = %.2fx\n",
 		       (res[KERNEL_BPF] - res[PLAIN]) / (res[HOOKS_ENTER] - res[PLAIN]));
 	return 0;
 }

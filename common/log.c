@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+__attribute__((format(printf, 2, 0)))
 static void default_sink(enum bt_log_level level, const char *fmt, va_list ap)
 {
 	static const char *const tag[] = { "error", "warn", "info", "debug" };

@@ -19,7 +19,8 @@ enum bt_log_level {
 	BT_LOG_DEBUG = 3,
 };
 
-typedef void (*bt_log_fn)(enum bt_log_level level, const char *fmt, va_list ap);
+typedef void (*bt_log_fn)(enum bt_log_level level, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
 
 /** Set the sink; NULL restores the default (stderr). Returns the previous sink. */
 bt_log_fn bt_log_set_fn(bt_log_fn fn);

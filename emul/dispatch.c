@@ -111,6 +111,8 @@ int emu_bpf(struct emu_session *s, const struct emu_target *t, int cmd, uint64_t
 	r->val = 0;
 	r->install_fd = -1;
 	r->cont = false;
+	r->pending = NULL;
+	r->pending_fd = -1;
 	err = attr_copy_in(t, uattr, size, &attr);
 	if (err == -ENOENT)
 		return err;
@@ -201,6 +203,8 @@ int emu_syscall(struct emu_session *s, const struct emu_target *t, int nr, const
 	r->val = 0;
 	r->install_fd = -1;
 	r->cont = false;
+	r->pending = NULL;
+	r->pending_fd = -1;
 	switch (nr) {
 	case SYS_bpf:
 		/* The kernel takes cmd as int and size as unsigned int. */

@@ -43,12 +43,27 @@ struct emu_target {
 	void *priv; /* for the ops */
 };
 
+struct emu_pending;
+
 struct emu_reply {
 	int64_t val;     /* return value, or -errno */
 	int install_fd;  /* >= 0: install this (our) fd in the target and return its number; we close it */
 	bool cloexec;    /* with install_fd: O_CLOEXEC on the new fd */
 	bool cont;       /* let the kernel execute the syscall unchanged */
+	/* The answer comes later (a PROG_TEST_RUN child): when pending_fd is readable,
+	 * call emu_pending_finish() and reply with what it fills in. */
+	struct emu_pending *pending;
+	int pending_fd;
 };
+
+/**
+ * Finish a pending call once its pending_fd is readable. Fills *r (never
+ * pending again) and returns 0, or -ENOENT when the target went away (no
+ * reply needed). Frees @p either way.
+ */
+int emu_pending_finish(const struct emu_target *t, struct emu_pending *p, struct emu_reply *r);
+/** Drop a pending call without answering it (the target is gone). */
+void emu_pending_free(struct emu_pending *p);
 
 /**
  * Open (or join) the session named @name (NULL: "default") of the calling

@@ -44,6 +44,15 @@ struct emu_prog_priv {
 	void *line_info;      /* struct bpf_line_info[line_info_cnt] */
 };
 
+/* A pin this bpftime-run made: unlinking its file drops the pin's reference (lifetime.c). */
+struct emu_pin {
+	int wd;                /* inotify watch of the directory holding it */
+	char name[256];        /* file name in that directory */
+	enum emu_reg_kind kind;
+	uint32_t id;
+	struct emu_pin *next;
+};
+
 struct emu_session {
 	char *dir;         /* session directory */
 	char *bpffs_dir;   /* <dir>/bpffs */
@@ -54,6 +63,8 @@ struct emu_session {
 	struct emu_reg_hdr *reg;
 	struct emu_obj *objs; /* local cache of objects we hold an fd for */
 	int ino_fd;           /* inotify: close events on objects we own (lifetime.c) */
+	int fd_dir_wd;        /* its watch on fd_dir */
+	struct emu_pin *pins; /* pins we made, watched for removal */
 	dev_t obj_devs[3];    /* st_dev of every file an object can be: obj/ files, memfds, sysfs BTF */
 	uint32_t uprobe_pmu_type; /* /sys/bus/event_source/devices/uprobe/type */
 };
@@ -101,6 +112,9 @@ int emu_obj_open_tracked(struct emu_session *s, struct emu_obj *o, int flags);
 /* Reply with such a description for the target. */
 int emu_obj_reply_fd(struct emu_session *s, struct emu_obj *o, bool cloexec, struct emu_reply *r);
 void emu_obj_get(struct emu_obj *o);
+/* Record a pin at @path (a file in the session's bpffs tree) holding a reference on @o. */
+int emu_pin_watch(struct emu_session *s, struct emu_obj *o, const char *path);
+void emu_pins_free(struct emu_session *s);
 void emu_obj_put(struct emu_session *s, struct emu_obj *o);
 const char *emu_kind_name(enum emu_reg_kind kind);
 void emu_link_detach(struct emu_session *s, struct emu_obj *link);

@@ -14,10 +14,8 @@
  * touched; a miss falls back to the shared registry, so an object created
  * by another bpftime-run of the session is found too.
  *
- * DIVERGES: the kernel frees a program or map when its last fd and pin go;
- * here objects live until the session ends (closing the last fd is not yet
- * observed). Links and perf events are detached by LINK_DETACH and
- * PERF_EVENT_IOC_DISABLE.
+ * When an object dies (last fd closed, last pin removed, nobody holding
+ * it) is lifetime.c's business.
  */
 #define _GNU_SOURCE
 #include "emul/emul_int.h"
@@ -169,11 +167,19 @@ static int obj_from_slot(struct emu_session *s, struct emu_reg_slot *slot, struc
 			return 0;
 		}
 	if (slot->kind == EMU_REG_MAP) {
-		/* A map lives in its creator's memfd; reach it through the creator. */
-		snprintf(path, sizeof(path), "/proc/%u/map_files", slot->owner_pid);
-		log_info("map id %u belongs to bpftime-run %u: cross-supervisor map access is not supported yet\n",
-			 slot->id, slot->owner_pid);
-		return -ENOENT;
+		struct stat st;
+
+		/* A map lives in its creator's memfd; reopen it through the creator's fd table
+		 * (same user, so /proc allows it) and make sure it is still that map. */
+		snprintf(path, sizeof(path), "/proc/%u/fd/%u", slot->owner_pid, slot->u.map.owner_fd);
+		fd = open(path, O_RDWR | O_CLOEXEC);
+		if (fd < 0)
+			return -ENOENT;
+		if (fstat(fd, &st) < 0 || st.st_ino != slot->ino || st.st_dev != slot->dev) {
+			close(fd);
+			return -ENOENT;
+		}
+		goto have_fd;
 	}
 	if (slot->kind == EMU_REG_BTF && slot->u.btf.kernel_btf)
 		snprintf(path, sizeof(path), "/sys/kernel/btf/vmlinux");
@@ -182,10 +188,11 @@ static int obj_from_slot(struct emu_session *s, struct emu_reg_slot *slot, struc
 	fd = open(path, (slot->u.btf.kernel_btf && slot->kind == EMU_REG_BTF ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return -ENOENT;
+have_fd:
 	if (slot->owner_pid != (uint32_t)getpid() && !(slot->kind == EMU_REG_BTF && slot->u.btf.kernel_btf)) {
 		/* Someone else's object: hold it through a tracked description, so its
 		 * owner sees our close when we exit. */
-		struct emu_obj tmp = { .kind = slot->kind, .id = slot->id, .slot = slot, .fd = fd };
+		struct emu_obj tmp = { .kind = slot->kind, .id = slot->id, .slot = slot, .fd = fd, .wd = -1 };
 		int tfd = emu_obj_open_tracked(s, &tmp, O_RDWR);
 
 		close(fd);

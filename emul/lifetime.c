@@ -25,9 +25,9 @@
  * holding its maps (kernel: bpf_prog_put(), bpf_link_put(), map refs in
  * used_maps). An object is freed when both counts are zero.
  *
- * DIVERGES: removing a pin file does not drop its reference yet (pinned
- * objects live until the session ends); only the bpftime-run that created
- * an object watches it, so closes it alone can see.
+ * DIVERGES: only the bpftime-run that created an object watches it, so
+ * closes it alone can see; an object outlives its creator's exit if others
+ * still use it, until the session ends.
  */
 #define _GNU_SOURCE
 #include "emul/emul_int.h"
@@ -52,7 +52,8 @@ int emu_life_init(struct emu_session *s)
 		return -errno;
 	if (mkdir(s->fd_dir, 0700) < 0 && errno != EEXIST)
 		return -errno;
-	if (inotify_add_watch(s->ino_fd, s->fd_dir, IN_CLOSE_WRITE | IN_CLOSE_NOWRITE) < 0)
+	s->fd_dir_wd = inotify_add_watch(s->ino_fd, s->fd_dir, IN_CLOSE_WRITE | IN_CLOSE_NOWRITE);
+	if (s->fd_dir_wd < 0)
 		return -errno;
 	return 0;
 }
@@ -87,7 +88,8 @@ int emu_obj_open_tracked(struct emu_session *s, struct emu_obj *o, int flags)
 		fd = open(src, flags | O_CLOEXEC);
 		if (fd < 0)
 			return -errno;
-		if (o->wd >= 0)
+		/* The owner's inode watch (set up when it handed out the first fd) sees this close too. */
+		if (o->wd >= 0 || o->slot->owner_pid != (uint32_t)getpid())
 			__atomic_add_fetch(&o->slot->fd_cnt, 1, __ATOMIC_ACQ_REL);
 		return fd;
 	}
@@ -113,6 +115,67 @@ int emu_obj_reply_fd(struct emu_session *s, struct emu_obj *o, bool cloexec, str
 	r->cloexec = cloexec;
 	r->val = 0;
 	return 0;
+}
+
+/*
+ * Pins: a pin file in the workload's /sys/fs/bpf is a file in the session's
+ * bpffs/ tree. Removing it (rm, unlink(2)) drops the pin's reference, as
+ * unlinking a bpffs inode does (kernel/bpf/inode.c, bpf_free_inode()). We
+ * watch the pin's directory for IN_DELETE. A renamed pin keeps its
+ * reference (DIVERGES only in that a pin moved to another directory is no
+ * longer watched, so deleting it later does not release the object).
+ */
+int emu_pin_watch(struct emu_session *s, struct emu_obj *o, const char *path)
+{
+	char dir[4096];
+	const char *slash = strrchr(path, '/');
+	struct emu_pin *p;
+
+	if (!slash || (size_t)(slash - path) >= sizeof(dir) || strlen(slash + 1) >= sizeof(p->name))
+		return -EINVAL;
+	memcpy(dir, path, (size_t)(slash - path));
+	dir[slash - path] = 0;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->wd = inotify_add_watch(s->ino_fd, dir, IN_DELETE);
+	if (p->wd < 0) {
+		free(p);
+		return -errno;
+	}
+	snprintf(p->name, sizeof(p->name), "%s", slash + 1);
+	p->kind = o->kind;
+	p->id = o->id;
+	p->next = s->pins;
+	s->pins = p;
+	return 0;
+}
+
+static void pin_removed(struct emu_session *s, int wd, const char *name)
+{
+	struct emu_pin **pp, *p;
+	struct emu_obj *o;
+
+	for (pp = &s->pins; (p = *pp); pp = &p->next) {
+		if (p->wd != wd || strcmp(p->name, name) != 0)
+			continue;
+		*pp = p->next;
+		if (!emu_obj_by_id(s, p->kind, p->id, &o))
+			emu_obj_put(s, o);
+		free(p);
+		return;
+	}
+}
+
+void emu_pins_free(struct emu_session *s)
+{
+	struct emu_pin *p, *next;
+
+	for (p = s->pins; p; p = next) {
+		next = p->next;
+		free(p);
+	}
+	s->pins = NULL;
 }
 
 void emu_obj_get(struct emu_obj *o)
@@ -209,6 +272,10 @@ void emu_session_events(struct emu_session *s)
 			struct emu_obj *o;
 
 			p += sizeof(*ev) + ev->len;
+			if ((ev->mask & IN_DELETE) && ev->len && ev->wd != s->fd_dir_wd) {
+				pin_removed(s, ev->wd, ev->name);
+				continue;
+			}
 			if (ev->mask & IN_Q_OVERFLOW) {
 				log_warn("inotify queue overflow: some closed bpf objects will not be freed\n");
 				continue;

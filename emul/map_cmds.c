@@ -123,6 +123,7 @@ static int map_create_cmd(struct emu_session *s, const struct emu_target *t, uni
 	slot->u.map.max_entries = a->max_entries;
 	slot->u.map.map_flags = a->map_flags;
 	slot->u.map.map_extra = a->map_extra;
+	slot->u.map.owner_fd = (uint32_t)o->fd;
 	slot->u.map.btf_key_type_id = a->btf_key_type_id;
 	slot->u.map.btf_value_type_id = a->btf_value_type_id;
 	if (btf) {

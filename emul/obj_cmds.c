@@ -113,7 +113,9 @@ static int obj_pin(struct emu_session *s, const struct emu_target *t, union bpf_
 		return err;
 	}
 	close(fd);
-	emu_obj_get(o); /* the pin's reference (DIVERGES: not dropped when the file is removed) */
+	emu_obj_get(o); /* the pin's reference, dropped when the pin file is removed */
+	if (emu_pin_watch(s, o, path))
+		log_info("pin %s will keep its object until the session ends\n", upath);
 	log_debug("OBJ_PIN: %s id %u at %s\n", kind_word[o->kind], o->id, upath);
 	return 0;
 }

@@ -141,6 +141,21 @@ int emu_perf_event_open(struct emu_session *s, const struct emu_target *t, const
 			log_warn("uprobe path longer than %d bytes is not supported by bpftime\n", EMU_REG_PATH_MAX - 1);
 		if (err)
 			return r->val = err, 0;
+		if (pe.path[0] != '/') {
+			/* create_local_trace_uprobe() resolves the path against the caller's cwd
+			 * (kern_path); record it absolute, as seen in the caller's namespace. */
+			char link[64], cwd[EMU_REG_PATH_MAX], rel[EMU_REG_PATH_MAX];
+			ssize_t n;
+
+			snprintf(link, sizeof(link), "/proc/%d/cwd", (int)t->tid);
+			n = readlink(link, cwd, sizeof(cwd) - 1);
+			if (n <= 0)
+				return r->val = -ENOENT, 0;
+			cwd[n] = 0;
+			snprintf(rel, sizeof(rel), "%s", pe.path);
+			if ((size_t)snprintf(pe.path, sizeof(pe.path), "%s/%s", cwd, rel) >= sizeof(pe.path))
+				return r->val = -ENAMETOOLONG, 0;
+		}
 		break;
 	case EMU_REG_PERF_TRACEPOINT:
 		if (!emu_tracefs_id_known(attr.config)) {

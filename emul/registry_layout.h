@@ -124,6 +124,8 @@ struct emu_reg_map {
 	uint32_t btf_value_type_id;
 	uint32_t frozen;
 	uint64_t map_extra;
+	uint32_t owner_fd;   /* the map's memfd is /proc/<owner_pid>/fd/<owner_fd> while the owner lives */
+	uint32_t reserved;
 };
 
 struct emu_reg_btf {
@@ -191,5 +193,7 @@ _Static_assert(sizeof(struct emu_reg_perf) <= 448, "perf payload");
 _Static_assert(offsetof(struct emu_reg_perf, offset) == 24, "perf offset");
 _Static_assert(offsetof(struct emu_reg_perf, path) == 56, "perf path");
 _Static_assert(offsetof(struct emu_reg_prog, map_ids) == 48, "prog map ids");
+_Static_assert(offsetof(struct emu_reg_map, map_extra) == 32, "map extra");
+_Static_assert(offsetof(struct emu_reg_map, owner_fd) == 40, "map owner fd");
 
 #endif /* EMUL_REGISTRY_LAYOUT_H */

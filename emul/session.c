@@ -240,6 +240,7 @@ void emu_session_close(struct emu_session *s)
 {
 	if (!s)
 		return;
+	emu_pins_free(s);
 	emu_objs_free(s);
 	if (s->reg)
 		munmap(s->reg, EMU_REG_FILE_SZ);

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -72,6 +73,17 @@ int64_t emu_reply_apply_local(struct emu_reply *r)
 {
 	int64_t v;
 
+	if (r->pending) {
+		/* Wait for the test-run child, then finish the call in this process. */
+		struct pollfd pfd = { .fd = r->pending_fd, .events = POLLIN };
+		struct emu_target t;
+
+		while (poll(&pfd, 1, -1) < 0 && errno == EINTR)
+			;
+		emu_target_local_init(&t);
+		if (emu_pending_finish(&t, r->pending, r))
+			return -ESRCH;
+	}
 	if (r->install_fd >= 0) {
 		v = fcntl(r->install_fd, r->cloexec ? F_DUPFD_CLOEXEC : F_DUPFD, 0);
 		if (v < 0)

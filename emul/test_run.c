@@ -4,7 +4,10 @@
  *
  * The program runs in the interpreter (jit/), in a CHILD of the supervisor:
  * nothing verified it for memory safety yet, so a wild access must not
- * take the supervisor down. Input and output travel through one shared
+ * take the supervisor down. The call is answered when the child is done
+ * (emu_reply.pending: the supervisor waits for the child's pidfd in its
+ * event loop and calls emu_pending_finish()), so a long run never holds up
+ * the other targets. Input and output travel through one shared
  * anonymous mapping placed below 4 GiB (MAP_32BIT), because XDP programs
  * read struct xdp_md's 32-bit data/data_end fields and use them as
  * pointers (the kernel rewrites those loads; we make the values true). A
@@ -31,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -41,7 +45,7 @@
 #include "jit/jit.h"
 
 #define ENOTSUPP_ 524 /* the kernel-internal errno test_run leaks to users */
-#define EMU_TEST_RUN_SECS 5
+#define EMU_TEST_RUN_SECS 60 /* DIVERGES: the kernel has no time limit; we stop a runaway child */
 #define ETH_HLEN_ 14
 #define XDP_HEADROOM 256
 #define XDP_MAX_LINEAR (4096 - XDP_HEADROOM - 320) /* page - headroom - skb_shared_info */
@@ -49,11 +53,23 @@
 struct run_area {
 	uint64_t retval;
 	uint64_t duration_ns;
-	int32_t err;
+	int32_t done;           /* set by the child as its last act: a run that did not end cleanly leaves 0 */
 	int32_t missing_helper;
 	struct xdp_md md;
 	uint8_t pad[XDP_HEADROOM];
-	uint8_t data[]; /* packet, or syscall ctx */
+	uint8_t data[]; /* packet, or syscall/raw_tp ctx */
+};
+
+/* A test run in flight: what finishing it needs. */
+struct emu_pending {
+	uint32_t type;      /* program type: which outputs to write */
+	pid_t child;
+	int pidfd;          /* readable when the child has exited */
+	struct run_area *ra;
+	size_t area_sz;
+	union bpf_attr a;   /* the caller's attr, as copied in */
+	uint64_t uattr;
+	uint32_t size;      /* data or ctx bytes in */
 };
 
 static uint64_t now_ns(void)
@@ -64,11 +80,48 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* Run in a child; results land in @ra. Returns 0 or -EINVAL (crash/timeout). */
-static int run_isolated(struct emu_session *s, const struct jit_prog *jp, struct run_area *ra, uint32_t type, uint32_t repeat,
-			uint64_t pid_tgid)
+void emu_pending_free(struct emu_pending *p)
 {
-	int status;
+	if (!p)
+		return;
+	if (p->pidfd >= 0)
+		close(p->pidfd);
+	if (p->child > 0)
+		waitpid(p->child, NULL, WNOHANG); /* reap it unless the subreaper loop did */
+	if (p->ra)
+		munmap(p->ra, p->area_sz);
+	free(p);
+}
+
+static int pending_new(uint32_t type, size_t data_cap, bool low4g, const union bpf_attr *a, uint64_t uattr,
+		       struct emu_pending **out)
+{
+	struct emu_pending *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return -ENOMEM;
+	p->pidfd = -1;
+	p->type = type;
+	p->a = *a;
+	p->uattr = uattr;
+	p->area_sz = sizeof(struct run_area) + data_cap;
+	/* XDP programs turn struct xdp_md's 32-bit fields into pointers: keep the packet below 4 GiB. */
+	p->ra = mmap(NULL, p->area_sz, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | (low4g ? MAP_32BIT : 0),
+		     -1, 0);
+	if (p->ra == MAP_FAILED) {
+		p->ra = NULL;
+		emu_pending_free(p);
+		return -ENOMEM;
+	}
+	*out = p;
+	return 0;
+}
+
+/* Fork the run; on success the reply is pending on the child's pidfd. */
+static int run_start(struct emu_session *s, const struct jit_prog *jp, struct emu_pending *p, uint32_t repeat,
+		     uint64_t pid_tgid, struct emu_reply *r)
+{
+	struct run_area *ra = p->ra;
 	pid_t pid;
 
 	pid = fork();
@@ -76,7 +129,7 @@ static int run_isolated(struct emu_session *s, const struct jit_prog *jp, struct
 		return -errno;
 	if (pid == 0) {
 		uint64_t t0, r0 = 0;
-		void *ctx = type == BPF_PROG_TYPE_XDP ? (void *)&ra->md : (void *)ra->data;
+		void *ctx = p->type == BPF_PROG_TYPE_XDP ? (void *)&ra->md : (void *)ra->data;
 
 		alarm(EMU_TEST_RUN_SECS);
 		emu_helpers_run_begin(pid_tgid, s);
@@ -89,26 +142,21 @@ static int run_isolated(struct emu_session *s, const struct jit_prog *jp, struct
 		ra->duration_ns = (now_ns() - t0) / repeat;
 		ra->retval = r0;
 		ra->missing_helper = emu_helpers_run_missing();
+		/* Pairs with the acquire load in emu_pending_finish(). */
+		__atomic_store_n(&ra->done, 1, __ATOMIC_RELEASE);
 		_exit(0);
 	}
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR)
-			return -errno;
-	if (WIFSIGNALED(status)) {
-		log_warn("PROG_TEST_RUN: program %s (signal %d); it was not verified for memory safety\n",
-			 WTERMSIG(status) == SIGALRM ? "ran too long" : "crashed", WTERMSIG(status));
-		return -EINVAL;
+	p->child = pid;
+	p->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (p->pidfd < 0) {
+		int err = -errno;
+
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		return err;
 	}
-	/* A sanitizer's fault handler ends the child with an exit code instead of the signal. */
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		log_warn("PROG_TEST_RUN: program crashed (exit %d); it was not verified for memory safety\n",
-			 WIFEXITED(status) ? WEXITSTATUS(status) : -1);
-		return -EINVAL;
-	}
-	if (ra->missing_helper) {
-		log_warn("PROG_TEST_RUN: the program called a helper bpftime does not provide in test runs\n");
-		return -ENOTSUPP_;
-	}
+	r->pending = p;
+	r->pending_fd = p->pidfd;
 	return 0;
 }
 
@@ -117,15 +165,92 @@ static int put_u32(const struct emu_target *t, uint64_t uattr, size_t off, uint3
 	return t->ops->write(t, uattr + off, &v, sizeof(v)) ? -EFAULT : 0;
 }
 
-static int test_run_xdp(struct emu_session *s, const struct emu_target *t, struct emu_obj *p, const union bpf_attr *a, uint64_t uattr)
+/* bpf_test_finish() for XDP: copy what fits, report the real size, ENOSPC if cut. */
+static int finish_xdp(const struct emu_target *t, struct emu_pending *p)
 {
-	uint32_t size = a->test.data_size_in, repeat = a->test.repeat ? a->test.repeat : 1, out_sz;
-	size_t area_sz = sizeof(struct run_area) + XDP_MAX_LINEAR;
-	struct run_area *ra;
-	int err, ret = 0;
+	const union bpf_attr *a = &p->a;
+	struct run_area *ra = p->ra;
+	uint32_t out_sz;
+	int ret = 0;
 
-	if (p->slot->u.prog.expected_attach_type == BPF_XDP_DEVMAP ||
-	    p->slot->u.prog.expected_attach_type == BPF_XDP_CPUMAP)
+	out_sz = ra->md.data_end - ra->md.data;
+	if (out_sz > XDP_MAX_LINEAR)
+		out_sz = 0;
+	if (a->test.data_out) {
+		uint32_t n = out_sz;
+
+		if (a->test.data_size_out && n > a->test.data_size_out) {
+			n = a->test.data_size_out;
+			ret = -ENOSPC;
+		}
+		if (t->ops->write(t, a->test.data_out, (uint8_t *)(uintptr_t)ra->md.data, n))
+			return -EFAULT;
+	}
+	if (put_u32(t, p->uattr, offsetof(union bpf_attr, test.data_size_out), out_sz) ||
+	    put_u32(t, p->uattr, offsetof(union bpf_attr, test.retval), (uint32_t)ra->retval) ||
+	    put_u32(t, p->uattr, offsetof(union bpf_attr, test.duration), (uint32_t)ra->duration_ns))
+		return -EFAULT;
+	if (a->test.ctx_out) {
+		struct xdp_md out = { .data = 0, .data_end = out_sz };
+		uint32_t n = MIN((uint32_t)sizeof(out), a->test.ctx_size_out);
+
+		if (t->ops->write(t, a->test.ctx_out, &out, n) ||
+		    put_u32(t, p->uattr, offsetof(union bpf_attr, test.ctx_size_out), sizeof(out)))
+			return -EFAULT;
+		if (a->test.ctx_size_out < sizeof(out))
+			ret = -ENOSPC;
+	}
+	return ret;
+}
+
+/* SYSCALL programs: the ctx goes back to ctx_in; RAW_TRACEPOINT: only retval. */
+static int finish_ctx(const struct emu_target *t, struct emu_pending *p)
+{
+	if (p->type == BPF_PROG_TYPE_SYSCALL && p->size && t->ops->write(t, p->a.test.ctx_in, p->ra->data, p->size))
+		return -EFAULT;
+	return put_u32(t, p->uattr, offsetof(union bpf_attr, test.retval), (uint32_t)p->ra->retval);
+}
+
+int emu_pending_finish(const struct emu_target *t, struct emu_pending *p, struct emu_reply *r)
+{
+	int err;
+
+	r->val = 0;
+	r->install_fd = -1;
+	r->cont = false;
+	r->pending = NULL;
+	r->pending_fd = -1;
+	if (!__atomic_load_n(&p->ra->done, __ATOMIC_ACQUIRE)) {
+		log_warn("PROG_TEST_RUN: program crashed or ran longer than %d s; it was not verified for memory safety\n",
+			 EMU_TEST_RUN_SECS);
+		err = -EINVAL;
+	} else if (p->ra->missing_helper) {
+		log_warn("PROG_TEST_RUN: the program called a helper bpftime does not provide in test runs\n");
+		err = -ENOTSUPP_;
+	} else {
+		/* seccomp_unotify(2): the target may be gone; check before writing its memory. */
+		err = t->ops->valid(t);
+		if (err) {
+			emu_pending_free(p);
+			return -ENOENT;
+		}
+		err = p->type == BPF_PROG_TYPE_XDP ? finish_xdp(t, p) : finish_ctx(t, p);
+	}
+	r->val = err;
+	emu_pending_free(p);
+	return 0;
+}
+
+static int test_run_xdp(struct emu_session *s, const struct emu_target *t, struct emu_obj *o, const union bpf_attr *a,
+			uint64_t uattr, struct emu_reply *r)
+{
+	uint32_t size = a->test.data_size_in, repeat = a->test.repeat ? a->test.repeat : 1;
+	struct emu_pending *p;
+	struct run_area *ra;
+	int err;
+
+	if (o->slot->u.prog.expected_attach_type == BPF_XDP_DEVMAP ||
+	    o->slot->u.prog.expected_attach_type == BPF_XDP_CPUMAP)
 		return -EINVAL;
 	if (a->test.flags & ~BPF_F_TEST_XDP_LIVE_FRAMES)
 		return -EINVAL;
@@ -142,12 +267,14 @@ static int test_run_xdp(struct emu_session *s, const struct emu_target *t, struc
 			 XDP_MAX_LINEAR);
 		return -EINVAL;
 	}
-	ra = mmap(NULL, area_sz, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
-	if (ra == MAP_FAILED)
-		return -ENOMEM;
+	err = pending_new(BPF_PROG_TYPE_XDP, XDP_MAX_LINEAR, true, a, uattr, &p);
+	if (err)
+		return err;
+	ra = p->ra;
+	p->size = size;
 	if (t->ops->read(t, a->test.data_in, ra->data, size)) {
-		ret = -EFAULT;
-		goto out;
+		err = -EFAULT;
+		goto err_free;
 	}
 	if (a->test.ctx_in) {
 		struct xdp_md in = { 0 };
@@ -155,81 +282,49 @@ static int test_run_xdp(struct emu_session *s, const struct emu_target *t, struc
 
 		if (a->test.ctx_size_in > sizeof(in)) {
 			/* bpf_ctx_init(): a larger ctx must be zero past the struct. */
-			if (a->test.ctx_size_in > sizeof(in) + sizeof(tail) ||
-			    t->ops->read(t, a->test.ctx_in + sizeof(in), tail, a->test.ctx_size_in - sizeof(in))) {
-				ret = a->test.ctx_size_in > sizeof(in) + sizeof(tail) ? -E2BIG : -EFAULT;
-				goto out;
+			if (a->test.ctx_size_in > sizeof(in) + sizeof(tail)) {
+				err = -E2BIG;
+				goto err_free;
+			}
+			if (t->ops->read(t, a->test.ctx_in + sizeof(in), tail, a->test.ctx_size_in - sizeof(in))) {
+				err = -EFAULT;
+				goto err_free;
 			}
 			for (size_t i = 0; i < a->test.ctx_size_in - sizeof(in); i++)
 				if (tail[i]) {
-					ret = -E2BIG;
-					goto out;
+					err = -E2BIG;
+					goto err_free;
 				}
 		}
 		if (t->ops->read(t, a->test.ctx_in, &in, MIN((size_t)a->test.ctx_size_in, sizeof(in)))) {
-			ret = -EFAULT;
-			goto out;
+			err = -EFAULT;
+			goto err_free;
 		}
 		/* xdp_convert_md_to_buff(): no metadata room, data_end == size, no device. */
 		if (in.data_meta || in.data || in.data_end != size || in.ingress_ifindex || in.rx_queue_index ||
 		    in.egress_ifindex) {
-			ret = -EINVAL;
-			goto out;
+			err = -EINVAL;
+			goto err_free;
 		}
 	}
 	ra->md.data = (uint32_t)(uintptr_t)ra->data;
 	ra->md.data_end = (uint32_t)(uintptr_t)(ra->data + size);
 	ra->md.data_meta = ra->md.data;
-	err = run_isolated(s, ((struct emu_prog_priv *)p->priv)->jp, ra, BPF_PROG_TYPE_XDP, repeat, ((uint64_t)t->pid << 32) | (uint32_t)t->tid);
-	if (err) {
-		ret = err;
-		goto out;
-	}
-	/* bpf_test_finish(): copy what fits, report the real size, ENOSPC if cut. */
-	out_sz = ra->md.data_end - ra->md.data;
-	if (out_sz > XDP_MAX_LINEAR)
-		out_sz = 0;
-	if (a->test.data_out) {
-		uint32_t n = out_sz;
-
-		if (a->test.data_size_out && n > a->test.data_size_out) {
-			n = a->test.data_size_out;
-			ret = -ENOSPC;
-		}
-		if (t->ops->write(t, a->test.data_out, (uint8_t *)(uintptr_t)ra->md.data, n)) {
-			ret = -EFAULT;
-			goto out;
-		}
-	}
-	if (put_u32(t, uattr, offsetof(union bpf_attr, test.data_size_out), out_sz) ||
-	    put_u32(t, uattr, offsetof(union bpf_attr, test.retval), (uint32_t)ra->retval) ||
-	    put_u32(t, uattr, offsetof(union bpf_attr, test.duration), (uint32_t)ra->duration_ns)) {
-		ret = -EFAULT;
-		goto out;
-	}
-	if (a->test.ctx_out) {
-		struct xdp_md out = { .data = 0, .data_end = out_sz };
-		uint32_t n = MIN((uint32_t)sizeof(out), a->test.ctx_size_out);
-
-		if (t->ops->write(t, a->test.ctx_out, &out, n) ||
-		    put_u32(t, uattr, offsetof(union bpf_attr, test.ctx_size_out), sizeof(out))) {
-			ret = -EFAULT;
-			goto out;
-		}
-		if (a->test.ctx_size_out < sizeof(out))
-			ret = -ENOSPC;
-	}
-out:
-	munmap(ra, area_sz);
-	return ret;
+	err = run_start(s, ((struct emu_prog_priv *)o->priv)->jp, p, repeat, ((uint64_t)t->pid << 32) | (uint32_t)t->tid, r);
+	if (err)
+		goto err_free;
+	return 0;
+err_free:
+	emu_pending_free(p);
+	return err;
 }
 
-static int test_run_syscall(struct emu_session *s, const struct emu_target *t, struct emu_obj *p, const union bpf_attr *a, uint64_t uattr)
+static int test_run_syscall(struct emu_session *s, const struct emu_target *t, struct emu_obj *o,
+			    const union bpf_attr *a, uint64_t uattr, struct emu_reply *r)
 {
 	uint32_t size = a->test.ctx_size_in;
-	size_t area_sz = sizeof(struct run_area) + 65536;
-	struct run_area *ra;
-	int err, ret = 0;
+	struct emu_pending *p;
+	int err;
 
 	/* bpf_prog_test_run_syscall() */
 	if (a->test.data_in || a->test.data_out || a->test.ctx_out || a->test.duration || a->test.repeat ||
@@ -237,36 +332,30 @@ static int test_run_syscall(struct emu_session *s, const struct emu_target *t, s
 		return -EINVAL;
 	if (size > 65535)
 		return -EINVAL;
-	ra = mmap(NULL, area_sz, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (ra == MAP_FAILED)
-		return -ENOMEM;
-	if (size && t->ops->read(t, a->test.ctx_in, ra->data, size)) {
-		ret = -EFAULT;
-		goto out;
+	err = pending_new(BPF_PROG_TYPE_SYSCALL, 65536, false, a, uattr, &p);
+	if (err)
+		return err;
+	p->size = size;
+	if (size && t->ops->read(t, a->test.ctx_in, p->ra->data, size)) {
+		err = -EFAULT;
+		goto err_free;
 	}
-	err = run_isolated(s, ((struct emu_prog_priv *)p->priv)->jp, ra, BPF_PROG_TYPE_SYSCALL, 1, ((uint64_t)t->pid << 32) | (uint32_t)t->tid);
-	if (err) {
-		ret = err;
-		goto out;
-	}
-	if (size && t->ops->write(t, a->test.ctx_in, ra->data, size)) {
-		ret = -EFAULT;
-		goto out;
-	}
-	if (put_u32(t, uattr, offsetof(union bpf_attr, test.retval), (uint32_t)ra->retval))
-		ret = -EFAULT;
-out:
-	munmap(ra, area_sz);
-	return ret;
+	err = run_start(s, ((struct emu_prog_priv *)o->priv)->jp, p, 1, ((uint64_t)t->pid << 32) | (uint32_t)t->tid, r);
+	if (err)
+		goto err_free;
+	return 0;
+err_free:
+	emu_pending_free(p);
+	return err;
 }
 
 /* bpf_prog_test_run_raw_tp(): ctx_in is the array of u64 arguments, nothing else. */
-static int test_run_raw_tp(struct emu_session *s, const struct emu_target *t, struct emu_obj *p, const union bpf_attr *a, uint64_t uattr)
+static int test_run_raw_tp(struct emu_session *s, const struct emu_target *t, struct emu_obj *o,
+			   const union bpf_attr *a, uint64_t uattr, struct emu_reply *r)
 {
 	uint32_t size = a->test.ctx_size_in;
-	size_t area_sz = sizeof(struct run_area) + 128;
-	struct run_area *ra;
-	int err, ret = 0;
+	struct emu_pending *p;
+	int err;
 
 	if (a->test.data_in || a->test.data_out || a->test.ctx_out || a->test.duration || a->test.repeat ||
 	    a->test.batch_size)
@@ -277,23 +366,21 @@ static int test_run_raw_tp(struct emu_session *s, const struct emu_target *t, st
 		return -EINVAL;
 	if (!(a->test.flags & BPF_F_TEST_RUN_ON_CPU) && a->test.cpu)
 		return -EINVAL;
-	ra = mmap(NULL, area_sz, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (ra == MAP_FAILED)
-		return -ENOMEM;
-	if (size && t->ops->read(t, a->test.ctx_in, ra->data, size)) {
-		ret = -EFAULT;
-		goto out;
+	err = pending_new(BPF_PROG_TYPE_RAW_TRACEPOINT, 128, false, a, uattr, &p);
+	if (err)
+		return err;
+	p->size = size;
+	if (size && t->ops->read(t, a->test.ctx_in, p->ra->data, size)) {
+		err = -EFAULT;
+		goto err_free;
 	}
-	err = run_isolated(s, ((struct emu_prog_priv *)p->priv)->jp, ra, BPF_PROG_TYPE_RAW_TRACEPOINT, 1, ((uint64_t)t->pid << 32) | (uint32_t)t->tid);
-	if (err) {
-		ret = err;
-		goto out;
-	}
-	if (put_u32(t, uattr, offsetof(union bpf_attr, test.retval), (uint32_t)ra->retval))
-		ret = -EFAULT;
-out:
-	munmap(ra, area_sz);
-	return ret;
+	err = run_start(s, ((struct emu_prog_priv *)o->priv)->jp, p, 1, ((uint64_t)t->pid << 32) | (uint32_t)t->tid, r);
+	if (err)
+		goto err_free;
+	return 0;
+err_free:
+	emu_pending_free(p);
+	return err;
 }
 
 int emu_prog_test_run(struct emu_session *s, const struct emu_target *t, union bpf_attr *a, uint64_t uattr,
@@ -314,11 +401,11 @@ int emu_prog_test_run(struct emu_session *s, const struct emu_target *t, union b
 		return err == -ENOMEM ? err : -ENOTSUPP_;
 	switch (p->slot->type) {
 	case BPF_PROG_TYPE_XDP:
-		return test_run_xdp(s, t, p, a, uattr);
+		return test_run_xdp(s, t, p, a, uattr, r);
 	case BPF_PROG_TYPE_SYSCALL:
-		return test_run_syscall(s, t, p, a, uattr);
+		return test_run_syscall(s, t, p, a, uattr, r);
 	case BPF_PROG_TYPE_RAW_TRACEPOINT:
-		return test_run_raw_tp(s, t, p, a, uattr);
+		return test_run_raw_tp(s, t, p, a, uattr, r);
 	case BPF_PROG_TYPE_SOCKET_FILTER:
 	case BPF_PROG_TYPE_SCHED_CLS:
 	case BPF_PROG_TYPE_SCHED_ACT:

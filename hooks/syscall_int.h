@@ -20,7 +20,6 @@
  *      8   48  args    rdi rsi rdx r10 r8 r9
  *     56    8  ret     exit: rax; enter: value returned when skipping
  *     64    8  skip    enter: HOOK_SYS_RUN/HOOK_SYS_SKIP
- *     72    8  (stub private: which vector-state save was used)
  */
 struct hook_sys_frame {
 	long nr;
@@ -43,7 +42,6 @@ void hook_sys_enter_stub(void);
 void hook_sys_exit_stub(void);
 extern uint64_t hook_sys_xsave_sz; /* bytes of the XSAVE area (CPUID 0xD.0:EBX) */
 extern uint8_t hook_sys_xsavec;    /* 1: the stubs use XSAVEC */
-extern uint32_t hook_sys_light_mask; /* XCR0's AVX-family bits if XINUSE is readable, else 0 */
 
 /*
  * One patchable site. Either the instruction before `syscall` is displaced

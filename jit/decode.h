@@ -23,9 +23,11 @@
 
 /* Largest program we accept: BPF_COMPLEXITY_LIMIT_INSNS in include/linux/bpf.h. */
 #define JIT_MAX_INSNS 1000000u
-/* Nested bpf-to-bpf calls below the main program. The kernel allows
- * MAX_CALL_FRAMES (8) frames in all; we give every frame its own 512 bytes
- * and allow 8 nested calls on top of main. */
+/* Nested bpf-to-bpf calls below the main program.
+ * DIVERGES: the kernel allows MAX_CALL_FRAMES (8) frames in all, main
+ * included, and 512 bytes of stack for all of them together; we give every
+ * frame its own 512 bytes and allow 8 nested calls on top of main, so we
+ * accept a superset. The verifier is where the kernel's limits belong. */
 #define JIT_MAX_CALL_DEPTH 8
 /* BPF_FUNC_tail_call: the one helper the interpreter runs itself. */
 #define JIT_HELPER_TAIL_CALL 12

@@ -65,10 +65,16 @@ struct jit_env {
  * ld_imm64 pseudo forms are resolved here through env->resolve_ld_imm64, so
  * a run only ever sees plain constants.
  *
+ * @env->sz may be smaller than sizeof(struct jit_env) (an older caller: the
+ * missing fields are taken as 0) or larger (a newer caller: the extra bytes
+ * must be 0).
+ *
  * Returns 0 or:
  *   -EINVAL  malformed program or unknown helper (see jit_decode_prog()), or
- *            a pseudo ld_imm64 without env->resolve_ld_imm64;
- *   -E2BIG   too many instructions or local calls nested too deep;
+ *            a pseudo ld_imm64 without env->resolve_ld_imm64, or env->sz
+ *            smaller than the sz field itself;
+ *   -E2BIG   env->sz larger than we know with non-zero bytes past our struct;
+ *   -E2BIG   (also) too many instructions or local calls nested too deep;
  *   -ENOTSUP kfunc calls (call src_reg 2) and BPF_PSEUDO_FUNC ld_imm64
  *            (callbacks), which are not implemented yet;
  *   -ENOMEM;
@@ -82,6 +88,12 @@ void jit_prog_free(struct jit_prog *p);
 
 /** jit_prog_insn_cnt() - slots of the program as loaded. */
 uint32_t jit_prog_insn_cnt(const struct jit_prog *p);
+
+/**
+ * jit_prog_insns() - the instructions as loaded (before ld_imm64 resolution),
+ * jit_prog_insn_cnt() of them; owned by @p, valid until jit_prog_free().
+ */
+const struct bpf_insn *jit_prog_insns(const struct jit_prog *p);
 
 /**
  * jit_prog_exec() - run with r1 and r2 as given; the general entry point.

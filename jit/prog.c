@@ -20,6 +20,10 @@
 #include "common/utils.h"
 #include "jit/jit_int.h"
 
+#ifndef offsetofend
+#define offsetofend(type, member) (offsetof(type, member) + sizeof(((type *)0)->member))
+#endif
+
 static void say(char *buf, size_t sz, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void say(char *buf, size_t sz, const char *fmt, ...)
 {
@@ -45,6 +49,11 @@ void jit_prog_free(struct jit_prog *p)
 uint32_t jit_prog_insn_cnt(const struct jit_prog *p)
 {
 	return p->insn_cnt;
+}
+
+const struct bpf_insn *jit_prog_insns(const struct jit_prog *p)
+{
+	return p->insns;
 }
 
 /* Constant divisors: RFC 9669 §4.1 fixes x/0 = 0, x%0 = x, and for the
@@ -256,20 +265,34 @@ static void pinsn_fuse(const struct jit_decoded *d, struct jit_pinsn *code)
 int jit_prog_load(const struct bpf_insn *insns, uint32_t insn_cnt, const struct jit_env *env,
 		  struct jit_prog **out, char *log, size_t log_sz)
 {
+	struct jit_env env_copy = { .sz = sizeof(env_copy) };
 	struct jit_decoded *d = NULL;
 	struct jit_prog *p;
 	int err;
 
-	static const struct jit_env no_env = { .sz = sizeof(struct jit_env) };
-
 	/* No env means no helpers: decode against an empty table so helper calls
-	 * are refused rather than resolved through NULL. */
-	if (!env)
-		env = &no_env;
-	if (env->sz < offsetof(struct jit_env, cookie) + sizeof(env->cookie)) {
-		say(log, log_sz, "struct jit_env is too small (%zu bytes)", env->sz);
-		return -EINVAL;
+	 * are refused rather than resolved through NULL. A caller built against
+	 * an older, shorter struct jit_env gets defaults (0) for the fields it
+	 * lacks; a newer, longer one is accepted only if the fields we do not
+	 * know are 0 (the rule of OPTS_VALID() in libbpf and of
+	 * bpf_check_uarg_tail_zero() in kernel/bpf/syscall.c). */
+	if (env) {
+		if (env->sz < offsetofend(struct jit_env, sz)) {
+			say(log, log_sz, "struct jit_env is too small (sz %zu)", env->sz);
+			return -EINVAL;
+		}
+		for (size_t i = sizeof(*env); i < env->sz; i++) {
+			if (((const unsigned char *)env)[i]) {
+				say(log, log_sz,
+				    "struct jit_env has unknown non-zero fields (sz %zu, we know %zu)",
+				    env->sz, sizeof(*env));
+				return -E2BIG;
+			}
+		}
+		memcpy(&env_copy, env, MIN(env->sz, sizeof(env_copy)));
+		env_copy.sz = sizeof(env_copy);
 	}
+	env = &env_copy;
 	err = jit_decode_prog(insns, insn_cnt, env, &d, log, log_sz);
 	if (err)
 		return err;

@@ -343,6 +343,7 @@ int map_array_geometry(const struct map *m, struct map_array_geom *g)
 }
 
 const struct map_ops map_array_ops = {
+	.has_update_batch = true,
 	.name = "array",
 	.alloc_check = array_alloc_check,
 	.layout = array_layout,
@@ -358,6 +359,7 @@ const struct map_ops map_array_ops = {
 };
 
 const struct map_ops map_percpu_array_ops = {
+	.has_update_batch = true,
 	.name = "percpu_array",
 	.alloc_check = array_alloc_check,
 	.layout = array_layout,

@@ -231,13 +231,14 @@ void htab_bucket_unlock(struct htab_bucket *b)
 }
 
 #define ELEM_CHECK_SPINS (1u << 12)
+#define ELEM_STALE_SPINS (ELEM_CHECK_SPINS * 256u) /* about a second of backed-off spinning */
 
-/* A waiter found @e odd for long: if its writer is dead, close the count. */
-static void elem_repair(struct htab_elem *e, uint64_t v)
+/* A waiter found @e odd for long: if its writer is gone, close the count. */
+static void elem_repair(struct htab_elem *e, uint64_t v, bool waited_long)
 {
 	uint32_t owner = (uint32_t)(v >> 32);
 
-	if (owner && owner != map_lock_self() && map_lock_owner_dead(owner) &&
+	if (owner && owner != map_lock_self() && map_lock_owner_gone(owner, waited_long) &&
 	    atomic_compare_exchange_strong_explicit(&e->wlock, &v, (uint64_t)((uint32_t)v + 1),
 						    memory_order_release, memory_order_relaxed))
 		log_warn("maps: element writer pid %u died; element released\n", owner);
@@ -269,7 +270,7 @@ void htab_elem_lock(struct htab_elem *e)
 		if (backoff < 32)
 			backoff <<= 1;
 		if (++spins % ELEM_CHECK_SPINS == 0)
-			elem_repair(e, v);
+			elem_repair(e, v, spins >= ELEM_STALE_SPINS);
 	}
 }
 
@@ -302,7 +303,7 @@ static void elem_wait(struct htab_elem *e)
 			return;
 		__builtin_ia32_pause();
 		if (++spins % ELEM_CHECK_SPINS == 0)
-			elem_repair(e, v);
+			elem_repair(e, v, spins >= ELEM_STALE_SPINS * 32);
 	}
 }
 
@@ -411,8 +412,8 @@ static inline void *value_ptr(struct map *m, struct htab *h, struct htab_elem *e
 static inline void lru_touch(struct htab *h, struct htab_elem *e)
 {
 	/* Write only when needed: a read-mostly line stays shared across CPUs. */
-	if (h->lru && !atomic_load_explicit(&e->ref, memory_order_relaxed))
-		atomic_store_explicit(&e->ref, 1, memory_order_relaxed);
+	if (h->lru && atomic_load_explicit(&e->ref, memory_order_relaxed) != HTAB_REF_USED)
+		atomic_store_explicit(&e->ref, HTAB_REF_USED, memory_order_relaxed);
 }
 
 void *map_htab_lookup(struct map *m, const void *key)
@@ -537,8 +538,8 @@ static void fill_new(struct map *m, struct htab *h, struct htab_elem *e, uint32_
 		if (m->spin_lock_off >= 0)
 			memset(htab_value(h, e) + m->spin_lock_off, 0, 4);
 	}
-	/* LRU: unreferenced until a lookup, so elements that were looked up outlive it. */
-	atomic_store_explicit(&e->ref, 0, memory_order_relaxed);
+	/* LRU: one pass of the hand before it can go; looked-up elements get two. */
+	atomic_store_explicit(&e->ref, HTAB_REF_NEW, memory_order_relaxed);
 	htab_elem_unlock(e);
 }
 
@@ -672,12 +673,14 @@ again:
 	idx = htab_alloc_elem(m, h);
 	if (idx == HTAB_NIL) {
 		htab_bucket_unlock(b);
+		/* Elements held by killed writers first (cheap unless one died recently). */
+		if (!reclaimed) {
+			reclaimed = true;
+			if (htab_reclaim(m, h))
+				goto again;
+		}
 		if (h->lru && tries++ < 16 && htab_lru_evict(m, h) == 0)
 			goto again;
-		if (!reclaimed && htab_reclaim(m, h)) {
-			reclaimed = true;
-			goto again;
-		}
 		return -E2BIG;
 	}
 	e = htab_elem_at(h, idx);
@@ -831,7 +834,7 @@ static long htab_for_each(struct map *m, map_for_each_fn fn, void *ctx, uint64_t
 		.sys_delete = htab_sys_delete,                                             \
 		.sys_lookup_and_delete = htab_sys_lookup_and_delete,                       \
 		.get_next_key = htab_get_next_key, .lookup_batch = htab_lookup_batch,      \
-		.has_delete_batch = true, .has_lookup_and_delete = true,                   \
+		.has_update_batch = true, .has_delete_batch = true, .has_lookup_and_delete = true,                   \
 		.lookup = map_htab_lookup, .update = map_htab_update, .delete = map_htab_delete,       \
 		.lookup_percpu = lp, .for_each = htab_for_each,                            \
 	}

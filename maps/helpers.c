@@ -15,6 +15,7 @@
 #include "maps/array_fast.h"
 #include "maps/helpers.h"
 #include "maps/htab.h"
+#include "maps/maps_ext.h"
 #include "maps/maps_int.h"
 
 #define REG_PTR(r) ((void *)(uintptr_t)(r))
@@ -44,11 +45,18 @@ uint64_t map_helper_lookup_elem(uint64_t r1, uint64_t r2, uint64_t r3, uint64_t 
 	return (uint64_t)(uintptr_t)map_lookup_elem(m, REG_PTR(r2));
 }
 
+/*
+ * DIVERGES: the kernel's verifier rejects a program that updates or deletes in
+ * a BPF_F_RDONLY_PROG map, so the helpers never see one. Until verifier/ does
+ * the same, the helpers refuse at run time with -EPERM.
+ */
 uint64_t map_helper_update_elem(uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5)
 {
 	struct map *m = REG_PTR(r1);
 	uint32_t t = m->map_type;
 
+	if (__builtin_expect(m->map_flags & BPF_F_RDONLY_PROG, 0))
+		return (uint64_t)-EPERM;
 	if (t == BPF_MAP_TYPE_ARRAY || t == BPF_MAP_TYPE_PERCPU_ARRAY)
 		return (uint64_t)map_array_update(m, REG_PTR(r2), REG_PTR(r3), r4);
 	if (type_is_htab(t))
@@ -60,6 +68,8 @@ uint64_t map_helper_delete_elem(uint64_t r1, uint64_t r2, uint64_t r3, uint64_t 
 {
 	struct map *m = REG_PTR(r1);
 
+	if (__builtin_expect(m->map_flags & BPF_F_RDONLY_PROG, 0))
+		return (uint64_t)-EPERM;
 	if (type_is_htab(m->map_type))
 		return (uint64_t)map_htab_delete(m, REG_PTR(r2));
 	return (uint64_t)map_delete_elem(m, REG_PTR(r2));
@@ -101,4 +111,5 @@ void map_helpers_fill(jit_helper_fn *table, uint32_t cnt)
 	for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
 		if (own[i].id < cnt)
 			table[own[i].id] = own[i].fn;
+	map_helpers_b_fill(table, cnt);
 }

@@ -54,6 +54,9 @@
 #define HTAB_INFLIGHT(pid) ((pid) + 2u)
 #define HTAB_ELEM_HDR_SZ 32u
 #define HTAB_MAX_CHAIN_RESTARTS 64u
+/* LRU clock counts: inserted elements survive one pass of the hand, looked-up ones two. */
+#define HTAB_REF_NEW 1u
+#define HTAB_REF_USED 2u
 
 struct htab_bucket {
 	_Atomic uint32_t lock; /* 0 or owner pid (maps/lock.c) */
@@ -66,7 +69,7 @@ struct htab_elem {
 	_Atomic uint32_t state; /* HTAB_FREE, HTAB_LINKED or HTAB_INFLIGHT(pid) */
 	uint32_t hash;          /* full hash of the key, written under wlock */
 	_Atomic uint32_t fnext; /* freelist link while FREE */
-	_Atomic uint8_t ref;    /* LRU: referenced since the clock hand last passed */
+	_Atomic uint8_t ref;    /* LRU: passes of the clock hand left before eviction */
 	uint8_t pad[7];
 	/* key (round_up(key_size, 8)), then the value unless per-CPU */
 };

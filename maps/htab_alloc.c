@@ -25,15 +25,19 @@
  * freelist until it is published or pushed back (maps/htab.h).
  * htab_reclaim() scans for INFLIGHT elements of dead pids and either re-marks
  * them LINKED (they made it into a chain) or frees them. It runs when an
- * insert finds no free element, at most once a second unless a lock was taken
- * over from a dead owner since the last scan.
+ * insert finds no free element (before an LRU evicts), at most once a second
+ * unless a lock was taken over from a dead owner since the last scan: the
+ * capacity a killed writer held is back at most about a second after its
+ * death, as soon as an insert needs it.
  *
  * LRU (kernel/bpf/bpf_lru_list.c keeps active/inactive lists per CPU or
- * shared). DIVERGES: we approximate LRU with the CLOCK algorithm: lookups
- * set a per-element reference bit, the shared hand sweeps elements in index
- * order, clearing set bits and evicting the first element whose bit is clear.
- * The evicted element is one not referenced during the last sweep, not
- * necessarily the least recently used one. BPF_F_NO_COMMON_LRU is accepted
+ * shared; new elements enter the inactive list, lookups mark them referenced).
+ * DIVERGES: we approximate LRU with a CLOCK algorithm: each element has a small
+ * count, set to 1 on insert and 2 on lookup; the shared hand sweeps elements
+ * in index order, counting down and evicting the first element at 0. So an
+ * element never looked up goes before one that was, and both before one
+ * looked up again since the hand last passed, but among equals the order is
+ * index order, not recency: the kernel may evict a different key. BPF_F_NO_COMMON_LRU is accepted
  * (and max_entries rounded as the kernel does) but uses the same clock.
  */
 #include "config.h"
@@ -93,8 +97,11 @@ static uint32_t fl_repair(struct htab *h, struct htab_fl *fl)
 /* Returns how many elements a repair put back. */
 static uint32_t fl_lock(struct htab *h, struct htab_fl *fl)
 {
-	if (map_lock_acquire(&fl->lock))
+	if (map_lock_acquire(&fl->lock)) {
+		/* Its holder was inside an update too: have the next reclaim run now. */
+		atomic_fetch_add_explicit(&h->ctl->dead_seen, 1, memory_order_relaxed);
 		return fl_repair(h, fl);
+	}
 	return 0;
 }
 
@@ -196,7 +203,8 @@ static bool pid_dead(struct pid_cache *c, uint32_t pid)
 	for (uint32_t i = 0; i < c->n; i++)
 		if (c->pid[i] == pid)
 			return c->dead[i];
-	bool d = pid != map_lock_self() && map_lock_owner_dead(pid);
+	/* Gone also if the pid was reused by a process that maps no bpftime map. */
+	bool d = pid != map_lock_self() && map_lock_owner_gone(pid, true);
 
 	if (c->n < 16) {
 		c->pid[c->n] = pid;
@@ -220,7 +228,7 @@ uint32_t htab_reclaim(struct map *m, struct htab *h)
 	/* Try-lock; a dead scanner's lock is taken over. */
 	if (!atomic_compare_exchange_strong_explicit(&ctl->reclaim_lock, &owner, self,
 						     memory_order_acquire, memory_order_relaxed)) {
-		if (owner == self || !map_lock_owner_dead(owner) ||
+		if (owner == self || !map_lock_owner_gone(owner, true) ||
 		    !atomic_compare_exchange_strong_explicit(&ctl->reclaim_lock, &owner, self,
 							     memory_order_acquire,
 							     memory_order_relaxed))
@@ -296,8 +304,8 @@ int htab_lru_evict(struct map *m, struct htab *h)
 		n = h->pool_cnt;
 	if (!n)
 		return -E2BIG;
-	/* Two sweeps: the first may only clear reference bits. */
-	for (tries = 2ull * n + 2; tries; tries--) {
+	/* Three sweeps: the first two may only count references down. */
+	for (tries = 3ull * n + 2; tries; tries--) {
 		uint32_t i = atomic_fetch_add_explicit(&h->ctl->hand, 1, memory_order_relaxed) % n;
 		struct htab_elem *e = htab_elem_at(h, i);
 		_Atomic uint32_t *link;
@@ -305,8 +313,10 @@ int htab_lru_evict(struct map *m, struct htab *h)
 
 		if (atomic_load_explicit(&e->state, memory_order_relaxed) != HTAB_LINKED)
 			continue;
-		if (atomic_load_explicit(&e->ref, memory_order_relaxed)) {
-			atomic_store_explicit(&e->ref, 0, memory_order_relaxed);
+		uint8_t ref = atomic_load_explicit(&e->ref, memory_order_relaxed);
+
+		if (ref) {
+			atomic_store_explicit(&e->ref, (uint8_t)(ref - 1), memory_order_relaxed);
 			continue;
 		}
 		b = &h->buckets[e->hash & h->mask];

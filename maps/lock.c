@@ -21,9 +21,12 @@
  * odd seqcount). Only one waiter can win that CAS.
  *
  * Assumption: all processes of a session share one pid namespace (the
- * supervisor launches the targets itself). A pid reused by a new process in
- * the window between the owner's death and the check only delays the
- * takeover; it never lets two holders in.
+ * supervisor launches the targets itself). A dead owner's pid can be reused
+ * (pid_max is often 32768) before anyone checks: after waiting about a second
+ * the waiter also reads /proc/<pid>/maps, and a process that maps no
+ * "bpftime-map:" file cannot be inside one of our critical sections, so it
+ * counts as gone too. Every process that takes a map lock has the map's file
+ * mapped until it drops the map, so this never lets two holders in.
  */
 #include "config.h"
 
@@ -42,6 +45,8 @@
 #define MAP_LOCK_CHECK_SPINS (1u << 12)
 #define MAP_LOCK_YIELD_SPINS (1u << 10)
 #define MAP_LOCK_MAX_BACKOFF 32u
+/* About a second of waiting (checks every ~4 ms of backed-off spinning). */
+#define MAP_LOCK_STALE_SPINS (MAP_LOCK_CHECK_SPINS * 256u)
 
 uint32_t map_lock_pid;
 
@@ -98,6 +103,42 @@ bool map_lock_owner_dead(uint32_t pid)
 	return rp[2] == 'Z' || rp[2] == 'X' || rp[2] == 'x';
 }
 
+/* Whether @pid maps any bpftime map file; unreadable counts as yes. */
+static bool maps_a_map_file(uint32_t pid)
+{
+	static const char needle[] = "bpftime-map:";
+	char path[64], buf[4096 + sizeof(needle)];
+	size_t keep = 0;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%u/maps", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno != ENOENT;
+	while ((n = read(fd, buf + keep, sizeof(buf) - 1 - keep)) > 0) {
+		size_t len = keep + (size_t)n;
+
+		buf[len] = 0;
+		if (memmem(buf, len, needle, sizeof(needle) - 1)) {
+			close(fd);
+			return true;
+		}
+		/* Keep a tail so a match across two reads is not missed. */
+		keep = len < sizeof(needle) ? len : sizeof(needle) - 1;
+		memmove(buf, buf + len - keep, keep);
+	}
+	close(fd);
+	return n < 0; /* a read error: assume it does */
+}
+
+bool map_lock_owner_gone(uint32_t pid, bool waited_long)
+{
+	if (map_lock_owner_dead(pid))
+		return true;
+	return waited_long && !maps_a_map_file(pid);
+}
+
 static inline void cpu_relax(void)
 {
 	__builtin_ia32_pause();
@@ -130,13 +171,13 @@ int map_lock_acquire_slow(_Atomic uint32_t *lock, uint32_t self)
 			if (spins % MAP_LOCK_YIELD_SPINS == 0)
 				sched_yield();
 			if (spins % MAP_LOCK_CHECK_SPINS == 0 && cur != self &&
-			    map_lock_owner_dead(cur)) {
+			    map_lock_owner_gone(cur, spins >= MAP_LOCK_STALE_SPINS)) {
 				uint32_t dead = cur;
 
 				if (atomic_compare_exchange_strong_explicit(
 					    lock, &dead, self, memory_order_acquire,
 					    memory_order_relaxed)) {
-					log_warn("maps: lock holder pid %u died; lock taken over and repaired\n",
+					log_warn("maps: lock holder pid %u is gone; lock taken over and repaired\n",
 						 cur);
 					return 1;
 				}

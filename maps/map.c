@@ -233,7 +233,6 @@ int map_open_fd(int fd, struct map **out)
 	m = calloc(1, sizeof(*m));
 	if (!m) {
 		map_shm_unmap(base, file_sz);
-		close(dfd);
 		return -ENOMEM;
 	}
 	hdr = (struct map_shm_hdr *)((uint8_t *)base + file_sz - MAP_SHM_HDR_SZ);
@@ -488,7 +487,7 @@ int map_sys_update_batch(struct map *m, struct map_batch *b)
 {
 	if (!sys_can_write(m))
 		return -EPERM;
-	if (!m->ops->sys_update)
+	if (!m->ops->has_update_batch || !m->ops->sys_update)
 		return -ENOTSUPP;
 	return map_batch_generic_update(m, b);
 }

@@ -29,6 +29,18 @@
  * pid; a waiter that spins too long checks whether the owner died
  * (SIGKILL) and takes the lock over (maps/lock.c). All processes of a session
  * must share one pid namespace for that check.
+ *
+ * Known limits (no kernel analogue, since kernel code cannot be stopped while
+ * it holds a lock): a process that is STOPPED (SIGSTOP, a debugger) inside a
+ * map write blocks other writers of that bucket or element until it resumes;
+ * the capacity an element held by a killed writer is recovered by the next
+ * insert that needs it, at most about a second later. A client holding the
+ * fd can write anything into the file (it must be able to, to mmap arrays):
+ * map_open_fd() validates the header, and every index read from shared memory
+ * is bounds-checked, so corruption can lose or garble entries but not crash
+ * the supervisor or the agent. For the same reason a client can mmap a frozen
+ * map writable, which the kernel refuses with -EPERM, and BPF_MAP_FREEZE
+ * cannot see (and refuse with -EBUSY) writable mappings that exist.
  */
 #ifndef MAPS_MAPS_H
 #define MAPS_MAPS_H
@@ -65,9 +77,12 @@ int map_create(const union bpf_attr *attr, const struct map_create_opts *opts, s
 /**
  * map_open_fd() - map an existing map from its memfd, at any address.
  *
- * Does not take ownership of @fd: it is duplicated (F_DUPFD_CLOEXEC).
- * Returns 0 with a reference in *out, -EINVAL if @fd is not a bpftime map of
- * a known ABI version or its header is inconsistent, -errno from fstat/mmap.
+ * Does not take or keep @fd: the mapping holds the file, so the caller may
+ * close @fd at once (map_fd() of such a handle is -1), and a process can open
+ * more maps than its RLIMIT_NOFILE.
+ * Returns 0 with a reference in *out, -EINVAL if @fd is not a sealed bpftime
+ * map file of a known ABI version or its header is inconsistent, -errno from
+ * fstat/mmap.
  */
 int map_open_fd(int fd, struct map **out);
 
@@ -75,7 +90,7 @@ int map_open_fd(int fd, struct map **out);
 struct map *map_get(struct map *m);
 /** Drop a reference; the last one unmaps and closes. Accepts NULL. */
 void map_put(struct map *m);
-/** The map's memfd (owned by the map; dup it to keep it past map_put()). */
+/** The memfd of a map made by map_create() (owned by the map; dup it to keep it past map_put()); -1 for map_open_fd() handles. */
 int map_fd(const struct map *m);
 
 uint32_t map_type(const struct map *m);

@@ -80,6 +80,7 @@ struct map_ops {
 	/* Batch: NULL means the generic key-walking version (kernel generic_map_*_batch) for
 	 * lookup/update/delete, and -ENOTSUPP for lookup_and_delete. */
 	int (*lookup_batch)(struct map *m, struct map_batch *b, bool do_delete);
+	bool has_update_batch;         /* kernel sets map_update_batch (else -ENOTSUPP) */
 	bool has_delete_batch;         /* kernel sets map_delete_batch */
 	bool has_lookup_and_delete;    /* kernel allows BPF_MAP_LOOKUP_AND_DELETE_ELEM */
 
@@ -132,6 +133,17 @@ extern const struct map_ops map_hash_ops;
 extern const struct map_ops map_percpu_hash_ops;
 extern const struct map_ops map_lru_hash_ops;
 extern const struct map_ops map_lru_percpu_hash_ops;
+/* Second maps stream (maps/Makemodule-b.am). */
+extern const struct map_ops map_ringbuf_ops;
+extern const struct map_ops map_perf_event_array_ops;
+extern const struct map_ops map_prog_array_ops;
+extern const struct map_ops map_queue_ops;
+extern const struct map_ops map_stack_ops;
+extern const struct map_ops map_bloom_filter_ops;
+extern const struct map_ops map_stack_trace_ops;
+extern const struct map_ops map_array_of_maps_ops;
+extern const struct map_ops map_hash_of_maps_ops;
+extern const struct map_ops map_lpm_trie_ops;
 
 /* ---- locks (maps/lock.c) ---- */
 
@@ -170,8 +182,13 @@ static inline void map_lock_release(_Atomic uint32_t *lock)
 	/* Pairs with the CAS-acquire in map_lock_acquire(). */
 	atomic_store_explicit(lock, 0, memory_order_release);
 }
-/* Whether @pid is gone (no such process, or a zombie). */
+/* Whether @pid is dead (no such process, or a zombie). */
 bool map_lock_owner_dead(uint32_t pid);
+/*
+ * Dead, or (once @waited_long) alive but mapping no bpftime map file: a pid
+ * reused by an unrelated process after the owner died.
+ */
+bool map_lock_owner_gone(uint32_t pid, bool waited_long);
 
 /* Seqcount helpers (even = stable, odd = write in progress). */
 static inline uint32_t map_seq_read_begin(const _Atomic uint32_t *seq)

@@ -74,7 +74,7 @@ int map_shm_open(int fd, int *fd_out, void **base_out, uint64_t *file_sz_out)
 	struct map_shm_hdr hdr;
 	struct stat st;
 	void *base;
-	int seals, dfd, err;
+	int seals;
 
 	if (fstat(fd, &st) < 0)
 		return -errno;
@@ -92,16 +92,14 @@ int map_shm_open(int fd, int *fd_out, void **base_out, uint64_t *file_sz_out)
 	    hdr.file_sz != (uint64_t)st.st_size ||
 	    hdr.body_sz != (uint64_t)st.st_size - MAP_SHM_HDR_SZ)
 		return -EINVAL;
-	dfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-	if (dfd < 0)
+	/*
+	 * The mapping keeps the file alive; no fd is kept, so a traced process
+	 * that opens thousands of maps does not run into its RLIMIT_NOFILE.
+	 */
+	base = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (base == MAP_FAILED)
 		return -errno;
-	base = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, dfd, 0);
-	if (base == MAP_FAILED) {
-		err = -errno;
-		close(dfd);
-		return err;
-	}
-	*fd_out = dfd;
+	*fd_out = -1;
 	*base_out = base;
 	*file_sz_out = (uint64_t)st.st_size;
 	return 0;

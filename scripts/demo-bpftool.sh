@@ -17,6 +17,8 @@ command -v bpftool >/dev/null || { echo "demo: bpftool is not installed (apt-get
 T=$(mktemp -d /tmp/bpftime-demo.XXXXXX)
 trap 'rm -rf "$T"' EXIT
 chmod 755 "$T"
+# The unprivileged user must be able to run bpftime-run wherever the build tree lives.
+cp "$RUN" "$T/bpftime-run" && RUN=$T/bpftime-run
 cp "$OBJ" "$T/prog.o"
 head -c 64 /dev/zero >"$T/packet"
 mkdir "$T/out"

@@ -32,6 +32,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -100,6 +101,30 @@ static int prepare_mounts(const struct sup_launch_opts *o)
 	return 0;
 }
 
+/* The child's failure report: which step, and the errno. */
+struct launch_fail {
+	int step;
+	int err;
+};
+
+/* Are we ourselves under a seccomp filter already (e.g. inside another bpftime-run)? */
+static bool under_seccomp_filter(void)
+{
+	char line[128];
+	bool yes = false;
+	FILE *f = fopen("/proc/self/status", "re");
+
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "Seccomp:", 8)) {
+			yes = strtol(line + 8, NULL, 10) == 2;
+			break;
+		}
+	fclose(f);
+	return yes;
+}
+
 static int send_fd(int sock, int fd)
 {
 	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
@@ -116,11 +141,12 @@ static int send_fd(int sock, int fd)
 	return sendmsg(sock, &msg, MSG_NOSIGNAL) == 1 ? 0 : -errno;
 }
 
-static int recv_fd(int sock)
+/* The listener fd, or -ECHILD with *f filled when the child reported a failure instead. */
+static int recv_fd(int sock, struct launch_fail *f)
 {
 	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
-	char byte;
-	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+	char buf[sizeof(struct launch_fail)];
+	struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
 			      .msg_controllen = sizeof(cbuf) };
 	struct cmsghdr *c;
@@ -133,17 +159,15 @@ static int recv_fd(int sock)
 	if (n < 0)
 		return -errno;
 	c = CMSG_FIRSTHDR(&msg);
+	if (n == (ssize_t)sizeof(*f) && !c) {
+		memcpy(f, buf, sizeof(*f));
+		return -ECHILD;
+	}
 	if (n != 1 || !c || c->cmsg_type != SCM_RIGHTS)
 		return -EPROTO;
 	memcpy(&fd, CMSG_DATA(c), sizeof(int));
 	return fd;
 }
-
-/* The child's failure report: which step, and the errno. */
-struct launch_fail {
-	int step;
-	int err;
-};
 
 static _Noreturn void child_fail(int sock, int step, int err)
 {
@@ -208,7 +232,9 @@ int sup_launch(const struct sup_launch_opts *o, pid_t *pidp, int *listener_fd)
 	}
 	close(sv[1]);
 
-	lfd = recv_fd(sv[0]);
+	lfd = recv_fd(sv[0], &f);
+	if (lfd == -ECHILD)
+		goto report;
 	if (lfd < 0)
 		goto child_failed;
 	/* Linux 6.6: synchronous wake-up makes a round trip ~10x cheaper. */
@@ -242,6 +268,9 @@ report:
 		f.step = STEP_SEND;
 	if (f.step == STEP_EXEC)
 		log_error("cannot run '%s': %s\n", o->argv[0], strerror(f.err));
+	else if (f.step == STEP_FILTER && (f.err == EBUSY || under_seccomp_filter()))
+		log_error("cannot %s: %s (hint: CMD already runs under a seccomp notification supervisor, e.g. another bpftime-run; nesting is not supported)\n",
+			  step_name[f.step], strerror(f.err));
 	else if (f.step == STEP_FILTER && (f.err == EINVAL || f.err == EOPNOTSUPP || f.err == EFAULT))
 		log_error("cannot %s: %s (hint: bpftime-run needs a kernel with CONFIG_SECCOMP_FILTER and seccomp user notification, Linux 5.9 or newer)\n",
 			  step_name[f.step], strerror(f.err));

@@ -15,8 +15,10 @@
  *
  * Why one thread is enough: every step is bounded. Reading target memory
  * with process_vm_readv does not wait for the target to run, a dead target
- * yields ESRCH/ENOENT at once, and no emulated command blocks. So one slow
- * or dying target cannot hold up the others.
+ * yields ESRCH/ENOENT at once, and no emulated command blocks: the one that
+ * runs user code, PROG_TEST_RUN, runs it in a child and comes back as a
+ * pending reply, answered when the child's pidfd turns readable. So one
+ * slow or dying target cannot hold up the others.
  *
  * Buffers are sized with SECCOMP_GET_NOTIF_SIZES, because struct
  * seccomp_notif may grow in future kernels.
@@ -49,6 +51,8 @@ struct notify_ctx {
 	uint64_t id;
 	pid_t tid;
 };
+
+static char tag_signal, tag_listener, tag_events, tag_wake; /* epoll tags: their addresses */
 
 static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
 
@@ -159,7 +163,26 @@ static void reply(int lfd, struct seccomp_notif_resp *resp, uint64_t id, struct 
 		log_debug("SEND failed: %s\n", strerror(errno));
 }
 
-static void serve_one(struct emu_session *s, int lfd, struct seccomp_notif *req,
+/* A call answered later: emul/test_run.c's child runs; we wait for its pidfd in the loop. */
+struct pending_call {
+	struct notify_ctx c;
+	pid_t tid;
+	struct emu_pending *p;
+	int fd;
+};
+
+static void pending_done(struct emu_session *s, int ep, struct pending_call *pc, struct seccomp_notif_resp *resp)
+{
+	struct emu_target t = { .ops = &notify_target_ops, .priv = &pc->c, .pid = pc->tid, .tid = pc->tid };
+	struct emu_reply r = { .install_fd = -1 };
+
+	epoll_ctl(ep, EPOLL_CTL_DEL, pc->fd, NULL);
+	if (emu_pending_finish(&t, pc->p, &r) == 0)
+		reply(pc->c.listener_fd, resp, pc->c.id, &r);
+	free(pc);
+}
+
+static void serve_one(struct emu_session *s, int ep, int lfd, struct seccomp_notif *req,
 		      struct seccomp_notif_resp *resp, size_t req_sz)
 {
 	struct notify_ctx c = { .listener_fd = lfd };
@@ -191,6 +214,23 @@ static void serve_one(struct emu_session *s, int lfd, struct seccomp_notif *req,
 			zclose(&r.install_fd);
 			return;
 		}
+		if (r.pending) {
+			struct pending_call *pc = calloc(1, sizeof(*pc));
+			struct epoll_event ev = { .events = EPOLLIN };
+
+			if (pc) {
+				pc->c = c;
+				pc->tid = t.tid;
+				pc->p = r.pending;
+				pc->fd = r.pending_fd;
+				ev.data.ptr = pc;
+				if (epoll_ctl(ep, EPOLL_CTL_ADD, pc->fd, &ev) == 0)
+					return; /* answered in pending_done() */
+				free(pc);
+			}
+			emu_pending_free(r.pending);
+			r = (struct emu_reply){ .val = -ENOMEM, .install_fd = -1 };
+		}
 	}
 	reply(lfd, resp, req->id, &r);
 }
@@ -212,7 +252,7 @@ int sup_notify_loop(struct emu_session *s, int lfd, pid_t child)
 	_cleanup_close_ int ep = -1, sfd = -1;
 	struct epoll_event ev;
 	sigset_t mask;
-	bool child_done = false, listener_open = true;
+	bool child_done = false, listener_open = true, reap = true;
 	int code = 1, wake_fd;
 	size_t i;
 
@@ -234,34 +274,37 @@ int sup_notify_loop(struct emu_session *s, int lfd, pid_t child)
 	ep = epoll_create1(EPOLL_CLOEXEC);
 	if (sfd < 0 || ep < 0)
 		return 1;
-	ev = (struct epoll_event){ .events = EPOLLIN, .data.fd = sfd };
+	/* data.ptr NULL-based tags for our own fds; pending calls use their record's address. */
+	ev = (struct epoll_event){ .events = EPOLLIN, .data.ptr = &tag_signal };
 	epoll_ctl(ep, EPOLL_CTL_ADD, sfd, &ev);
-	ev = (struct epoll_event){ .events = EPOLLIN, .data.fd = lfd };
+	ev = (struct epoll_event){ .events = EPOLLIN, .data.ptr = &tag_listener };
 	epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);
 	/* Close events on our objects (emul/lifetime.c). */
-	ev = (struct epoll_event){ .events = EPOLLIN, .data.fd = emu_session_event_fd(s) };
+	ev = (struct epoll_event){ .events = EPOLLIN, .data.ptr = &tag_events };
 	epoll_ctl(ep, EPOLL_CTL_ADD, emu_session_event_fd(s), &ev);
 	/* Agents that just wrote into an empty ring poke us: tick at once (emul/agent_wait.c). */
 	wake_fd = emu_agents_wake_fd(s);
 	if (wake_fd >= 0) {
-		ev = (struct epoll_event){ .events = EPOLLIN, .data.fd = wake_fd };
+		ev = (struct epoll_event){ .events = EPOLLIN, .data.ptr = &tag_wake };
 		epoll_ctl(ep, EPOLL_CTL_ADD, wake_fd, &ev);
 	}
 
 	for (;;) {
 		struct epoll_event evs[4];
 		int n, status;
-		pid_t p;
+		pid_t p = 0;
 
-		/* Reap everything that has exited; we are their subreaper. */
-		while ((p = waitpid(-1, &status, WNOHANG)) > 0) {
+		/* Reap everything that has exited (we are their subreaper), only after a
+		 * SIGCHLD: a waitpid per notification would cost every emulated call. */
+		while (reap && (p = waitpid(-1, &status, WNOHANG)) > 0) {
 			if (p == child) {
 				child_done = true;
 				code = status_code(status);
 			}
 		}
-		if (p < 0 && errno == ECHILD && child_done)
+		if (reap && p < 0 && errno == ECHILD && child_done)
 			break;
+		reap = false;
 
 		/* While a ring is watched by a target's epoll set, tick to keep its wake-up current (emul/epoll.c). */
 		n = epoll_wait(ep, evs, ARRAY_SIZE(evs), emu_wake_active(s) ? EMU_WAKE_TICK_MS : -1);
@@ -274,19 +317,23 @@ int sup_notify_loop(struct emu_session *s, int lfd, pid_t child)
 			break;
 		}
 		for (int k = 0; k < n; k++) {
-			if (evs[k].data.fd == sfd) {
+			if (evs[k].data.ptr == &tag_signal) {
 				struct signalfd_siginfo si;
 
 				while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-					if (si.ssi_signo != SIGCHLD && !child_done)
+					if (si.ssi_signo == SIGCHLD)
+						reap = true;
+					else if (!child_done)
 						kill(child, (int)si.ssi_signo);
 				}
-			} else if (evs[k].data.fd == emu_session_event_fd(s)) {
+			} else if (evs[k].data.ptr == &tag_events) {
 				emu_session_events(s);
-			} else if (evs[k].data.fd == wake_fd) {
+			} else if (evs[k].data.ptr == &tag_wake) {
 				emu_agents_wake_drain(s);
+			} else if (evs[k].data.ptr != &tag_listener) {
+				pending_done(s, ep, evs[k].data.ptr, resp);
 			} else if (evs[k].events & EPOLLIN) {
-				serve_one(s, lfd, req, resp, MAX(sizes.seccomp_notif, sizeof(*req)));
+				serve_one(s, ep, lfd, req, resp, MAX(sizes.seccomp_notif, sizeof(*req)));
 			} else if (listener_open && (evs[k].events & (EPOLLHUP | EPOLLERR))) {
 				/* No filtered task is left; keep waiting for children only. */
 				epoll_ctl(ep, EPOLL_CTL_DEL, lfd, NULL);

@@ -603,6 +603,31 @@ START_TEST(test_perf_event_open_rules)
 	close((int)fd);
 	pa.config1 = 24; /* a bad path pointer */
 	ck_assert_int_eq(eperf(&pa, -1, 0, -1, 0), -EFAULT);
+	/* A relative path is recorded against the caller's cwd, as kern_path() resolves it. */
+	{
+		char rel[] = "sub/prog", want[4200], cwd[4096];
+		struct emu_obj *o;
+		uint64_t id = 0, args[6] = { 0 };
+		struct emu_reply r;
+
+		pa.config1 = (uintptr_t)rel;
+		pa.size = sizeof(pa); /* config2 lies past PERF_ATTR_SIZE_VER0 */
+		fd = eperf(&pa, 1, -1, -1, 0);
+		ck_assert_int_ge(fd, 0);
+		args[0] = (uint64_t)fd;
+		args[1] = PERF_EVENT_IOC_ID;
+		args[2] = (uintptr_t)&id;
+		ck_assert_int_eq(emu_syscall(S, &T, SYS_ioctl, args, &r), 0);
+		ck_assert_int_eq(emu_reply_apply_local(&r), 0);
+		ck_assert_int_eq(emu_obj_by_id(S, EMU_REG_PERF, (uint32_t)id, &o), 0);
+		ck_assert_ptr_nonnull(getcwd(cwd, sizeof(cwd)));
+		snprintf(want, sizeof(want), "%s/sub/prog", cwd);
+		ck_assert_str_eq(o->slot->u.perf.path, want);
+		ck_assert_int_eq(o->slot->u.perf.pid, 1);
+		ck_assert_int_eq(o->slot->u.perf.offset, 0x1000);
+		ck_assert_int_eq(o->slot->u.perf.flags & EMU_REG_PERF_RETPROBE, 0);
+		close((int)fd);
+	}
 }
 END_TEST
 
@@ -744,6 +769,21 @@ START_TEST(test_tracepoint_link_detaches_on_last_close)
 	ck_assert_int_ge(link, 0);
 	ck_assert_int_ne(pe->slot->u.perf.prog_id, 0);
 	ck_assert_int_ne(pe->slot->u.perf.link_id, 0);
+	/* PERF_EVENT_IOC_QUERY_BPF: one program, its id. */
+	{
+		struct {
+			uint32_t ids_len, prog_cnt, ids[4];
+		} q = { .ids_len = 4 };
+		struct bpf_prog_info pi;
+
+		args[1] = PERF_EVENT_IOC_QUERY_BPF;
+		args[2] = (uintptr_t)&q;
+		ck_assert_int_eq(emu_syscall(S, &T, SYS_ioctl, args, &r), 0);
+		ck_assert_int_eq(emu_reply_apply_local(&r), 0);
+		ck_assert_int_eq(q.prog_cnt, 1);
+		prog_info_of(ebpf, prog, &pi);
+		ck_assert_int_eq(q.ids[0], pi.id);
+	}
 	/* A second attach: EEXIST, through SET_BPF too. */
 	ck_assert_int_eq(ebpf(BPF_LINK_CREATE, &a, sizeof(a)), -EEXIST);
 	args[1] = PERF_EVENT_IOC_SET_BPF;
@@ -966,6 +1006,47 @@ START_TEST(test_prog_with_map_test_run)
 }
 END_TEST
 
+START_TEST(test_pin_removal_releases_object)
+{
+	char upath[64], file[4096];
+	struct bpf_prog_info info;
+	union bpf_attr a;
+	long fd;
+	uint32_t id;
+
+	prog_attr(&a, BPF_PROG_TYPE_SOCKET_FILTER, trivial, 2);
+	fd = ebpf(BPF_PROG_LOAD, &a, sizeof(a));
+	ck_assert_int_ge(fd, 0);
+	prog_info_of(ebpf, fd, &info);
+	id = info.id;
+	snprintf(upath, sizeof(upath), "/sys/fs/bpf/pin-%d", (int)getpid());
+	memset(&a, 0, sizeof(a));
+	a.bpf_fd = (uint32_t)fd;
+	a.pathname = (uintptr_t)upath;
+	ck_assert_int_eq(ebpf(BPF_OBJ_PIN, &a, sizeof(a)), 0);
+	ck_assert_int_eq(ebpf(BPF_OBJ_PIN, &a, sizeof(a)), -EEXIST);
+	a.pathname = (uintptr_t) "/tmp/not-bpffs";
+	ck_assert_int_eq(ebpf(BPF_OBJ_PIN, &a, sizeof(a)), -EPERM);
+	/* The pin keeps the program after the last fd closes. */
+	close((int)fd);
+	emu_session_events(S);
+	memset(&a, 0, sizeof(a));
+	a.pathname = (uintptr_t)upath;
+	fd = ebpf(BPF_OBJ_GET, &a, sizeof(a));
+	ck_assert_int_ge(fd, 0);
+	close((int)fd);
+	emu_session_events(S);
+	/* rm of the pin file releases it. */
+	snprintf(file, sizeof(file), "%s/pin-%d", emu_session_bpffs_dir(S), (int)getpid());
+	ck_assert_int_eq(unlink(file), 0);
+	emu_session_events(S);
+	ck_assert_int_eq(ebpf(BPF_OBJ_GET, &a, sizeof(a)), -ENOENT);
+	memset(&a, 0, sizeof(a));
+	a.prog_id = id;
+	ck_assert_int_eq(ebpf(BPF_PROG_GET_FD_BY_ID, &a, sizeof(a)), -ENOENT);
+}
+END_TEST
+
 static Suite *emul_suite(void)
 {
 	Suite *s = suite_create("emul");
@@ -994,6 +1075,7 @@ static Suite *emul_suite(void)
 	tcase_add_test(to, test_btf_load_bad_magic_einval);
 	tcase_add_test(to, test_link_create_perf_bad_target_ebadf);
 	tcase_add_test(to, test_prog_freed_after_last_close);
+	tcase_add_test(to, test_pin_removal_releases_object);
 	tcase_add_test(tt, test_test_run_rules);
 	tcase_add_test(tt, test_test_run_syscall_rejects_repeat);
 	tcase_add_test(tt, test_test_run_crash_is_contained);

@@ -7,6 +7,9 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -389,6 +392,23 @@ START_TEST(test_interp_div_by_zero_gives_zero)
 }
 END_TEST
 
+START_TEST(test_interp_div64_wide_and_narrow_operands)
+{
+	/* Both the 32-bit fast path and the 64-bit path of div/mod. */
+	ck_assert_uint_eq(run_asm("lddw %r0, 0x100000001\nmov %r1, 3\ndiv %r0, %r1\nexit"), 0x55555555ull);
+	ck_assert_uint_eq(run_asm("lddw %r0, 0x100000001\nmov %r1, 3\nmod %r0, %r1\nexit"), 2);
+	ck_assert_uint_eq(run_asm("mov %r0, 7\nlddw %r1, 0x100000000\ndiv %r0, %r1\nexit"), 0);
+	ck_assert_uint_eq(run_asm("mov %r0, 7\nlddw %r1, 0x100000000\nmod %r0, %r1\nexit"), 7);
+	ck_assert_uint_eq(run_asm("mov32 %r0, 0xfffffff0\nmov %r1, 16\ndiv %r0, %r1\nexit"), 0x0fffffffull);
+	ck_assert_uint_eq(run_asm("lddw %r0, 0x100000001\ndiv %r0, 3\nexit"), 0x55555555ull);
+	ck_assert_uint_eq(run_asm("lddw %r0, 0x100000001\nmod %r0, 3\nexit"), 2);
+	ck_assert_uint_eq(run_asm("mov32 %r0, 0xfffffff1\nmod %r0, 16\nexit"), 1);
+	/* A negative imm is sign-extended: the divisor is 2^64 - 1. */
+	ck_assert_uint_eq(run_asm("mov %r0, -1\ndiv %r0, -1\nexit"), 1);
+	ck_assert_uint_eq(run_asm("mov %r0, 5\ndiv %r0, -1\nexit"), 0);
+}
+END_TEST
+
 START_TEST(test_interp_mod_by_zero_keeps_dst)
 {
 	ck_assert_uint_eq(run_asm("lddw %r0, 0x100000007\nmov %r1, 0\nmod %r0, %r1\nexit"),
@@ -543,6 +563,50 @@ START_TEST(test_interp_atomics)
 	ck_assert_uint_eq(run_asm_mem("mov %r0, -2\nmov %r2, 4\nlock cmpxchg32 [%r1+8], %r2\nexit", m,
 				      sizeof(m)), 0xfffffffeull);
 	ck_assert_uint_eq(m[1], 0x100000004ull);
+}
+END_TEST
+
+START_TEST(test_interp_atomics_shared_between_processes)
+{
+	/* Two processes run the same program on one MAP_SHARED page: every
+	 * increment must land (64-bit add, 32-bit fetch-add, and a cmpxchg
+	 * retry loop), so the totals are exact whatever the interleaving. */
+	const char *text = "mov %r2, 0\n"
+			   "l:\n"
+			   "mov %r3, 1\n"
+			   "lock add [%r1], %r3\n"
+			   "mov %r4, 2\n"
+			   "lock fetch add32 [%r1+8], %r4\n"
+			   "retry:\n"
+			   "ldxdw %r0, [%r1+16]\n"
+			   "mov %r5, %r0\n"
+			   "add %r5, 3\n"
+			   "mov %r6, %r0\n"
+			   "lock cmpxchg [%r1+16], %r5\n"
+			   "jne %r0, %r6, retry\n"
+			   "add %r2, 1\n"
+			   "jne %r2, 20000, l\n"
+			   "mov %r0, 0\n"
+			   "exit";
+	uint64_t *shared = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	struct jit_prog *prog = NULL;
+	int status;
+	pid_t pid;
+
+	ck_assert_ptr_ne(shared, MAP_FAILED);
+	ck_assert_int_eq(load_asm(text, NULL, &prog), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	jit_prog_run(prog, shared);
+	if (pid == 0)
+		_exit(0);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ck_assert_uint_eq(shared[0], 2 * 20000);
+	ck_assert_uint_eq(shared[1], 2 * 2 * 20000); /* 32-bit slot, upper half untouched */
+	ck_assert_uint_eq(shared[2], 3 * 2 * 20000);
+	jit_prog_free(prog);
+	munmap(shared, 4096);
 }
 END_TEST
 
@@ -793,6 +857,9 @@ START_TEST(test_interp_ld_imm64_pseudo_resolved_at_load)
 	resolves = 0;
 	ck_assert_int_eq(load_raw(p, 6, &env, &prog), 0);
 	ck_assert_int_eq(resolves, 2);
+	/* The program keeps its instructions as given, pseudo forms unresolved. */
+	ck_assert_uint_eq(jit_prog_insn_cnt(prog), 6);
+	ck_assert_int_eq(memcmp(jit_prog_insns(prog), p, sizeof(p)), 0);
 	ck_assert_uint_eq(jit_prog_run(prog, NULL), 0xfeed0000beefull + 0x1010);
 	ck_assert_uint_eq(jit_prog_run(prog, NULL), 0xfeed0000beefull + 0x1010);
 	ck_assert_int_eq(resolves, 2); /* nothing is resolved while running */
@@ -914,6 +981,34 @@ START_TEST(test_disasm_text_and_refusals)
 }
 END_TEST
 
+START_TEST(test_load_env_size_versioning)
+{
+	struct {
+		struct jit_env env;
+		uint64_t newer_field;
+	} big = { .env = { .sz = sizeof(big), .helpers = test_helpers, .helper_cnt = 3 } };
+	struct jit_env small = { .sz = offsetof(struct jit_env, helper_cnt) + sizeof(uint32_t),
+				 .helpers = test_helpers, .helper_cnt = 3,
+				 .tail_call = tail_self /* past sz: must be ignored */ };
+	struct jit_prog *prog = NULL;
+
+	/* Newer caller, unknown field zero: fine. */
+	ck_assert_int_eq(load_asm("mov %r1, 2\ncall 1\nexit", &big.env, &prog), 0);
+	ck_assert_uint_eq(jit_prog_run(prog, NULL), 2);
+	jit_prog_free(prog);
+	prog = NULL;
+	/* ... unknown field set: refused. */
+	big.newer_field = 1;
+	ck_assert_int_eq(load_asm("exit", &big.env, &prog), -E2BIG);
+	ck_assert_ptr_null(prog);
+	/* Older caller: helpers are read, the fields past its size are not, so
+	 * call 12 is an unknown helper rather than a tail call. */
+	refused("call 12\nexit", &small, -EINVAL, "insn 0: invalid func unknown#12 (no such helper)");
+	small.sz = 4;
+	refused("exit", &small, -EINVAL, "struct jit_env is too small (sz 4)");
+}
+END_TEST
+
 static Suite *jit_suite(void)
 {
 	Suite *s = suite_create("jit");
@@ -948,6 +1043,7 @@ static Suite *jit_suite(void)
 	tc = tcase_create("interp");
 	tcase_add_test(tc, test_interp_div_by_zero_gives_zero);
 	tcase_add_test(tc, test_interp_mod_by_zero_keeps_dst);
+	tcase_add_test(tc, test_interp_div64_wide_and_narrow_operands);
 	tcase_add_test(tc, test_interp_intmin_sdiv_minus_one);
 	tcase_add_test(tc, test_interp_shift_masking);
 	tcase_add_test(tc, test_interp_alu32_zero_extends);
@@ -955,6 +1051,7 @@ static Suite *jit_suite(void)
 	tcase_add_test(tc, test_interp_fused_widening_idioms);
 	tcase_add_test(tc, test_interp_fused_mov_add_and_add_jcc);
 	tcase_add_test(tc, test_interp_atomics);
+	tcase_add_test(tc, test_interp_atomics_shared_between_processes);
 	tcase_add_test(tc, test_interp_local_call_stack_isolation);
 	tcase_add_test(tc, test_interp_local_calls_nest_eight_deep);
 	tcase_add_test(tc, test_interp_helper_args_and_current_run);
@@ -966,6 +1063,7 @@ static Suite *jit_suite(void)
 	tcase_add_test(tc, test_interp_tail_call_from_subprog_returns_to_caller);
 	tcase_add_test(tc, test_interp_tail_call_empty_slots_count_toward_limit);
 	tcase_add_test(tc, test_interp_ld_imm64_pseudo_resolved_at_load);
+	tcase_add_test(tc, test_load_env_size_versioning);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("asm");

@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -47,12 +48,15 @@ static uint32_t priv_key(int w, uint32_t j)
 	return 10000u * (uint32_t)(w + 1) + j;
 }
 
-static void worker(int w, int hfd, int afd)
+#define LRU_MAX 256
+
+static void worker(int w, int hfd, int afd, int pfd, int lfd)
 {
-	struct map *h, *a;
+	struct map *h, *a, *pc, *lru;
 	uint32_t k;
 
-	if (map_open_fd(hfd, &h) || map_open_fd(afd, &a))
+	if (map_open_fd(hfd, &h) || map_open_fd(afd, &a) || map_open_fd(pfd, &pc) ||
+	    map_open_fd(lfd, &lru))
 		_exit(10);
 	for (uint32_t r = 0; r < ROUNDS; r++) {
 		for (k = 0; k < SHARED; k++) {
@@ -88,6 +92,16 @@ static void worker(int w, int hfd, int afd)
 			if (map_sys_update_elem(h, &pk, &val, BPF_EXIST))
 				_exit(16);
 		}
+		/* Per-CPU counter: an atomic add on whichever CPU's slot we are on. */
+		k = 0;
+		uint64_t *slot = map_lookup_elem(pc, &k);
+		if (!slot)
+			_exit(17);
+		__atomic_fetch_add(slot, 1, __ATOMIC_RELAXED);
+		/* LRU: a new key every round keeps the clock hand evicting. */
+		uint32_t lk = ((uint32_t)w << 24) | r;
+		if (map_update_elem(lru, &lk, &val, BPF_NOEXIST))
+			_exit(18);
 		k = 32 + (uint32_t)w;
 		uint64_t done = r + 1;
 		/* Published after this round's adds: pairs with the parent's reads after waitpid. */
@@ -95,21 +109,25 @@ static void worker(int w, int hfd, int afd)
 	}
 	map_put(h);
 	map_put(a);
+	map_put(pc);
+	map_put(lru);
 	_exit(0);
 }
 
-static uint64_t lookup_u64(struct map *m, uint32_t k)
+static uint64_t lookup_u64_at(struct map *m, uint32_t k, int line)
 {
 	uint64_t v = 0;
+	int err = map_sys_lookup_elem(m, &k, &v, 0);
 
-	ck_assert_int_eq(map_sys_lookup_elem(m, &k, &v, 0), 0);
+	ck_assert_msg(err == 0, "line %d: lookup of key %#x: %d", line, k, err);
 	return v;
 }
+#define lookup_u64(m, k) lookup_u64_at(m, k, __LINE__)
 
 START_TEST(test_stress_kill_exact_totals)
 {
-	union bpf_attr ha = { 0 }, aa = { 0 };
-	struct map *h, *a;
+	union bpf_attr ha = { 0 }, aa = { 0 }, pa = { 0 }, la = { 0 };
+	struct map *h, *a, *pc, *lru;
 	pid_t pids[WORKERS];
 	bool killed[WORKERS] = { false };
 	int n_killed = 0;
@@ -124,8 +142,19 @@ START_TEST(test_stress_kill_exact_totals)
 	aa.key_size = 4;
 	aa.value_size = 8;
 	aa.max_entries = 64;
+	pa = ha;
+	pa.map_type = BPF_MAP_TYPE_PERCPU_HASH;
+	la = ha;
+	la.map_type = BPF_MAP_TYPE_LRU_HASH;
+	la.max_entries = LRU_MAX;
 	ck_assert_int_eq(map_create(&ha, NULL, &h), 0);
 	ck_assert_int_eq(map_create(&aa, NULL, &a), 0);
+	ck_assert_int_eq(map_create(&pa, NULL, &pc), 0);
+	ck_assert_int_eq(map_create(&la, NULL, &lru), 0);
+	uint32_t ncpu = map_possible_cpus();
+	uint64_t *pzero = calloc(ncpu, 8), *pvals = calloc(ncpu, 8);
+	k = 0;
+	ck_assert_int_eq(map_sys_update_elem(pc, &k, pzero, BPF_NOEXIST), 0);
 	for (k = 0; k < SHARED; k++)
 		ck_assert_int_eq(map_sys_update_elem(h, &k, &zero, BPF_NOEXIST), 0);
 	for (k = 500; k < 500 + WORKERS; k++)
@@ -135,7 +164,7 @@ START_TEST(test_stress_kill_exact_totals)
 		pids[w] = fork();
 		ck_assert_int_ge(pids[w], 0);
 		if (pids[w] == 0)
-			worker(w, map_fd(h), map_fd(a));
+			worker(w, map_fd(h), map_fd(a), map_fd(pc), map_fd(lru));
 	}
 	/* Kill the first KILLED workers at pseudo-random instants while all are running. */
 	srand((unsigned)time(NULL) ^ (unsigned)getpid());
@@ -157,6 +186,13 @@ START_TEST(test_stress_kill_exact_totals)
 		}
 	}
 	fprintf(stderr, "maps_stress: %d of %d workers killed mid-run\n", n_killed, WORKERS);
+	/*
+	 * An element a killed writer held comes back through htab_reclaim() when an
+	 * insert needs it, at most once a second unless a lock was taken over since:
+	 * wait that second out before checking that the full capacity is back.
+	 */
+	struct timespec sec = { 1, 100000000L };
+	nanosleep(&sec, NULL);
 
 	/* Exact per-worker counters and published progress. */
 	uint64_t published = 0;
@@ -185,6 +221,71 @@ START_TEST(test_stress_kill_exact_totals)
 			      "array index %u: %llu not in [%llu, +%d]", k, (unsigned long long)av,
 			      (unsigned long long)published, n_killed);
 	}
+	/* Per-CPU counter: the sum over CPUs, same bounds. */
+	k = 0;
+	ck_assert_int_eq(map_sys_lookup_elem(pc, &k, pvals, 0), 0);
+	uint64_t psum = 0;
+	for (uint32_t c = 0; c < ncpu; c++)
+		psum += pvals[c];
+	ck_assert_msg(psum >= published && psum <= published + (uint64_t)n_killed,
+		      "per-CPU sum %llu not in [%llu, +%d]", (unsigned long long)psum,
+		      (unsigned long long)published, n_killed);
+	free(pzero);
+	free(pvals);
+	/* LRU: never more than max_entries, no key twice; then still exactly full (nothing leaked). */
+	{
+		uint32_t lkey, lnext, ln = 0;
+		uint8_t *lseen = calloc(WORKERS, ROUNDS);
+
+		for (int e = map_sys_get_next_key(lru, NULL, &lnext); !e;
+		     e = map_sys_get_next_key(lru, &lkey, &lnext)) {
+			uint32_t lw = lnext >> 24, lr = lnext & 0xffffff;
+
+			ck_assert(lw < WORKERS && lr < ROUNDS);
+			ck_assert_msg(!lseen[lw * ROUNDS + lr], "LRU key %#x twice", lnext);
+			lseen[lw * ROUNDS + lr] = 1;
+			lkey = lnext;
+			ln++;
+		}
+		ck_assert_uint_le(ln, LRU_MAX);
+		free(lseen);
+		for (lkey = 0xff000000u; lkey < 0xff000000u + LRU_MAX; lkey++) {
+			uint64_t lv = lkey;
+
+			ck_assert_int_eq(map_sys_update_elem(lru, &lkey, &lv, BPF_NOEXIST), 0);
+		}
+		/* The newest key is there; the map holds exactly LRU_MAX keys. */
+		lkey = 0xff000000u + LRU_MAX - 1;
+		ck_assert_uint_eq(lookup_u64(lru, lkey), lkey);
+		ln = 0;
+		for (int e = map_sys_get_next_key(lru, NULL, &lnext); !e;
+		     e = map_sys_get_next_key(lru, &lkey, &lnext)) {
+			lkey = lnext;
+			ln++;
+		}
+		if (ln != LRU_MAX) {
+			struct htab *ht = lru->priv;
+
+			for (uint32_t i = 0; i < ht->pool_cnt; i++) {
+				struct htab_elem *e = htab_elem_at(ht, i);
+
+				if (e->state != HTAB_LINKED)
+					fprintf(stderr, "lru: element %u state %u wlock %#llx hash %#x\n", i,
+						e->state, (unsigned long long)e->wlock, e->hash);
+			}
+			for (uint32_t c = 0; c < ht->ncpu; c++) {
+				struct htab_fl *fl = (struct htab_fl *)(ht->fl + c * 64);
+
+				fprintf(stderr, "lru: fl %u lock %u head %u op %u idx %u\n", c, fl->lock,
+					fl->head, fl->op, fl->op_idx);
+			}
+			fprintf(stderr, "lru: bump %u dead_seen %u reclaim_seen %u\n", ht->ctl->bump,
+				ht->ctl->dead_seen, ht->ctl->reclaim_seen);
+		}
+		ck_assert_uint_eq(ln, LRU_MAX);
+	}
+	map_put(pc);
+	map_put(lru);
 	/* Survivors' private keys hold the last value written to each. */
 	for (int w = 0; w < WORKERS; w++) {
 		if (killed[w])
@@ -217,7 +318,7 @@ START_TEST(test_stress_kill_exact_totals)
 	ck_assert_uint_le(killed_keys, (uint32_t)n_killed * PRIVATE);
 	free(seen);
 
-	/* Fully usable: delete everything, then fill to capacity (reclaims dead writers' elements). */
+	/* Fully usable: delete everything, then fill to capacity. */
 	while (map_sys_get_next_key(h, NULL, &key) == 0)
 		ck_assert_int_eq(map_sys_delete_elem(h, &key), 0);
 	uint32_t filled = 0;
@@ -304,6 +405,45 @@ START_TEST(test_lock_taken_over_from_killed_holder)
 }
 END_TEST
 
+/* The owner died and its pid now belongs to an unrelated process (no map mapped). */
+START_TEST(test_lock_taken_over_from_reused_pid)
+{
+	_Atomic uint32_t *lock = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+				      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	union bpf_attr aa = { 0 };
+	struct map *a;
+	pid_t pid;
+
+	/* We map a map file ourselves, so we are never "unrelated". */
+	aa.map_type = BPF_MAP_TYPE_ARRAY;
+	aa.key_size = 4;
+	aa.value_size = 8;
+	aa.max_entries = 1;
+	ck_assert_int_eq(map_create(&aa, NULL, &a), 0);
+	ck_assert(!map_lock_owner_gone((uint32_t)getpid(), true));
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		execlp("sleep", "sleep", "30", (char *)NULL);
+		_exit(127);
+	}
+	/* Stand-in for a reused pid: a live process that maps no bpftime map. */
+	struct timespec ts = { 0, 200000000L };
+	nanosleep(&ts, NULL);
+	ck_assert(!map_lock_owner_dead((uint32_t)pid));
+	ck_assert(map_lock_owner_gone((uint32_t)pid, true));
+	ck_assert(!map_lock_owner_gone((uint32_t)pid, false));
+	atomic_store(lock, (uint32_t)pid);
+	ck_assert_int_eq(map_lock_acquire(lock), 1);
+	ck_assert_uint_eq(atomic_load(lock), (uint32_t)getpid());
+	map_lock_release(lock);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	munmap((void *)lock, 4096);
+	map_put(a);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("maps_stress");
@@ -313,6 +453,7 @@ int main(void)
 
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, test_lock_taken_over_from_killed_holder);
+	tcase_add_test(tc, test_lock_taken_over_from_reused_pid);
 	tcase_add_test(tc, test_stress_kill_exact_totals);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);

@@ -18,6 +18,9 @@ if [ "${BPFTIME_UNIT_ONLY:-0}" = 1 ]; then echo "1..0 # SKIP BPFTIME_UNIT_ONLY";
 if [ "$(id -u)" != 0 ]; then echo "1..0 # SKIP needs root for the kernel side and setpriv"; exit 0; fi
 command -v bpftrace >/dev/null || { echo "1..0 # SKIP no bpftrace"; exit 0; }
 T=$(mktemp -d /tmp/bpftime-bt.XXXXXX) || exit 1
+# uid 65534 must be able to run what it runs, wherever the build tree lives (/root is 0700).
+chmod 755 "$T"
+cp "$RUN" "$T/bpftime-run" && RUN=$T/bpftime-run
 trap 'rm -rf "$T"' EXIT
 S=e2e-bpftrace-$$
 user() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }

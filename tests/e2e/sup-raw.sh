@@ -13,6 +13,10 @@ if [ "${BPFTIME_UNIT_ONLY:-0}" = 1 ]; then echo "1..0 # SKIP BPFTIME_UNIT_ONLY";
 if [ "$(id -u)" != 0 ]; then echo "1..0 # SKIP needs root for the kernel side and setpriv"; exit 0; fi
 [ -x "$RAW" ] || { echo "1..0 # SKIP $RAW not built"; exit 0; }
 T=$(mktemp -d /tmp/bpftime-raw.XXXXXX) || exit 1
+# uid 65534 must be able to run what it runs, wherever the build tree lives (/root is 0700).
+chmod 755 "$T"
+cp "$RUN" "$T/bpftime-run" && RUN=$T/bpftime-run
+cp "$RAW" "$T/raw.bin" && RAW=$T/raw.bin
 trap 'rm -rf "$T"' EXIT
 
 n=0

@@ -19,6 +19,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -127,8 +128,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		args[2] = asz % 5000;
 		break;
 	}
-	if (emu_syscall(S, &t, nr, args, &r) == 0 && r.install_fd >= 0)
-		close(r.install_fd);
+	if (emu_syscall(S, &t, nr, args, &r) == 0) {
+		if (r.pending) {
+			/* A test run: wait for its child and finish it against the arena. */
+			struct pollfd pfd = { .fd = r.pending_fd, .events = POLLIN };
+
+			while (poll(&pfd, 1, -1) < 0 && errno == EINTR)
+				;
+			emu_pending_finish(&t, r.pending, &r);
+		}
+		if (r.install_fd >= 0)
+			close(r.install_fd);
+	}
 	emu_session_events(S);
 	return 0;
 }
