@@ -18,10 +18,13 @@
  * immediate wake-up. Consumers never read the eventfd; they read the ring,
  * the positions become equal, and the next tick drains it.
  *
+ * Exercised end to end by libbpf's ring_buffer__poll() (tests/e2e/sup-skel.sh)
+ * and bpftrace's perf buffers (tests/e2e/sup-bpftrace.sh).
+ *
  * DIVERGES: wake-up latency is up to one tick; EPOLL_CTL_DEL of such an fd
  * returns ENOENT (the epoll item is ours); poll(2) is not covered (bcc): it
  * reports the fd ready at once, so bcc spins; the agent's poll() interposer
- * is the planned answer.
+ * (or maps/'s ring notify callbacks writing our eventfd) is the planned answer.
  */
 #define _GNU_SOURCE
 #include "emul/emul_int.h"

@@ -117,9 +117,11 @@ const jit_helper_fn *emu_helpers_sup(void)
 		table[BPF_FUNC_get_current_pid_tgid] = h_get_current_pid_tgid;
 		table[BPF_FUNC_ktime_get_boot_ns] = h_ktime_get_boot_ns;
 		table[BPF_FUNC_ktime_get_coarse_ns] = h_ktime_get_coarse_ns;
-		table[BPF_FUNC_perf_event_output] = h_perf_event_output;
-		/* bpf_map_lookup_elem, _update_elem, _delete_elem, spin locks ... (maps/helpers.c). */
+		/* bpf_map_lookup_elem, _update_elem, _delete_elem, spin locks, ring buffers ...
+		 * (maps/helpers.c); then ours, which win: bpftime-run keeps PERF_EVENT_ARRAY slots
+		 * as perf event ids of its own rings (emul/perf_ring.c), not maps/ perf rings. */
 		emu_map_helpers_fill(table, EMU_HELPER_MAX);
+		table[BPF_FUNC_perf_event_output] = h_perf_event_output;
 	}
 	return table;
 }

@@ -1,7 +1,8 @@
 #!/bin/sh
 # sup-skel.sh - a libbpf 1.1 skeleton (tests/e2e/sup_skel.c: .rodata set
 # before load and frozen, .data/.bss through the skeleton's mmap, a hash map
-# with BTF, a program run with PROG_TEST_RUN, a tracepoint and a uprobe
+# with BTF, a ring buffer read through mmap and epoll, a program run with
+# PROG_TEST_RUN, a tracepoint and a uprobe
 # attached through perf events and BPF_LINK_CREATE) unprivileged under bpftime-run,
 # and the same binary as root against the kernel: every check passes on
 # both and the outputs are identical.
@@ -36,6 +37,6 @@ if [ $erc -eq 0 ]; then ok "the skeleton's checks pass under bpftime-run"; else 
 if [ $krc -eq 0 ]; then ok "the skeleton's checks pass against the kernel"; else notok "the skeleton's checks against the kernel (exit $krc)"; sed 's/^/# /' "$T/kern"; fi
 if cmp -s "$T/emu" "$T/kern"; then ok "the outputs are identical"; else notok "the outputs are identical"; diff "$T/kern" "$T/emu" | sed 's/^/# /'; fi
 c=$(grep -c '^ok' "$T/emu")
-if [ "$c" -eq 9 ]; then ok "9 skeleton checks ran"; else notok "9 skeleton checks ran (got $c)"; fi
+if [ "$c" -eq 11 ]; then ok "11 skeleton checks ran"; else notok "11 skeleton checks ran (got $c)"; fi
 echo "1..$n"
 [ $fails -eq 0 ]

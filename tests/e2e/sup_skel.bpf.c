@@ -1,5 +1,5 @@
 /* sup_skel.bpf.c - a libbpf skeleton program for the end-to-end test: global
- * data in .rodata, .data and .bss, a hash map, a SEC("syscall") program
+ * data in .rodata, .data and .bss, a hash map, a ring buffer, a SEC("syscall") program
  * that PROG_TEST_RUN executes, and a tracepoint and a uprobe program that
  * the loader attaches through perf events and BPF_LINK_CREATE. */
 #include <linux/bpf.h>
@@ -11,6 +11,11 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } calls SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4096);
+} events SEC(".maps");
 
 const volatile __u32 factor = 3; /* .rodata, set before load */
 __u64 input = 7;                 /* .data */
@@ -25,6 +30,7 @@ int compute(void *ctx)
 
 	output = input * factor;
 	runs++;
+	bpf_ringbuf_output(&events, &output, sizeof(output), 0);
 	v = bpf_map_lookup_elem(&calls, &key);
 	if (v)
 		__sync_fetch_and_add(v, 1);

@@ -13,7 +13,16 @@
 
 #include "tests/e2e/sup_skel.skel.h"
 
-static int n, fails;
+static int n, fails, records;
+static __u64 record_sum;
+
+static int on_record(void *ctx, void *data, size_t sz)
+{
+	records++;
+	if (sz == sizeof(__u64))
+		record_sum += *(__u64 *)data;
+	return 0;
+}
 
 __attribute__((noinline)) int sup_skel_target(int x);
 __attribute__((noinline)) int sup_skel_target(int x)
@@ -32,6 +41,7 @@ static void check(int cond, const char *what)
 int main(void)
 {
 	LIBBPF_OPTS(bpf_test_run_opts, topts);
+	struct ring_buffer *rb = NULL;
 	struct sup_skel *skel;
 	__u32 key = 1;
 	__u64 val = 0;
@@ -47,6 +57,9 @@ int main(void)
 	if (err)
 		return 1;
 	check(skel->data->input == 7, ".data is mmapped with its initial value");
+	/* libbpf's ring buffer: mmap of the consumer and producer pages, epoll_ctl(ADD) on the map fd. */
+	rb = ring_buffer__new(bpf_map__fd(skel->maps.events), on_record, NULL, NULL);
+	check(rb != NULL && ring_buffer__poll(rb, 0) == 0, "a ring buffer consumer starts, empty");
 	skel->data->input = 5;
 	err = bpf_prog_test_run_opts(bpf_program__fd(skel->progs.compute), &topts);
 	check(err == 0 && topts.retval == 30, "PROG_TEST_RUN returns input * factor (30)");
@@ -55,6 +68,11 @@ int main(void)
 	err = bpf_map_lookup_elem(bpf_map__fd(skel->maps.calls), &key, &val);
 	check(err == 0 && val == 2, "the hash map counts both runs through bpf(MAP_LOOKUP_ELEM)");
 	check(skel->bss->runs == 2, ".bss counts both runs");
+	/* Both runs wrote a record; epoll wakes the consumer (5 s is a bound, not a wait). */
+	while (rb && records < 2 && ring_buffer__poll(rb, 5000) > 0)
+		;
+	check(records == 2 && record_sum == 60, "the ring buffer delivers both records (30 + 30) through epoll");
+	ring_buffer__free(rb);
 	/* Attach: tracefs id, perf_event_open(TRACEPOINT), the perf-link probe, LINK_CREATE, ENABLE. */
 	skel->links.on_getpid = bpf_program__attach(skel->progs.on_getpid);
 	check(skel->links.on_getpid != NULL, "the tracepoint program attaches (perf event + BPF_LINK_CREATE)");

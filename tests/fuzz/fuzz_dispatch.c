@@ -76,6 +76,12 @@ static const struct emu_target_ops fuzz_ops = {
 	.read = f_read, .write = f_write, .fd_stat = f_fd_stat, .fd_get = f_fd_get, .valid = f_valid,
 };
 
+static void fuzz_fini(void)
+{
+	emu_session_close(S); /* the last one out removes the session directory */
+	S = NULL;
+}
+
 static void fuzz_init(void)
 {
 	char name[64];
@@ -88,6 +94,7 @@ static void fuzz_init(void)
 		fprintf(stderr, "fuzz_dispatch: cannot open a session\n");
 		abort();
 	}
+	atexit(fuzz_fini); /* libFuzzer ends with exit() */
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -193,7 +200,6 @@ int main(int argc, char **argv)
 		}
 		printf("fuzz_dispatch: 20000 inputs, no crash\n");
 	}
-	emu_session_close(S);
 	return 0;
 }
 #endif
