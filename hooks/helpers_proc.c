@@ -13,8 +13,9 @@
  * refused at load in this process with jit's "unknown helper" message and
  * the probe does not fire (logged with BPFTIME_LOG=warn). Missing today:
  * bpf_loop and other callback helpers (jit/ has no BPF_PSEUDO_FUNC yet),
- * get_stackid (no STACK_TRACE map in the supervisor yet), tail calls,
- * ring buffer output (no RINGBUF map in the supervisor yet), cgroup ids.
+ * tail calls (no PROG_ARRAY in the supervisor yet), cgroup ids. The map
+ * helpers, ring buffer output and get_stackid come from maps/
+ * (map_helpers_fill()); get_stackid walks user stacks with our walker.
  *
  * DIVERGES: probe_read_kernel*() read this process' memory: there is no
  * kernel memory to read in user space, and the only "kernel" pointer a
@@ -46,6 +47,7 @@
 #include "hooks/hooks.h"
 #include "maps/helpers.h"
 #include "maps/maps.h"
+#include "maps/maps_ext.h"
 
 #define AGENT_TASK_STANDIN_SZ 16384
 #define PAGE_SZ 4096ul
@@ -513,12 +515,53 @@ static u64 h_snprintf(u64 str, u64 str_sz, u64 fmt, u64 data, u64 data_len)
  * others stop where the chain breaks, as perf's user unwinder without
  * DWARF does.
  */
+/*
+ * perf_callchain_user() (arch/x86/events/core.c): the probed ip, then the
+ * frame-pointer chain from regs->bp. At a function's entry the callee has
+ * not pushed its frame yet, so its caller's address is at *sp: the kernel
+ * stores it too (the uprobe entry fixup), and so do we.
+ */
+static uint32_t stack_walk(const struct pt_regs *regs, uint32_t skip, u64 *out, uint32_t max)
+{
+	uint32_t n = 0, depth = 0;
+	u64 bp = regs->bp, ret;
+
+#define PUSH(v)                                  	do {                                     		if (depth++ >= skip && n < max)  			out[n++] = (v);          	} while (0)
+	PUSH(regs->ip);
+	if (regs->ip == agent_run_ctx()->func_ip && !mem_xfer(&ret, regs->sp, sizeof(ret), false) && ret)
+		PUSH(ret);
+	while (n < max && depth < 127) {
+		u64 frame[2];
+
+		if (!bp || bp & 7 || mem_xfer(frame, bp, sizeof(frame), false) || !frame[1])
+			break;
+		PUSH(frame[1]);
+		if (frame[0] <= bp)
+			break;
+		bp = frame[0];
+	}
+#undef PUSH
+	return n;
+}
+
+/* bpf_get_stackid()'s walker (maps/ STACK_TRACE maps): user stacks only, as h_get_stack(). */
+static int stack_collect(void *ctx, int user, uint64_t *ips, uint32_t max_depth, void *cookie)
+{
+	const struct pt_regs *regs = agent_run_ctx()->regs;
+
+	(void)ctx;
+	(void)cookie;
+	if (!user || !regs)
+		return 0; /* no kernel stack in user space; tracepoint runs carry no user frame yet */
+	return (int)stack_walk(regs, 0, ips, max_depth);
+}
+
 static u64 h_get_stack(u64 ctx, u64 buf, u64 size, u64 flags, u64 e)
 {
 	const struct pt_regs *regs = agent_run_ctx()->regs;
 	uint32_t skip = (uint32_t)(flags & BPF_F_SKIP_FIELD_MASK);
-	u64 *out = (u64 *)(uintptr_t)buf, bp, ip;
-	uint32_t max = (uint32_t)(size / 8), n = 0, depth = 0;
+	u64 *out = (u64 *)(uintptr_t)buf;
+	uint32_t max = (uint32_t)(size / 8), n;
 
 	(void)ctx;
 	if (flags & ~(BPF_F_SKIP_FIELD_MASK | BPF_F_USER_STACK | BPF_F_USER_BUILD_ID) || size % 8 ||
@@ -529,22 +572,7 @@ static u64 h_get_stack(u64 ctx, u64 buf, u64 size, u64 flags, u64 e)
 		memset(out, 0, size);
 		return (u64)-EFAULT;
 	}
-	ip = regs->ip;
-	bp = regs->bp;
-	while (n < max && depth < 127) {
-		u64 frame[2];
-
-		if (depth++ >= skip)
-			out[n++] = ip;
-		if (!bp || bp & 7 || mem_xfer(frame, bp, sizeof(frame), false))
-			break;
-		if (frame[0] <= bp)
-			break;
-		ip = frame[1];
-		bp = frame[0];
-		if (!ip)
-			break;
-	}
+	n = stack_walk(regs, skip, out, max);
 	if (n * 8 < size)
 		memset(out + n, 0, size - n * 8);
 	return (u64)n * 8;
@@ -615,7 +643,9 @@ const jit_helper_fn *agent_helpers(void)
 		table[BPF_FUNC_get_ns_current_pid_tgid] = h_get_ns_current_pid_tgid;
 		table[BPF_FUNC_get_current_task] = h_get_current_task;
 		table[BPF_FUNC_get_current_task_btf] = h_get_current_task;
+		/* bpftime-run's PERF_EVENT_ARRAY holds its perf event ids: ours, not maps/' perf rings. */
 		table[BPF_FUNC_perf_event_output] = h_perf_event_output;
+		map_stack_set_collector(stack_collect, NULL);
 	}
 	return table;
 }
