@@ -57,9 +57,9 @@ typedef uint64_t u64;
 static jit_helper_fn table[AGENT_HELPER_MAX];
 static pid_t cached_pid;
 static unsigned int fork_gen; /* bumped in fork children: invalidates cached tids */
-static __thread pid_t cached_tid;
-static __thread unsigned int cached_tid_gen;
-static __thread uint64_t rnd_state;
+static __thread pid_t cached_tid __attribute__((tls_model("initial-exec")));
+static __thread unsigned int cached_tid_gen __attribute__((tls_model("initial-exec")));
+static __thread uint64_t rnd_state __attribute__((tls_model("initial-exec")));
 static uint32_t real_uid, real_gid;
 static uint64_t pidns_dev, pidns_ino;
 static int trace_fd = -1;
