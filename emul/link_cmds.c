@@ -38,6 +38,11 @@ static int perf_attach_check(struct emu_obj *perf, struct emu_obj *prog)
 		if (ptype != BPF_PROG_TYPE_TRACEPOINT)
 			return -EINVAL;
 		break;
+	case EMU_REG_PERF_TIMER:
+		/* Sampling timers run BPF_PROG_TYPE_PERF_EVENT programs (the opener's agent). */
+		if (ptype != BPF_PROG_TYPE_PERF_EVENT)
+			return -EINVAL;
+		break;
 	default:
 		/* A software event takes only BPF_PROG_TYPE_PERF_EVENT, which bpftime cannot run. */
 		return -EINVAL;

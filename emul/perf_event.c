@@ -98,8 +98,13 @@ int emu_perf_event_open(struct emu_session *s, const struct emu_target *t, const
 		}
 	memset(&attr, 0, sizeof(attr));
 	memcpy(&attr, buf, MIN((size_t)size, sizeof(attr)));
-	if (kind == EMU_REG_PERF_BPF_OUTPUT && attr.config != PERF_COUNT_SW_BPF_OUTPUT) {
-		r->cont = true; /* cpu-clock and friends: the kernel's business */
+	if (kind == EMU_REG_PERF_BPF_OUTPUT &&
+	    (attr.config == PERF_COUNT_SW_CPU_CLOCK || attr.config == PERF_COUNT_SW_TASK_CLOCK) &&
+	    (attr.freq ? attr.sample_freq : attr.sample_period)) {
+		/* A sampling timer (bpftrace interval:/profile:): the opener's agent runs it. */
+		kind = EMU_REG_PERF_TIMER;
+	} else if (kind == EMU_REG_PERF_BPF_OUTPUT && attr.config != PERF_COUNT_SW_BPF_OUTPUT) {
+		r->cont = true; /* other software counters: the kernel's business */
 		return 0;
 	}
 
@@ -167,6 +172,13 @@ int emu_perf_event_open(struct emu_session *s, const struct emu_target *t, const
 		break;
 	case EMU_REG_PERF_BPF_OUTPUT:
 		pe.data_pages = BPF_OUTPUT_DATA_PAGES;
+		break;
+	case EMU_REG_PERF_TIMER:
+		/* cpu-clock counts ns: sample_period is the period; freq mode asks for Hz. */
+		pe.offset = attr.freq ? 1000000000ull / attr.sample_freq : attr.sample_period;
+		if (!pe.offset)
+			pe.offset = 1;
+		pe.reserved = (uint32_t)t->pid;
 		break;
 	}
 

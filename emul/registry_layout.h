@@ -82,6 +82,13 @@ enum emu_reg_perf_type {
 	EMU_REG_PERF_UPROBE = 1,
 	EMU_REG_PERF_TRACEPOINT = 2,
 	EMU_REG_PERF_BPF_OUTPUT = 3,
+	/*
+	 * A CPU-clock/task-clock sampling event (bpftrace interval:/profile:):
+	 * u.perf.offset holds the period in ns, u.perf.reserved the tgid of the
+	 * process that opened it, whose agent runs the program on a timer
+	 * (hooks/attach.c), as the kernel runs it from the timer interrupt.
+	 */
+	EMU_REG_PERF_TIMER = 4,
 };
 
 #define EMU_REG_PERF_RETPROBE (1u << 0) /* flags: uretprobe */

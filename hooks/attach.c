@@ -7,7 +7,9 @@
  *   - uprobe/uretprobe: its path names a file mapped here (matched by device
  *     and inode, hooks/hooks.h hook_resolve_file_offset()), as the kernel's
  *     uprobe applies to every mm that maps the inode (kernel/events/uprobes.c);
- *   - tracepoint: its id is a syscall event (hooks/tp_event.h).
+ *   - tracepoint: its id is a syscall event (hooks/tp_event.h);
+ *   - timer (cpu-clock sampling, bpftrace interval:/profile:): we opened it;
+ *     a thread of ours runs the program every period.
  * Each scan marks what applies, attaches what is new (perf id + program id
  * as the key, so SET_BPF of another program re-attaches) and detaches what
  * no longer applies (disabled, freed, program replaced). One thread scans at
@@ -29,6 +31,12 @@
 #include "hooks/agent_int.h"
 
 #include <errno.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,6 +59,10 @@ struct agent_link {
 	uint64_t func_ip;
 	/* tracepoints */
 	const struct tp_event *tp;
+	/* timers (interval:/profile:) */
+	uint64_t period_ns;
+	uint32_t timer_stop; /* futex word: 1 asks the thread to leave */
+	pthread_t timer_thread;
 };
 
 /* A chain element of a published table (each table owns its nodes). */
@@ -105,6 +117,68 @@ static void uprobe_handler(struct pt_regs *regs, void *data)
 	struct agent_link *l = data;
 
 	agent_prog_run(l->prog, regs, regs, l->func_ip, l->cookie);
+}
+
+/* ---- sampling timers ---- */
+
+/*
+ * struct bpf_perf_event_data (include/uapi/linux/bpf_perf_event.h): the
+ * registers at the sample, the period, the sampled address. The kernel
+ * samples whatever the CPU ran; a timer thread has no interrupted frame to
+ * report, so regs are zero (ustack is empty, as for an idle CPU).
+ */
+struct perf_event_ctx {
+	struct pt_regs regs;
+	uint64_t sample_period;
+	uint64_t addr;
+};
+
+static void *timer_main(void *arg)
+{
+	struct agent_link *l = arg;
+	struct perf_event_ctx ctx = { .sample_period = l->period_ns };
+	struct timespec next;
+
+	clock_gettime(CLOCK_MONOTONIC, &next);
+	for (;;) {
+		uint64_t ns = (uint64_t)next.tv_nsec + l->period_ns;
+
+		next.tv_sec += (time_t)(ns / 1000000000ull);
+		next.tv_nsec = (long)(ns % 1000000000ull);
+		/* Sleeps until the deadline or until detach wakes it (absolute CLOCK_MONOTONIC). */
+		syscall(SYS_futex, &l->timer_stop, FUTEX_WAIT_BITSET, 0, &next, NULL, FUTEX_BITSET_MATCH_ANY);
+		if (__atomic_load_n(&l->timer_stop, __ATOMIC_ACQUIRE))
+			break;
+		{
+			struct timespec now;
+
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			if (now.tv_sec < next.tv_sec || (now.tv_sec == next.tv_sec && now.tv_nsec < next.tv_nsec))
+				continue; /* woken early: not a tick */
+		}
+		memset(&ctx.regs, 0, sizeof(ctx.regs));
+		agent_prog_run(l->prog, &ctx, NULL, 0, l->cookie);
+	}
+	return NULL;
+}
+
+static int timer_start(struct agent_link *l)
+{
+	sigset_t all, old;
+	int err;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	err = pthread_create(&l->timer_thread, NULL, timer_main, l);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return -err;
+}
+
+static void timer_stop(struct agent_link *l)
+{
+	__atomic_store_n(&l->timer_stop, 1, __ATOMIC_RELEASE);
+	syscall(SYS_futex, &l->timer_stop, FUTEX_WAKE, 1, NULL, NULL, 0);
+	pthread_join(l->timer_thread, NULL);
 }
 
 /* ---- syscall tracepoints ---- */
@@ -249,7 +323,14 @@ static int link_new(const struct perf_view *v, struct agent_link **out)
 	l->prog_id = v->p.prog_id;
 	l->type = v->type;
 	l->cookie = v->p.bpf_cookie;
-	if (v->type == EMU_REG_PERF_UPROBE) {
+	if (v->type == EMU_REG_PERF_TIMER) {
+		/* The opener's agent runs it: once per event, as the kernel's timer interrupt. */
+		if (v->p.reserved != (uint32_t)agent_pid()) {
+			err = -ESRCH;
+			goto err_free;
+		}
+		l->period_ns = v->p.offset;
+	} else if (v->type == EMU_REG_PERF_UPROBE) {
 		err = hook_resolve_file_offset(v->p.path, v->p.offset, &addr);
 		if (err)
 			goto err_free; /* not mapped here: the probe is for other processes */
@@ -264,7 +345,15 @@ static int link_new(const struct perf_view *v, struct agent_link **out)
 	err = agent_prog_get(v->p.prog_id, &l->prog);
 	if (err)
 		goto err_free;
-	if (v->type == EMU_REG_PERF_UPROBE) {
+	if (v->type == EMU_REG_PERF_TIMER) {
+		err = timer_start(l);
+		if (err) {
+			log_warn("perf event %u: cannot start its timer thread: %s\n", v->id, strerror(-err));
+			goto err_put;
+		}
+		log_debug("attached timer every %llu ns (perf %u, prog %u)\n", (unsigned long long)l->period_ns, v->id,
+			  v->p.prog_id);
+	} else if (v->type == EMU_REG_PERF_UPROBE) {
 		l->func_ip = (uint64_t)(uintptr_t)addr;
 		err = hook_uprobe_attach(addr, v->p.flags & EMU_REG_PERF_RETPROBE ? HOOK_URETPROBE : HOOK_UPROBE,
 					 uprobe_handler, l, NULL, &l->probe);
@@ -344,7 +433,8 @@ void agent_attach_scan(void)
 		/* Pairs with the store-release in emu_reg_publish(). */
 		if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != EMU_REG_LIVE || s->kind != EMU_REG_PERF)
 			continue;
-		if (s->type != EMU_REG_PERF_UPROBE && s->type != EMU_REG_PERF_TRACEPOINT)
+		if (s->type != EMU_REG_PERF_UPROBE && s->type != EMU_REG_PERF_TRACEPOINT &&
+		    s->type != EMU_REG_PERF_TIMER)
 			continue;
 		if (!perf_read(s, &v)) {
 			/* Mid-update for too long: keep what we have for it. */
@@ -379,7 +469,12 @@ void agent_attach_scan(void)
 			continue;
 		}
 		*pp = l->next;
-		if (l->type == EMU_REG_PERF_UPROBE) {
+		if (l->type == EMU_REG_PERF_TIMER) {
+			timer_stop(l); /* joined: no run of it is left */
+			log_debug("detached timer (perf %u, prog %u)\n", l->perf_id, l->prog_id);
+			agent_prog_put(l->prog);
+			free(l);
+		} else if (l->type == EMU_REG_PERF_UPROBE) {
 			/* Returns once no thread runs the handler: l may go. */
 			uint64_t missed = hook_probe_missed(l->probe);
 

@@ -7,7 +7,8 @@
 #   - syscall tracepoints: sys_enter_openat filtered on the file name (the
 #     context's filename pointer read with str()), raw_syscalls:sys_enter
 #     filtered on args->id;
-#   - BEGIN { printf; exit() } and a uprobe that exits bpftrace;
+#   - BEGIN { printf; exit() }, a uprobe that exits bpftrace, BEGIN/END with
+#     interval;
 #   - 8 threads under a uprobe: the exact count;
 #   - attach to a running server, detach, attach again.
 # TAP output. When it cannot run here it prints a "1..0 # SKIP" plan and exits 0
@@ -89,6 +90,10 @@ cmp_out "BEGIN printf and exit() match the kernel"
 # never races with the child's own exit.
 both -e "BEGIN { printf(\"start\\n\"); } uprobe:$TGT:bt_target /arg0 == 2/ { printf(\"two\\n\"); exit(); } END { printf(\"end\\n\"); }" -c "$TGT 0 0 0 1 $T/never"
 cmp_out "BEGIN, a uprobe calling exit(), and END match the kernel"
+
+# b. BEGIN, END and interval (a cpu-clock sampling event the tool's own agent runs on a timer).
+both -e 'BEGIN { printf("begin\n"); } interval:ms:50 { @i++; printf("tick %d\n", @i); if (@i == 3) { exit(); } } END { printf("end %d\n", @i); clear(@i); }'
+cmp_out "BEGIN, interval:ms:50 three times, exit() and END match the kernel"
 
 # f. 8 threads: exact count.
 both -e "uprobe:$TGT:bt_target { @c = count(); } uretprobe:$TGT:bt_target { @r = count(); }" -c "$TGT 5000 0 0 8"
