@@ -105,6 +105,8 @@ int jit_interp_run(const struct jit_prog *p, uint64_t r1, uint64_t r2, uint64_t 
 		[JIT_IOP_MOV_ZEXT32_3] = &&op_MOV_ZEXT32_3,
 		[JIT_IOP_MOV_SEXT32_3] = &&op_MOV_SEXT32_3,
 		[JIT_IOP_MOV_ADD_2] = &&op_MOV_ADD_2,
+		[JIT_IOP_ARRAY_LOOKUP] = &&op_ARRAY_LOOKUP,
+		[JIT_IOP_PERCPU_ARRAY_LOOKUP] = &&op_PERCPU_ARRAY_LOOKUP,
 #define X(N) [JIT_IOP_ADD_THEN_##N] = &&op_ADD_THEN_##N,
 		JIT_FUSE_JCC(X)
 #undef X
@@ -424,6 +426,39 @@ op_CALL:
 	if (unlikely(run.stop))
 		goto out_stopped;
 	NEXT();
+	/* bpf_map_lookup_elem inlined on an array (jit/prog.c,
+	 * pinsn_inline_lookups()): the key is the u32 at r2; an index past
+	 * max_entries gives NULL, as array_map_gen_lookup() in
+	 * kernel/bpf/arraymap.c. r1-r5 are left as the helper path leaves them. */
+op_ARRAY_LOOKUP: {
+	const struct jit_array_geom *g = pc->geom;
+	uint32_t k = LOAD(uint32_t, reg[2]);
+
+	reg[0] = likely(k < g->max_entries) ? (uint64_t)(uintptr_t)(g->base + k * g->elem_sz) : 0;
+	NEXT();
+}
+	/* The per-CPU form (percpu_array_map_gen_lookup()): this CPU's copy,
+	 * the CPU chosen by the embedder's rule (struct jit_array_geom), which
+	 * for maps/ is map_percpu_array_lookup_fast()'s: rseq cpu_id when below
+	 * ncpu, else its slow path. The index is checked first, as there. */
+op_PERCPU_ARRAY_LOOKUP: {
+	const struct jit_array_geom *g = pc->geom;
+	uint32_t k = LOAD(uint32_t, reg[2]);
+	uint32_t c = UINT32_MAX;
+
+	if (unlikely(k >= g->max_entries)) {
+		reg[0] = 0;
+		NEXT();
+	}
+	if (likely(g->cpu_tp_off != INT64_MIN))
+		c = __atomic_load_n((const uint32_t *)((const char *)__builtin_thread_pointer() +
+						      g->cpu_tp_off),
+				    __ATOMIC_RELAXED);
+	if (unlikely(c >= g->ncpu))
+		c = g->cpu_slow(g->ncpu);
+	reg[0] = (uint64_t)(uintptr_t)(g->base + c * g->cpu_stride + k * g->elem_sz);
+	NEXT();
+}
 op_CALLX: {
 	uint64_t id = DST;
 
