@@ -7,7 +7,11 @@
  * One program, the same instructions on both sides: a loop of 1000
  * iterations, each storing key = i & 1023 on the stack and calling
  * bpf_map_lookup_elem on a 1024-entry ARRAY (or PERCPU_ARRAY) of u64 = key,
- * adding the value to a sum it returns (499500, checked on both sides). It
+ * adding the value to a sum it returns (499500, checked on both sides). The
+ * baseline program is the same with the call replaced by "r0 = r2" (r0
+ * then points at the key, a u64 equal to the value: same sum, same
+ * instruction count), so "lookup - baseline" is what one lookup costs on
+ * top of a register move, the figure to compare with the kernel's. It
  * is what clang emits for maps_bench.bpf.c's array_lookup loop, written out
  * by hand so this bench needs no ELF relocation. Figures are ns per loop
  * iteration (lookup plus the loop around it, the same on both sides),
@@ -24,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "jit/jit.h"
 #include "maps/helpers.h"
@@ -41,12 +46,12 @@ static struct bpf_insn prog[] = {
 	I(BPF_ALU64 | BPF_MOV | BPF_K, 7, 0, 0, 0),          /* 1: i = 0 */
 	I(BPF_ALU64 | BPF_MOV | BPF_X, 1, 7, 0, 0),          /* 2: loop: r1 = i */
 	I(BPF_ALU64 | BPF_AND | BPF_K, 1, 0, 0, KEYS - 1),   /* 3: r1 &= 1023 */
-	I(BPF_STX | BPF_MEM | BPF_W, 10, 1, -4, 0),          /* 4: *(u32 *)(fp - 4) = r1 */
+	I(BPF_STX | BPF_MEM | BPF_DW, 10, 1, -8, 0),         /* 4: *(u64 *)(fp - 8) = r1 (the u32 key) */
 	I(BPF_ALU64 | BPF_MOV | BPF_X, 2, 10, 0, 0),         /* 5: r2 = fp */
-	I(BPF_ALU64 | BPF_ADD | BPF_K, 2, 0, 0, -4),         /* 6: r2 -= 4 */
+	I(BPF_ALU64 | BPF_ADD | BPF_K, 2, 0, 0, -8),         /* 6: r2 -= 8 */
 	I(BPF_LD | BPF_DW | BPF_IMM, 1, BPF_PSEUDO_MAP_FD, 0, 0), /* 7: r1 = map (imm set below) */
 	I(0, 0, 0, 0, 0),                                    /* 8 */
-	I(BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_map_lookup_elem), /* 9 */
+	I(BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_map_lookup_elem), /* 9 (baseline: r0 = r2) */
 	I(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 2, 0),            /* 10: if !r0 goto 13 */
 	I(BPF_LDX | BPF_MEM | BPF_DW, 1, 0, 0, 0),           /* 11: r1 = *(u64 *)r0 */
 	I(BPF_ALU64 | BPF_ADD | BPF_X, 6, 1, 0, 0),          /* 12: sum += r1 */
@@ -124,12 +129,13 @@ static int bench_type(uint32_t type, const char *name, int runs, uint32_t repeat
 	uint32_t ncpu = map_possible_cpus();
 	struct jit_env env = { .sz = sizeof(env), .helpers = helpers, .helper_cnt = 256,
 			       .resolve_ld_imm64 = resolve };
-	struct jit_prog *ph = NULL, *pi = NULL;
-	double kv[MAX_RUNS], hv[MAX_RUNS], iv[MAX_RUNS], km = -1, hm, im;
+	struct jit_prog *ph = NULL, *pi = NULL, *p0 = NULL;
+	double kv[MAX_RUNS], k0[MAX_RUNS], hv[MAX_RUNS], iv[MAX_RUNS], b0[MAX_RUNS];
+	double km, kb, hm, im, bm;
 	uint64_t *val = calloc(ncpu, 8);
 	union bpf_attr a;
 	char log[256];
-	int kfd, pfd = -1, err;
+	int kfd, pfd = -1, pfd0 = -1, err;
 
 	memset(&a, 0, sizeof(a));
 	a.map_type = type;
@@ -165,25 +171,60 @@ static int bench_type(uint32_t type, const char *name, int runs, uint32_t repeat
 		fprintf(stderr, "maps_interp_bench: jit_prog_load: %s\n", log);
 		return 1;
 	}
+	/* The baseline: the call slot becomes "r0 = r2". */
+	prog[9] = (struct bpf_insn)I(BPF_ALU64 | BPF_MOV | BPF_X, 0, 2, 0, 0);
+	if (kfd >= 0)
+		pfd0 = bpf_prog_load(BPF_PROG_TYPE_SOCKET_FILTER, "base", "GPL", prog,
+				     sizeof(prog) / sizeof(prog[0]), NULL);
+	err = jit_prog_load(prog, sizeof(prog) / sizeof(prog[0]), &env, &p0, log, sizeof(log));
+	prog[9] = (struct bpf_insn)I(BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_map_lookup_elem);
+	if (err) {
+		fprintf(stderr, "maps_interp_bench: jit_prog_load: %s\n", log);
+		return 1;
+	}
 	for (int r = 0; r < runs; r++) {
-		if (pfd >= 0)
+		if (pfd >= 0 && pfd0 >= 0) {
 			kv[r] = run_kernel(pfd, repeat);
+			k0[r] = run_kernel(pfd0, repeat);
+		}
 		hv[r] = run_bpftime(ph, repeat);
 		iv[r] = run_bpftime(pi, repeat);
+		b0[r] = run_bpftime(p0, repeat);
 	}
 	hm = median(hv, runs);
 	im = median(iv, runs);
-	if (pfd >= 0) {
+	bm = median(b0, runs);
+	if (pfd >= 0 && pfd0 >= 0) {
 		km = median(kv, runs);
-		printf("%-11s %9.2f %13.2f %13.2f %15.2fx %15.2fx\n", name, km, hm, im, km / hm,
-		       km / im);
+		kb = median(k0, runs);
+		printf("%-11s %-9s %9.2f %13.2f %13.2f %15.2fx %15.2fx\n", name, "program", km, hm,
+		       im, km / hm, km / im);
+		printf("%-11s %-9s %9.2f %13.2f %13.2f %16s %16s\n", name, "baseline", kb, bm, bm,
+		       "", "");
+		printf("%-11s %-9s %9.2f %13.2f %13.2f %15.2fx ", name, "lookup", km - kb, hm - bm,
+		       im - bm, (km - kb) / (hm - bm));
+		/* The fused "r1 = map; lookup" slot is one dispatch where the
+		 * baseline has two (ld_imm64, mov), so its extra cost can be <= 0. */
+		if (im - bm > 0)
+			printf("%15.2fx\n", (km - kb) / (im - bm));
+		else
+			printf("%16s\n", "bpftime<=0");
 	} else {
-		printf("%-11s %9s %13.2f %13.2f %16s %16s\n", name, "-", hm, im, "-", "-");
+		printf("%-11s %-9s %9s %13.2f %13.2f\n", name, "program", "-", hm, im);
+		printf("%-11s %-9s %9s %13.2f %13.2f\n", name, "baseline", "-", bm, bm);
+		printf("%-11s %-9s %9s %13.2f %13.2f\n", name, "lookup", "-", hm - bm, im - bm);
 	}
 	jit_prog_free(ph);
 	jit_prog_free(pi);
+	jit_prog_free(p0);
 	map_put(cur_map);
 	free(val);
+	if (pfd >= 0)
+		close(pfd);
+	if (pfd0 >= 0)
+		close(pfd0);
+	if (kfd >= 0)
+		close(kfd);
 	return 0;
 }
 
@@ -201,8 +242,8 @@ int main(int argc, char **argv)
 	map_helpers_fill(helpers, 256);
 	printf("maps_interp_bench: %d runs (median), %u x %d lookups per run, ns per iteration\n",
 	       runs, repeat, OPS);
-	printf("%-11s %9s %13s %13s %16s %16s\n", "map", "kernel", "bpftime-call", "bpftime-inl",
-	       "kernel/call", "kernel/inl");
+	printf("%-11s %-9s %9s %13s %13s %16s %16s\n", "map", "row", "kernel", "bpftime-call",
+	       "bpftime-inl", "kernel/call", "kernel/inl");
 	if (bench_type(BPF_MAP_TYPE_ARRAY, "array", runs, repeat) ||
 	    bench_type(BPF_MAP_TYPE_PERCPU_ARRAY, "pcpu_array", runs, repeat))
 		return 1;

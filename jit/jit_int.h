@@ -52,6 +52,10 @@ enum jit_iop {
 	 * array_map_gen_lookup() / percpu_array_map_gen_lookup() do. */
 	JIT_IOP_ARRAY_LOOKUP,
 	JIT_IOP_PERCPU_ARRAY_LOOKUP,
+	/* The same on the slot of "r1 = map" when it is right before the call:
+	 * ld_imm64 + lookup in one dispatch, continuing after the call. */
+	JIT_IOP_LD_ARRAY_LOOKUP,
+	JIT_IOP_LD_PERCPU_ARRAY_LOOKUP,
 	/* add64 dst, imm, then a direct (well-predicted) goto to the handler of
 	 * the jump in the next slot instead of an indirect dispatch. */
 #define JIT_X_IOP(N) JIT_IOP_ADD_THEN_##N,
@@ -81,7 +85,9 @@ struct jit_pinsn {
 		};
 		uint64_t u64;     /* second slot of an lddw: the whole constant */
 		jit_helper_fn fn; /* CALL: the helper */
-		const struct jit_array_geom *geom; /* *ARRAY_LOOKUP: in jit_prog.geoms */
+		const struct jit_array_geom *geom; /* *ARRAY_LOOKUP: in jit_prog.geoms
+						    * (the _LD forms: in place of lddw's
+						    * dst, which is r1) */
 	};
 };
 _Static_assert(sizeof(struct jit_pinsn) == 16, "jit_pinsn must stay 16 bytes");

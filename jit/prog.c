@@ -280,6 +280,10 @@ static void pinsn_fuse(const struct jit_decoded *d, struct jit_pinsn *code)
  * the helper call. A program whose map comes from elsewhere (map-in-map,
  * spilled and reloaded r1) is therefore correct, only not inlined.
  *
+ * When the ld_imm64 is right before the call, its slot gets a handler
+ * that does both (one dispatch fewer); the call slot keeps the plain
+ * inlined form.
+ *
  * The inlined form writes r0 only. DIVERGES: the kernel's sequence also
  * clobbers r1 (and r2 for per-CPU arrays); the ABI makes r1-r5 undefined
  * after a helper call, so a verified program cannot tell, and our helper
@@ -416,6 +420,14 @@ static int pinsn_inline_lookups(const struct bpf_insn *insns, const struct jit_d
 		p->geoms[p->geom_cnt] = g;
 		p->code[c].geom = &p->geoms[p->geom_cnt++];
 		p->code[c].h = handlers[g.cpu_stride ? JIT_IOP_PERCPU_ARRAY_LOOKUP : JIT_IOP_ARRAY_LOOKUP];
+		/* "r1 = map" right before the call (the common shape): the lddw
+		 * slot does both. A jump to the lddw still runs both; nothing can
+		 * jump to the call (r1_map_source() checked). */
+		if (ld + 2 == c) {
+			p->code[ld].geom = p->code[c].geom;
+			p->code[ld].h = handlers[g.cpu_stride ? JIT_IOP_LD_PERCPU_ARRAY_LOOKUP
+							      : JIT_IOP_LD_ARRAY_LOOKUP];
+		}
 	}
 	return 0;
 }

@@ -187,6 +187,8 @@ START_TEST(test_array_lookup_inlined_matches_helper)
 	ck_assert_int_eq(hook_calls, 1);
 	ck_assert_uint_eq(inlined(pi), 1);
 	ck_assert_uint_eq(inlined(ph), 0);
+	/* ld_imm64 right before the call: fused into its slot. */
+	ck_assert_int_eq(pi->code[3].h == jit_interp_handlers()[JIT_IOP_LD_ARRAY_LOOKUP], 1);
 	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
 		uint32_t k = (uint32_t)keys[i];
 		uint64_t want = (uint64_t)(uintptr_t)map_lookup_elem(maps[0], &k);
@@ -300,6 +302,34 @@ START_TEST(test_jump_into_sequence_not_inlined)
 }
 END_TEST
 
+/* A jump onto the fused "ld_imm64 r1 = map; call" runs both. */
+START_TEST(test_jump_onto_fused_ld_inlined)
+{
+	static const struct bpf_insn p[] = {
+		STXW(10, -4, 1),
+		MOV64_REG(6, 2),
+		MOV64_REG(2, 10),
+		ADD64_IMM(2, -4),
+		JNE_IMM(6, 0, 2), /* -> slot 7 */
+		LD_MAP(1, FD_B),
+		LD_MAP(1, FD_A), /* slot 7 */
+		CALL(BPF_FUNC_map_lookup_elem),
+		EXIT(),
+	};
+	struct jit_env on = env_with(hook);
+	struct jit_prog *pi;
+
+	pi = load(p, ARRAY_SIZE(p), &on);
+	ck_assert_uint_eq(inlined(pi), 1);
+	ck_assert_int_eq(pi->code[7].h == jit_interp_handlers()[JIT_IOP_LD_ARRAY_LOOKUP], 1);
+	for (uint32_t k = 0; k < MAX_ENTRIES + 1; k++) {
+		ck_assert_uint_eq(exec2(pi, k, 0), (uintptr_t)map_lookup_elem(maps[0], &k));
+		ck_assert_uint_eq(exec2(pi, k, 1), (uintptr_t)map_lookup_elem(maps[0], &k));
+	}
+	jit_prog_free(pi);
+}
+END_TEST
+
 /* r1 written after the ld_imm64 (copied through r3), or r1 loaded with a
  * map value address (BPF_PSEUDO_MAP_VALUE): not provably the map. */
 START_TEST(test_r1_not_provably_map_not_inlined)
@@ -400,6 +430,7 @@ START_TEST(test_percpu_array_lookup_inlined_matches_helper)
 	ck_assert_uint_eq(inlined(ps), 1);
 	ck_assert_uint_eq(inlined(ph), 0);
 	ck_assert_int_eq(pi->code[5].h == jit_interp_handlers()[JIT_IOP_PERCPU_ARRAY_LOOKUP], 1);
+	ck_assert_int_eq(pi->code[3].h == jit_interp_handlers()[JIT_IOP_LD_PERCPU_ARRAY_LOOKUP], 1);
 	/* On every CPU we may run on (pinned there), so a wrong CPU shows. */
 	for (uint32_t c = 0; c < ncpu; c++) {
 		cpu_set_t set;
@@ -462,6 +493,7 @@ static Suite *jit_maps_suite(void)
 	tcase_add_test(tc, test_array_lookup_inlined_matches_helper);
 	tcase_add_test(tc, test_call_is_jump_target_not_inlined);
 	tcase_add_test(tc, test_jump_into_sequence_not_inlined);
+	tcase_add_test(tc, test_jump_onto_fused_ld_inlined);
 	tcase_add_test(tc, test_r1_not_provably_map_not_inlined);
 	tcase_add_test(tc, test_second_lookup_after_call_uses_helper);
 	tcase_add_test(tc, test_old_env_without_hook_loads);
