@@ -59,6 +59,10 @@ echo "== map show"; bpftool map show name counts
 echo "== map json"; bpftool -j map show name counts; echo
 echo "== array"; bpftool map create /sys/fs/bpf/arr type array key 4 value 4 entries 2 name arr && bpftool map update name arr key 1 0 0 0 value 5 0 0 0 && bpftool map dump name arr
 echo "== array delete"; bpftool map delete name arr key 1 0 0 0
+echo "== map pinned update"; bpftool map update pinned /sys/fs/bpf/counts key 3 0 0 0 value 9 0 0 0 0 0 0 0 && echo updated
+echo "== map pinned lookup"; bpftool map lookup pinned /sys/fs/bpf/counts key 3 0 0 0
+echo "== map pinned dump"; bpftool map dump pinned /sys/fs/bpf/counts | sort
+echo "== map pinned show"; bpftool map show pinned /sys/fs/bpf/counts
 echo "== unpin"; rm /sys/fs/bpf/sup_demo /sys/fs/bpf/again && bpftool prog show | grep -c sup_demo
 echo "== done"
 SCRIPT
@@ -123,6 +127,10 @@ same "map show" "map show as on the kernel"
 same "map json" "map show -j as on the kernel"
 same array "array map update and dump as on the kernel"
 same "array delete" "array elements cannot be deleted, as on the kernel"
+same "map pinned update" "map update through the pin as on the kernel"
+same "map pinned lookup" "map lookup through the pin as on the kernel"
+same "map pinned dump" "map dump through the pin as on the kernel"
+same "map pinned show" "map show through the pin as on the kernel"
 check "the map holds what bpftool wrote" 'section "$T/emu" "map lookup" | grep -q "value: 2a 00 00 00 00 00 00 00"' 
 # (Not compared: the kernel frees the program from a work queue, a moment later.)
 check "removing both pins unloads the program" '[ "$(section "$T/emu" unpin)" = 0 ]'
