@@ -8,7 +8,9 @@
  * so dispatch is one load and one indirect jump. A few superinstructions
  * (widening idioms, "rX = rY; rX += k", add + conditional jump; see
  * pinsn_fuse() in jit/prog.c) cut dispatches and indirect-branch misses in
- * the code clang emits for loops. Each handler
+ * the code clang emits for loops, and bpf_map_lookup_elem on an array runs
+ * inline when the loader proved which map it reads (pinsn_inline_lookups(),
+ * the kernel's map_gen_lookup). Each handler
  * does its work and jumps straight to the next one; there is no bounds,
  * opcode or field check in the loop, because jit_decode_prog() proved at
  * load that every jump lands on an instruction, every subprogram ends in

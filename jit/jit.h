@@ -98,7 +98,10 @@ struct jit_env {
  * @log: on failure one line "insn N: reason" (or a reason without index), may be NULL
  *
  * ld_imm64 pseudo forms are resolved here through env->resolve_ld_imm64, so
- * a run only ever sees plain constants.
+ * a run only ever sees plain constants. With env->inline_lookup set, a
+ * bpf_map_lookup_elem call whose r1 is provably one array map is rewritten
+ * into inline address arithmetic (see jit/prog.c for the exact rule); the
+ * result is the same as the helper's.
  *
  * @env->sz may be smaller than sizeof(struct jit_env) (an older caller: the
  * missing fields are taken as 0) or larger (a newer caller: the extra bytes
