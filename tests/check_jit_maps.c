@@ -74,6 +74,15 @@ static int hook_no_rseq(void *cookie, uint64_t map_ptr, struct jit_array_geom *o
 	return err;
 }
 
+/* A broken embedder: claims success but gives a geometry without a base. */
+static int hook_no_base(void *cookie, uint64_t map_ptr, struct jit_array_geom *out)
+{
+	int err = map_jit_inline_lookup(cookie, map_ptr, out);
+
+	out->base = NULL;
+	return err;
+}
+
 static struct jit_env env_with(int (*fn)(void *, uint64_t, struct jit_array_geom *))
 {
 	return (struct jit_env){ .sz = sizeof(struct jit_env), .helpers = helpers,
@@ -467,6 +476,23 @@ static void check_percpu_keys(const struct jit_prog *pi, const struct jit_prog *
 	}
 }
 
+/* A geometry the loader cannot use is ignored (logged): the helper runs. */
+START_TEST(test_unusable_geometry_keeps_helper_call)
+{
+	struct jit_env bad = env_with(hook_no_base);
+	struct jit_prog *p;
+
+	p = load(prog_simple, ARRAY_SIZE(prog_simple), &bad);
+	ck_assert_uint_eq(inlined(p), 0);
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+		uint32_t k = (uint32_t)keys[i];
+
+		ck_assert_uint_eq(exec2(p, keys[i], 0), (uintptr_t)map_lookup_elem(maps[0], &k));
+	}
+	jit_prog_free(p);
+}
+END_TEST
+
 /* An older caller (struct jit_env without inline_lookup) still loads, and
  * simply gets no inlining. */
 START_TEST(test_old_env_without_hook_loads)
@@ -497,6 +523,7 @@ static Suite *jit_maps_suite(void)
 	tcase_add_test(tc, test_r1_not_provably_map_not_inlined);
 	tcase_add_test(tc, test_second_lookup_after_call_uses_helper);
 	tcase_add_test(tc, test_old_env_without_hook_loads);
+	tcase_add_test(tc, test_unusable_geometry_keeps_helper_call);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("percpu_array");
