@@ -285,9 +285,12 @@ static void pinsn_fuse(const struct jit_decoded *d, struct jit_pinsn *code)
  * inlined form.
  *
  * The inlined form writes r0 only. DIVERGES: the kernel's sequence also
- * clobbers r1 (and r2 for per-CPU arrays); the ABI makes r1-r5 undefined
- * after a helper call, so a verified program cannot tell, and our helper
- * path leaves r1-r5 as they were too, so both paths here agree exactly.
+ * clobbers r1 (it adds the value offset to the map pointer in place); the
+ * ABI makes r1-r5 undefined after a helper call, so a verified program
+ * cannot tell, and our helper path leaves r1-r5 as they were too, so both
+ * paths here agree exactly. DIVERGES: for arrays of unprivileged programs
+ * the kernel also masks the index (index_mask, Spectre v1); we do not, as
+ * map_array_lookup_fast() (maps/array_fast.h) does not.
  */
 static bool ends_block(unsigned int op)
 {
