@@ -12,10 +12,11 @@
  * then points at the key, a u64 equal to the value: same sum, same
  * instruction count), so "lookup - baseline" is what one lookup costs on
  * top of a register move, the figure to compare with the kernel's. It
- * is what clang emits for maps_bench.bpf.c's array_lookup loop, written out
- * by hand so this bench needs no ELF relocation. Figures are ns per loop
- * iteration (lookup plus the loop around it, the same on both sides),
- * median of several runs, thread CPU time, on CPU 0. Needs root for the
+ * has the shape of the loop clang emits for maps_bench.bpf.c's array_lookup
+ * (without its per-CPU start key), written out by hand so this bench needs
+ * no ELF relocation. Figures are ns per loop iteration (lookup plus the loop
+ * around it, the same on both sides), median of several runs, thread CPU
+ * time, on CPU 0; programs are XDP, as in maps_bench. Needs root for the
  * kernel column.
  * Usage: maps_interp_bench [runs [repeat]]
  */
@@ -157,7 +158,7 @@ static int bench_type(uint32_t type, const char *name, int runs, uint32_t repeat
 	}
 	if (kfd >= 0) {
 		prog[7].imm = kfd;
-		pfd = bpf_prog_load(BPF_PROG_TYPE_SOCKET_FILTER, "lookup", "GPL", prog,
+		pfd = bpf_prog_load(BPF_PROG_TYPE_XDP, "lookup", "GPL", prog,
 				    sizeof(prog) / sizeof(prog[0]), NULL);
 		if (pfd < 0)
 			fprintf(stderr, "maps_interp_bench: kernel prog_load: %s\n", strerror(errno));
@@ -174,7 +175,7 @@ static int bench_type(uint32_t type, const char *name, int runs, uint32_t repeat
 	/* The baseline: the call slot becomes "r0 = r2". */
 	prog[9] = (struct bpf_insn)I(BPF_ALU64 | BPF_MOV | BPF_X, 0, 2, 0, 0);
 	if (kfd >= 0)
-		pfd0 = bpf_prog_load(BPF_PROG_TYPE_SOCKET_FILTER, "base", "GPL", prog,
+		pfd0 = bpf_prog_load(BPF_PROG_TYPE_XDP, "base", "GPL", prog,
 				     sizeof(prog) / sizeof(prog[0]), NULL);
 	err = jit_prog_load(prog, sizeof(prog) / sizeof(prog[0]), &env, &p0, log, sizeof(log));
 	prog[9] = (struct bpf_insn)I(BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_map_lookup_elem);
