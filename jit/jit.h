@@ -37,7 +37,8 @@ struct jit_array_geom {
 	uint64_t cpu_stride; /* bytes between CPUs' copies; 0 = not per-CPU */
 	uint32_t max_entries;
 	uint32_t ncpu;       /* per-CPU: copies per key, >= 1 */
-	int64_t cpu_tp_off;  /* per-CPU: offset of a u32 CPU number from the thread pointer, or INT64_MIN */
+	int64_t cpu_tp_off;  /* per-CPU: offset of a u32 CPU number from the thread
+			      * pointer, or INT64_MIN */
 	uint32_t (*cpu_slow)(uint32_t ncpu); /* per-CPU: the CPU (< ncpu) when the fast read fails */
 };
 

@@ -24,13 +24,15 @@
 #include "maps/maps.h"
 
 /* Raw instruction builders (RFC 9669 §3 encoding). */
-#define I(c, d, s, o, i) ((struct bpf_insn){ .code = (c), .dst_reg = (d), .src_reg = (s), .off = (o), .imm = (i) })
+#define I(c, d, s, o, i)                                                                           \
+	((struct bpf_insn){ .code = (c), .dst_reg = (d), .src_reg = (s), .off = (o), .imm = (i) })
 #define STXW(dst, off, src) I(BPF_STX | BPF_MEM | BPF_W, dst, src, off, 0)
 #define MOV64_REG(d, s) I(BPF_ALU64 | BPF_MOV | BPF_X, d, s, 0, 0)
 #define MOV64_IMM(d, k) I(BPF_ALU64 | BPF_MOV | BPF_K, d, 0, 0, k)
 #define ADD64_IMM(d, k) I(BPF_ALU64 | BPF_ADD | BPF_K, d, 0, 0, k)
 #define LD_MAP(d, fd) I(BPF_LD | BPF_DW | BPF_IMM, d, BPF_PSEUDO_MAP_FD, 0, fd), I(0, 0, 0, 0, 0)
-#define LD_MAP_VALUE(d, fd) I(BPF_LD | BPF_DW | BPF_IMM, d, BPF_PSEUDO_MAP_VALUE, 0, fd), I(0, 0, 0, 0, 0)
+#define LD_MAP_VALUE(d, fd)                                                                        \
+	I(BPF_LD | BPF_DW | BPF_IMM, d, BPF_PSEUDO_MAP_VALUE, 0, fd), I(0, 0, 0, 0, 0)
 #define JNE_IMM(d, k, o) I(BPF_JMP | BPF_JNE | BPF_K, d, 0, o, k)
 #define CALL(id) I(BPF_JMP | BPF_CALL, 0, 0, 0, id)
 #define EXIT() I(BPF_JMP | BPF_EXIT, 0, 0, 0, 0)
