@@ -26,6 +26,7 @@
 #include "emul/helpers_sup.h"
 #include "emul/insn_check.h"
 #include "jit/jit.h"
+#include "maps/helpers.h"
 
 #define EMU_INSN_MAX 1000000u /* BPF_COMPLEXITY_LIMIT_INSNS */
 #define EMU_LOG_MASK 0xfu     /* BPF_LOG_LEVEL1 | BPF_LOG_LEVEL2 | BPF_LOG_STATS | BPF_LOG_FIXED */
@@ -162,6 +163,8 @@ static struct jit_env sup_jit_env(struct emu_session *s)
 		.helper_cnt = EMU_HELPER_MAX,
 		.resolve_ld_imm64 = sup_resolve_ld_imm64,
 		.cookie = s,
+		/* Array lookups inline, as the kernel's map_gen_lookup. */
+		.inline_lookup = map_jit_inline_lookup,
 	};
 
 	return jenv;

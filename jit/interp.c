@@ -8,7 +8,9 @@
  * so dispatch is one load and one indirect jump. A few superinstructions
  * (widening idioms, "rX = rY; rX += k", add + conditional jump; see
  * pinsn_fuse() in jit/prog.c) cut dispatches and indirect-branch misses in
- * the code clang emits for loops. Each handler
+ * the code clang emits for loops, and bpf_map_lookup_elem on an array runs
+ * inline when the loader proved which map it reads (pinsn_inline_lookups(),
+ * the kernel's map_gen_lookup). Each handler
  * does its work and jumps straight to the next one; there is no bounds,
  * opcode or field check in the loop, because jit_decode_prog() proved at
  * load that every jump lands on an instruction, every subprogram ends in
@@ -105,6 +107,10 @@ int jit_interp_run(const struct jit_prog *p, uint64_t r1, uint64_t r2, uint64_t 
 		[JIT_IOP_MOV_ZEXT32_3] = &&op_MOV_ZEXT32_3,
 		[JIT_IOP_MOV_SEXT32_3] = &&op_MOV_SEXT32_3,
 		[JIT_IOP_MOV_ADD_2] = &&op_MOV_ADD_2,
+		[JIT_IOP_ARRAY_LOOKUP] = &&op_ARRAY_LOOKUP,
+		[JIT_IOP_PERCPU_ARRAY_LOOKUP] = &&op_PERCPU_ARRAY_LOOKUP,
+		[JIT_IOP_LD_ARRAY_LOOKUP] = &&op_LD_ARRAY_LOOKUP,
+		[JIT_IOP_LD_PERCPU_ARRAY_LOOKUP] = &&op_LD_PERCPU_ARRAY_LOOKUP,
 #define X(N) [JIT_IOP_ADD_THEN_##N] = &&op_ADD_THEN_##N,
 		JIT_FUSE_JCC(X)
 #undef X
@@ -424,6 +430,62 @@ op_CALL:
 	if (unlikely(run.stop))
 		goto out_stopped;
 	NEXT();
+	/* bpf_map_lookup_elem inlined on an array (jit/prog.c,
+	 * pinsn_inline_lookups()): the key is the u32 at r2; an index past
+	 * max_entries gives NULL, as array_map_gen_lookup() in
+	 * kernel/bpf/arraymap.c. r1-r5 are left as the helper path leaves them.
+	 * The per-CPU form (percpu_array_map_gen_lookup()) takes this CPU's
+	 * copy, the CPU chosen by the embedder's rule (struct jit_array_geom),
+	 * which for maps/ is map_percpu_array_lookup_fast()'s: rseq cpu_id when
+	 * below ncpu, else its slow path; the index is checked first, as there.
+	 * The _LD forms sit on the ld_imm64 r1 = map right before the call and
+	 * do both (one dispatch fewer); the call slot keeps the plain form. */
+#define ARRAY_LOOKUP(G)                                                                            \
+	do {                                                                                       \
+		const struct jit_array_geom *g_ = (G);                                             \
+		uint32_t k_ = LOAD(uint32_t, reg[2]);                                              \
+                                                                                                   \
+		reg[0] = likely(k_ < g_->max_entries)                                              \
+				 ? (uint64_t)(uintptr_t)(g_->base + k_ * g_->elem_sz)              \
+				 : 0;                                                              \
+	} while (0)
+#define PERCPU_ARRAY_LOOKUP(G)                                                                     \
+	do {                                                                                       \
+		const struct jit_array_geom *g_ = (G);                                             \
+		uint32_t k_ = LOAD(uint32_t, reg[2]);                                              \
+		uint32_t c_ = UINT32_MAX;                                                          \
+                                                                                                   \
+		reg[0] = 0;                                                                        \
+		if (likely(k_ < g_->max_entries)) {                                                \
+			if (likely(g_->cpu_tp_off != INT64_MIN))                                   \
+				c_ = __atomic_load_n(                                              \
+					(const uint32_t *)((const char *)__builtin_thread_pointer() + \
+							   g_->cpu_tp_off),                        \
+					__ATOMIC_RELAXED);                                         \
+			if (unlikely(c_ >= g_->ncpu))                                              \
+				c_ = g_->cpu_slow(g_->ncpu);                                       \
+			reg[0] = (uint64_t)(uintptr_t)(g_->base + c_ * g_->cpu_stride +            \
+						       k_ * g_->elem_sz);                          \
+		}                                                                                  \
+	} while (0)
+op_ARRAY_LOOKUP:
+	ARRAY_LOOKUP(pc->geom);
+	NEXT();
+op_PERCPU_ARRAY_LOOKUP:
+	PERCPU_ARRAY_LOOKUP(pc->geom);
+	NEXT();
+op_LD_ARRAY_LOOKUP:
+	reg[1] = pc[1].u64;
+	ARRAY_LOOKUP(pc->geom);
+	pc += 3;
+	DISPATCH();
+op_LD_PERCPU_ARRAY_LOOKUP:
+	reg[1] = pc[1].u64;
+	PERCPU_ARRAY_LOOKUP(pc->geom);
+	pc += 3;
+	DISPATCH();
+#undef ARRAY_LOOKUP
+#undef PERCPU_ARRAY_LOOKUP
 op_CALLX: {
 	uint64_t id = DST;
 

@@ -22,6 +22,27 @@ struct jit_prog;
 typedef uint64_t (*jit_helper_fn)(uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
 
 /*
+ * Where bpf_map_lookup_elem(map, &key) finds the value of an array map, so
+ * the interpreter can compute it instead of calling the helper (see
+ * jit_env.inline_lookup). For a u32 key k < max_entries the value is at
+ *   base + cpu * cpu_stride + k * elem_sz
+ * where cpu is 0 for an ARRAY (cpu_stride 0) and, for a PERCPU_ARRAY, the
+ * current CPU by the embedder's rule: the u32 at thread pointer + cpu_tp_off
+ * (glibc's rseq area, struct rseq.cpu_id) when cpu_tp_off != INT64_MIN and
+ * that value is < ncpu, else cpu_slow(ncpu). k >= max_entries gives NULL.
+ */
+struct jit_array_geom {
+	uint8_t *base;       /* value of key 0 on CPU 0 (value offset included) */
+	uint64_t elem_sz;    /* bytes between consecutive keys */
+	uint64_t cpu_stride; /* bytes between CPUs' copies; 0 = not per-CPU */
+	uint32_t max_entries;
+	uint32_t ncpu;       /* per-CPU: copies per key, >= 1 */
+	int64_t cpu_tp_off;  /* per-CPU: offset of a u32 CPU number from the thread
+			      * pointer, or INT64_MIN */
+	uint32_t (*cpu_slow)(uint32_t ncpu); /* per-CPU: the CPU (< ncpu) when the fast read fails */
+};
+
+/*
  * What the embedding supplies at load time. Everything is optional; a program
  * that needs a missing piece is refused at load with a precise message.
  */
@@ -46,6 +67,21 @@ struct jit_env {
 	 */
 	int (*tail_call)(void *cookie, uint64_t prog_array, uint32_t index, const struct jit_prog **next);
 	void *cookie;
+	/*
+	 * Optional (added after tail_call; older callers leave it out of sz):
+	 * describe the map that an ld_imm64 with BPF_PSEUDO_MAP_FD or
+	 * BPF_PSEUDO_MAP_IDX resolved to (@map_ptr, the value resolve_ld_imm64
+	 * gave), so that bpf_map_lookup_elem on it can run inline, as the
+	 * kernel's verifier rewrites it with map_gen_lookup (do_misc_fixups()
+	 * in kernel/bpf/verifier.c, array_map_gen_lookup() in
+	 * kernel/bpf/arraymap.c). Fill @out and return 0 for an ARRAY or
+	 * PERCPU_ARRAY; return -EOPNOTSUPP (or any error) for anything else,
+	 * and the call stays a helper call. Called at load only. The geometry
+	 * must stay valid for the life of the program (the embedder holds the
+	 * map for as long as the program, as prog->aux->used_maps does).
+	 * maps/ provides map_jit_inline_lookup() (maps/maps.h) for this.
+	 */
+	int (*inline_lookup)(void *cookie, uint64_t map_ptr, struct jit_array_geom *out);
 };
 
 /* Kernel limit on chained tail calls: MAX_TAIL_CALL_CNT in include/linux/bpf.h. */
@@ -63,7 +99,10 @@ struct jit_env {
  * @log: on failure one line "insn N: reason" (or a reason without index), may be NULL
  *
  * ld_imm64 pseudo forms are resolved here through env->resolve_ld_imm64, so
- * a run only ever sees plain constants.
+ * a run only ever sees plain constants. With env->inline_lookup set, a
+ * bpf_map_lookup_elem call whose r1 is provably one array map is rewritten
+ * into inline address arithmetic (see jit/prog.c for the exact rule); the
+ * result is the same as the helper's.
  *
  * @env->sz may be smaller than sizeof(struct jit_env) (an older caller: the
  * missing fields are taken as 0) or larger (a newer caller: the extra bytes

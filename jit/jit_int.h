@@ -46,6 +46,16 @@ enum jit_iop {
 	JIT_IOP_MOV_ZEXT32_3, /* dst = src; dst <<= 32; dst >>= 32  -> dst = (u32)src */
 	JIT_IOP_MOV_SEXT32_3, /* dst = src; dst <<= 32; dst s>>= 32 -> dst = (s32)src */
 	JIT_IOP_MOV_ADD_2,    /* dst = src; dst += imm            -> dst = src + imm (r2 = r10; r2 += -8) */
+	/* call 1 (bpf_map_lookup_elem) on an array whose map r1 provably holds
+	 * (jit/prog.c, pinsn_inline_lookups()): r0 = address or 0, computed
+	 * from the slot's struct jit_array_geom, as the kernel's
+	 * array_map_gen_lookup() / percpu_array_map_gen_lookup() do. */
+	JIT_IOP_ARRAY_LOOKUP,
+	JIT_IOP_PERCPU_ARRAY_LOOKUP,
+	/* The same on the slot of "r1 = map" when it is right before the call:
+	 * ld_imm64 + lookup in one dispatch, continuing after the call. */
+	JIT_IOP_LD_ARRAY_LOOKUP,
+	JIT_IOP_LD_PERCPU_ARRAY_LOOKUP,
 	/* add64 dst, imm, then a direct (well-predicted) goto to the handler of
 	 * the jump in the next slot instead of an indirect dispatch. */
 #define JIT_X_IOP(N) JIT_IOP_ADD_THEN_##N,
@@ -75,6 +85,9 @@ struct jit_pinsn {
 		};
 		uint64_t u64;     /* second slot of an lddw: the whole constant */
 		jit_helper_fn fn; /* CALL: the helper */
+		const struct jit_array_geom *geom; /* *ARRAY_LOOKUP: in jit_prog.geoms
+						    * (the _LD forms: in place of lddw's
+						    * dst, which is r1) */
 	};
 };
 _Static_assert(sizeof(struct jit_pinsn) == 16, "jit_pinsn must stay 16 bytes");
@@ -89,6 +102,8 @@ struct jit_prog {
 	int (*tail_call)(void *cookie, uint64_t prog_array, uint32_t index,
 			 const struct jit_prog **next);
 	void *cookie;              /* env->cookie */
+	struct jit_array_geom *geoms; /* [geom_cnt] one per inlined map lookup */
+	uint32_t geom_cnt;
 };
 
 /* jit/prog.c: apply pinsn_fuse() at load (default 1). A knob for tests

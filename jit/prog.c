@@ -43,6 +43,7 @@ void jit_prog_free(struct jit_prog *p)
 	zfree(&p->code);
 	zfree(&p->insns);
 	zfree(&p->helpers);
+	zfree(&p->geoms);
 	free(p);
 }
 
@@ -262,6 +263,178 @@ static void pinsn_fuse(const struct jit_decoded *d, struct jit_pinsn *code)
 	}
 }
 
+/*
+ * Inline array lookups, as the kernel's verifier does: do_misc_fixups() in
+ * kernel/bpf/verifier.c replaces "call bpf_map_lookup_elem" by the map's
+ * map_gen_lookup() sequence (array_map_gen_lookup() and
+ * percpu_array_map_gen_lookup() in kernel/bpf/arraymap.c) when the verifier
+ * knows which map r1 holds at that call on every path. We have no
+ * verifier state at load, so we prove "r1 is this map" with a purely
+ * local, conservative rule: walking back from the call inside its basic
+ * block, the first instruction that writes r1 is an ld_imm64 with
+ * BPF_PSEUDO_MAP_FD or BPF_PSEUDO_MAP_IDX (so its value is a map, not an
+ * arbitrary constant or a map value address), and no slot after that
+ * ld_imm64 up to and including the call is the target of a jump, a local
+ * call or a call's return. Anything else (r1 copied from another register,
+ * a jump, call, exit or jump target in between, an atomic naming r1) keeps
+ * the helper call. A program whose map comes from elsewhere (map-in-map,
+ * spilled and reloaded r1) is therefore correct, only not inlined.
+ *
+ * When the ld_imm64 is right before the call, its slot gets a handler
+ * that does both (one dispatch fewer); the call slot keeps the plain
+ * inlined form.
+ *
+ * The inlined form writes r0 only. DIVERGES: the kernel's sequence also
+ * clobbers r1 (it adds the value offset to the map pointer in place); the
+ * ABI makes r1-r5 undefined after a helper call, so a verified program
+ * cannot tell, and our helper path leaves r1-r5 as they were too, so both
+ * paths here agree exactly. DIVERGES: for arrays of unprivileged programs
+ * the kernel also masks the index (index_mask, Spectre v1); we do not, as
+ * map_array_lookup_fast() (maps/array_fast.h) does not.
+ */
+static bool ends_block(unsigned int op)
+{
+	switch (jit_opcode_table[op].syntax) {
+	case JIT_SYN_JA:
+	case JIT_SYN_JA32:
+	case JIT_SYN_JCC:
+	case JIT_SYN_CALL:
+	case JIT_SYN_CALLL:
+	case JIT_SYN_CALLR:
+	case JIT_SYN_CALLX:
+	case JIT_SYN_EXIT:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Does slot @insn of form @op (not a block end) write r@r? Atomics count if
+ * they name r@r at all (FETCH/xchg write src, cmpxchg writes r0). */
+static bool writes_reg(unsigned int op, const struct bpf_insn *insn, uint8_t r)
+{
+	switch (jit_opcode_table[op].syntax) {
+	case JIT_SYN_ST:
+	case JIT_SYN_STX:
+		return false;
+	case JIT_SYN_ATOMIC:
+		return insn->dst_reg == r || insn->src_reg == r || r == 0;
+	default:
+		return insn->dst_reg == r;
+	}
+}
+
+/* Mark every slot control can reach other than by falling through. */
+static void mark_targets(const struct jit_decoded *d, const struct bpf_insn *insns, uint8_t *tgt)
+{
+	tgt[0] = 1;
+	for (uint32_t s = 0; s < d->subprog_cnt; s++)
+		tgt[d->subprog_start[s]] = 1;
+	for (uint32_t i = 0; i < d->insn_cnt; i++) {
+		unsigned int op = d->ops[i];
+		int64_t t;
+
+		if (op == JIT_OP_LDDW_HI)
+			continue;
+		switch (jit_opcode_table[op].syntax) {
+		case JIT_SYN_JA:
+		case JIT_SYN_JCC:
+			t = (int64_t)i + 1 + insns[i].off;
+			break;
+		case JIT_SYN_JA32:
+			t = (int64_t)i + 1 + insns[i].imm;
+			break;
+		case JIT_SYN_CALLL:
+			t = (int64_t)i + 1; /* where the callee returns to */
+			break;
+		default:
+			continue;
+		}
+		/* jit_decode_prog() proved targets in range; stay safe anyway. */
+		if (t >= 0 && t < d->insn_cnt)
+			tgt[t] = 1;
+	}
+}
+
+/* The lddw slot whose value r1 holds at call slot @c, or -1 if not provable. */
+static int64_t r1_map_source(const struct jit_decoded *d, const struct bpf_insn *insns,
+			     const uint8_t *tgt, uint32_t c)
+{
+	uint32_t s = c;
+
+	while (s > 0) {
+		unsigned int op;
+
+		if (tgt[s])
+			return -1;
+		op = d->ops[s - 1];
+		if (op == JIT_OP_LDDW_HI) {
+			const struct bpf_insn *ld = &insns[s - 2];
+
+			if (ld->dst_reg != 1) {
+				s -= 2;
+				continue;
+			}
+			if (ld->src_reg != BPF_PSEUDO_MAP_FD && ld->src_reg != BPF_PSEUDO_MAP_IDX)
+				return -1;
+			return (int64_t)s - 2;
+		}
+		if (ends_block(op) || writes_reg(op, &insns[s - 1], 1))
+			return -1;
+		s--;
+	}
+	return -1;
+}
+
+static int pinsn_inline_lookups(const struct bpf_insn *insns, const struct jit_decoded *d,
+				const struct jit_env *env, struct jit_prog *p)
+{
+	const void *const *handlers = jit_interp_handlers();
+	_cleanup_free_ uint8_t *tgt = NULL;
+	uint32_t calls = 0;
+
+	for (uint32_t i = 0; i < d->insn_cnt; i++)
+		if (d->ops[i] == JIT_OP_CALL && insns[i].imm == BPF_FUNC_map_lookup_elem)
+			calls++;
+	if (!calls)
+		return 0;
+	tgt = calloc(d->insn_cnt, 1);
+	p->geoms = calloc(calls, sizeof(*p->geoms));
+	if (!tgt || !p->geoms)
+		return -ENOMEM;
+	mark_targets(d, insns, tgt);
+	for (uint32_t c = 0; c < d->insn_cnt; c++) {
+		struct jit_array_geom g = { 0 };
+		int64_t ld;
+
+		if (d->ops[c] != JIT_OP_CALL || insns[c].imm != BPF_FUNC_map_lookup_elem)
+			continue;
+		ld = r1_map_source(d, insns, tgt, c);
+		if (ld < 0)
+			continue;
+		/* The resolved map pointer is in the lddw's second slot. */
+		if (env->inline_lookup(env->cookie, p->code[ld + 1].u64, &g))
+			continue; /* not an array: the helper handles it */
+		if (!g.base || !g.elem_sz || (g.cpu_stride && (!g.ncpu || !g.cpu_slow))) {
+			log_warn("jit: inline_lookup gave an unusable geometry for the map at insn %lld; "
+				 "calling the helper instead\n", (long long)ld);
+			continue;
+		}
+		p->geoms[p->geom_cnt] = g;
+		p->code[c].geom = &p->geoms[p->geom_cnt++];
+		p->code[c].h = handlers[g.cpu_stride ? JIT_IOP_PERCPU_ARRAY_LOOKUP : JIT_IOP_ARRAY_LOOKUP];
+		/* "r1 = map" right before the call (the common shape): the lddw
+		 * slot does both. A jump to the lddw still runs both; nothing can
+		 * jump to the call (r1_map_source() checked). */
+		if (ld + 2 == c) {
+			p->code[ld].geom = p->code[c].geom;
+			p->code[ld].h = handlers[g.cpu_stride ? JIT_IOP_LD_PERCPU_ARRAY_LOOKUP
+							      : JIT_IOP_LD_ARRAY_LOOKUP];
+		}
+	}
+	return 0;
+}
+
 int jit_prog_load(const struct bpf_insn *insns, uint32_t insn_cnt, const struct jit_env *env,
 		  struct jit_prog **out, char *log, size_t log_sz)
 {
@@ -327,6 +500,11 @@ int jit_prog_load(const struct bpf_insn *insns, uint32_t insn_cnt, const struct 
 		goto err_free_prog;
 	if (jit_fuse_enabled)
 		pinsn_fuse(d, p->code);
+	if (env->inline_lookup) {
+		err = pinsn_inline_lookups(insns, d, env, p);
+		if (err)
+			goto err_free_prog;
+	}
 	jit_decoded_free(d);
 	*out = p;
 	return 0;

@@ -26,6 +26,15 @@ uint64_t map_helper_lookup_percpu_elem(uint64_t r1, uint64_t r2, uint64_t r3, ui
 uint64_t map_helper_spin_lock(uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
 uint64_t map_helper_spin_unlock(uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
 
+/**
+ * map_jit_inline_lookup() - struct jit_env.inline_lookup for our maps:
+ * @map_ptr is a struct map * (what resolve_ld_imm64 gives for a map, as
+ * for the helpers above); fills @out for ARRAY and PERCPU_ARRAY.
+ * @cookie is unused. The geometry is valid while the map is referenced.
+ * Returns 0, -EOPNOTSUPP for other map types, -EINVAL for a NULL map.
+ */
+int map_jit_inline_lookup(void *cookie, uint64_t map_ptr, struct jit_array_geom *out);
+
 /** Install the helpers above into @table (indexed by BPF_FUNC_* id, @cnt entries). */
 void map_helpers_fill(jit_helper_fn *table, uint32_t cnt);
 

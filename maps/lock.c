@@ -24,7 +24,7 @@
  * supervisor launches the targets itself). A dead owner's pid can be reused
  * (pid_max is often 32768) before anyone checks: after waiting about a second
  * the waiter also reads /proc/<pid>/maps, and a process that maps no
- * "bpftime-map:" file cannot be inside one of our critical sections, so it
+ * "/memfd:bpf-map:" file cannot be inside one of our critical sections, so it
  * counts as gone too. Every process that takes a map lock has the map's file
  * mapped until it drops the map, so this never lets two holders in.
  */
@@ -106,7 +106,7 @@ bool map_lock_owner_dead(uint32_t pid)
 /* Whether @pid maps any bpftime map file; unreadable counts as yes. */
 static bool maps_a_map_file(uint32_t pid)
 {
-	static const char needle[] = "bpftime-map:";
+	static const char needle[] = "/memfd:bpf-map:";
 	char path[64], buf[4096 + sizeof(needle)];
 	size_t keep = 0;
 	ssize_t n;

@@ -3,7 +3,7 @@
  * mapping it, and validating what another process created.
  *
  * The file is a memfd (MFD_CLOEXEC | MFD_ALLOW_SEALING) named
- * "bpftime-map:<name>" so /proc/<pid>/maps and fdinfo say what it is. Its
+ * "bpf-map:<name>" so /proc/<pid>/maps and fdinfo say what it is. Its
  * size is fixed at creation and then sealed (F_SEAL_SHRINK | F_SEAL_GROW |
  * F_SEAL_SEAL): a client holding the fd (it must, to mmap an array) cannot
  * truncate it under us, which would turn every later access into SIGBUS.
@@ -35,7 +35,10 @@ int map_shm_create(const char *name, uint64_t file_sz, bool prealloc, int *fd_ou
 	void *base;
 	int fd, err;
 
-	snprintf(memfd_name, sizeof(memfd_name), "bpftime-map:%s", name);
+	/* bpftool tells a map fd from a program fd by "bpf-map" in its
+	 * /proc/self/fd link (get_fd_type()); the kernel's reads
+	 * "anon_inode:bpf-map", ours "/memfd:bpf-map:<name> (deleted)". */
+	snprintf(memfd_name, sizeof(memfd_name), "bpf-map:%s", name);
 	fd = memfd_create(memfd_name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0)
 		return -errno;

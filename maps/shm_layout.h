@@ -4,7 +4,7 @@
  * map's memfd. This is a cross-process ABI: fixed-width types only, offsets
  * relative to the start of the file, never pointers, fds or bool.
  *
- * One map = one memfd ("bpftime-map:<name>"). The file is laid out as:
+ * One map = one memfd ("bpf-map:<name>"). The file is laid out as:
  *
  *   OFFSET                  SIZE                 DESCRIPTION
  *   0                       body_sz              the type's body. For ARRAY with

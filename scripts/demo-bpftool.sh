@@ -41,10 +41,10 @@ bpftool prog dump xlated pinned /sys/fs/bpf/sup_demo
 say "bpftool btf show"; bpftool btf show
 say "bpftool map create /sys/fs/bpf/counts type hash key 4 value 8 entries 16 name counts"
 if bpftool map create /sys/fs/bpf/counts type hash key 4 value 8 entries 16 name counts; then
-	say "bpftool map update name counts key 1 0 0 0 value 42 0 0 0 0 0 0 0"
-	bpftool map update name counts key 1 0 0 0 value 42 0 0 0 0 0 0 0
-	say "bpftool map lookup name counts key 1 0 0 0"; bpftool map lookup name counts key 1 0 0 0
-	say "bpftool map dump name counts"; bpftool map dump name counts
+	say "bpftool map update pinned /sys/fs/bpf/counts key 1 0 0 0 value 42 0 0 0 0 0 0 0"
+	bpftool map update pinned /sys/fs/bpf/counts key 1 0 0 0 value 42 0 0 0 0 0 0 0
+	say "bpftool map lookup pinned /sys/fs/bpf/counts key 1 0 0 0"; bpftool map lookup pinned /sys/fs/bpf/counts key 1 0 0 0
+	say "bpftool map dump pinned /sys/fs/bpf/counts"; bpftool map dump pinned /sys/fs/bpf/counts
 	say "bpftool map show"; bpftool map show
 fi
 DEMO

@@ -610,7 +610,7 @@ START_TEST(test_map_info_and_name)
 	ssize_t n = readlink(link, target, sizeof(target) - 1);
 	ck_assert_int_gt(n, 0);
 	target[n] = 0;
-	ck_assert_ptr_nonnull(strstr(target, "bpftime-map:counts.bss"));
+	ck_assert_ptr_nonnull(strstr(target, "/memfd:bpf-map:counts.bss"));
 	map_put(m);
 }
 END_TEST

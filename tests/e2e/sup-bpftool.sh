@@ -49,16 +49,16 @@ echo "== pin exists"; bpftool prog pin pinned /sys/fs/bpf/sup_demo /sys/fs/bpf/a
 echo "== get missing"; bpftool prog show pinned /sys/fs/bpf/missing
 echo "== btf"; bpftool btf show | grep -c vmlinux
 echo "== map create"; bpftool map create /sys/fs/bpf/counts type hash key 4 value 8 entries 16 name counts && echo created
-echo "== map update"; bpftool map update name counts key 1 0 0 0 value 42 0 0 0 0 0 0 0 && bpftool map update name counts key 2 0 0 0 value 7 0 0 0 0 0 0 0 && echo updated
-echo "== map update noexist"; bpftool map update name counts key 1 0 0 0 value 1 0 0 0 0 0 0 0 noexist
-echo "== map lookup"; bpftool map lookup name counts key 1 0 0 0
-echo "== map lookup missing"; bpftool map lookup name counts key 9 0 0 0
-echo "== map dump"; bpftool map dump name counts | sort
-echo "== map delete"; bpftool map delete name counts key 2 0 0 0 && bpftool map dump name counts
-echo "== map show"; bpftool map show name counts
-echo "== map json"; bpftool -j map show name counts; echo
-echo "== array"; bpftool map create /sys/fs/bpf/arr type array key 4 value 4 entries 2 name arr && bpftool map update name arr key 1 0 0 0 value 5 0 0 0 && bpftool map dump name arr
-echo "== array delete"; bpftool map delete name arr key 1 0 0 0
+echo "== map update"; bpftool map update pinned /sys/fs/bpf/counts key 1 0 0 0 value 42 0 0 0 0 0 0 0 && bpftool map update pinned /sys/fs/bpf/counts key 2 0 0 0 value 7 0 0 0 0 0 0 0 && echo updated
+echo "== map update noexist"; bpftool map update pinned /sys/fs/bpf/counts key 1 0 0 0 value 1 0 0 0 0 0 0 0 noexist
+echo "== map lookup"; bpftool map lookup pinned /sys/fs/bpf/counts key 1 0 0 0
+echo "== map lookup missing"; bpftool map lookup pinned /sys/fs/bpf/counts key 9 0 0 0
+echo "== map dump"; bpftool map dump pinned /sys/fs/bpf/counts | sort
+echo "== map delete"; bpftool map delete pinned /sys/fs/bpf/counts key 2 0 0 0 && bpftool map dump pinned /sys/fs/bpf/counts
+echo "== map show"; bpftool map show pinned /sys/fs/bpf/counts
+echo "== map json"; bpftool -j map show pinned /sys/fs/bpf/counts; echo
+echo "== array"; bpftool map create /sys/fs/bpf/arr type array key 4 value 4 entries 2 name arr && bpftool map update pinned /sys/fs/bpf/arr key 1 0 0 0 value 5 0 0 0 && bpftool map dump pinned /sys/fs/bpf/arr
+echo "== array delete"; bpftool map delete pinned /sys/fs/bpf/arr key 1 0 0 0
 echo "== unpin"; rm /sys/fs/bpf/sup_demo /sys/fs/bpf/again && bpftool prog show | grep -c sup_demo
 echo "== done"
 SCRIPT
@@ -112,7 +112,7 @@ same "pin again" "a second pin of the same program"
 same "pin exists" "pinning over an existing pin fails as on the kernel"
 same "get missing" "a missing pin fails as on the kernel"
 same btf "kernel BTF is visible as vmlinux"
-same "map create" "map create (pinned) as on the kernel"
+same "map create" "map create (pinned) as on the kernel; the map commands below reach it through the pin, as other tests may create kernel maps with the same name"
 same "map update" "map update as on the kernel"
 same "map update noexist" "map update noexist on an existing key fails as on the kernel"
 same "map lookup" "map lookup as on the kernel"

@@ -1,0 +1,548 @@
+/*
+ * check_jit_maps.c - the jit and maps/ together: bpf_map_lookup_elem on
+ * ARRAY and PERCPU_ARRAY inlined by the loader (struct jit_env.inline_lookup,
+ * jit/prog.c pinsn_inline_lookups(), glue maps/jit_glue.c) must give exactly
+ * what the helper path gives, and must not be applied where r1 is not
+ * provably the map (the kernel's rule: do_misc_fixups() in
+ * kernel/bpf/verifier.c inlines only when the map is known at the call).
+ *
+ * Every program here returns r0 of the lookup (the value's address or 0),
+ * so results are compared as addresses, which is stricter than values.
+ */
+#define _GNU_SOURCE
+#include <check.h>
+#include <errno.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/utils.h"
+#include "jit/jit.h"
+#include "jit/jit_int.h"
+#include "maps/helpers.h"
+#include "maps/maps.h"
+
+/* Raw instruction builders (RFC 9669 §3 encoding). */
+#define I(c, d, s, o, i)                                                                           \
+	((struct bpf_insn){ .code = (c), .dst_reg = (d), .src_reg = (s), .off = (o), .imm = (i) })
+#define STXW(dst, off, src) I(BPF_STX | BPF_MEM | BPF_W, dst, src, off, 0)
+#define MOV64_REG(d, s) I(BPF_ALU64 | BPF_MOV | BPF_X, d, s, 0, 0)
+#define MOV64_IMM(d, k) I(BPF_ALU64 | BPF_MOV | BPF_K, d, 0, 0, k)
+#define ADD64_IMM(d, k) I(BPF_ALU64 | BPF_ADD | BPF_K, d, 0, 0, k)
+#define LD_MAP(d, fd) I(BPF_LD | BPF_DW | BPF_IMM, d, BPF_PSEUDO_MAP_FD, 0, fd), I(0, 0, 0, 0, 0)
+#define LD_MAP_VALUE(d, fd)                                                                        \
+	I(BPF_LD | BPF_DW | BPF_IMM, d, BPF_PSEUDO_MAP_VALUE, 0, fd), I(0, 0, 0, 0, 0)
+#define JNE_IMM(d, k, o) I(BPF_JMP | BPF_JNE | BPF_K, d, 0, o, k)
+#define CALL(id) I(BPF_JMP | BPF_CALL, 0, 0, 0, id)
+#define EXIT() I(BPF_JMP | BPF_EXIT, 0, 0, 0, 0)
+
+#define FD_A 3 /* maps[0] */
+#define FD_B 4 /* maps[1] */
+#define MAX_ENTRIES 7
+
+static struct map *maps[2];
+static jit_helper_fn helpers[256];
+static int hook_calls;
+static char msg[256];
+
+static int resolve(void *cookie, const struct bpf_insn insn[2], uint64_t *value)
+{
+	(void)cookie;
+	if (insn[0].src_reg == BPF_PSEUDO_MAP_FD && (insn[0].imm == FD_A || insn[0].imm == FD_B)) {
+		*value = (uint64_t)(uintptr_t)maps[insn[0].imm - FD_A];
+		return 0;
+	}
+	if (insn[0].src_reg == BPF_PSEUDO_MAP_VALUE && insn[0].imm == FD_A) {
+		*value = (uint64_t)(uintptr_t)map_lookup_elem(maps[0], &(uint32_t){ 0 });
+		return 0;
+	}
+	return -EBADF;
+}
+
+static int hook(void *cookie, uint64_t map_ptr, struct jit_array_geom *out)
+{
+	hook_calls++;
+	return map_jit_inline_lookup(cookie, map_ptr, out);
+}
+
+/* The same, but as if rseq were not registered: every per-CPU lookup takes cpu_slow. */
+static int hook_no_rseq(void *cookie, uint64_t map_ptr, struct jit_array_geom *out)
+{
+	int err = map_jit_inline_lookup(cookie, map_ptr, out);
+
+	if (!err)
+		out->cpu_tp_off = INT64_MIN;
+	return err;
+}
+
+/* A broken embedder: claims success but gives a geometry without a base. */
+static int hook_no_base(void *cookie, uint64_t map_ptr, struct jit_array_geom *out)
+{
+	int err = map_jit_inline_lookup(cookie, map_ptr, out);
+
+	out->base = NULL;
+	return err;
+}
+
+static struct jit_env env_with(int (*fn)(void *, uint64_t, struct jit_array_geom *))
+{
+	return (struct jit_env){ .sz = sizeof(struct jit_env), .helpers = helpers,
+				 .helper_cnt = 256, .resolve_ld_imm64 = resolve, .inline_lookup = fn };
+}
+
+static void maps_setup(uint32_t type_a, uint32_t type_b)
+{
+	uint32_t types[2] = { type_a, type_b };
+	uint32_t ncpu = map_possible_cpus();
+
+	map_helpers_fill(helpers, 256);
+	for (int i = 0; i < 2; i++) {
+		union bpf_attr a;
+		uint64_t val[64];
+
+		memset(&a, 0, sizeof(a));
+		a.map_type = types[i];
+		a.key_size = 4;
+		a.value_size = 8;
+		a.max_entries = MAX_ENTRIES;
+		ck_assert_int_eq(map_create(&a, NULL, &maps[i]), 0);
+		ck_assert_uint_le(ncpu, 64);
+		for (uint32_t k = 0; k < MAX_ENTRIES; k++) {
+			for (uint32_t c = 0; c < ncpu; c++)
+				val[c] = 1000 * (i + 1) + 10 * k + c;
+			ck_assert_int_eq(map_sys_update_elem(maps[i], &k, val, BPF_ANY), 0);
+		}
+	}
+}
+
+static void arrays_setup(void)
+{
+	maps_setup(BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_ARRAY);
+}
+
+static void percpu_setup(void)
+{
+	cpu_set_t set;
+	int cpu = sched_getcpu();
+
+	/* Stay on one CPU so "this CPU" means the same thing to the program
+	 * and to the comparison. */
+	ck_assert_int_ge(cpu, 0);
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	ck_assert_int_eq(sched_setaffinity(0, sizeof(set), &set), 0);
+	maps_setup(BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_HASH);
+}
+
+static void maps_teardown(void)
+{
+	for (int i = 0; i < 2; i++) {
+		map_put(maps[i]);
+		maps[i] = NULL;
+	}
+}
+
+static struct jit_prog *load(const struct bpf_insn *insns, uint32_t cnt, const struct jit_env *env)
+{
+	struct jit_prog *p = NULL;
+	int err = jit_prog_load(insns, cnt, env, &p, msg, sizeof(msg));
+
+	ck_assert_msg(err == 0, "load: %d %s", err, msg);
+	return p;
+}
+
+static uint64_t exec2(const struct jit_prog *p, uint64_t r1, uint64_t r2)
+{
+	uint64_t r0 = 0xdead;
+
+	ck_assert_int_eq(jit_prog_exec(p, r1, r2, &r0), 0);
+	return r0;
+}
+
+/* How many lookups the loader inlined, and that they are the call slots. */
+static uint32_t inlined(const struct jit_prog *p)
+{
+	const void *const *h = jit_interp_handlers();
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < p->insn_cnt; i++)
+		if (p->code[i].h == h[JIT_IOP_ARRAY_LOOKUP] ||
+		    p->code[i].h == h[JIT_IOP_PERCPU_ARRAY_LOOKUP])
+			n++;
+	ck_assert_uint_eq(n, p->geom_cnt);
+	return n;
+}
+
+/* r1 = key at entry; returns lookup(map A, &key). */
+static const struct bpf_insn prog_simple[] = {
+	STXW(10, -4, 1),
+	MOV64_REG(2, 10),
+	ADD64_IMM(2, -4),
+	LD_MAP(1, FD_A),
+	CALL(BPF_FUNC_map_lookup_elem),
+	EXIT(),
+};
+
+static const uint64_t keys[] = { 0, 1, MAX_ENTRIES - 1, MAX_ENTRIES, MAX_ENTRIES + 1, 0x7fffffff,
+				 0xffffffff, 0x100000000ull /* the key is the low 32 bits: 0 */ };
+
+START_TEST(test_array_lookup_inlined_matches_helper)
+{
+	struct jit_env on = env_with(hook), off = env_with(NULL);
+	struct jit_prog *pi, *ph;
+
+	hook_calls = 0;
+	pi = load(prog_simple, ARRAY_SIZE(prog_simple), &on);
+	ph = load(prog_simple, ARRAY_SIZE(prog_simple), &off);
+	ck_assert_int_eq(hook_calls, 1);
+	ck_assert_uint_eq(inlined(pi), 1);
+	ck_assert_uint_eq(inlined(ph), 0);
+	/* ld_imm64 right before the call: fused into its slot. */
+	ck_assert_int_eq(pi->code[3].h == jit_interp_handlers()[JIT_IOP_LD_ARRAY_LOOKUP], 1);
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+		uint32_t k = (uint32_t)keys[i];
+		uint64_t want = (uint64_t)(uintptr_t)map_lookup_elem(maps[0], &k);
+
+		ck_assert_uint_eq(exec2(pi, keys[i], 0), want);
+		ck_assert_uint_eq(exec2(ph, keys[i], 0), want);
+		if (k < MAX_ENTRIES) {
+			ck_assert_uint_ne(want, 0);
+			ck_assert_uint_eq(*(uint64_t *)(uintptr_t)want, 1000 + 10 * k);
+		} else {
+			ck_assert_uint_eq(want, 0);
+		}
+	}
+	jit_prog_free(pi);
+	jit_prog_free(ph);
+}
+END_TEST
+
+/* A map other than an array keeps the helper call and its result. */
+START_TEST(test_hash_lookup_stays_helper_call)
+{
+	struct bpf_insn p[ARRAY_SIZE(prog_simple)];
+	struct jit_env on = env_with(hook);
+	struct jit_prog *pi;
+
+	memcpy(p, prog_simple, sizeof(p));
+	p[3].imm = FD_B; /* the hash map */
+	hook_calls = 0;
+	pi = load(p, ARRAY_SIZE(p), &on);
+	ck_assert_int_eq(hook_calls, 1);
+	ck_assert_uint_eq(inlined(pi), 0);
+	for (uint32_t k = 0; k < MAX_ENTRIES + 2; k++) {
+		uint64_t want = (uint64_t)(uintptr_t)map_lookup_elem(maps[1], &k);
+
+		ck_assert_uint_eq(exec2(pi, k, 0), want);
+		ck_assert_uint_eq(want == 0, k >= MAX_ENTRIES);
+	}
+	jit_prog_free(pi);
+}
+END_TEST
+
+/* The call itself is a jump target, reached with r1 = map B or map A:
+ * r1 is not one constant there, so no inlining; both paths stay right. */
+START_TEST(test_call_is_jump_target_not_inlined)
+{
+	static const struct bpf_insn p[] = {
+		STXW(10, -4, 1),
+		MOV64_REG(6, 2), /* selector */
+		MOV64_REG(2, 10),
+		ADD64_IMM(2, -4),
+		LD_MAP(1, FD_B),
+		JNE_IMM(6, 0, 2), /* -> the call with r1 = B */
+		LD_MAP(1, FD_A),
+		CALL(BPF_FUNC_map_lookup_elem),
+		EXIT(),
+	};
+	struct jit_env on = env_with(hook);
+	struct jit_prog *pi;
+
+	maps_teardown();
+	maps_setup(BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PERCPU_ARRAY);
+	hook_calls = 0;
+	pi = load(p, ARRAY_SIZE(p), &on);
+	ck_assert_int_eq(hook_calls, 0);
+	ck_assert_uint_eq(inlined(pi), 0);
+	for (uint32_t k = 0; k < MAX_ENTRIES + 1; k++) {
+		ck_assert_uint_eq(exec2(pi, k, 0), (uintptr_t)map_lookup_elem(maps[0], &k));
+		ck_assert_uint_eq(exec2(pi, k, 1), (uintptr_t)map_lookup_elem(maps[1], &k));
+	}
+	jit_prog_free(pi);
+}
+END_TEST
+
+/* A jump lands between the ld_imm64 and the call (on the key set-up):
+ * no inlining; a jump onto the ld_imm64 itself is fine and is inlined. */
+START_TEST(test_jump_into_sequence_not_inlined)
+{
+	struct bpf_insn p[] = {
+		STXW(10, -4, 1),
+		MOV64_REG(6, 2),
+		LD_MAP(1, FD_B),
+		JNE_IMM(6, 0, 3), /* -> slot 8, between ld A and the call */
+		LD_MAP(1, FD_A),
+		MOV64_IMM(3, 0),
+		MOV64_REG(2, 10), /* slot 8 */
+		ADD64_IMM(2, -4),
+		CALL(BPF_FUNC_map_lookup_elem),
+		EXIT(),
+	};
+	struct jit_env on = env_with(hook);
+	struct jit_prog *pi;
+
+	pi = load(p, ARRAY_SIZE(p), &on);
+	ck_assert_uint_eq(inlined(pi), 0);
+	for (uint32_t k = 0; k < MAX_ENTRIES + 1; k++) {
+		ck_assert_uint_eq(exec2(pi, k, 0), (uintptr_t)map_lookup_elem(maps[0], &k));
+		ck_assert_uint_eq(exec2(pi, k, 1), (uintptr_t)map_lookup_elem(maps[1], &k));
+	}
+	jit_prog_free(pi);
+
+	/* Retarget the jump to the ld_imm64 of A (slot 5): now every path to
+	 * the call loads A right before it. */
+	p[4].off = 0;
+	pi = load(p, ARRAY_SIZE(p), &on);
+	ck_assert_uint_eq(inlined(pi), 1);
+	for (uint32_t k = 0; k < MAX_ENTRIES + 1; k++) {
+		ck_assert_uint_eq(exec2(pi, k, 0), (uintptr_t)map_lookup_elem(maps[0], &k));
+		ck_assert_uint_eq(exec2(pi, k, 1), (uintptr_t)map_lookup_elem(maps[0], &k));
+	}
+	jit_prog_free(pi);
+}
+END_TEST
+
+/* A jump onto the fused "ld_imm64 r1 = map; call" runs both. */
+START_TEST(test_jump_onto_fused_ld_inlined)
+{
+	static const struct bpf_insn p[] = {
+		STXW(10, -4, 1),
+		MOV64_REG(6, 2),
+		MOV64_REG(2, 10),
+		ADD64_IMM(2, -4),
+		JNE_IMM(6, 0, 2), /* -> slot 7 */
+		LD_MAP(1, FD_B),
+		LD_MAP(1, FD_A), /* slot 7 */
+		CALL(BPF_FUNC_map_lookup_elem),
+		EXIT(),
+	};
+	struct jit_env on = env_with(hook);
+	struct jit_prog *pi;
+
+	pi = load(p, ARRAY_SIZE(p), &on);
+	ck_assert_uint_eq(inlined(pi), 1);
+	ck_assert_int_eq(pi->code[7].h == jit_interp_handlers()[JIT_IOP_LD_ARRAY_LOOKUP], 1);
+	for (uint32_t k = 0; k < MAX_ENTRIES + 1; k++) {
+		ck_assert_uint_eq(exec2(pi, k, 0), (uintptr_t)map_lookup_elem(maps[0], &k));
+		ck_assert_uint_eq(exec2(pi, k, 1), (uintptr_t)map_lookup_elem(maps[0], &k));
+	}
+	jit_prog_free(pi);
+}
+END_TEST
+
+/* r1 written after the ld_imm64 (copied through r3), or r1 loaded with a
+ * map value address (BPF_PSEUDO_MAP_VALUE): not provably the map. */
+START_TEST(test_r1_not_provably_map_not_inlined)
+{
+	static const struct bpf_insn copied[] = {
+		STXW(10, -4, 1),
+		MOV64_REG(2, 10),
+		ADD64_IMM(2, -4),
+		LD_MAP(3, FD_A),
+		MOV64_REG(1, 3),
+		CALL(BPF_FUNC_map_lookup_elem),
+		EXIT(),
+	};
+	static const struct bpf_insn overwritten[] = {
+		STXW(10, -4, 1),
+		MOV64_REG(2, 10),
+		LD_MAP(1, FD_B),
+		ADD64_IMM(2, -4),
+		LD_MAP(1, FD_A), /* this one is the map at the call */
+		ADD64_IMM(1, 0), /* but r1 is written after it */
+		CALL(BPF_FUNC_map_lookup_elem),
+		EXIT(),
+	};
+	static const struct bpf_insn value_addr[] = {
+		STXW(10, -4, 1),
+		MOV64_REG(2, 10),
+		ADD64_IMM(2, -4),
+		LD_MAP_VALUE(1, FD_A),
+		CALL(BPF_FUNC_map_lookup_elem),
+		EXIT(),
+	};
+	struct jit_env on = env_with(hook);
+	struct jit_prog *pi;
+
+	hook_calls = 0;
+	pi = load(copied, ARRAY_SIZE(copied), &on);
+	ck_assert_uint_eq(inlined(pi), 0);
+	for (uint32_t k = 0; k < MAX_ENTRIES + 1; k++)
+		ck_assert_uint_eq(exec2(pi, k, 0), (uintptr_t)map_lookup_elem(maps[0], &k));
+	jit_prog_free(pi);
+	pi = load(overwritten, ARRAY_SIZE(overwritten), &on);
+	ck_assert_uint_eq(inlined(pi), 0);
+	for (uint32_t k = 0; k < MAX_ENTRIES + 1; k++)
+		ck_assert_uint_eq(exec2(pi, k, 0), (uintptr_t)map_lookup_elem(maps[0], &k));
+	jit_prog_free(pi);
+	/* Loaded only: a verifier would refuse to run it (r1 is no map). */
+	pi = load(value_addr, ARRAY_SIZE(value_addr), &on);
+	ck_assert_uint_eq(inlined(pi), 0);
+	jit_prog_free(pi);
+	ck_assert_int_eq(hook_calls, 0);
+}
+END_TEST
+
+/* Two lookups after one ld_imm64: the first is inlined, the second (a call
+ * in between) is not, and still sees r1 = the map, as after a real call in
+ * this interpreter. An unrelated lddw between ld and call does not matter. */
+START_TEST(test_second_lookup_after_call_uses_helper)
+{
+	static const struct bpf_insn p[] = {
+		STXW(10, -4, 1),
+		MOV64_REG(2, 10),
+		ADD64_IMM(2, -4),
+		LD_MAP(1, FD_A),
+		LD_MAP(4, FD_B),
+		CALL(BPF_FUNC_map_lookup_elem),
+		MOV64_REG(6, 0),
+		CALL(BPF_FUNC_map_lookup_elem),
+		I(BPF_ALU64 | BPF_SUB | BPF_X, 0, 6, 0, 0), /* r0 -= r6: 0 if both agree */
+		EXIT(),
+	};
+	struct jit_env on = env_with(hook);
+	struct jit_prog *pi;
+
+	pi = load(p, ARRAY_SIZE(p), &on);
+	ck_assert_uint_eq(inlined(pi), 1);
+	for (uint32_t k = 0; k < MAX_ENTRIES + 3; k++)
+		ck_assert_uint_eq(exec2(pi, k, 0), 0);
+	jit_prog_free(pi);
+}
+END_TEST
+
+static void check_percpu_keys(const struct jit_prog *pi, const struct jit_prog *ps,
+			      const struct jit_prog *ph, uint32_t cpu);
+
+/* Per-CPU: this CPU's copy, the same address map_lookup_percpu_elem()
+ * gives for the current CPU, and the helper path gives; also when the
+ * fast CPU read is unavailable (cpu_slow). */
+START_TEST(test_percpu_array_lookup_inlined_matches_helper)
+{
+	struct jit_env on = env_with(hook), slow = env_with(hook_no_rseq), off = env_with(NULL);
+	struct jit_prog *pi, *ps, *ph;
+	uint32_t ncpu = map_possible_cpus(), visited = 0;
+
+	pi = load(prog_simple, ARRAY_SIZE(prog_simple), &on);
+	ps = load(prog_simple, ARRAY_SIZE(prog_simple), &slow);
+	ph = load(prog_simple, ARRAY_SIZE(prog_simple), &off);
+	ck_assert_uint_eq(inlined(pi), 1);
+	ck_assert_uint_eq(inlined(ps), 1);
+	ck_assert_uint_eq(inlined(ph), 0);
+	ck_assert_int_eq(pi->code[5].h == jit_interp_handlers()[JIT_IOP_PERCPU_ARRAY_LOOKUP], 1);
+	ck_assert_int_eq(pi->code[3].h == jit_interp_handlers()[JIT_IOP_LD_PERCPU_ARRAY_LOOKUP], 1);
+	/* On every CPU we may run on (pinned there), so a wrong CPU shows. */
+	for (uint32_t c = 0; c < ncpu; c++) {
+		cpu_set_t set;
+
+		CPU_ZERO(&set);
+		CPU_SET(c, &set);
+		if (sched_setaffinity(0, sizeof(set), &set))
+			continue; /* offline or outside our cpuset */
+		visited++;
+		check_percpu_keys(pi, ps, ph, c);
+	}
+	ck_assert_uint_ge(visited, 1);
+	jit_prog_free(pi);
+	jit_prog_free(ps);
+	jit_prog_free(ph);
+}
+END_TEST
+
+static void check_percpu_keys(const struct jit_prog *pi, const struct jit_prog *ps,
+			      const struct jit_prog *ph, uint32_t cpu)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+		uint32_t k = (uint32_t)keys[i];
+		uint64_t want = (uint64_t)(uintptr_t)map_lookup_percpu_elem(maps[0], &k, cpu);
+
+		ck_assert_uint_eq(map_current_cpu(), cpu); /* pinned */
+		ck_assert_uint_eq(exec2(pi, keys[i], 0), want);
+		ck_assert_uint_eq(exec2(ps, keys[i], 0), want);
+		ck_assert_uint_eq(exec2(ph, keys[i], 0), want);
+		if (k < MAX_ENTRIES)
+			ck_assert_uint_eq(*(uint64_t *)(uintptr_t)want, 1000 + 10 * k + cpu);
+		else
+			ck_assert_uint_eq(want, 0);
+	}
+}
+
+/* A geometry the loader cannot use is ignored (logged): the helper runs. */
+START_TEST(test_unusable_geometry_keeps_helper_call)
+{
+	struct jit_env bad = env_with(hook_no_base);
+	struct jit_prog *p;
+
+	p = load(prog_simple, ARRAY_SIZE(prog_simple), &bad);
+	ck_assert_uint_eq(inlined(p), 0);
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+		uint32_t k = (uint32_t)keys[i];
+
+		ck_assert_uint_eq(exec2(p, keys[i], 0), (uintptr_t)map_lookup_elem(maps[0], &k));
+	}
+	jit_prog_free(p);
+}
+END_TEST
+
+/* An older caller (struct jit_env without inline_lookup) still loads, and
+ * simply gets no inlining. */
+START_TEST(test_old_env_without_hook_loads)
+{
+	struct jit_env on = env_with(hook);
+	struct jit_prog *p;
+
+	on.sz = offsetof(struct jit_env, inline_lookup);
+	hook_calls = 0;
+	p = load(prog_simple, ARRAY_SIZE(prog_simple), &on);
+	ck_assert_int_eq(hook_calls, 0);
+	ck_assert_uint_eq(inlined(p), 0);
+	ck_assert_uint_eq(exec2(p, 2, 0), (uintptr_t)map_lookup_elem(maps[0], &(uint32_t){ 2 }));
+	jit_prog_free(p);
+}
+END_TEST
+
+static Suite *jit_maps_suite(void)
+{
+	Suite *s = suite_create("jit_maps");
+	TCase *tc = tcase_create("array");
+
+	tcase_add_checked_fixture(tc, arrays_setup, maps_teardown);
+	tcase_add_test(tc, test_array_lookup_inlined_matches_helper);
+	tcase_add_test(tc, test_call_is_jump_target_not_inlined);
+	tcase_add_test(tc, test_jump_into_sequence_not_inlined);
+	tcase_add_test(tc, test_jump_onto_fused_ld_inlined);
+	tcase_add_test(tc, test_r1_not_provably_map_not_inlined);
+	tcase_add_test(tc, test_second_lookup_after_call_uses_helper);
+	tcase_add_test(tc, test_old_env_without_hook_loads);
+	tcase_add_test(tc, test_unusable_geometry_keeps_helper_call);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("percpu_array");
+	tcase_add_checked_fixture(tc, percpu_setup, maps_teardown);
+	tcase_add_test(tc, test_percpu_array_lookup_inlined_matches_helper);
+	tcase_add_test(tc, test_hash_lookup_stays_helper_call);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(jit_maps_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
