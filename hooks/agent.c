@@ -104,7 +104,7 @@ static int map_file(const char *dir, const char *name, size_t sz, int prot, bool
 	return 0;
 }
 
-/* Used by the supervisor too (emul/agent_wait.c keeps its own copy of these few lines). */
+/* Every agent writes the same header bytes; the magic last (CAS), so a reader that sees it sees the rest. */
 static void proto_init_header(struct agent_proto *pr)
 {
 	uint64_t zero = 0;

@@ -37,9 +37,9 @@
  *                         (store-release by the owner; a supervisor
  *                         load-acquires it), u32 flags (AGENT_PROC_*), u32 zero
  * The file is created (O_CREAT, ftruncate to AGENT_PROTO_FILE_SZ) by the
- * first agent or supervisor that needs it; concurrent creators are harmless
- * because every field starts as zero and the header is written with the same
- * bytes by anyone.
+ * first agent; supervisors only open it (no file: no agent to wait for).
+ * Concurrent creators are harmless because every field starts as zero and
+ * every agent writes the same header bytes.
  */
 #ifndef HOOKS_AGENT_PROTO_H
 #define HOOKS_AGENT_PROTO_H
