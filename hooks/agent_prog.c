@@ -46,6 +46,7 @@
 
 #include "common/log.h"
 #include "common/utils.h"
+#include "maps/helpers.h"
 #include "maps/maps.h"
 
 /*
@@ -251,7 +252,11 @@ static int read_insns(uint32_t id, uint32_t cnt, struct bpf_insn **out)
 
 int agent_prog_get(uint32_t id, struct agent_prog **out)
 {
-	struct jit_env env = { .sz = sizeof(env), .resolve_ld_imm64 = resolve_ld_imm64 };
+	/* Array lookups are inlined as the kernel's verifier does (map_gen_lookup);
+	 * per-CPU ones then read the run lock's CPU, which map_cpu_rseq_off points
+	 * at below before any program is loaded. */
+	struct jit_env env = { .sz = sizeof(env), .resolve_ld_imm64 = resolve_ld_imm64,
+			       .inline_lookup = map_jit_inline_lookup };
 	struct emu_reg_slot *slot;
 	struct bpf_insn *insns = NULL;
 	struct agent_prog *p;
