@@ -3,11 +3,15 @@
 # as an unprivileged user, with no capability and no kernel eBPF: every
 # bpf() call bpftool makes is answered by bpftime-run.
 #
-# Run after scripts/setup.sh (it builds ./build). As root it drops to uid
+# Runs scripts/setup.sh first when ./build is missing. As root it drops to uid
 # 65534 (nobody) with setpriv; as any other user it runs as that user.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 B=${BPFTIME_BUILDDIR:-$top/build}
+# One command on a fresh machine: set up and build first when needed.
+if [ -z "${BPFTIME_BUILDDIR:-}" ] && [ ! -x "$B/bpftime-run" ] && ! command -v bpftime-run >/dev/null; then
+	"$top/scripts/setup.sh" >&2 || exit 1
+fi
 RUN=$B/bpftime-run
 OBJ=$B/tests/e2e/sup_demo.bpf.o
 [ -x "$RUN" ] || { echo "demo: $RUN not found; run scripts/setup.sh first" >&2; exit 1; }

@@ -9,12 +9,17 @@
 #      prints the first calls with their argument;
 #   3. bpftrace runs a program of its own (-c) and counts its calls exactly.
 #
-# Run after scripts/setup.sh (it builds ./build), or with bpftime installed.
+# Runs scripts/setup.sh first when ./build is missing (fresh machine, as root),
+# or uses an installed bpftime.
 # As root it drops to uid 65534 (nobody) with setpriv; as any other user it
 # runs as that user.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 B=${BPFTIME_BUILDDIR:-$top/build}
+# One command on a fresh machine: set up and build first when needed.
+if [ -z "${BPFTIME_BUILDDIR:-}" ] && [ ! -x "$B/bpftime-run" ] && ! command -v bpftime-run >/dev/null; then
+	"$top/scripts/setup.sh" >&2 || exit 1
+fi
 if [ -x "$B/bpftime-run" ] && [ -f "$B/.libs/libbpftime-agent.so" ]; then
 	RUN_SRC=$B/bpftime-run
 	AGENT_SRC=$B/.libs/libbpftime-agent.so
@@ -62,7 +67,7 @@ for _ in $(seq 1 300); do grep -q serving "$T/server.out" 2>/dev/null && break; 
 cat "$T/server.out"
 
 P1="uprobe:$T/server:bt_target { printf(\"bt_target(%d) in pid %d\\n\", arg0, pid); @n++; if (@n == 5) { exit(); } } END { clear(@n); }"
-say "bpftrace -e 'uprobe:./server:bt_target { printf(\"bt_target(%d) in pid %d\\n\", arg0, pid); @n++; if (@n == 5) { exit(); } }'"
+say "bpftrace -e 'uprobe:./server:bt_target { printf(\"bt_target(%d) in pid %d\\n\", arg0, pid); @n++; if (@n == 5) { exit(); } } END { clear(@n); }'"
 as_user "$RUN" -q --session "$S" -- bpftrace -e "$P1" 2>&1 | grep -v "RLIMIT_MEMLOCK"
 
 touch "$T/stop"
