@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "jit/jit.h"
+#include "maps/helpers.h"
 
 static __thread int helper_missing;
 static __thread uint64_t run_pid_tgid;
@@ -122,6 +123,8 @@ const jit_helper_fn *emu_helpers_sup(void)
 		 * as perf event ids of its own rings (emul/perf_ring.c), not maps/ perf rings. */
 		emu_map_helpers_fill(table, EMU_HELPER_MAX);
 		table[BPF_FUNC_perf_event_output] = h_perf_event_output;
+		/* bpf_loop, bpf_for_each_map_elem: callbacks run by jit/. */
+		map_helpers_cb_fill(table, EMU_HELPER_MAX);
 	}
 	return table;
 }

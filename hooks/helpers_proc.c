@@ -12,8 +12,7 @@
  * Helpers not in this table are unknown to the agent: a program using one is
  * refused at load in this process with jit's "unknown helper" message and
  * the probe does not fire (logged with BPFTIME_LOG=warn). Missing today:
- * bpf_loop and other callback helpers (jit/ has no BPF_PSEUDO_FUNC yet),
- * tail calls (no PROG_ARRAY in the supervisor yet), cgroup ids. The map
+ * other callback helpers than bpf_loop and bpf_for_each_map_elem, tail calls (no PROG_ARRAY in the supervisor yet), cgroup ids. The map
  * helpers, ring buffer output and get_stackid come from maps/
  * (map_helpers_fill()); get_stackid walks user stacks with our walker.
  *
@@ -645,6 +644,8 @@ const jit_helper_fn *agent_helpers(void)
 		table[BPF_FUNC_get_current_task_btf] = h_get_current_task;
 		/* bpftime-run's PERF_EVENT_ARRAY holds its perf event ids: ours, not maps/' perf rings. */
 		table[BPF_FUNC_perf_event_output] = h_perf_event_output;
+		/* bpf_loop, bpf_for_each_map_elem: callbacks run by jit/. */
+		map_helpers_cb_fill(table, AGENT_HELPER_MAX);
 		map_stack_set_collector(stack_collect, NULL);
 	}
 	return table;

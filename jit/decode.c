@@ -277,13 +277,21 @@ static uint32_t subprog_of(const struct jit_decoded *d, uint32_t i)
 	return lo;
 }
 
+/* Slot @i is an ld_imm64 of a subprogram address (its target starts a
+ * subprogram, as bpf_pseudo_func() targets do in add_subprog_and_kfunc(),
+ * kernel/bpf/verifier.c). */
+static bool is_pseudo_func(const struct bpf_insn *insns, const struct jit_decoded *d, uint32_t i)
+{
+	return d->ops[i] == JIT_OP_LDDW && insns[i].src_reg == BPF_PSEUDO_FUNC;
+}
+
 static int subprogs_find(const struct bpf_insn *insns, struct jit_decoded *d, char *log,
 			 size_t log_sz)
 {
 	uint32_t cnt = 1;
 
 	for (uint32_t i = 0; i < d->insn_cnt; i++)
-		if (d->ops[i] == JIT_OP_CALL_LOCAL)
+		if (d->ops[i] == JIT_OP_CALL_LOCAL || is_pseudo_func(insns, d, i))
 			cnt++;
 	d->subprog_start = calloc(cnt, sizeof(*d->subprog_start));
 	if (!d->subprog_start)
@@ -291,19 +299,28 @@ static int subprogs_find(const struct bpf_insn *insns, struct jit_decoded *d, ch
 	d->subprog_start[0] = 0;
 	cnt = 1;
 	for (uint32_t i = 0; i < d->insn_cnt; i++) {
+		const char *what = "local call";
 		int64_t t;
 
-		if (d->ops[i] != JIT_OP_CALL_LOCAL)
+		if (is_pseudo_func(insns, d, i))
+			what = "callback (ld_imm64 BPF_PSEUDO_FUNC)";
+		else if (d->ops[i] != JIT_OP_CALL_LOCAL)
 			continue;
 		t = (int64_t)i + 1 + insns[i].imm;
 		if (t < 0 || t >= d->insn_cnt) {
-			say(log, log_sz, "insn %u: local call to %lld is outside the program (0..%u)",
-			    i, (long long)t, d->insn_cnt - 1);
+			say(log, log_sz, "insn %u: %s to %lld is outside the program (0..%u)", i, what,
+			    (long long)t, d->insn_cnt - 1);
 			return -EINVAL;
 		}
 		if (d->ops[t] == JIT_OP_LDDW_HI) {
-			say(log, log_sz, "insn %u: local call into the middle of the lddw at %lld", i,
+			say(log, log_sz, "insn %u: %s into the middle of the lddw at %lld", i, what,
 			    (long long)t - 1);
+			return -EINVAL;
+		}
+		/* DIVERGES: the kernel would let the verifier judge a callback
+		 * that is the main program; it makes no sense, refuse it here. */
+		if (t == 0) {
+			say(log, log_sz, "insn %u: %s to 0, the main program", i, what);
 			return -EINVAL;
 		}
 		d->subprog_start[cnt++] = (uint32_t)t;
@@ -528,7 +545,8 @@ int jit_decode_refs(const struct bpf_insn *insns, uint32_t insn_cnt, jit_ref_fn 
 		int ret;
 
 		if (insn->code == (BPF_LD | BPF_IMM | BPF_DW)) {
-			if (insn->src_reg == 0) {
+			/* A subprogram address is no reference to anything outside. */
+			if (insn->src_reg == 0 || insn->src_reg == BPF_PSEUDO_FUNC) {
 				i++;
 				continue;
 			}

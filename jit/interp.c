@@ -31,6 +31,7 @@
  * uninitialised stack is for the verifier to refuse.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "common/log.h"
@@ -94,7 +95,15 @@ const void *const *jit_interp_handlers(void)
 	return handlers;
 }
 
-int jit_interp_run(const struct jit_prog *p, uint64_t r1, uint64_t r2, uint64_t *r0)
+/*
+ * Run @p from @entry with r1..r5 = @args[0..4] on a fresh stack, as the run
+ * @run (filled by the caller: prog, ctx, tail_call_cnt, depth, prev). A
+ * top-level run starts at depth 0; a callback (jit_callback_call()) one frame
+ * below its caller's frames, so the local calls it may still make are
+ * JIT_MAX_CALL_DEPTH - run->depth. @p NULL only publishes the handler table.
+ */
+static int interp(const struct jit_prog *p, const struct jit_pinsn *entry, const uint64_t *args,
+		  struct jit_run *run, uint64_t *r0)
 {
 	static const void *const labels[JIT_IOP__CNT] = {
 #define X(N, ...) [JIT_OP_##N] = &&op_##N,
@@ -120,11 +129,10 @@ int jit_interp_run(const struct jit_prog *p, uint64_t r1, uint64_t r2, uint64_t 
 	};
 	uint8_t stack[(JIT_MAX_CALL_DEPTH + 1) * JIT_STACK_SZ] __attribute__((aligned(16)));
 	struct frame frames[JIT_MAX_CALL_DEPTH];
-	struct jit_run run;
 	const struct jit_prog *cur = p;
 	const struct jit_pinsn *pc;
 	uint64_t reg[11] = { 0 };
-	unsigned int depth = 0;
+	unsigned int depth = 0, max_depth;
 	int err = 0;
 
 	if (unlikely(!p)) {
@@ -132,13 +140,12 @@ int jit_interp_run(const struct jit_prog *p, uint64_t r1, uint64_t r2, uint64_t 
 		__atomic_store_n(&handlers, labels, __ATOMIC_RELEASE);
 		return 0;
 	}
-	run = (struct jit_run){ .prog = p, .ctx = r1, .prev = run_current };
-	pc = p->code;
+	max_depth = JIT_MAX_CALL_DEPTH - run->depth;
+	pc = entry;
 
-	reg[1] = r1;
-	reg[2] = r2;
+	memcpy(&reg[1], args, 5 * sizeof(*args));
 	reg[10] = (uint64_t)(uintptr_t)(stack + sizeof(stack));
-	run_current = &run;
+	run_current = run;
 
 #define DST reg[pc->dst]
 #define SRC reg[pc->src]
@@ -427,7 +434,7 @@ op_JSET32_REG:
 	/* Helper calls: r0 = fn(r1..r5). A helper may end the run (jit_run_stop()). */
 op_CALL:
 	reg[0] = pc->fn(reg[1], reg[2], reg[3], reg[4], reg[5]);
-	if (unlikely(run.stop))
+	if (unlikely(run->stop))
 		goto out_stopped;
 	NEXT();
 	/* bpf_map_lookup_elem inlined on an array (jit/prog.c,
@@ -498,7 +505,7 @@ op_CALLX: {
 		goto out;
 	}
 	reg[0] = cur->helpers[id](reg[1], reg[2], reg[3], reg[4], reg[5]);
-	if (unlikely(run.stop))
+	if (unlikely(run->stop))
 		goto out_stopped;
 	NEXT();
 }
@@ -512,28 +519,29 @@ tail_call: {
 	const struct jit_prog *next = NULL;
 	int ret;
 
-	if (run.tail_call_cnt >= JIT_MAX_TAIL_CALL_CNT)
+	if (run->tail_call_cnt >= JIT_MAX_TAIL_CALL_CNT)
 		NEXT();
 	ret = cur->tail_call(cur->cookie, reg[2], (uint32_t)reg[3], &next);
 	/* The kernel counts a call that found an empty slot, not one whose
 	 * index was out of range (bpf_tail_call() order in ___bpf_prog_run()). */
 	if (ret == -ENOENT)
-		run.tail_call_cnt++;
+		run->tail_call_cnt++;
 	if (ret || !next)
 		NEXT();
-	run.tail_call_cnt++;
-	run.prog = cur = next;
+	run->tail_call_cnt++;
+	run->prog = cur = next;
 	pc = next->code;
 	DISPATCH();
 }
 op_CALL_LOCAL:
-	if (unlikely(depth >= JIT_MAX_CALL_DEPTH)) {
-		log_warn("jit: local calls nest deeper than %d\n", JIT_MAX_CALL_DEPTH);
+	if (unlikely(depth >= max_depth)) {
+		log_warn("jit: local calls (and callbacks) nest deeper than %d\n", JIT_MAX_CALL_DEPTH);
 		err = -E2BIG;
 		goto out;
 	}
 	frames[depth] = (struct frame){ pc + 1, cur, reg[6], reg[7], reg[8], reg[9] };
 	depth++;
+	run->depth++;
 	reg[10] -= JIT_STACK_SZ;
 	pc += pc->imm + 1;
 	DISPATCH();
@@ -541,8 +549,9 @@ op_EXIT:
 	if (!depth)
 		goto out;
 	depth--;
+	run->depth--;
 	pc = frames[depth].ret;
-	run.prog = cur = frames[depth].prog;
+	run->prog = cur = frames[depth].prog;
 	reg[6] = frames[depth].r6;
 	reg[7] = frames[depth].r7;
 	reg[8] = frames[depth].r8;
@@ -652,10 +661,84 @@ op_ATOMIC_CMPXCHG32: {
 #undef ATOMIC_PTR
 
 out_stopped:
-	reg[0] = run.stop_r0;
+	reg[0] = run->stop_r0;
 out:
-	run_current = run.prev;
+	run_current = run->prev;
 	*r0 = err ? 0 : reg[0];
+	return err;
+}
+
+int jit_interp_run(const struct jit_prog *p, uint64_t r1, uint64_t r2, uint64_t *r0)
+{
+	const uint64_t args[5] = { r1, r2 };
+	struct jit_run run = { .prog = p, .ctx = r1, .prev = run_current };
+
+	if (!p)
+		return interp(NULL, NULL, NULL, NULL, NULL);
+	return interp(p, p->code, args, &run, r0);
+}
+
+/* Is @idx the first slot of a subprogram some BPF_PSEUDO_FUNC of @p names?
+ * (p->cb_start is sorted.) */
+static bool cb_start_known(const struct jit_prog *p, uint32_t idx)
+{
+	uint32_t lo = 0, hi = p->cb_cnt;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		if (p->cb_start[mid] == idx)
+			return true;
+		if (p->cb_start[mid] < idx)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+int jit_callback_call(uint64_t fn, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5,
+		      uint64_t *r0)
+{
+	struct jit_run *parent = run_current;
+	const uint64_t args[5] = { r1, r2, r3, r4, r5 };
+	const struct jit_prog *p;
+	struct jit_run run;
+	uintptr_t base, addr = (uintptr_t)fn;
+	int err;
+
+	*r0 = 0;
+	if (!parent)
+		return -ESRCH;
+	/* The handle is the address of the callback's pre-decoded first slot
+	 * in the program now running (jit/prog.c, lddw_resolve()). A value the
+	 * program made up, or one from another program, names no slot of a
+	 * BPF_PSEUDO_FUNC target here and is refused. */
+	p = parent->prog;
+	base = (uintptr_t)p->code;
+	if (addr < base || addr - base >= (uintptr_t)p->insn_cnt * sizeof(*p->code) ||
+	    (addr - base) % sizeof(*p->code) ||
+	    !cb_start_known(p, (uint32_t)((addr - base) / sizeof(*p->code)))) {
+		log_warn("jit: callback 0x%llx is not a subprogram of the running program\n",
+			 (unsigned long long)fn);
+		return -EINVAL;
+	}
+	/* The callback is one more frame, like the kernel's callback frames
+	 * (push_callback_call() in kernel/bpf/verifier.c). */
+	if (parent->depth + 1 > JIT_MAX_CALL_DEPTH) {
+		log_warn("jit: callbacks and local calls nest deeper than %d\n", JIT_MAX_CALL_DEPTH);
+		return -E2BIG;
+	}
+	run = (struct jit_run){ .prog = p, .ctx = parent->ctx, .tail_call_cnt = parent->tail_call_cnt,
+				.depth = parent->depth + 1, .prev = parent };
+	err = interp(p, (const struct jit_pinsn *)addr, args, &run, r0);
+	parent->tail_call_cnt = run.tail_call_cnt;
+	/* jit_run_stop() in a callback ends the whole program, and so does a
+	 * fault (with r0 = 0, as a fault of the program itself does). */
+	if (run.stop || err) {
+		parent->stop = 1;
+		parent->stop_r0 = err ? 0 : run.stop_r0;
+	}
 	return err;
 }
 

@@ -99,7 +99,11 @@ struct jit_env {
  * @log: on failure one line "insn N: reason" (or a reason without index), may be NULL
  *
  * ld_imm64 pseudo forms are resolved here through env->resolve_ld_imm64, so
- * a run only ever sees plain constants. With env->inline_lookup set, a
+ * a run only ever sees plain constants. BPF_PSEUDO_FUNC (src_reg 4, imm =
+ * the callback subprogram's first slot minus this slot + 1) is resolved by
+ * jit/ itself into a callback handle for jit_callback_call(); its target
+ * becomes a subprogram start, as in add_subprog_and_kfunc() in
+ * kernel/bpf/verifier.c, and must obey the same rules as a local call's. With env->inline_lookup set, a
  * bpf_map_lookup_elem call whose r1 is provably one array map is rewritten
  * into inline address arithmetic (see jit/prog.c for the exact rule); the
  * result is the same as the helper's.
@@ -114,8 +118,7 @@ struct jit_env {
  *            smaller than the sz field itself;
  *   -E2BIG   env->sz larger than we know with non-zero bytes past our struct;
  *   -E2BIG   (also) too many instructions or local calls nested too deep;
- *   -ENOTSUP kfunc calls (call src_reg 2) and BPF_PSEUDO_FUNC ld_imm64
- *            (callbacks), which are not implemented yet;
+ *   -ENOTSUP kfunc calls (call src_reg 2), which are not implemented yet;
  *   -ENOMEM;
  *   or the error env->resolve_ld_imm64 returned.
  */
@@ -170,6 +173,8 @@ struct jit_run {
 	int stop;                    /* set by jit_run_stop() */
 	uint64_t stop_r0;            /* r0 to return when stopping */
 	struct jit_run *prev;        /* the run this one interrupted, or NULL */
+	uint32_t depth;              /* frames in use below main: local calls and
+				      * callbacks (jit_callback_call()), <= JIT_MAX_CALL_DEPTH */
 };
 
 /** jit_run_current() - the innermost run on this thread, NULL outside any run. */
@@ -182,5 +187,40 @@ struct jit_run *jit_run_current(void);
  * Returns 0, or -ESRCH outside a run.
  */
 int jit_run_stop(uint64_t r0);
+
+/**
+ * jit_callback_call() - called from a helper (bpf_loop, bpf_for_each_map_elem
+ * ...): run the callback subprogram @fn of the current run (jit_run_current())
+ * with r1..r5 as given, and put its r0 in *@r0.
+ * @fn: a callback handle, the value an ld_imm64 BPF_PSEUDO_FUNC of the running
+ *      program gave (hostile input: anything else is refused)
+ *
+ * The callback runs as one more frame of the same program: a fresh 512-byte
+ * stack of its own (r10 never overlaps the frames in use), the caller's
+ * registers (r6-r9 included) untouched, counting toward JIT_MAX_CALL_DEPTH
+ * together with the local calls in progress and those it makes itself.
+ * jit_run_stop() inside the callback, or a fault, ends the calling program
+ * too when the helper returns (a fault with r0 = 0).
+ *
+ * Returns 0, or -ESRCH outside a run; -EINVAL if @fn is not a callback of the
+ * running program; -E2BIG if the frames would nest deeper than
+ * JIT_MAX_CALL_DEPTH; or the callback's own run-time fault (see
+ * jit_prog_exec()). On error *@r0 = 0.
+ */
+int jit_callback_call(uint64_t fn, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5,
+		      uint64_t *r0);
+
+/* Kernel limit on bpf_loop iterations: BPF_MAX_LOOPS in include/linux/bpf.h. */
+#define JIT_MAX_LOOPS (1u << 23)
+
+/**
+ * jit_helper_loop() - the helper bpf_loop (BPF_FUNC_loop, 181):
+ * long bpf_loop(u32 nr_loops, void *callback_fn, void *callback_ctx, u64 flags)
+ * as in kernel/bpf/bpf_iter.c: callback(index, ctx) for index 0.. until
+ * nr_loops or the callback returns 1; returns the iterations done, -EINVAL for
+ * flags != 0, -E2BIG for nr_loops > JIT_MAX_LOOPS. Embedders put it at index
+ * BPF_FUNC_loop of their helper table (jit/helpers_cb.c).
+ */
+uint64_t jit_helper_loop(uint64_t nr_loops, uint64_t fn, uint64_t ctx, uint64_t flags, uint64_t r5);
 
 #endif /* JIT_JIT_H */

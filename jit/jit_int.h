@@ -104,6 +104,8 @@ struct jit_prog {
 	void *cookie;              /* env->cookie */
 	struct jit_array_geom *geoms; /* [geom_cnt] one per inlined map lookup */
 	uint32_t geom_cnt;
+	uint32_t *cb_start;        /* [cb_cnt] sorted first slots of BPF_PSEUDO_FUNC targets */
+	uint32_t cb_cnt;
 };
 
 /* jit/prog.c: apply pinsn_fuse() at load (default 1). A knob for tests

@@ -44,6 +44,7 @@ void jit_prog_free(struct jit_prog *p)
 	zfree(&p->insns);
 	zfree(&p->helpers);
 	zfree(&p->geoms);
+	zfree(&p->cb_start);
 	free(p);
 }
 
@@ -118,7 +119,7 @@ static void alu_const_fold(unsigned int *op, struct jit_pinsn *pi)
 }
 
 static int lddw_resolve(const struct bpf_insn *insn, uint32_t i, const struct jit_env *env,
-			uint64_t *value, char *log, size_t log_sz)
+			const struct jit_prog *p, uint64_t *value, char *log, size_t log_sz)
 {
 	int err;
 
@@ -127,10 +128,11 @@ static int lddw_resolve(const struct bpf_insn *insn, uint32_t i, const struct ji
 		return 0;
 	}
 	if (insn->src_reg == BPF_PSEUDO_FUNC) {
-		say(log, log_sz,
-		    "insn %u: ld_imm64 of a subprogram address (BPF_PSEUDO_FUNC, callbacks) is not supported",
-		    i);
-		return -ENOTSUP;
+		/* The callback handle: the address of the target's pre-decoded
+		 * slot, which jit_callback_call() checks against p->cb_start.
+		 * jit_decode_prog() proved the target starts a subprogram. */
+		*value = (uint64_t)(uintptr_t)&p->code[(int64_t)i + 1 + insn->imm];
+		return 0;
 	}
 	if (!env->resolve_ld_imm64) {
 		say(log, log_sz, "insn %u: ld_imm64 with src_reg %u needs a resolver and none is set",
@@ -146,9 +148,45 @@ static int lddw_resolve(const struct bpf_insn *insn, uint32_t i, const struct ji
 	return 0;
 }
 
-static int pinsn_build(const struct bpf_insn *insns, const struct jit_decoded *d,
-		       const struct jit_env *env, struct jit_pinsn *code, char *log, size_t log_sz)
+static int cmp_u32(const void *a, const void *b)
 {
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The subprograms a BPF_PSEUDO_FUNC names, sorted and unique: the only
+ * slots jit_callback_call() will enter. */
+static int cb_starts_collect(const struct bpf_insn *insns, const struct jit_decoded *d,
+			     struct jit_prog *p)
+{
+	uint32_t cnt = 0;
+
+	for (uint32_t i = 0; i < d->insn_cnt; i++)
+		if (d->ops[i] == JIT_OP_LDDW && insns[i].src_reg == BPF_PSEUDO_FUNC)
+			cnt++;
+	if (!cnt)
+		return 0;
+	p->cb_start = calloc(cnt, sizeof(*p->cb_start));
+	if (!p->cb_start)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < d->insn_cnt; i++)
+		if (d->ops[i] == JIT_OP_LDDW && insns[i].src_reg == BPF_PSEUDO_FUNC)
+			p->cb_start[p->cb_cnt++] = (uint32_t)((int64_t)i + 1 + insns[i].imm);
+	qsort(p->cb_start, cnt, sizeof(*p->cb_start), cmp_u32);
+	cnt = 0;
+	for (uint32_t k = 0; k < p->cb_cnt; k++)
+		if (!cnt || p->cb_start[cnt - 1] != p->cb_start[k])
+			p->cb_start[cnt++] = p->cb_start[k];
+	p->cb_cnt = cnt;
+	return 0;
+}
+
+static int pinsn_build(const struct bpf_insn *insns, const struct jit_decoded *d,
+		       const struct jit_env *env, struct jit_prog *p, char *log, size_t log_sz)
+{
+	struct jit_pinsn *code = p->code;
+
 	const void *const *handlers = jit_interp_handlers();
 
 	for (uint32_t i = 0; i < d->insn_cnt; i++) {
@@ -165,7 +203,7 @@ static int pinsn_build(const struct bpf_insn *insns, const struct jit_decoded *d
 		switch (op) {
 		case JIT_OP_LDDW:
 			/* The constant lives in the second slot, which is never dispatched. */
-			err = lddw_resolve(insn, i, env, &code[i + 1].u64, log, log_sz);
+			err = lddw_resolve(insn, i, env, p, &code[i + 1].u64, log, log_sz);
 			if (err)
 				return err;
 			pi->src = 0;
@@ -495,7 +533,10 @@ int jit_prog_load(const struct bpf_insn *insns, uint32_t insn_cnt, const struct 
 		memcpy(p->helpers, env->helpers, env->helper_cnt * sizeof(*p->helpers));
 		p->helper_cnt = env->helper_cnt;
 	}
-	err = pinsn_build(insns, d, env, p->code, log, log_sz);
+	err = cb_starts_collect(insns, d, p);
+	if (err)
+		goto err_free_prog;
+	err = pinsn_build(insns, d, env, p, log, log_sz);
 	if (err)
 		goto err_free_prog;
 	if (jit_fuse_enabled)

@@ -2,9 +2,9 @@
  * helpers.h - contract: the map helpers as jit_helper_fn, for the helper
  * table the jit calls through (jit/jit.h struct jit_env).
  *
- * bpf_for_each_map_elem (164) is not here: its callback is a BPF subprogram
- * that only the jit can call. The jit wraps map_for_each_elem() (maps.h) with
- * a map_for_each_fn that runs the callback.
+ * bpf_for_each_map_elem (164) runs a BPF subprogram as its callback, through
+ * jit_callback_call(): it is in maps/helpers_cb.c and installed, with jit's
+ * bpf_loop, by map_helpers_cb_fill(), not by map_helpers_fill().
  */
 #ifndef MAPS_HELPERS_H
 #define MAPS_HELPERS_H
@@ -37,5 +37,12 @@ int map_jit_inline_lookup(void *cookie, uint64_t map_ptr, struct jit_array_geom 
 
 /** Install the helpers above into @table (indexed by BPF_FUNC_* id, @cnt entries). */
 void map_helpers_fill(jit_helper_fn *table, uint32_t cnt);
+
+/* bpf_for_each_map_elem (maps/helpers_cb.c): runs the callback with
+ * jit_callback_call(), so only for programs run by jit/. */
+uint64_t map_helper_for_each_elem(uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
+/* Install the callback helpers, bpf_loop (jit_helper_loop()) and
+ * bpf_for_each_map_elem, in @table (ids below @cnt). Links jit/. */
+void map_helpers_cb_fill(jit_helper_fn *table, uint32_t cnt);
 
 #endif /* MAPS_HELPERS_H */

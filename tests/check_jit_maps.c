@@ -35,6 +35,19 @@
 	I(BPF_LD | BPF_DW | BPF_IMM, d, BPF_PSEUDO_MAP_VALUE, 0, fd), I(0, 0, 0, 0, 0)
 #define JNE_IMM(d, k, o) I(BPF_JMP | BPF_JNE | BPF_K, d, 0, o, k)
 #define CALL(id) I(BPF_JMP | BPF_CALL, 0, 0, 0, id)
+#define CALL_LOCAL(off) I(BPF_JMP | BPF_CALL, 0, BPF_PSEUDO_CALL, 0, off)
+/* r = the subprogram starting at this slot + 1 + off (a callback handle). */
+#define LD_FUNC(d, off) I(BPF_LD | BPF_DW | BPF_IMM, d, BPF_PSEUDO_FUNC, 0, off), I(0, 0, 0, 0, 0)
+#define LD_IMM64(d, v)                                                                             \
+	I(BPF_LD | BPF_DW | BPF_IMM, d, 0, 0, (int32_t)(uint32_t)(v)),                             \
+		I(0, 0, 0, 0, (int32_t)(uint32_t)((uint64_t)(v) >> 32))
+#define STDW(dst, off, k) I(BPF_ST | BPF_MEM | BPF_DW, dst, 0, off, k)
+#define STXDW(dst, off, src) I(BPF_STX | BPF_MEM | BPF_DW, dst, src, off, 0)
+#define LDXDW(dst, src, off) I(BPF_LDX | BPF_MEM | BPF_DW, dst, src, off, 0)
+#define ADD64_REG(d, s) I(BPF_ALU64 | BPF_ADD | BPF_X, d, s, 0, 0)
+#define LSH64_IMM(d, k) I(BPF_ALU64 | BPF_LSH | BPF_K, d, 0, 0, k)
+#define JNE_REG(d, s, o) I(BPF_JMP | BPF_JNE | BPF_X, d, s, o, 0)
+#define JSGE_IMM(d, k, o) I(BPF_JMP | BPF_JSGE | BPF_K, d, 0, o, k)
 #define EXIT() I(BPF_JMP | BPF_EXIT, 0, 0, 0, 0)
 
 #define FD_A 3 /* maps[0] */
@@ -512,6 +525,339 @@ START_TEST(test_old_env_without_hook_loads)
 }
 END_TEST
 
+
+/* ------------------------------------------------------------- callbacks */
+
+/*
+ * bpf_loop (jit/helpers_cb.c) and bpf_for_each_map_elem (maps/helpers_cb.c)
+ * running BPF_PSEUDO_FUNC callbacks through jit_callback_call(). Expected
+ * values follow bpf_loop() in kernel/bpf/bpf_iter.c and
+ * bpf_for_each_array_elem()/bpf_for_each_hash_elem().
+ */
+
+static uint64_t loop_flags;
+
+static void cb_setup(void)
+{
+	maps_setup(BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_HASH);
+	map_helpers_cb_fill(helpers, 256);
+	loop_flags = 0;
+}
+
+/*
+ * main(r1 = nr_loops, r2 = stop_at): ctx = {sum, stop_at} on main's stack;
+ * r0 = bpf_loop(nr_loops, cb, &ctx, loop_flags); returns (r0 << 32) + sum,
+ * or 0x7bad if r6/r8 did not survive the call. cb(index, ctx) clobbers
+ * r6, r8 and its own stack (which must not be main's), adds index to sum
+ * and returns 1 when index == stop_at.
+ */
+static struct jit_prog *loop_prog_load(void)
+{
+	const struct bpf_insn insns[] = {
+		MOV64_REG(6, 1),                  /* 0 */
+		MOV64_REG(8, 1),                  /* 1 */
+		STDW(10, -16, 0),                 /* 2 */
+		STXDW(10, -8, 2),                 /* 3 */
+		LD_IMM64(7, (uintptr_t)&loop_flags), /* 4-5 */
+		LDXDW(4, 7, 0),                   /* 6 */
+		MOV64_REG(1, 6),                  /* 7 */
+		LD_FUNC(2, 20 - 9),               /* 8-9: cb at 20 */
+		MOV64_REG(3, 10),                 /* 10 */
+		ADD64_IMM(3, -16),                /* 11 */
+		CALL(BPF_FUNC_loop),              /* 12 */
+		JNE_REG(6, 8, 4),                 /* 13 -> 18 */
+		LSH64_IMM(0, 32),                 /* 14 */
+		LDXDW(1, 10, -16),                /* 15 */
+		ADD64_REG(0, 1),                  /* 16 */
+		EXIT(),                           /* 17 */
+		MOV64_IMM(0, 0x7bad),             /* 18 */
+		EXIT(),                           /* 19 */
+		MOV64_IMM(6, 0xbad),              /* 20: cb */
+		MOV64_IMM(8, 0xbee),              /* 21 */
+		STDW(10, -8, -1),                 /* 22 */
+		STDW(10, -16, -1),                /* 23 */
+		LDXDW(3, 2, 0),                   /* 24 */
+		ADD64_REG(3, 1),                  /* 25 */
+		STXDW(2, 0, 3),                   /* 26 */
+		MOV64_IMM(0, 0),                  /* 27 */
+		LDXDW(4, 2, 8),                   /* 28 */
+		JNE_REG(1, 4, 1),                 /* 29 -> 31 */
+		MOV64_IMM(0, 1),                  /* 30 */
+		EXIT(),                           /* 31 */
+	};
+	struct jit_env env = env_with(NULL);
+
+	return load(insns, ARRAY_SIZE(insns), &env);
+}
+
+#define RES(ret, sum) (((uint64_t)(int64_t)(ret) << 32) + (sum))
+
+START_TEST(test_loop_sums_indexes)
+{
+	struct jit_prog *p = loop_prog_load();
+
+	ck_assert_uint_eq(exec2(p, 10, UINT64_MAX), RES(10, 45));
+	ck_assert_uint_eq(exec2(p, 1, UINT64_MAX), RES(1, 0));
+	/* u32 nr_loops: the upper half of r1 is not looked at. */
+	ck_assert_uint_eq(exec2(p, (1ull << 32) | 3, UINT64_MAX), RES(3, 3));
+	jit_prog_free(p);
+}
+END_TEST
+
+START_TEST(test_loop_early_stop_and_limits)
+{
+	struct jit_prog *p = loop_prog_load();
+
+	/* Returning 1 at index 5 stops; the stopping iteration counts. */
+	ck_assert_uint_eq(exec2(p, 10, 5), RES(6, 15));
+	ck_assert_uint_eq(exec2(p, 10, 0), RES(1, 0));
+	ck_assert_uint_eq(exec2(p, 0, UINT64_MAX), RES(0, 0));
+	/* BPF_MAX_LOOPS itself is allowed, one more is -E2BIG. */
+	ck_assert_uint_eq(exec2(p, 1u << 23, 3), RES(4, 6));
+	ck_assert_uint_eq(exec2(p, (1u << 23) + 1, 3), RES(-E2BIG, 0));
+	loop_flags = 1;
+	ck_assert_uint_eq(exec2(p, 10, UINT64_MAX), RES(-EINVAL, 0));
+	jit_prog_free(p);
+}
+END_TEST
+
+/*
+ * Frames: main calls a local subprogram, which calls bpf_loop; the callback
+ * does a local call too (sub(x) = 2 * x, using its own stack). The sum is
+ * 2 * (0 + 1 + 2 + 3) = 12 and r7 of both callers survives.
+ */
+START_TEST(test_loop_nested_frames)
+{
+	const struct bpf_insn insns[] = {
+		MOV64_IMM(7, 77),                 /* 0 */
+		CALL_LOCAL(4 - 2),                /* 1 -> 4 */
+		ADD64_REG(0, 7),                  /* 2: + 77 */
+		EXIT(),                           /* 3 */
+		MOV64_IMM(7, 0),                  /* 4: sub_main */
+		STDW(10, -8, 0),                  /* 5 */
+		MOV64_IMM(1, 4),                  /* 6 */
+		LD_FUNC(2, 16 - 8),               /* 7-8: cb at 16 */
+		MOV64_REG(3, 10),                 /* 9 */
+		ADD64_IMM(3, -8),                 /* 10 */
+		MOV64_IMM(4, 0),                  /* 11 */
+		CALL(BPF_FUNC_loop),              /* 12 */
+		LDXDW(0, 10, -8),                 /* 13: sum */
+		ADD64_REG(0, 7),                  /* 14: + 0 (r7 survived the callback) */
+		EXIT(),                           /* 15 */
+		MOV64_REG(6, 2),                  /* 16: cb(index, ctx) */
+		MOV64_IMM(7, 1000),               /* 17 */
+		CALL_LOCAL(24 - 19),              /* 18 -> 24 */
+		LDXDW(1, 6, 0),                   /* 19 */
+		ADD64_REG(1, 0),                  /* 20 */
+		STXDW(6, 0, 1),                   /* 21 */
+		MOV64_IMM(0, 0),                  /* 22 */
+		EXIT(),                           /* 23 */
+		STXDW(10, -8, 1),                 /* 24: sub(x), on its own stack */
+		LDXDW(0, 10, -8),                 /* 25 */
+		ADD64_REG(0, 0),                  /* 26 */
+		EXIT(),                           /* 27 */
+	};
+	struct jit_env env = env_with(NULL);
+	struct jit_prog *p = load(insns, ARRAY_SIZE(insns), &env);
+
+	ck_assert_uint_eq(exec2(p, 0, 0), 12 + 77);
+	jit_prog_free(p);
+}
+END_TEST
+
+/*
+ * A callback that calls bpf_loop on itself: each level is one more frame,
+ * so it runs JIT_MAX_CALL_DEPTH times (main is frame 0) and the innermost
+ * bpf_loop gets -E2BIG, which it records. ctx = {calls, first error}.
+ */
+START_TEST(test_loop_depth_limit)
+{
+	const struct bpf_insn insns[] = {
+		MOV64_REG(6, 1),                  /* 0: ctx */
+		MOV64_IMM(1, 1),                  /* 1 */
+		LD_FUNC(2, 8 - 3),                /* 2-3: cb at 8 */
+		MOV64_REG(3, 6),                  /* 4 */
+		MOV64_IMM(4, 0),                  /* 5 */
+		CALL(BPF_FUNC_loop),              /* 6 */
+		EXIT(),                           /* 7 */
+		MOV64_REG(6, 2),                  /* 8: cb(index, ctx) */
+		LDXDW(1, 6, 0),                   /* 9 */
+		ADD64_IMM(1, 1),                  /* 10 */
+		STXDW(6, 0, 1),                   /* 11 */
+		MOV64_IMM(1, 1),                  /* 12 */
+		LD_FUNC(2, 8 - 14),               /* 13-14: itself */
+		MOV64_REG(3, 6),                  /* 15 */
+		MOV64_IMM(4, 0),                  /* 16 */
+		CALL(BPF_FUNC_loop),              /* 17 */
+		JSGE_IMM(0, 0, 1),                /* 18 -> 20 */
+		STXDW(6, 8, 0),                   /* 19 */
+		MOV64_IMM(0, 0),                  /* 20 */
+		EXIT(),                           /* 21 */
+	};
+	struct jit_env env = env_with(NULL);
+	struct jit_prog *p = load(insns, ARRAY_SIZE(insns), &env);
+	uint64_t ctx[2] = { 0, 0 };
+
+	ck_assert_uint_eq(exec2(p, (uintptr_t)ctx, 0), 1);
+	ck_assert_uint_eq(ctx[0], JIT_MAX_CALL_DEPTH);
+	ck_assert_int_eq((int64_t)ctx[1], -E2BIG);
+	jit_prog_free(p);
+}
+END_TEST
+
+/* Handles the program made up, or the slot after a real one, name no
+ * callback: bpf_loop says -EINVAL and calls nothing. */
+START_TEST(test_loop_bogus_handle)
+{
+	const struct bpf_insn insns[] = {
+		MOV64_REG(6, 1),                  /* 0: mode */
+		LD_FUNC(2, 12 - 2),               /* 1-2: cb at 12 */
+		JNE_IMM(6, 1, 1),                 /* 3 -> 5 */
+		ADD64_IMM(2, 16),                 /* 4: mode 1: the next slot */
+		JNE_IMM(6, 2, 1),                 /* 5 -> 7 */
+		MOV64_IMM(2, 0x1234),             /* 6: mode 2: made up */
+		MOV64_IMM(1, 3),                  /* 7 */
+		MOV64_IMM(3, 0),                  /* 8 */
+		MOV64_IMM(4, 0),                  /* 9 */
+		CALL(BPF_FUNC_loop),              /* 10 */
+		EXIT(),                           /* 11 */
+		MOV64_IMM(0, 0),                  /* 12: cb */
+		EXIT(),                           /* 13 */
+	};
+	struct jit_env env = env_with(NULL);
+	struct jit_prog *p = load(insns, ARRAY_SIZE(insns), &env);
+
+	ck_assert_uint_eq(exec2(p, 0, 0), 3);
+	ck_assert_int_eq((int64_t)exec2(p, 1, 0), -EINVAL);
+	ck_assert_int_eq((int64_t)exec2(p, 2, 0), -EINVAL);
+	jit_prog_free(p);
+}
+END_TEST
+
+START_TEST(test_callback_outside_run)
+{
+	uint64_t r0 = 5;
+
+	ck_assert_int_eq(jit_callback_call(0x1000, 0, 0, 0, 0, 0, &r0), -ESRCH);
+	ck_assert_uint_eq(r0, 0);
+}
+END_TEST
+
+/*
+ * main(r1 = ctx {sum, count, stop_n, flags}):
+ * r0 = bpf_for_each_map_elem(map, cb, ctx, flags). cb adds *value to sum,
+ * counts, and returns 1 when count reaches stop_n.
+ */
+static struct jit_prog *for_each_prog_load(int fd)
+{
+	const struct bpf_insn insns[] = {
+		MOV64_REG(6, 1),                  /* 0 */
+		LD_MAP(1, fd),                    /* 1-2 */
+		LD_FUNC(2, 9 - 4),                /* 3-4: cb at 9 */
+		MOV64_REG(3, 6),                  /* 5 */
+		LDXDW(4, 6, 24),                  /* 6 */
+		CALL(BPF_FUNC_for_each_map_elem), /* 7 */
+		EXIT(),                           /* 8 */
+		LDXDW(5, 3, 0),                   /* 9: cb(map, key, value, ctx) */
+		LDXDW(0, 4, 0),                   /* 10 */
+		ADD64_REG(0, 5),                  /* 11 */
+		STXDW(4, 0, 0),                   /* 12 */
+		LDXDW(5, 4, 8),                   /* 13 */
+		ADD64_IMM(5, 1),                  /* 14 */
+		STXDW(4, 8, 5),                   /* 15 */
+		LDXDW(1, 4, 16),                  /* 16 */
+		MOV64_IMM(0, 0),                  /* 17 */
+		JNE_REG(5, 1, 1),                 /* 18 -> 20 */
+		MOV64_IMM(0, 1),                  /* 19 */
+		EXIT(),                           /* 20 */
+	};
+	struct jit_env env = env_with(NULL);
+
+	return load(insns, ARRAY_SIZE(insns), &env);
+}
+
+struct fe_ctx {
+	uint64_t sum, count, stop_n, flags;
+};
+
+static uint64_t for_each_run(const struct jit_prog *p, struct fe_ctx *c, uint64_t stop_n,
+			     uint64_t flags)
+{
+	*c = (struct fe_ctx){ .stop_n = stop_n, .flags = flags };
+	return exec2(p, (uintptr_t)c, 0);
+}
+
+START_TEST(test_for_each_array)
+{
+	struct jit_prog *p = for_each_prog_load(FD_A);
+	struct fe_ctx c;
+
+	/* Values are 1000 + 10 * key (maps_setup()). */
+	ck_assert_uint_eq(for_each_run(p, &c, 0, 0), MAX_ENTRIES);
+	ck_assert_uint_eq(c.count, MAX_ENTRIES);
+	ck_assert_uint_eq(c.sum, 7 * 1000 + 10 * 21);
+	/* Array order is key order: stopping at the 3rd visits keys 0, 1, 2. */
+	ck_assert_uint_eq(for_each_run(p, &c, 3, 0), 3);
+	ck_assert_uint_eq(c.count, 3);
+	ck_assert_uint_eq(c.sum, 1000 + 1010 + 1020);
+	ck_assert_uint_eq(for_each_run(p, &c, 1, 0), 1);
+	ck_assert_uint_eq(c.sum, 1000);
+	ck_assert_int_eq((int64_t)for_each_run(p, &c, 0, 1), -EINVAL);
+	ck_assert_uint_eq(c.count, 0);
+	jit_prog_free(p);
+}
+END_TEST
+
+START_TEST(test_for_each_hash)
+{
+	struct jit_prog *p = for_each_prog_load(FD_B);
+	struct fe_ctx c;
+
+	/* Values are 2000 + 10 * key, keys 0..6. */
+	ck_assert_uint_eq(for_each_run(p, &c, 0, 0), MAX_ENTRIES);
+	ck_assert_uint_eq(c.count, MAX_ENTRIES);
+	ck_assert_uint_eq(c.sum, 7 * 2000 + 10 * 21);
+	ck_assert_uint_eq(for_each_run(p, &c, 3, 0), 3);
+	ck_assert_uint_eq(c.count, 3);
+	ck_assert_int_eq((int64_t)for_each_run(p, &c, 0, 4), -EINVAL);
+	ck_assert_uint_eq(c.count, 0);
+	/* Deleted elements are not visited. */
+	ck_assert_int_eq(map_sys_delete_elem(maps[1], &(uint32_t){ 4 }), 0);
+	ck_assert_uint_eq(for_each_run(p, &c, 0, 0), MAX_ENTRIES - 1);
+	ck_assert_uint_eq(c.sum, 7 * 2000 + 10 * 21 - 2040);
+	jit_prog_free(p);
+}
+END_TEST
+
+static int load_err(const struct bpf_insn *insns, uint32_t cnt)
+{
+	struct jit_env env = env_with(NULL);
+	struct jit_prog *p = NULL;
+	int err = jit_prog_load(insns, cnt, &env, &p, msg, sizeof(msg));
+
+	ck_assert_ptr_null(p);
+	return err;
+}
+
+START_TEST(test_pseudo_func_must_start_subprogram)
+{
+	const struct bpf_insn outside[] = { LD_FUNC(0, 10), EXIT() };
+	const struct bpf_insn mid_lddw[] = { LD_FUNC(0, 4), MOV64_IMM(0, 0), EXIT(), LD_IMM64(1, 5),
+					     EXIT() };
+	/* Slot 2 would start a subprogram, leaving main without its exit. */
+	const struct bpf_insn mid_main[] = { LD_FUNC(0, 0), MOV64_IMM(0, 0), EXIT() };
+	const struct bpf_insn to_main[] = { LD_FUNC(0, -1), EXIT() };
+
+	ck_assert_int_eq(load_err(outside, ARRAY_SIZE(outside)), -EINVAL);
+	ck_assert_str_eq(msg, "insn 0: callback (ld_imm64 BPF_PSEUDO_FUNC) to 11 is outside the program (0..2)");
+	ck_assert_int_eq(load_err(mid_lddw, ARRAY_SIZE(mid_lddw)), -EINVAL);
+	ck_assert_str_eq(msg, "insn 0: callback (ld_imm64 BPF_PSEUDO_FUNC) into the middle of the lddw at 4");
+	ck_assert_int_eq(load_err(mid_main, ARRAY_SIZE(mid_main)), -EINVAL);
+	ck_assert_int_eq(load_err(to_main, ARRAY_SIZE(to_main)), -EINVAL);
+	ck_assert_str_eq(msg, "insn 0: callback (ld_imm64 BPF_PSEUDO_FUNC) to 0, the main program");
+}
+END_TEST
+
 static Suite *jit_maps_suite(void)
 {
 	Suite *s = suite_create("jit_maps");
@@ -532,6 +878,20 @@ static Suite *jit_maps_suite(void)
 	tcase_add_checked_fixture(tc, percpu_setup, maps_teardown);
 	tcase_add_test(tc, test_percpu_array_lookup_inlined_matches_helper);
 	tcase_add_test(tc, test_hash_lookup_stays_helper_call);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("callbacks");
+	tcase_add_checked_fixture(tc, cb_setup, maps_teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_loop_sums_indexes);
+	tcase_add_test(tc, test_loop_early_stop_and_limits);
+	tcase_add_test(tc, test_loop_nested_frames);
+	tcase_add_test(tc, test_loop_depth_limit);
+	tcase_add_test(tc, test_loop_bogus_handle);
+	tcase_add_test(tc, test_callback_outside_run);
+	tcase_add_test(tc, test_for_each_array);
+	tcase_add_test(tc, test_for_each_hash);
+	tcase_add_test(tc, test_pseudo_func_must_start_subprogram);
 	suite_add_tcase(s, tc);
 	return s;
 }
