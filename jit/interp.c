@@ -710,6 +710,10 @@ int jit_callback_call(uint64_t fn, uint64_t r1, uint64_t r2, uint64_t r3, uint64
 	*r0 = 0;
 	if (!parent)
 		return -ESRCH;
+	/* An earlier callback ended the program (jit_run_stop() or a fault):
+	 * the helper must not run more of it. */
+	if (parent->stop)
+		return -ECANCELED;
 	/* The handle is the address of the callback's pre-decoded first slot
 	 * in the program now running (jit/prog.c, lddw_resolve()). A value the
 	 * program made up, or one from another program, names no slot of a

@@ -202,7 +202,8 @@ int jit_run_stop(uint64_t r0);
  * jit_run_stop() inside the callback, or a fault, ends the calling program
  * too when the helper returns (a fault with r0 = 0).
  *
- * Returns 0, or -ESRCH outside a run; -EINVAL if @fn is not a callback of the
+ * Returns 0, or -ESRCH outside a run; -ECANCELED once the run is ending (an
+ * earlier callback stopped or faulted); -EINVAL if @fn is not a callback of the
  * running program; -E2BIG if the frames would nest deeper than
  * JIT_MAX_CALL_DEPTH; or the callback's own run-time fault (see
  * jit_prog_exec()). On error *@r0 = 0.

@@ -734,6 +734,45 @@ START_TEST(test_loop_bogus_handle)
 }
 END_TEST
 
+static int stop_calls;
+
+static uint64_t h_stop(uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5)
+{
+	(void)r1, (void)r2, (void)r3, (void)r4, (void)r5;
+	stop_calls++;
+	ck_assert_int_eq(jit_run_stop(77), 0);
+	return 0;
+}
+
+/* jit_run_stop() in a callback ends the whole program: bpf_loop runs no
+ * further iteration and the program's result is the stop value. */
+START_TEST(test_loop_stop_in_callback)
+{
+	const struct bpf_insn insns[] = {
+		MOV64_IMM(1, 10),                 /* 0 */
+		LD_FUNC(2, 7 - 2),                /* 1-2: cb at 7 */
+		MOV64_IMM(3, 0),                  /* 3 */
+		MOV64_IMM(4, 0),                  /* 4 */
+		CALL(BPF_FUNC_loop),              /* 5 */
+		EXIT(),                           /* 6 */
+		CALL(200),                        /* 7: cb */
+		MOV64_IMM(0, 0),                  /* 8 */
+		EXIT(),                           /* 9 */
+	};
+	struct jit_env env = env_with(NULL);
+	struct jit_prog *p;
+
+	helpers[200] = h_stop;
+	p = load(insns, ARRAY_SIZE(insns), &env);
+	stop_calls = 0;
+	ck_assert_uint_eq(exec2(p, 0, 0), 77);
+	ck_assert_int_eq(stop_calls, 1);
+	ck_assert_ptr_null(jit_run_current());
+	jit_prog_free(p);
+	helpers[200] = NULL;
+}
+END_TEST
+
 START_TEST(test_callback_outside_run)
 {
 	uint64_t r0 = 5;
@@ -888,6 +927,7 @@ static Suite *jit_maps_suite(void)
 	tcase_add_test(tc, test_loop_nested_frames);
 	tcase_add_test(tc, test_loop_depth_limit);
 	tcase_add_test(tc, test_loop_bogus_handle);
+	tcase_add_test(tc, test_loop_stop_in_callback);
 	tcase_add_test(tc, test_callback_outside_run);
 	tcase_add_test(tc, test_for_each_array);
 	tcase_add_test(tc, test_for_each_hash);
