@@ -5,7 +5,8 @@
 # for the ring fds (hooks/agent_poll.c). The outputs must be identical: the
 # idle poll times out without spinning (CPU time < 1/4 of the wait), poll(-1)
 # blocks until a record arrives and reports POLLIN for that CPU's fd only,
-# the records read are exact, a pipe in the same set still wakes it.
+# the records read are exact, a pipe in the same set still wakes it; the
+# same for a BPF_MAP_TYPE_RINGBUF map fd.
 # TAP output; skips with a "1..0 # SKIP" plan (tap-driver.sh reports exit 77 as ERROR).
 set -u
 B=${BPFTIME_BUILDDIR:-.}
@@ -53,6 +54,10 @@ check "a ring with unread records is ready at once" "pending poll(-1): returned 
 check "a pipe in the same set still wakes poll(-1)" "pipe poll(-1): returned 1 ready=[$((last + 1)):0x1]"
 check "idle ppoll returns 0 after its timeout" "idle ppoll(200ms): returned 0 ready="
 check "ppoll(NULL timeout, mask) wakes on a record" "wake ppoll(NULL): returned 1 ready=[0:0x1]"
+check "ringbuf: idle poll(100) returns 0" "ringbuf idle poll(100): returned 0 ready="
+check "ringbuf: poll(-1) wakes with POLLIN on the map fd" "ringbuf wake poll(-1): returned 1 ready=[0:0x1]"
+check "ringbuf: the record read is exact" "ringbuf record: len=8 value=0xfeedfacecafebeef bytes=16"
+check "ringbuf: a drained ring is no longer ready" "ringbuf after reading poll(0): returned 0 ready="
 if [ "$(grep -c '^record ' "$T/emu")" = 4 ]; then ok "exactly 4 records read"; else notok "exactly 4 records read"; fi
 echo "1..$n"
 [ $fails -eq 0 ]

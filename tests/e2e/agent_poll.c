@@ -31,7 +31,7 @@
 #define DATA_PAGES 8
 #define MAXCPU 64
 
-static int ncpu, map_fd, prog_fd;
+static int ncpu, map_fd, prog_fd, rb_fd, rb_prog_fd;
 static int pfd[MAXCPU];
 static uint8_t *ring[MAXCPU];
 
@@ -62,6 +62,13 @@ static int64_t cpu_ms(void)
 	return (int64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000 +
 	       (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000;
 }
+
+struct emitter {
+	int delay_ms;
+	uint64_t value;
+	uint32_t cpu;
+	int err;
+};
 
 static void setup(void)
 {
@@ -130,6 +137,65 @@ static void setup(void)
 		die("BPF_PROG_LOAD");
 }
 
+/* A BPF_MAP_TYPE_RINGBUF and a program writing ctx[0] into it with bpf_ringbuf_output(). */
+static void setup_ringbuf(void)
+{
+	struct bpf_insn insns[] = {
+		{ BPF_LDX | BPF_MEM | BPF_DW, 2, 1, 0, 0 },
+		{ BPF_STX | BPF_MEM | BPF_DW, 10, 2, -8, 0 },
+		{ BPF_LD | BPF_IMM | BPF_DW, 1, BPF_PSEUDO_MAP_FD, 0, 0 },
+		{ 0, 0, 0, 0, 0 },
+		{ BPF_ALU64 | BPF_MOV | BPF_X, 2, 10, 0, 0 },
+		{ BPF_ALU64 | BPF_ADD | BPF_K, 2, 0, 0, -8 },
+		{ BPF_ALU64 | BPF_MOV | BPF_K, 3, 0, 0, 8 },
+		{ BPF_ALU64 | BPF_MOV | BPF_K, 4, 0, 0, 0 },
+		{ BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_ringbuf_output },
+		{ BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, 0 },
+		{ BPF_JMP | BPF_EXIT, 0, 0, 0, 0 },
+	};
+	union bpf_attr a;
+
+	memset(&a, 0, sizeof(a));
+	a.map_type = BPF_MAP_TYPE_RINGBUF;
+	a.max_entries = 4 * PAGE;
+	rb_fd = (int)sys_bpf(BPF_MAP_CREATE, &a);
+	if (rb_fd < 0)
+		die("BPF_MAP_CREATE(RINGBUF)");
+	insns[2].imm = rb_fd;
+	memset(&a, 0, sizeof(a));
+	a.prog_type = BPF_PROG_TYPE_RAW_TRACEPOINT;
+	a.insns = (uint64_t)(uintptr_t)insns;
+	a.insn_cnt = sizeof(insns) / sizeof(insns[0]);
+	a.license = (uint64_t)(uintptr_t)"GPL";
+	rb_prog_fd = (int)sys_bpf(BPF_PROG_LOAD, &a);
+	if (rb_prog_fd < 0)
+		die("BPF_PROG_LOAD(ringbuf)");
+}
+
+static int rb_emit(uint64_t value)
+{
+	uint64_t ctx[1] = { value };
+	union bpf_attr a;
+
+	memset(&a, 0, sizeof(a));
+	a.test.prog_fd = (uint32_t)rb_prog_fd;
+	a.test.ctx_in = (uint64_t)(uintptr_t)ctx;
+	a.test.ctx_size_in = sizeof(ctx);
+	if (sys_bpf(BPF_PROG_TEST_RUN, &a) < 0)
+		return -errno;
+	return (int)a.test.retval;
+}
+
+static void *rb_emit_later(void *arg)
+{
+	struct emitter *e = arg;
+	struct timespec ts = { 0, 100 * 1000000L };
+
+	nanosleep(&ts, NULL);
+	e->err = rb_emit(e->value);
+	return NULL;
+}
+
 static int emit(uint64_t value, uint32_t cpu)
 {
 	uint64_t ctx[2] = { value, cpu };
@@ -145,13 +211,6 @@ static int emit(uint64_t value, uint32_t cpu)
 		return -errno;
 	return (int)a.test.retval;
 }
-
-struct emitter {
-	int delay_ms;
-	uint64_t value;
-	uint32_t cpu;
-	int err;
-};
 
 static void *emit_later(void *arg)
 {
@@ -273,6 +332,39 @@ int main(void)
 		printf("emit: %d\n", e.err);
 		print_ready("wake ppoll(NULL)", r, fds, ncpu + 1);
 		drain(0);
+	}
+
+	/* 6. A ringbuf map fd: idle timeout, then poll(-1) wakes on a record, read exactly. */
+	setup_ringbuf();
+	{
+		uint64_t *cons = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, rb_fd, 0);
+		uint8_t *prod = mmap(NULL, PAGE + 2 * 4 * PAGE, PROT_READ, MAP_SHARED, rb_fd, PAGE);
+		struct pollfd rp[2] = { { .fd = rb_fd, .events = POLLIN }, { .fd = pipefd[0], .events = POLLIN } };
+
+		if (cons == MAP_FAILED || prod == MAP_FAILED)
+			die("mmap(RINGBUF)");
+		r = poll(rp, 2, 100);
+		print_ready("ringbuf idle poll(100)", r, rp, 2);
+		e = (struct emitter){ 100, 0xfeedfacecafebeefull, 0, 0 };
+		pthread_create(&th, NULL, rb_emit_later, &e);
+		r = poll(rp, 2, -1);
+		pthread_join(th, NULL);
+		printf("ringbuf emit: %d\n", e.err);
+		print_ready("ringbuf wake poll(-1)", r, rp, 2);
+		{
+			uint64_t c = __atomic_load_n(cons, __ATOMIC_ACQUIRE);
+			uint64_t p = __atomic_load_n((uint64_t *)prod, __ATOMIC_ACQUIRE);
+			uint32_t len;
+			uint64_t v;
+
+			memcpy(&len, prod + PAGE + (c & (4 * PAGE - 1)), 4);
+			memcpy(&v, prod + PAGE + (c & (4 * PAGE - 1)) + 8, 8);
+			printf("ringbuf record: len=%u value=%#llx bytes=%llu\n", len, (unsigned long long)v,
+			       (unsigned long long)(p - c));
+			__atomic_store_n(cons, p, __ATOMIC_RELEASE);
+		}
+		r = poll(rp, 2, 0);
+		print_ready("ringbuf after reading poll(0)", r, rp, 2);
 	}
 	return 0;
 }
