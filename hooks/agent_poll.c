@@ -71,7 +71,7 @@ struct ring_id {
 
 static pthread_mutex_t rings_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct ring_id rings[AGENT_POLL_RING_MAX];
-static uint32_t rings_gen;   /* registry generation of the last scan (under rings_lock) */
+static uint32_t rings_gen;   /* atomic; registry generation of the last scan (written under rings_lock) */
 static int rings_cnt = -1;   /* atomic; -1: never scanned */
 
 typedef int (*poll_fn)(struct pollfd *, nfds_t, int);
@@ -124,8 +124,9 @@ static void rings_rescan(uint32_t gen)
 			continue;
 		rings[cnt++] = (struct ring_id){ sl->dev, sl->ino, sl->kind };
 	}
-	rings_gen = gen;
+	/* Count first, then the generation: a reader that sees this generation sees this count. */
 	__atomic_store_n(&rings_cnt, cnt, __ATOMIC_RELEASE);
+	__atomic_store_n(&rings_gen, gen, __ATOMIC_RELEASE);
 }
 
 /* The fast check: does this session hold any ring at all? */
@@ -136,10 +137,10 @@ static bool rings_exist(void)
 	if (!agent_sess.reg)
 		return false;
 	gen = __atomic_load_n(&agent_sess.reg->generation, __ATOMIC_ACQUIRE);
-	if (__atomic_load_n(&rings_cnt, __ATOMIC_ACQUIRE) >= 0 && gen == __atomic_load_n(&rings_gen, __ATOMIC_RELAXED))
+	if (gen == __atomic_load_n(&rings_gen, __ATOMIC_ACQUIRE) && __atomic_load_n(&rings_cnt, __ATOMIC_RELAXED) >= 0)
 		return __atomic_load_n(&rings_cnt, __ATOMIC_RELAXED) > 0;
 	pthread_mutex_lock(&rings_lock);
-	if (rings_cnt < 0 || gen != rings_gen)
+	if (rings_cnt < 0 || gen != __atomic_load_n(&rings_gen, __ATOMIC_RELAXED))
 		rings_rescan(gen);
 	pthread_mutex_unlock(&rings_lock);
 	return __atomic_load_n(&rings_cnt, __ATOMIC_ACQUIRE) > 0;
