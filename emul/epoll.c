@@ -22,9 +22,9 @@
  * and bpftrace's perf buffers (tests/e2e/sup-bpftrace.sh).
  *
  * DIVERGES: wake-up latency is up to one tick; EPOLL_CTL_DEL of such an fd
- * returns ENOENT (the epoll item is ours); poll(2) is not covered (bcc): it
- * reports the fd ready at once, so bcc spins; the agent's poll() interposer
- * (or maps/'s ring notify callbacks writing our eventfd) is the planned answer.
+ * returns ENOENT (the epoll item is ours). poll(2)/ppoll(2) never reach
+ * us: the agent answers them in the traced process (hooks/agent_poll.c), so
+ * a statically linked consumer that polls a ring still sees it always ready.
  */
 #define _GNU_SOURCE
 #include "emul/emul_int.h"

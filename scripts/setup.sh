@@ -7,7 +7,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 
 PKGS="autoconf automake libtool pkg-config make gcc clang llvm-dev
 libseccomp-dev libbpf-dev libcap-dev check libcapstone-dev libelf-dev zlib1g-dev
-linux-libc-dev bpftool bpftrace bpfcc-tools python3 util-linux strace"
+linux-libc-dev bpftool bpftrace bpfcc-tools python3 util-linux strace linux-headers-amd64"
 
 missing=""
 for p in $PKGS; do
@@ -21,6 +21,18 @@ if [ -n "$missing" ]; then
 	echo "setup: installing$missing"
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+
+# bcc compiles its programs against /lib/modules/$(uname -r)/build
+# (tests/e2e/agent-bcc.sh); a CI kernel is not Debian's, so point it at
+# Debian's headers package.
+kbuild=/lib/modules/$(uname -r)/build
+if [ ! -e "$kbuild" ] && [ "$(id -u)" -eq 0 ]; then
+	hdr=$(ls -d /usr/src/linux-headers-*-amd64 2>/dev/null | sort -V | tail -n 1)
+	if [ -n "$hdr" ]; then
+		mkdir -p "/lib/modules/$(uname -r)"
+		ln -s "$hdr" "$kbuild"
+	fi
 fi
 
 cd "$top"

@@ -1,0 +1,341 @@
+/*
+ * agent_poll.c - poll(2) and ppoll(2) on bpftime ring fds, in the traced
+ * process.
+ *
+ * A BPF output perf event's fd and a BPF_MAP_TYPE_RINGBUF map's fd are, under
+ * bpftime, regular files (tmpfs or memfd) so that mmap gives the kernel's
+ * layout. For a regular file the kernel's poll reports POLLIN|POLLOUT at
+ * once, so a consumer that waits with poll() instead of epoll (bcc 0.26's
+ * perf_reader_poll() in libbcc) spins on an empty ring. epoll is answered by
+ * the supervisor (emul/epoll.c); poll() never leaves the process, so the
+ * agent answers it here by interposing the libc symbols poll, ppoll and their
+ * _FORTIFY_SOURCE twins (__poll_chk, __ppoll_chk).
+ *
+ * Which fds are rings: the registry (emul/registry_layout.h) records the
+ * st_dev/st_ino of every object's backing file. We keep the (dev, ino) of the
+ * live BPF_OUTPUT perf events and RINGBUF maps, rescanned only when the
+ * registry generation moves. Cost for a call with no ring in the session:
+ * one load of the generation and one compare. While the session has rings,
+ * each fd of the call costs one fstat().
+ *
+ * Readiness mirrors the kernel: a perf ring is readable while data_head !=
+ * data_tail (perf_poll() in kernel/events/core.c wakes on each record with
+ * wakeup_events = 1, as bcc sets), a ringbuf while producer_pos !=
+ * consumer_pos (ringbuf_map_poll_kern() in kernel/bpf/ringbuf.c). Positions
+ * are read through a read-only mapping of the fd's first pages, made for the
+ * duration of the call.
+ *
+ * Waiting: the ring fds are replaced by -1 (ignored by poll) in a copy of the
+ * set, and the real poll waits on the other fds for at most
+ * AGENT_POLL_TICK_MS at a time; the rings are rechecked after each slice.
+ *
+ * DIVERGES: wake-up latency for ring data is up to one tick (5 ms, the same
+ * as the supervisor's epoll tick), and a waiting poll() wakes every tick
+ * (a few microseconds of CPU each); select()/pselect() are not interposed
+ * (no eBPF client we run uses them on ring fds); a ring fd never reports
+ * POLLHUP/POLLERR.
+ */
+#define _GNU_SOURCE
+#include "hooks/agent_int.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <linux/bpf.h>
+#include <linux/perf_event.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/utils.h"
+
+#define AGENT_POLL_TICK_MS 5
+#define AGENT_POLL_RING_MAX 512 /* rings remembered per session scan */
+#define AGENT_POLL_STACK_FDS 64 /* fd sets up to this size are copied on the stack */
+#define PAGE_SZ 4096u
+
+#define EXPORT __attribute__((visibility("default")))
+
+struct ring_id {
+	uint64_t dev;
+	uint64_t ino;
+	uint32_t kind; /* EMU_REG_PERF or EMU_REG_MAP */
+};
+
+static pthread_mutex_t rings_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct ring_id rings[AGENT_POLL_RING_MAX];
+static uint32_t rings_gen;   /* atomic; registry generation of the last scan (written under rings_lock) */
+static int rings_cnt = -1;   /* atomic; -1: never scanned */
+
+typedef int (*poll_fn)(struct pollfd *, nfds_t, int);
+typedef int (*ppoll_fn)(struct pollfd *, nfds_t, const struct timespec *, const sigset_t *);
+
+static int sys_poll(struct pollfd *fds, nfds_t n, int timeout)
+{
+	static poll_fn real;
+	poll_fn f = __atomic_load_n(&real, __ATOMIC_RELAXED);
+
+	if (!f) {
+		f = (poll_fn)dlsym(RTLD_NEXT, "poll");
+		if (!f) {
+			struct timespec ts = { timeout / 1000, (long)(timeout % 1000) * 1000000 };
+
+			return (int)syscall(SYS_ppoll, fds, n, timeout < 0 ? NULL : &ts, NULL, sizeof(sigset_t));
+		}
+		__atomic_store_n(&real, f, __ATOMIC_RELAXED);
+	}
+	return f(fds, n, timeout);
+}
+
+static int sys_ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts, const sigset_t *mask)
+{
+	static ppoll_fn real;
+	ppoll_fn f = __atomic_load_n(&real, __ATOMIC_RELAXED);
+
+	if (!f) {
+		f = (ppoll_fn)dlsym(RTLD_NEXT, "ppoll");
+		if (!f)
+			return (int)syscall(SYS_ppoll, fds, n, ts, mask, sizeof(sigset_t));
+		__atomic_store_n(&real, f, __ATOMIC_RELAXED);
+	}
+	return f(fds, n, ts, mask);
+}
+
+/* Remember the rings of the session; called when the registry generation moved. */
+static void rings_rescan(uint32_t gen)
+{
+	const uint8_t *base = (const uint8_t *)agent_sess.reg + EMU_REG_HDR_SZ;
+	int cnt = 0;
+
+	for (uint32_t i = 0; i < EMU_REG_SLOT_CNT && cnt < AGENT_POLL_RING_MAX; i++) {
+		const struct emu_reg_slot *sl = (const void *)(base + (size_t)i * EMU_REG_SLOT_SZ);
+
+		if (__atomic_load_n(&sl->state, __ATOMIC_ACQUIRE) != EMU_REG_LIVE)
+			continue;
+		if (!((sl->kind == EMU_REG_PERF && sl->type == EMU_REG_PERF_BPF_OUTPUT) ||
+		      (sl->kind == EMU_REG_MAP && sl->type == BPF_MAP_TYPE_RINGBUF)))
+			continue;
+		rings[cnt++] = (struct ring_id){ sl->dev, sl->ino, sl->kind };
+	}
+	/* Count first, then the generation: a reader that sees this generation sees this count. */
+	__atomic_store_n(&rings_cnt, cnt, __ATOMIC_RELEASE);
+	__atomic_store_n(&rings_gen, gen, __ATOMIC_RELEASE);
+}
+
+/* The fast check: does this session hold any ring at all? */
+static bool rings_exist(void)
+{
+	uint32_t gen;
+
+	if (!agent_sess.reg)
+		return false;
+	gen = __atomic_load_n(&agent_sess.reg->generation, __ATOMIC_ACQUIRE);
+	if (gen == __atomic_load_n(&rings_gen, __ATOMIC_ACQUIRE) && __atomic_load_n(&rings_cnt, __ATOMIC_RELAXED) >= 0)
+		return __atomic_load_n(&rings_cnt, __ATOMIC_RELAXED) > 0;
+	pthread_mutex_lock(&rings_lock);
+	if (rings_cnt < 0 || gen != __atomic_load_n(&rings_gen, __ATOMIC_RELAXED))
+		rings_rescan(gen);
+	pthread_mutex_unlock(&rings_lock);
+	return __atomic_load_n(&rings_cnt, __ATOMIC_ACQUIRE) > 0;
+}
+
+/* The kind of ring @fd is (EMU_REG_PERF / EMU_REG_MAP), or 0. */
+static uint32_t ring_kind(int fd)
+{
+	struct stat st;
+	uint32_t kind = 0;
+
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+		return 0;
+	pthread_mutex_lock(&rings_lock);
+	for (int i = 0; i < rings_cnt; i++)
+		if (rings[i].dev == (uint64_t)st.st_dev && rings[i].ino == (uint64_t)st.st_ino) {
+			kind = rings[i].kind;
+			break;
+		}
+	pthread_mutex_unlock(&rings_lock);
+	return kind;
+}
+
+/* One ring of the call: where its two positions are. */
+struct ring_view {
+	nfds_t idx; /* index in the caller's set */
+	void *map;
+	size_t map_sz;
+	const uint64_t *head, *tail;
+};
+
+static int ring_view_open(int fd, uint32_t kind, struct ring_view *v)
+{
+	v->map_sz = kind == EMU_REG_PERF ? PAGE_SZ : 2 * PAGE_SZ;
+	v->map = mmap(NULL, v->map_sz, PROT_READ, MAP_SHARED, fd, 0);
+	if (v->map == MAP_FAILED)
+		return -errno;
+	if (kind == EMU_REG_PERF) {
+		const struct perf_event_mmap_page *pg = v->map;
+
+		v->head = (const uint64_t *)&pg->data_head;
+		v->tail = (const uint64_t *)&pg->data_tail;
+	} else {
+		/* kernel/bpf/ringbuf.c: consumer_pos on page 0, producer_pos on page 1. */
+		v->tail = v->map;
+		v->head = (const uint64_t *)((const uint8_t *)v->map + PAGE_SZ);
+	}
+	return 0;
+}
+
+static bool ring_view_pending(const struct ring_view *v)
+{
+	/* Pairs with the producer's store-release of its position. */
+	return __atomic_load_n(v->head, __ATOMIC_ACQUIRE) != __atomic_load_n(v->tail, __ATOMIC_ACQUIRE);
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * The wait with rings in the set. @timeout_ms < 0: forever. @mask: as
+ * ppoll's (NULL for poll). Returns what poll returns, errno set on -1.
+ */
+static int poll_rings(struct pollfd *fds, nfds_t n, int64_t timeout_ms, const struct timespec *orig_ts,
+		      const sigset_t *mask, bool is_ppoll)
+{
+	struct pollfd stack_copy[AGENT_POLL_STACK_FDS];
+	struct ring_view stack_views[AGENT_POLL_STACK_FDS];
+	struct pollfd *copy = stack_copy;
+	struct ring_view *views = stack_views;
+	int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+	nfds_t view_cnt = 0;
+	int ret = -1, saved;
+
+	if (n > AGENT_POLL_STACK_FDS) {
+		copy = calloc(n, sizeof(*copy));
+		views = calloc(n, sizeof(*views));
+		if (!copy || !views) {
+			free(copy);
+			free(views);
+			errno = ENOMEM;
+			return -1;
+		}
+	}
+	memcpy(copy, fds, n * sizeof(*fds));
+	for (nfds_t i = 0; i < n; i++) {
+		uint32_t kind = ring_kind(fds[i].fd);
+
+		if (!kind || ring_view_open(fds[i].fd, kind, &views[view_cnt]))
+			continue; /* not ours (or unmappable): the kernel answers for it */
+		views[view_cnt++].idx = i;
+		copy[i].fd = -1;
+	}
+	if (!view_cnt) {
+		/* No ring in this set: the caller's own call, unchanged. */
+		ret = is_ppoll ? sys_ppoll(fds, n, orig_ts, mask) : sys_poll(fds, n, (int)timeout_ms);
+		goto out;
+	}
+	for (;;) {
+		int ready = 0, tmo, k;
+
+		for (nfds_t v = 0; v < view_cnt; v++) {
+			struct pollfd *p = &fds[views[v].idx];
+
+			p->revents = ring_view_pending(&views[v]) ? (short)(p->events & (POLLIN | POLLRDNORM)) : 0;
+			ready += p->revents != 0;
+		}
+		if (ready || timeout_ms == 0) {
+			tmo = 0;
+		} else if (deadline < 0) {
+			tmo = AGENT_POLL_TICK_MS;
+		} else {
+			int64_t left = deadline - now_ms();
+
+			tmo = left <= 0 ? 0 : left < AGENT_POLL_TICK_MS ? (int)left : AGENT_POLL_TICK_MS;
+		}
+		if (is_ppoll) {
+			struct timespec ts = { tmo / 1000, (long)(tmo % 1000) * 1000000 };
+
+			k = sys_ppoll(copy, n, tmo < 0 ? NULL : &ts, mask);
+		} else {
+			k = sys_poll(copy, n, tmo);
+		}
+		if (k < 0)
+			break;
+		for (nfds_t i = 0; i < n; i++)
+			if (copy[i].fd >= 0 || fds[i].fd < 0)
+				fds[i].revents = copy[i].revents;
+		if (k + ready > 0 || tmo == 0 || (deadline >= 0 && now_ms() >= deadline)) {
+			/* A last look at the rings before reporting a timeout. */
+			if (k + ready == 0)
+				for (nfds_t v = 0; v < view_cnt; v++) {
+					struct pollfd *p = &fds[views[v].idx];
+
+					p->revents = ring_view_pending(&views[v]) ? (short)(p->events & (POLLIN | POLLRDNORM)) : 0;
+					ready += p->revents != 0;
+				}
+			ret = k + ready;
+			break;
+		}
+	}
+out:
+	saved = errno;
+	for (nfds_t v = 0; v < view_cnt; v++)
+		munmap(views[v].map, views[v].map_sz);
+	if (copy != stack_copy) {
+		free(copy);
+		free(views);
+	}
+	errno = saved;
+	return ret;
+}
+
+EXPORT int poll(struct pollfd *fds, nfds_t nfds, int timeout)
+{
+	if (!nfds || !rings_exist())
+		return sys_poll(fds, nfds, timeout);
+	return poll_rings(fds, nfds, timeout, NULL, NULL, false);
+}
+
+EXPORT int ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *tmo, const sigset_t *mask)
+{
+	int64_t ms;
+
+	if (!nfds || !rings_exist())
+		return sys_ppoll(fds, nfds, tmo, mask);
+	if (tmo && (tmo->tv_sec < 0 || tmo->tv_nsec < 0 || tmo->tv_nsec >= 1000000000L)) {
+		errno = EINVAL;
+		return -1;
+	}
+	/* Rounded up to whole milliseconds: a wait never ends early. */
+	ms = tmo ? (int64_t)tmo->tv_sec * 1000 + (tmo->tv_nsec + 999999) / 1000000 : -1;
+	return poll_rings(fds, nfds, ms, tmo, mask, true);
+}
+
+/* glibc's _FORTIFY_SOURCE entry points (debug/poll_chk.c): the same, after the size check. */
+EXPORT int __poll_chk(struct pollfd *fds, nfds_t nfds, int timeout, size_t fdslen);
+EXPORT int __poll_chk(struct pollfd *fds, nfds_t nfds, int timeout, size_t fdslen)
+{
+	if (fdslen / sizeof(*fds) < nfds)
+		abort(); /* what __chk_fail() ends in */
+	return poll(fds, nfds, timeout);
+}
+
+EXPORT int __ppoll_chk(struct pollfd *fds, nfds_t nfds, const struct timespec *tmo, const sigset_t *mask,
+		       size_t fdslen);
+EXPORT int __ppoll_chk(struct pollfd *fds, nfds_t nfds, const struct timespec *tmo, const sigset_t *mask,
+		       size_t fdslen)
+{
+	if (fdslen / sizeof(*fds) < nfds)
+		abort();
+	return ppoll(fds, nfds, tmo, mask);
+}
