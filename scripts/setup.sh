@@ -20,7 +20,7 @@ if [ -n "$missing" ]; then
 	fi
 	echo "setup: installing$missing"
 	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
 fi
 
 # bcc compiles its programs against /lib/modules/$(uname -r)/build
