@@ -319,20 +319,21 @@ err_free:
 	return err;
 }
 
-static int test_run_syscall(struct emu_session *s, const struct emu_target *t, struct emu_obj *o,
-			    const union bpf_attr *a, uint64_t uattr, struct emu_reply *r)
+/*
+ * The common tail of the program types whose only input is ctx_in (SYSCALL,
+ * RAW_TRACEPOINT): copy ctx_in into the run area and start one run. The
+ * caller has checked the attr against its type's rules and the size against
+ * @cap.
+ */
+static int run_ctx_only(struct emu_session *s, const struct emu_target *t, struct emu_obj *o,
+			const union bpf_attr *a, uint64_t uattr, uint32_t type, size_t cap,
+			struct emu_reply *r)
 {
 	uint32_t size = a->test.ctx_size_in;
 	struct emu_pending *p;
 	int err;
 
-	/* bpf_prog_test_run_syscall() */
-	if (a->test.data_in || a->test.data_out || a->test.ctx_out || a->test.duration || a->test.repeat ||
-	    a->test.flags)
-		return -EINVAL;
-	if (size > 65535)
-		return -EINVAL;
-	err = pending_new(BPF_PROG_TYPE_SYSCALL, 65536, false, a, uattr, &p);
+	err = pending_new(type, cap, false, a, uattr, &p);
 	if (err)
 		return err;
 	p->size = size;
@@ -340,7 +341,8 @@ static int test_run_syscall(struct emu_session *s, const struct emu_target *t, s
 		err = -EFAULT;
 		goto err_free;
 	}
-	err = run_start(s, ((struct emu_prog_priv *)o->priv)->jp, p, 1, ((uint64_t)t->pid << 32) | (uint32_t)t->tid, r);
+	err = run_start(s, ((struct emu_prog_priv *)o->priv)->jp, p, 1,
+			((uint64_t)t->pid << 32) | (uint32_t)t->tid, r);
 	if (err)
 		goto err_free;
 	return 0;
@@ -349,13 +351,25 @@ err_free:
 	return err;
 }
 
+static int test_run_syscall(struct emu_session *s, const struct emu_target *t, struct emu_obj *o,
+			    const union bpf_attr *a, uint64_t uattr, struct emu_reply *r)
+{
+	uint32_t size = a->test.ctx_size_in;
+
+	/* bpf_prog_test_run_syscall() */
+	if (a->test.data_in || a->test.data_out || a->test.ctx_out || a->test.duration || a->test.repeat ||
+	    a->test.flags)
+		return -EINVAL;
+	if (size > 65535)
+		return -EINVAL;
+	return run_ctx_only(s, t, o, a, uattr, BPF_PROG_TYPE_SYSCALL, 65536, r);
+}
+
 /* bpf_prog_test_run_raw_tp(): ctx_in is the array of u64 arguments, nothing else. */
 static int test_run_raw_tp(struct emu_session *s, const struct emu_target *t, struct emu_obj *o,
 			   const union bpf_attr *a, uint64_t uattr, struct emu_reply *r)
 {
 	uint32_t size = a->test.ctx_size_in;
-	struct emu_pending *p;
-	int err;
 
 	if (a->test.data_in || a->test.data_out || a->test.ctx_out || a->test.duration || a->test.repeat ||
 	    a->test.batch_size)
@@ -366,21 +380,7 @@ static int test_run_raw_tp(struct emu_session *s, const struct emu_target *t, st
 		return -EINVAL;
 	if (!(a->test.flags & BPF_F_TEST_RUN_ON_CPU) && a->test.cpu)
 		return -EINVAL;
-	err = pending_new(BPF_PROG_TYPE_RAW_TRACEPOINT, 128, false, a, uattr, &p);
-	if (err)
-		return err;
-	p->size = size;
-	if (size && t->ops->read(t, a->test.ctx_in, p->ra->data, size)) {
-		err = -EFAULT;
-		goto err_free;
-	}
-	err = run_start(s, ((struct emu_prog_priv *)o->priv)->jp, p, 1, ((uint64_t)t->pid << 32) | (uint32_t)t->tid, r);
-	if (err)
-		goto err_free;
-	return 0;
-err_free:
-	emu_pending_free(p);
-	return err;
+	return run_ctx_only(s, t, o, a, uattr, BPF_PROG_TYPE_RAW_TRACEPOINT, 128, r);
 }
 
 int emu_prog_test_run(struct emu_session *s, const struct emu_target *t, union bpf_attr *a, uint64_t uattr,
