@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #include "tests/hooks_targets.h"
+#include "bench/stats.h"
 
 typedef long (*target_fn)(long);
 
@@ -94,19 +95,6 @@ static long do_getpid(long a)
 {
 	(void)a;
 	return syscall(SYS_getpid);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 /* Reads "N" or, with @prefix, "<prefix>N" (as in format/retprobe: "config:0"). */
@@ -259,7 +247,7 @@ static void mode_probes(int runs)
 				v[n++] = with - base;
 			}
 			if (n)
-				printf("row %s/%s %.2f\n", kinds[ki].name, body_names[b], median(v, n));
+				printf("row %s/%s %.2f\n", kinds[ki].name, body_names[b], bench_median(v, n));
 		}
 	}
 }
@@ -290,9 +278,9 @@ static void mode_sys(int runs)
 		close(other);
 		none[n++] = base;
 	}
-	printf("row getpid/base %.2f\n", median(none, n));
-	printf("row getpid/untraced %.2f\n", median(untraced, n));
-	printf("row getpid/traced %.2f\n", median(traced, n));
+	printf("row getpid/base %.2f\n", bench_median(none, n));
+	printf("row getpid/untraced %.2f\n", bench_median(untraced, n));
+	printf("row getpid/traced %.2f\n", bench_median(traced, n));
 }
 
 static double spawn_ns(char **envp, int n)
@@ -328,8 +316,8 @@ static void mode_startup(int runs)
 		with[r] = spawn_ns(environ, 50);
 		without[r] = spawn_ns(clean, 50);
 	}
-	printf("row startup/env-us %.1f\n", median(with, runs));
-	printf("row startup/clean-us %.1f\n", median(without, runs));
+	printf("row startup/env-us %.1f\n", bench_median(with, runs));
+	printf("row startup/clean-us %.1f\n", bench_median(without, runs));
 }
 
 int main(int argc, char **argv)

@@ -37,6 +37,7 @@
 
 #include "hooks/hooks.h"
 #include "tests/hooks_targets.h"
+#include "bench/stats.h"
 
 typedef long (*target_fn)(long);
 
@@ -91,19 +92,6 @@ static double time_calls(target_fn volatile fn, long n)
 		sink += fn(i);
 	__asm__ volatile("" : : "r"(sink));
 	return (double)(now_ns() - t0) / (double)n;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 /* ---- our engine ---- */
@@ -304,9 +292,9 @@ int main(int argc, char **argv)
 						kern[kn++] = v;
 				}
 			}
-			mo = median(ours, runs);
+			mo = bench_median(ours, runs);
 			if (kn)
-				mk = median(kern, kn);
+				mk = bench_median(kern, kn);
 			if (mk >= 0)
 				printf("%-14s %-17s %12.1f %12.2f %9.0fx\n", kinds[ki].name,
 				       body_names[b], mk, mo, mo > 0 ? mk / mo : 0.0);

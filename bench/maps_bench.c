@@ -37,6 +37,7 @@
 
 #include "maps/helpers.h"
 #include "maps/maps.h"
+#include "bench/stats.h"
 
 #define OPS 1000
 #define KEYS 1024
@@ -233,19 +234,6 @@ static double measure(const struct line *ln, bool kernel, int prog_fd, int nthre
 	return sum / nthreads;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 static int populate(void)
 {
 	uint32_t ncpu = map_possible_cpus();
@@ -341,9 +329,9 @@ int main(int argc, char **argv)
 					kv[r] = measure(ln, true, prog_fd, nt);
 				bv[r] = measure(ln, false, -1, nt);
 			}
-			bmed = median(bv, runs);
+			bmed = bench_median(bv, runs);
 			if (prog_fd >= 0) {
-				km = median(kv, runs);
+				km = bench_median(kv, runs);
 				printf("%-11s %-14s %3s %11.2f %11.2f %16.2fx\n", maps[ln->map].name,
 				       op_names[ln->op], thr_names[mode], km, bmed, km / bmed);
 			} else {

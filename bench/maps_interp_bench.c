@@ -34,6 +34,7 @@
 #include "jit/jit.h"
 #include "maps/helpers.h"
 #include "maps/maps.h"
+#include "bench/stats.h"
 
 #define OPS 1000
 #define KEYS 1024
@@ -83,19 +84,6 @@ static uint64_t now_ns(void)
 	 * task is off CPU (bpf_test_timer_continue() in net/bpf/test_run.c). */
 	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 static double run_bpftime(const struct jit_prog *p, uint32_t repeat)
@@ -192,12 +180,12 @@ static int bench_type(uint32_t type, const char *name, int runs, uint32_t repeat
 		iv[r] = run_bpftime(pi, repeat);
 		b0[r] = run_bpftime(p0, repeat);
 	}
-	hm = median(hv, runs);
-	im = median(iv, runs);
-	bm = median(b0, runs);
+	hm = bench_median(hv, runs);
+	im = bench_median(iv, runs);
+	bm = bench_median(b0, runs);
 	if (pfd >= 0 && pfd0 >= 0) {
-		km = median(kv, runs);
-		kb = median(k0, runs);
+		km = bench_median(kv, runs);
+		kb = bench_median(k0, runs);
 		printf("%-11s %-9s %9.2f %13.2f %13.2f %15.2fx %15.2fx\n", name, "program", km, hm,
 		       im, km / hm, km / im);
 		printf("%-11s %-9s %9.2f %13.2f %13.2f %16s %16s\n", name, "baseline", kb, bm, bm,
