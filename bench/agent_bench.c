@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #include "tests/hooks_targets.h"
+#include "bench/kuprobe.h"
 #include "bench/stats.h"
 
 typedef long (*target_fn)(long);
@@ -97,116 +98,29 @@ static long do_getpid(long a)
 	return syscall(SYS_getpid);
 }
 
-/* Reads "N" or, with @prefix, "<prefix>N" (as in format/retprobe: "config:0"). */
-static int read_int_file(const char *path, const char *prefix, int *out)
-{
-	FILE *f = fopen(path, "re");
-	char buf[64];
-	size_t pl = prefix ? strlen(prefix) : 0;
-	int ok;
-
-	if (!f)
-		return -errno;
-	ok = fgets(buf, sizeof(buf), f) && (!pl || !strncmp(buf, prefix, pl)) && sscanf(buf + pl, "%d", out) == 1;
-	fclose(f);
-	return ok ? 0 : -EINVAL;
-}
-
-struct phdr_arg {
-	uintptr_t addr;
-	uint64_t off;
-	int found;
-};
-
-static int phdr_cb(struct dl_phdr_info *info, size_t size, void *data)
-{
-	struct phdr_arg *a = data;
-
-	(void)size;
-	for (int i = 0; i < info->dlpi_phnum; i++) {
-		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-		uintptr_t start = info->dlpi_addr + ph->p_vaddr;
-
-		if (ph->p_type == PT_LOAD && a->addr >= start && a->addr < start + ph->p_filesz) {
-			a->off = a->addr - start + ph->p_offset;
-			a->found = 1;
-			return 1;
-		}
-	}
-	return 0;
-}
-
 static int load_progs(void)
 {
-	static const struct bpf_insn empty[] = {
-		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = 0, .imm = 0 },
-		{ .code = BPF_JMP | BPF_EXIT },
-	};
-	struct bpf_insn count[] = {
-		/* *(u32 *)(r10 - 4) = 0; r2 = r10 - 4; r1 = map; r0 = lookup(r1, r2) */
-		{ .code = BPF_ST | BPF_MEM | BPF_W, .dst_reg = 10, .off = -4, .imm = 0 },
-		{ .code = BPF_ALU64 | BPF_MOV | BPF_X, .dst_reg = 2, .src_reg = 10 },
-		{ .code = BPF_ALU64 | BPF_ADD | BPF_K, .dst_reg = 2, .imm = -4 },
-		{ .code = BPF_LD | BPF_DW | BPF_IMM, .dst_reg = 1, .src_reg = BPF_PSEUDO_MAP_FD },
-		{ 0 },
-		{ .code = BPF_JMP | BPF_CALL, .imm = BPF_FUNC_map_lookup_elem },
-		/* if r0 == 0 goto out; r1 = 1; lock *(u64 *)(r0 + 0) += r1 */
-		{ .code = BPF_JMP | BPF_JEQ | BPF_K, .dst_reg = 0, .off = 2, .imm = 0 },
-		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = 1, .imm = 1 },
-		{ .code = BPF_STX | BPF_ATOMIC | BPF_DW, .dst_reg = 0, .src_reg = 1, .imm = BPF_ADD },
-		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = 0, .imm = 0 },
-		{ .code = BPF_JMP | BPF_EXIT },
-	};
-	int n = sizeof(count) / sizeof(count[0]);
-
 	count_map_fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "ab_count", 4, 8, 1, NULL);
 	if (count_map_fd < 0)
 		return count_map_fd;
-	count[3].imm = count_map_fd;
-	prog_fds[B_EMPTY] = bpf_prog_load(BPF_PROG_TYPE_KPROBE, "ab_empty", "GPL", empty, 2, NULL);
+	prog_fds[B_EMPTY] = kup_load_empty(BPF_PROG_TYPE_KPROBE, "ab_empty");
 	prog_fds[B_RET] = prog_fds[B_EMPTY];
-	prog_fds[B_COUNT] = bpf_prog_load(BPF_PROG_TYPE_KPROBE, "ab_count", "GPL", count, n, NULL);
-	tp_prog_fd = bpf_prog_load(BPF_PROG_TYPE_TRACEPOINT, "ab_tp_count", "GPL", count, n, NULL);
+	prog_fds[B_COUNT] = kup_load_count(BPF_PROG_TYPE_KPROBE, "ab_count", count_map_fd);
+	tp_prog_fd = kup_load_count(BPF_PROG_TYPE_TRACEPOINT, "ab_tp_count", count_map_fd);
 	if (prog_fds[B_EMPTY] < 0 || prog_fds[B_COUNT] < 0 || tp_prog_fd < 0)
 		return -1;
 	return 0;
 }
 
-static int perf_attach(struct perf_event_attr *attr, int pid, int cpu, int prog_fd)
-{
-	int fd = (int)syscall(SYS_perf_event_open, attr, pid, cpu, -1, PERF_FLAG_FD_CLOEXEC);
-
-	if (fd < 0)
-		return -errno;
-	if (ioctl(fd, PERF_EVENT_IOC_SET_BPF, prog_fd) || ioctl(fd, PERF_EVENT_IOC_ENABLE, 0)) {
-		int err = -errno;
-
-		close(fd);
-		return err;
-	}
-	return fd;
-}
-
 static int uprobe_attach(const struct kind *k, enum body b)
 {
 	struct perf_event_attr attr;
-	struct phdr_arg a = { .addr = (uintptr_t)k->fn };
-	int type, bit = 0;
+	uint64_t off;
 
-	if (read_int_file("/sys/bus/event_source/devices/uprobe/type", NULL, &type))
+	if (kup_file_offset((const void *)k->fn, &off) ||
+	    kup_uprobe_attr(exe_path, off, b == B_RET, &attr))
 		return -ENOENT;
-	read_int_file("/sys/bus/event_source/devices/uprobe/format/retprobe", "config:", &bit);
-	dl_iterate_phdr(phdr_cb, &a);
-	if (!a.found)
-		return -ENOENT;
-	memset(&attr, 0, sizeof(attr));
-	attr.size = sizeof(attr);
-	attr.type = (uint32_t)type;
-	attr.config = b == B_RET ? 1ULL << bit : 0;
-	attr.config1 = (uint64_t)(uintptr_t)exe_path;
-	attr.config2 = a.off;
-	attr.sample_period = 1;
-	return perf_attach(&attr, -1, 0, prog_fds[b]);
+	return kup_perf_attach(&attr, -1, 0, prog_fds[b]);
 }
 
 static int tp_attach(const char *event)
@@ -216,14 +130,14 @@ static int tp_attach(const char *event)
 	int id;
 
 	snprintf(path, sizeof(path), "/sys/kernel/tracing/events/syscalls/%s/id", event);
-	if (read_int_file(path, NULL, &id))
+	if (kup_read_int(path, NULL, &id))
 		return -ENOENT;
 	memset(&attr, 0, sizeof(attr));
 	attr.size = sizeof(attr);
 	attr.type = PERF_TYPE_TRACEPOINT;
 	attr.config = (uint64_t)id;
 	attr.sample_period = 1;
-	return perf_attach(&attr, -1, 0, tp_prog_fd);
+	return kup_perf_attach(&attr, -1, 0, tp_prog_fd);
 }
 
 static void mode_probes(int runs)

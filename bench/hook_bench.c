@@ -37,6 +37,7 @@
 
 #include "hooks/hooks.h"
 #include "tests/hooks_targets.h"
+#include "bench/kuprobe.h"
 #include "bench/stats.h"
 
 typedef long (*target_fn)(long);
@@ -116,54 +117,6 @@ static double ours_once(const struct kind *k, enum body b)
 
 /* ---- the kernel ---- */
 
-static int read_sysfs_int(const char *path, int *out)
-{
-	FILE *f = fopen(path, "re");
-	int ok;
-
-	if (!f)
-		return -errno;
-	ok = fscanf(f, "%d", out) == 1;
-	fclose(f);
-	return ok ? 0 : -EINVAL;
-}
-
-static int retprobe_bit(void)
-{
-	FILE *f = fopen("/sys/bus/event_source/devices/uprobe/format/retprobe", "re");
-	int bit = 0;
-
-	if (f) {
-		if (fscanf(f, "config:%d", &bit) != 1)
-			bit = 0;
-		fclose(f);
-	}
-	return bit;
-}
-
-struct phdr_arg {
-	uintptr_t addr;
-	uint64_t off;
-	int found;
-};
-
-static int phdr_cb(struct dl_phdr_info *info, size_t size, void *data)
-{
-	struct phdr_arg *a = data;
-
-	for (int i = 0; i < info->dlpi_phnum; i++) {
-		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-		uintptr_t start = info->dlpi_addr + ph->p_vaddr;
-
-		if (ph->p_type == PT_LOAD && a->addr >= start && a->addr < start + ph->p_filesz) {
-			a->off = a->addr - start + ph->p_offset;
-			a->found = 1;
-			return 1;
-		}
-	}
-	return 0;
-}
-
 static int prog_fds[B_NR];
 static int count_map_fd = -1;
 static char exe_path[4096];
@@ -171,69 +124,27 @@ static const char *kernel_why;
 
 static int load_progs(void)
 {
-	static const struct bpf_insn empty[] = {
-		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = 0, .imm = 0 },
-		{ .code = BPF_JMP | BPF_EXIT },
-	};
-	struct bpf_insn count[] = {
-		/* *(u32 *)(r10 - 4) = 0; r2 = r10 - 4; r1 = map; r0 = lookup(r1, r2) */
-		{ .code = BPF_ST | BPF_MEM | BPF_W, .dst_reg = 10, .off = -4, .imm = 0 },
-		{ .code = BPF_ALU64 | BPF_MOV | BPF_X, .dst_reg = 2, .src_reg = 10 },
-		{ .code = BPF_ALU64 | BPF_ADD | BPF_K, .dst_reg = 2, .imm = -4 },
-		{ .code = BPF_LD | BPF_DW | BPF_IMM, .dst_reg = 1, .src_reg = BPF_PSEUDO_MAP_FD },
-		{ 0 },
-		{ .code = BPF_JMP | BPF_CALL, .imm = BPF_FUNC_map_lookup_elem },
-		/* if r0 == 0 goto out; r1 = 1; lock *(u64 *)(r0 + 0) += r1 */
-		{ .code = BPF_JMP | BPF_JEQ | BPF_K, .dst_reg = 0, .off = 2, .imm = 0 },
-		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = 1, .imm = 1 },
-		{ .code = BPF_STX | BPF_ATOMIC | BPF_DW, .dst_reg = 0, .src_reg = 1, .imm = BPF_ADD },
-		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = 0, .imm = 0 },
-		{ .code = BPF_JMP | BPF_EXIT },
-	};
-
 	count_map_fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "hb_count", 4, 8, 1, NULL);
 	if (count_map_fd < 0)
 		return count_map_fd;
-	count[3].imm = count_map_fd;
-	prog_fds[B_EMPTY] = bpf_prog_load(BPF_PROG_TYPE_KPROBE, "hb_empty", "GPL", empty, 2, NULL);
+	prog_fds[B_EMPTY] = kup_load_empty(BPF_PROG_TYPE_KPROBE, "hb_empty");
 	if (prog_fds[B_EMPTY] < 0)
 		return prog_fds[B_EMPTY];
 	prog_fds[B_RET] = prog_fds[B_EMPTY];
-	prog_fds[B_COUNT] = bpf_prog_load(BPF_PROG_TYPE_KPROBE, "hb_count", "GPL", count,
-					  sizeof(count) / sizeof(count[0]), NULL);
+	prog_fds[B_COUNT] = kup_load_count(BPF_PROG_TYPE_KPROBE, "hb_count", count_map_fd);
 	return prog_fds[B_COUNT] < 0 ? prog_fds[B_COUNT] : 0;
 }
 
 static int kernel_attach(const struct kind *k, enum body b)
 {
 	struct perf_event_attr attr;
-	struct phdr_arg a = { .addr = (uintptr_t)k->fn };
-	int type, fd;
+	uint64_t off;
 
-	if (read_sysfs_int("/sys/bus/event_source/devices/uprobe/type", &type))
+	if (kup_file_offset((const void *)k->fn, &off) ||
+	    kup_uprobe_attr(exe_path, off, b == B_RET, &attr))
 		return -ENOENT;
-	dl_iterate_phdr(phdr_cb, &a);
-	if (!a.found)
-		return -ENOENT;
-	memset(&attr, 0, sizeof(attr));
-	attr.size = sizeof(attr);
-	attr.type = (uint32_t)type;
-	attr.config = b == B_RET ? 1ULL << retprobe_bit() : 0;
-	attr.config1 = (uint64_t)(uintptr_t)exe_path; /* uprobe_path */
-	attr.config2 = a.off;			       /* probe_offset */
-	attr.sample_period = 1;
 	attr.wakeup_events = 1;
-	fd = (int)syscall(SYS_perf_event_open, &attr, 0 /* this process */, -1, -1,
-			  PERF_FLAG_FD_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (ioctl(fd, PERF_EVENT_IOC_SET_BPF, prog_fds[b]) || ioctl(fd, PERF_EVENT_IOC_ENABLE, 0)) {
-		int err = -errno;
-
-		close(fd);
-		return err;
-	}
-	return fd;
+	return kup_perf_attach(&attr, 0 /* this process */, -1, prog_fds[b]);
 }
 
 static double kernel_once(const struct kind *k, enum body b)
