@@ -7,7 +7,9 @@
  * unchanged (SECCOMP_USER_NOTIF_FLAG_CONTINUE):
  *   - the uprobe PMU (type read from /sys/bus/event_source/devices/uprobe/
  *     type): config bit 0 = retprobe, config[63:32] = ref_ctr_offset
- *     (ignored; bcc sends garbage there), config1 = user pointer to the
+ *     (the USDT semaphore's file offset; the agent increments it where a
+ *     writable private mapping holds it, hooks/attach.c; bcc sends a
+ *     garbage 6 there, which lands in the read-only ELF header), config1 = user pointer to the
  *     binary's path, config2 = file offset; pid -1 with a cpu, or a pid;
  *   - PERF_TYPE_TRACEPOINT with an id from the tracefs files we serve;
  *   - PERF_TYPE_SOFTWARE / PERF_COUNT_SW_BPF_OUTPUT, the perf buffer of
@@ -136,6 +138,9 @@ int emu_perf_event_open(struct emu_session *s, const struct emu_target *t, const
 		if (attr.config & 1ULL)
 			pe.flags |= EMU_REG_PERF_RETPROBE;
 		pe.ref_ctr_offset = attr.config >> 32;
+		/* uprobe_register() in kernel/events/uprobes.c: a 16-bit counter. */
+		if (pe.ref_ctr_offset & 1)
+			return r->val = -EINVAL, 0;
 		pe.offset = attr.config2;
 		if (!attr.config1)
 			return r->val = -EINVAL, 0;

@@ -156,7 +156,7 @@ struct emu_reg_perf {
 	uint32_t link_id;         /* the link that attached it, 0 for SET_BPF */
 	uint32_t tp_id;           /* tracepoint id (PERF_TYPE_TRACEPOINT) */
 	uint64_t offset;          /* uprobe: file offset of the probe (config2) */
-	uint64_t ref_ctr_offset;  /* uprobe: config[63:32]; ignored by bpftime */
+	uint64_t ref_ctr_offset;  /* uprobe: config[63:32], the USDT semaphore's file offset (0: none) */
 	uint64_t bpf_cookie;
 	uint32_t data_pages;      /* BPF output: ring data pages the backing file holds */
 	uint32_t reserved;

@@ -311,6 +311,33 @@ static bool pid_matches(int32_t pid)
 	return pid == -1 || pid == (int32_t)agent_pid();
 }
 
+/*
+ * The USDT semaphore (ref_ctr_offset, config[63:32] of the uprobe PMU) of a
+ * uprobe, or NULL. The engine increments it before the site is patched and
+ * decrements it after the bytes are restored, so code guarded by it
+ * (`if (sem) <probe nop>`) only reaches the site while it is patched.
+ * Only a writable private mapping of the file counts, as
+ * valid_ref_ctr_vma() in kernel/events/uprobes.c: bcc's Python tools send
+ * a garbage ref_ctr_offset of 6 (the ELF header, read-only), which the
+ * kernel leaves alone, and so do we.
+ * DIVERGES: the kernel remembers a counter whose mapping does not exist yet
+ * (delayed_uprobe_add()) and increments it when it is mapped; we look once,
+ * at attach.
+ */
+static uint16_t *ref_ctr_find(const struct perf_view *v)
+{
+	uint16_t *ctr;
+	int err = hook_resolve_ref_ctr(v->p.path, v->p.ref_ctr_offset, &ctr);
+
+	if (err) {
+		log_debug("uprobe %s+0x%llx: semaphore at file offset 0x%llx left alone: %s\n", v->p.path,
+			  (unsigned long long)v->p.offset, (unsigned long long)v->p.ref_ctr_offset,
+			  strerror(-err));
+		return NULL;
+	}
+	return ctr;
+}
+
 static int link_new(const struct perf_view *v, struct agent_link **out)
 {
 	struct agent_link *l = calloc(1, sizeof(*l));
@@ -354,9 +381,13 @@ static int link_new(const struct perf_view *v, struct agent_link **out)
 		log_debug("attached timer every %llu ns (perf %u, prog %u)\n", (unsigned long long)l->period_ns, v->id,
 			  v->p.prog_id);
 	} else if (v->type == EMU_REG_PERF_UPROBE) {
+		struct hook_uprobe_opts opts = { .sz = sizeof(opts) };
+
 		l->func_ip = (uint64_t)(uintptr_t)addr;
+		if (v->p.ref_ctr_offset)
+			opts.ref_ctr = ref_ctr_find(v);
 		err = hook_uprobe_attach(addr, v->p.flags & EMU_REG_PERF_RETPROBE ? HOOK_URETPROBE : HOOK_UPROBE,
-					 uprobe_handler, l, NULL, &l->probe);
+					 uprobe_handler, l, &opts, &l->probe);
 		if (err) {
 			if (uprobe_fail_logged++ < 16)
 				log_warn("uprobe %s+0x%llx: cannot patch it: %s\n", v->p.path,

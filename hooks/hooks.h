@@ -155,6 +155,18 @@ uint64_t hook_probe_missed(const struct hook_probe *probe);
 int hook_resolve_file_offset(const char *path, uint64_t off, void **addr);
 
 /**
+ * hook_resolve_ref_ctr() - the address of a USDT semaphore named as the uprobe
+ * PMU names it: file offset @off of @path (config[63:32]), in a writable,
+ * private mapping of that file, as valid_ref_ctr_vma() in
+ * kernel/events/uprobes.c requires (a read-only mapping holding the offset
+ * does not count: the kernel leaves such a counter alone).
+ *
+ * Return: 0 with *ctr set, -ENOENT (no such mapping in this process),
+ * -EINVAL (NULL argument or an odd offset), other -errno from stat.
+ */
+int hook_resolve_ref_ctr(const char *path, uint64_t off, uint16_t **ctr);
+
+/**
  * hook_uprobe_attach_file() - hook_uprobe_attach() for a site named as the kernel's
  * uprobe PMU names it: @path, file offset @off, and the USDT semaphore at file
  * offset @ref_ctr_off of the same file (0: none).

@@ -200,6 +200,7 @@ struct hook_maps_ent {
 	uint64_t ino;
 	unsigned int dev_major, dev_minor;
 	int prot; /* PROT_* */
+	bool shared; /* 's' in maps: MAP_SHARED */
 	char path[1024]; /* as in maps, truncated if longer */
 };
 typedef int (*hook_maps_fn)(const struct hook_maps_ent *e, void *arg);

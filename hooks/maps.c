@@ -58,6 +58,7 @@ int hook_maps_walk(hook_maps_fn fn, void *arg)
 			continue;
 		e.prot = (perms[0] == 'r' ? PROT_READ : 0) | (perms[1] == 'w' ? PROT_WRITE : 0) |
 			 (perms[2] == 'x' ? PROT_EXEC : 0);
+		e.shared = perms[3] == 's';
 		if (path_at > 0) {
 			size_t n = strcspn(line + path_at, "\n");
 
@@ -156,5 +157,60 @@ int hook_resolve_file_offset(const char *path, uint64_t off, void **addr)
 		return -ENOENT;
 	}
 	*addr = (void *)(uintptr_t)a.addr;
+	return 0;
+}
+
+struct ref_ctr_arg {
+	dev_t dev;
+	ino_t ino;
+	const char *real;
+	uint64_t off;
+	uint64_t addr; /* 0: none found yet */
+};
+
+static int ref_ctr_cb(const struct hook_maps_ent *e, void *arg)
+{
+	struct ref_ctr_arg *a = arg;
+
+	if (e->ino != a->ino || a->off < e->off || a->off - e->off >= e->end - e->start)
+		return 0;
+	if (makedev(e->dev_major, e->dev_minor) != a->dev && (!a->real || strcmp(e->path, a->real)))
+		return 0;
+	/* valid_ref_ctr_vma() in kernel/events/uprobes.c: writable and private. */
+	if (!(e->prot & PROT_WRITE) || e->shared)
+		return 0;
+	a->addr = e->start + (a->off - e->off);
+	return 1;
+}
+
+int hook_resolve_ref_ctr(const char *path, uint64_t off, uint16_t **ctr)
+{
+	_cleanup_free_ char *real = NULL;
+	struct ref_ctr_arg a = { .off = off };
+	struct stat st;
+	int err;
+
+	if (!path || !ctr)
+		return -EINVAL;
+	if (off & 1)
+		return -EINVAL; /* uprobe_register(): IS_ALIGNED(ref_ctr_offset, sizeof(short)) */
+	if (stat(path, &st)) {
+		err = -errno;
+		log_debug("hooks: stat %s: %s\n", path, strerror(-err));
+		return err;
+	}
+	real = realpath(path, NULL);
+	a.dev = st.st_dev;
+	a.ino = st.st_ino;
+	a.real = real;
+	err = hook_maps_walk(ref_ctr_cb, &a);
+	if (err)
+		return err;
+	if (!a.addr) {
+		log_debug("hooks: offset %#llx of %s is in no writable private mapping here\n",
+			  (unsigned long long)off, path);
+		return -ENOENT;
+	}
+	*ctr = (uint16_t *)(uintptr_t)a.addr;
 	return 0;
 }

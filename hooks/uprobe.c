@@ -426,14 +426,15 @@ int hook_uprobe_attach_file(const char *path, uint64_t off, uint64_t ref_ctr_off
 			    struct hook_probe **out)
 {
 	struct hook_uprobe_opts opts = { .sz = sizeof(opts) };
-	void *addr, *ctr;
+	uint16_t *ctr;
+	void *addr;
 	int err;
 
 	err = hook_resolve_file_offset(path, off, &addr);
 	if (err)
 		return err;
 	if (ref_ctr_off) {
-		err = hook_resolve_file_offset(path, ref_ctr_off, &ctr);
+		err = hook_resolve_ref_ctr(path, ref_ctr_off, &ctr);
 		if (err)
 			return err;
 		opts.ref_ctr = ctr;

@@ -7,7 +7,8 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 
 PKGS="autoconf automake libtool pkg-config make gcc clang llvm-dev
 libseccomp-dev libbpf-dev libcap-dev check libcapstone-dev libelf-dev zlib1g-dev
-linux-libc-dev bpftool bpftrace bpfcc-tools python3 util-linux strace linux-headers-amd64"
+linux-libc-dev bpftool bpftrace bpfcc-tools python3 util-linux strace linux-headers-amd64
+systemtap-sdt-dev"
 
 missing=""
 for p in $PKGS; do

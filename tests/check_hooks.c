@@ -1013,6 +1013,30 @@ START_TEST(test_maps_attach_file_libc_and_semaphore)
 }
 END_TEST
 
+/*
+ * A semaphore counts only in a writable private mapping of the file
+ * (valid_ref_ctr_vma() in kernel/events/uprobes.c): the same offset space
+ * also names read-only bytes (bcc's garbage ref_ctr_offset of 6 is the ELF
+ * header), which must be left alone.
+ */
+START_TEST(test_maps_resolve_ref_ctr_writable_only)
+{
+	struct phdr_arg sema = file_off_of(&t_sema);
+	struct phdr_arg code = file_off_of((void *)t_push);
+	uint16_t *ctr = (uint16_t *)1;
+
+	ck_assert_int_eq(hook_resolve_ref_ctr(sema.path, sema.off, &ctr), 0);
+	ck_assert_ptr_eq(ctr, &t_sema);
+	ctr = (uint16_t *)1;
+	ck_assert_int_eq(hook_resolve_ref_ctr(sema.path, 6, &ctr), -ENOENT);
+	ck_assert_int_eq(hook_resolve_ref_ctr(code.path, code.off & ~1ULL, &ctr), -ENOENT);
+	ck_assert_int_eq(hook_resolve_ref_ctr(sema.path, sema.off + 1, &ctr), -EINVAL);
+	ck_assert_int_eq(hook_resolve_ref_ctr("/nonexistent/bin", 8, &ctr), -ENOENT);
+	ck_assert_int_eq(hook_resolve_ref_ctr(NULL, 8, &ctr), -EINVAL);
+	ck_assert_ptr_eq(ctr, (uint16_t *)1);
+}
+END_TEST
+
 /* --------------------------------------------------------------- kernel -- */
 
 /*
@@ -1216,6 +1240,7 @@ int main(void)
 	tcase_add_test(tc, test_maps_resolve_exe_and_libc);
 	tcase_add_test(tc, test_maps_resolve_errors);
 	tcase_add_test(tc, test_maps_attach_file_libc_and_semaphore);
+	tcase_add_test(tc, test_maps_resolve_ref_ctr_writable_only);
 	suite_add_tcase(s, tc);
 
 #ifndef HOOKS_TEST_NOPIE
