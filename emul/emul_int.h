@@ -82,6 +82,8 @@ struct emu_reg_slot *emu_reg_find_ino(struct emu_session *s, uint64_t dev, uint6
 uint32_t emu_reg_next_id(struct emu_session *s, enum emu_reg_kind kind, uint32_t id);
 void emu_reg_write_begin(struct emu_reg_slot *slot);
 void emu_reg_write_end(struct emu_session *s, struct emu_reg_slot *slot);
+/* A change agents must apply that no slot shows (a prog array slot): bump the generation, wait for them. */
+void emu_reg_changed_wait(struct emu_session *s);
 
 /* agent_wait.c: the agents (hooks/agent_proto.h) */
 void emu_agents_wake(struct emu_session *s);

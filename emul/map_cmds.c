@@ -206,6 +206,96 @@ static int perf_array_delete(struct emu_session *s, struct emu_obj *o, const voi
 	return err;
 }
 
+/*
+ * PROG_ARRAY: the fd on the syscall side becomes the program's id
+ * (bpf_fd_array_map_update_elem() and prog_fd_array_get_ptr() in
+ * kernel/bpf/arraymap.c). The array holds a reference on each program it
+ * names, as the kernel's does. A change is answered once every agent has
+ * seen it (emu_reg_changed_wait()): the agents load the programs a prog
+ * array names before they can be tail-called (hooks/agent_tail.c), so a
+ * tool that updates a slot and then triggers the probe sees the new
+ * program run, as with the kernel's xchg of the pointer.
+ */
+static int prog_array_compatible(struct emu_session *s, struct map *m, const struct emu_obj *prog)
+{
+	/* DIVERGES: bpf_prog_map_compatible() compares with the map's owner type, fixed by
+	 * the first program that used or entered the map; we compare with the programs the
+	 * array holds now (and the kernel also checks the JIT mode and xdp_has_frags). */
+	for (uint32_t i = 0; i < map_max_entries(m); i++) {
+		struct emu_obj *other;
+		uint32_t id;
+
+		if (!map_sys_lookup_elem(m, &i, &id, 0) && !emu_obj_by_id(s, EMU_REG_PROG, id, &other) &&
+		    other->slot->type != prog->slot->type)
+			return -EINVAL;
+	}
+	return 0;
+}
+
+/* The id in slot @key of a prog array, 0 when empty; -E2BIG past max_entries. */
+static int prog_array_slot(struct map *m, const void *key, uint32_t *id)
+{
+	if (*(const uint32_t *)key >= map_max_entries(m))
+		return -E2BIG;
+	if (map_sys_lookup_elem(m, key, id, 0))
+		*id = 0;
+	return 0;
+}
+
+static int prog_array_update(struct emu_session *s, const struct emu_target *t, struct emu_obj *o,
+			     const void *key, const void *value, uint64_t flags)
+{
+	struct map *m = obj_map(o);
+	struct emu_obj *prog, *old;
+	uint32_t id, prev;
+	int err;
+
+	if (flags != BPF_ANY)
+		return -EINVAL;
+	err = prog_array_slot(m, key, &prev);
+	if (err)
+		return err;
+	/* bpf_prog_get(): -EBADF for a closed fd, -EINVAL for an fd that is no program. */
+	err = emu_fd_lookup(s, t, *(const int32_t *)value, EMU_REG_PROG, &prog);
+	if (err)
+		return err;
+	if (prog->slot->type == BPF_PROG_TYPE_EXT)
+		return -EINVAL;
+	err = prog_array_compatible(s, m, prog);
+	if (err)
+		return err;
+	id = prog->id;
+	emu_obj_get(prog);
+	err = map_sys_update_elem(m, key, &id, BPF_ANY);
+	if (err) {
+		emu_obj_put(s, prog);
+		return err;
+	}
+	if (prev && !emu_obj_by_id(s, EMU_REG_PROG, prev, &old))
+		emu_obj_put(s, old);
+	emu_reg_changed_wait(s);
+	return 0;
+}
+
+static int prog_array_delete(struct emu_session *s, struct emu_obj *o, const void *key)
+{
+	struct map *m = obj_map(o);
+	struct emu_obj *old;
+	uint32_t prev;
+	int err;
+
+	err = prog_array_slot(m, key, &prev);
+	if (err)
+		return err;
+	err = map_sys_delete_elem(m, key);
+	if (err)
+		return err;
+	if (prev && !emu_obj_by_id(s, EMU_REG_PROG, prev, &old))
+		emu_obj_put(s, old);
+	emu_reg_changed_wait(s);
+	return 0;
+}
+
 static int elem_cmd(struct emu_session *s, const struct emu_target *t, int cmd, union bpf_attr *a, struct emu_obj *o)
 {
 	_cleanup_free_ void *key = NULL, *value = NULL;
@@ -241,10 +331,14 @@ static int elem_cmd(struct emu_session *s, const struct emu_target *t, int cmd, 
 			return err;
 		if (perf_array)
 			return perf_array_update(s, t, o, key, value, a->flags);
+		if (o->slot->type == BPF_MAP_TYPE_PROG_ARRAY)
+			return prog_array_update(s, t, o, key, value, a->flags);
 		return map_sys_update_elem(m, key, value, a->flags);
 	case BPF_MAP_DELETE_ELEM:
 		if (perf_array)
 			return perf_array_delete(s, o, key);
+		if (o->slot->type == BPF_MAP_TYPE_PROG_ARRAY)
+			return prog_array_delete(s, o, key);
 		return map_sys_delete_elem(m, key);
 	case BPF_MAP_GET_NEXT_KEY:
 		value = malloc(ksz ? ksz : 1);
@@ -407,15 +501,30 @@ int emu_map_ld_imm64(struct emu_session *s, struct emu_obj *o, const struct bpf_
 void emu_map_release(struct emu_session *s, struct emu_obj *o)
 {
 	struct map *m = obj_map(o);
+	enum emu_reg_kind kind;
 	struct emu_obj *pe;
 
-	if (!m || o->slot->type != BPF_MAP_TYPE_PERF_EVENT_ARRAY)
+	if (!m)
 		return;
-	/* The fd array drops its perf events (fd_array_map_free()). */
+	if (o->slot->type == BPF_MAP_TYPE_PERF_EVENT_ARRAY)
+		kind = EMU_REG_PERF;
+	else if (o->slot->type == BPF_MAP_TYPE_PROG_ARRAY)
+		kind = EMU_REG_PROG;
+	else
+		return;
+	/* The fd array drops its perf events or programs (fd_array_map_free(),
+	 * prog_array_map_clear()). */
 	for (uint32_t i = 0; i < map_max_entries(m); i++) {
-		uint32_t *id = map_lookup_elem(m, &i);
+		uint32_t id;
 
-		if (id && *id && !emu_obj_by_id(s, EMU_REG_PERF, *id, &pe))
+		if (kind == EMU_REG_PERF) {
+			uint32_t *v = map_lookup_elem(m, &i); /* an ARRAY underneath (map_create_cmd()) */
+
+			id = v ? *v : 0;
+		} else if (map_sys_lookup_elem(m, &i, &id, 0)) {
+			id = 0;
+		}
+		if (id && !emu_obj_by_id(s, kind, id, &pe))
 			emu_obj_put(s, pe);
 	}
 }

@@ -128,7 +128,9 @@ int emu_perf_event_open(struct emu_session *s, const struct emu_target *t, const
 		log_info("perf_event_open: event groups are not supported by bpftime for emulated events\n");
 		return r->val = -EINVAL, 0;
 	}
-	pe.pid = pid;
+	/* find_lively_task_by_vpid(0) is the caller; a uprobe filters by its mm
+	 * (uprobe_perf_filter()), i.e. the caller's whole process. */
+	pe.pid = pid == 0 ? (int32_t)t->pid : pid;
 	pe.cpu = cpu;
 	if (!attr.disabled)
 		pe.flags |= EMU_REG_PERF_ENABLED;

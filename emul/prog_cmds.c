@@ -27,6 +27,8 @@
 #include "emul/insn_check.h"
 #include "jit/jit.h"
 #include "maps/helpers.h"
+#include "maps/maps.h"
+#include "maps/maps_ext.h"
 
 #define EMU_INSN_MAX 1000000u /* BPF_COMPLEXITY_LIMIT_INSNS */
 #define EMU_LOG_MASK 0xfu     /* BPF_LOG_LEVEL1 | BPF_LOG_LEVEL2 | BPF_LOG_STATS | BPF_LOG_FIXED */
@@ -155,6 +157,36 @@ static int sup_resolve_ld_imm64(void *cookie, const struct bpf_insn insn[2], uin
 	return emu_map_ld_imm64(s, m, insn, value);
 }
 
+/*
+ * bpf_tail_call() in programs run here (PROG_TEST_RUN): the slot holds a
+ * program id (emul/map_cmds.c), the program is one this bpftime-run loaded.
+ * Index past max_entries: -E2BIG, which does not count toward the limit of
+ * 33; an empty slot: -ENOENT, which does (___bpf_prog_run() in
+ * kernel/bpf/core.c).
+ * DIVERGES: a program another bpftime-run of the session loaded is not
+ * runnable here, and its slot reads as empty.
+ */
+static int sup_tail_call(void *cookie, uint64_t prog_array, uint32_t index, const struct jit_prog **next)
+{
+	struct emu_session *s = cookie;
+	struct map *m = (struct map *)(uintptr_t)prog_array;
+	struct emu_prog_priv *pp;
+	struct emu_obj *o;
+	uint32_t id;
+
+	if (!m || map_type(m) != BPF_MAP_TYPE_PROG_ARRAY)
+		return -EINVAL;
+	if (index >= map_max_entries(m))
+		return -E2BIG;
+	if (map_prog_array_get(m, index, &id) || emu_obj_by_id(s, EMU_REG_PROG, id, &o))
+		return -ENOENT;
+	pp = o->priv;
+	if (!pp || !pp->jp)
+		return -ENOENT;
+	*next = pp->jp;
+	return 0;
+}
+
 static struct jit_env sup_jit_env(struct emu_session *s)
 {
 	struct jit_env jenv = {
@@ -162,6 +194,7 @@ static struct jit_env sup_jit_env(struct emu_session *s)
 		.helpers = emu_helpers_sup(),
 		.helper_cnt = EMU_HELPER_MAX,
 		.resolve_ld_imm64 = sup_resolve_ld_imm64,
+		.tail_call = sup_tail_call,
 		.cookie = s,
 		/* Array lookups inline, as the kernel's map_gen_lookup. */
 		.inline_lookup = map_jit_inline_lookup,

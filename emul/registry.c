@@ -105,6 +105,12 @@ void emu_reg_write_end(struct emu_session *s, struct emu_reg_slot *slot)
 		emu_agents_wake(s);
 }
 
+void emu_reg_changed_wait(struct emu_session *s)
+{
+	__atomic_add_fetch(&s->reg->generation, 1, __ATOMIC_RELEASE);
+	emu_agents_wait(s);
+}
+
 static bool live(struct emu_reg_slot *slot)
 {
 	return __atomic_load_n(&slot->state, __ATOMIC_ACQUIRE) == EMU_REG_LIVE;

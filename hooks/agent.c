@@ -163,6 +163,7 @@ static uint32_t scan_once(void)
 
 	pthread_mutex_lock(&scan_lock);
 	agent_attach_scan();
+	agent_tail_scan(); /* the programs prog arrays name, before the ack */
 	pthread_mutex_unlock(&scan_lock);
 	proc_ack(gen);
 	return gen;

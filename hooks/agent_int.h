@@ -61,6 +61,14 @@ uint64_t agent_prog_run(struct agent_prog *p, void *ctx, const struct pt_regs *r
 			uint64_t cookie);
 /** Runs skipped because every run lock stayed taken by dead or stuck holders. */
 uint64_t agent_runs_missed(void);
+/** Call @fn for every map this process has opened (the scan's thread only). */
+void agent_maps_each(void (*fn)(struct map *m, void *arg), void *arg);
+
+/* ---- agent_tail.c: bpf_tail_call() ---- */
+/** jit_env.tail_call: the program in slot @index of prog array @prog_array, loaded here. */
+int agent_tail_call(void *cookie, uint64_t prog_array, uint32_t index, const struct jit_prog **next);
+/** Load every program the prog arrays opened here name (after each registry scan). */
+void agent_tail_scan(void);
 
 /* ---- agent_perf.c: BPF output perf rings ---- */
 /** Write one PERF_RECORD_SAMPLE with @size raw bytes into perf event @perf_id's ring. */

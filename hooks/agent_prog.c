@@ -188,6 +188,12 @@ int agent_map_by_id(uint32_t id, struct map **out)
 	return 0;
 }
 
+void agent_maps_each(void (*fn)(struct map *m, void *arg), void *arg)
+{
+	for (struct map_ent *e = map_cache; e; e = e->next)
+		fn(e->m, arg);
+}
+
 static int resolve_ld_imm64(void *cookie, const struct bpf_insn insn[2], uint64_t *value)
 {
 	struct map *m;
@@ -256,7 +262,7 @@ int agent_prog_get(uint32_t id, struct agent_prog **out)
 	 * per-CPU ones then read the run lock's CPU, which map_cpu_rseq_off points
 	 * at below before any program is loaded. */
 	struct jit_env env = { .sz = sizeof(env), .resolve_ld_imm64 = resolve_ld_imm64,
-			       .inline_lookup = map_jit_inline_lookup };
+			       .tail_call = agent_tail_call, .inline_lookup = map_jit_inline_lookup };
 	struct emu_reg_slot *slot;
 	struct bpf_insn *insns = NULL;
 	struct agent_prog *p;

@@ -1,0 +1,166 @@
+/*
+ * agent_tail.c - a libbpf 1.1 skeleton loader for the tail-call e2e test
+ * (tests/e2e/agent-tail.sh), run as root on the kernel and unprivileged under
+ * bpftime-run, with identical output expected.
+ *
+ * tail_entry is attached to this process' own tail_target(sel, val); it
+ * tail-calls through jmp[sel]. The loader fills jmp with prog fds
+ * (bpf_map_update_elem), calls tail_target() and prints the .bss counters
+ * after each phase:
+ *   1. jmp = { tail_a, tail_b, tail_loop, empty }: N calls with sel 0,
+ *      2N with sel 1, N with sel 3 (empty slot: falls through), N with
+ *      sel 7 (past max_entries: falls through), 3 with sel 2 (tail_loop
+ *      calls itself: 33 tail calls per run, then it falls through);
+ *   2. jmp[0] = tail_b: N calls with sel 0 now run tail_b;
+ *   3. jmp[1] deleted: N calls with sel 1 fall through;
+ *   4. a thread calls tail_target(0, 1) without pause while jmp[0] goes
+ *      from tail_b to tail_a; the loader waits for 1000 calls before and
+ *      after the update. Prints whether every call ran exactly one of the
+ *      two programs and both ran (the split itself depends on timing).
+ *
+ *   agent_tail [N]   (default 1000)
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "tests/e2e/agent_tail.skel.h"
+
+static volatile long sink;
+static long calls_done;
+static int stop;
+
+__attribute__((noinline, optimize("no-omit-frame-pointer"))) long tail_target(long sel, long val)
+{
+	__asm__ volatile("" ::: "memory");
+	return sel + val;
+}
+
+static void *spinner(void *arg)
+{
+	(void)arg;
+	while (!__atomic_load_n(&stop, __ATOMIC_ACQUIRE)) {
+		sink += tail_target(0, 1);
+		__atomic_add_fetch(&calls_done, 1, __ATOMIC_RELEASE);
+	}
+	return NULL;
+}
+
+static void wait_calls(long more)
+{
+	long until = __atomic_load_n(&calls_done, __ATOMIC_ACQUIRE) + more;
+
+	while (__atomic_load_n(&calls_done, __ATOMIC_ACQUIRE) < until)
+		usleep(1000);
+}
+
+static void report(const char *phase, const struct agent_tail *s)
+{
+	printf("%s: entries=%llu fallthrough=%llu a=%llu b=%llu sum_a=%llu sum_b=%llu loop=%llu loop_end=%llu\n",
+	       phase, (unsigned long long)s->bss->entries, (unsigned long long)s->bss->fallthrough,
+	       (unsigned long long)s->bss->runs_a, (unsigned long long)s->bss->runs_b,
+	       (unsigned long long)s->bss->sum_a, (unsigned long long)s->bss->sum_b,
+	       (unsigned long long)s->bss->runs_loop, (unsigned long long)s->bss->loop_end);
+}
+
+static int quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	return level == LIBBPF_WARN ? vfprintf(stderr, fmt, ap) : 0;
+}
+
+static int set_slot(const struct agent_tail *s, unsigned int idx, const struct bpf_program *p)
+{
+	int fd = bpf_program__fd(p);
+
+	if (bpf_map_update_elem(bpf_map__fd(s->maps.jmp), &idx, &fd, BPF_ANY)) {
+		perror("prog array update");
+		return -1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	LIBBPF_OPTS(bpf_uprobe_opts, uo);
+	long n = argc > 1 ? atol(argv[1]) : 1000;
+	unsigned long long a0, b0, e0;
+	struct agent_tail *s;
+	unsigned int idx;
+	pthread_t th;
+	int fd;
+
+	libbpf_set_print(quiet);
+	s = agent_tail__open_and_load();
+	if (!s) {
+		fprintf(stderr, "load failed\n");
+		return 1;
+	}
+	uo.func_name = "tail_target";
+	s->links.tail_entry = bpf_program__attach_uprobe_opts(s->progs.tail_entry, 0, "/proc/self/exe", 0, &uo);
+	if (!s->links.tail_entry) {
+		fprintf(stderr, "attach failed\n");
+		return 1;
+	}
+	if (set_slot(s, 0, s->progs.tail_a) || set_slot(s, 1, s->progs.tail_b) || set_slot(s, 2, s->progs.tail_loop))
+		return 1;
+
+	for (long i = 0; i < n; i++)
+		sink += tail_target(0, i);
+	for (long i = 0; i < 2 * n; i++)
+		sink += tail_target(1, i);
+	for (long i = 0; i < n; i++)
+		sink += tail_target(3, i) + tail_target(7, i);
+	for (long i = 0; i < 3; i++)
+		sink += tail_target(2, 0);
+	report("phase 1", s);
+
+	if (set_slot(s, 0, s->progs.tail_b))
+		return 1;
+	for (long i = 0; i < n; i++)
+		sink += tail_target(0, 1);
+	report("phase 2", s);
+
+	idx = 1;
+	if (bpf_map_delete_elem(bpf_map__fd(s->maps.jmp), &idx)) {
+		perror("prog array delete");
+		return 1;
+	}
+	for (long i = 0; i < n; i++)
+		sink += tail_target(1, 1);
+	report("phase 3", s);
+	/* The kernel's answer for an empty slot (fd_array_map_delete_elem()). */
+	printf("delete of an empty slot: %d\n", bpf_map_delete_elem(bpf_map__fd(s->maps.jmp), &idx) ? -errno : 0);
+	fd = bpf_program__fd(s->progs.tail_a);
+	idx = 4;
+	printf("update past max_entries: %d\n",
+	       bpf_map_update_elem(bpf_map__fd(s->maps.jmp), &idx, &fd, BPF_ANY) ? -errno : 0);
+	idx = 3;
+	printf("update with a map fd: %d\n",
+	       bpf_map_update_elem(bpf_map__fd(s->maps.jmp), &idx, &(int){ bpf_map__fd(s->maps.jmp) }, BPF_ANY) ? -errno : 0);
+	printf("update with BPF_NOEXIST: %d\n",
+	       bpf_map_update_elem(bpf_map__fd(s->maps.jmp), &idx, &fd, BPF_NOEXIST) ? -errno : 0);
+
+	a0 = s->bss->runs_a;
+	b0 = s->bss->runs_b;
+	e0 = s->bss->entries;
+	pthread_create(&th, NULL, spinner, NULL);
+	wait_calls(1000);
+	if (set_slot(s, 0, s->progs.tail_a))
+		return 1;
+	wait_calls(1000);
+	__atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
+	pthread_join(th, NULL);
+	printf("phase 4: every call ran one program: %s; tail_b ran before the update: %s; tail_a after: %s\n",
+	       s->bss->entries - e0 == (unsigned long long)calls_done &&
+			       (s->bss->runs_a - a0) + (s->bss->runs_b - b0) == (unsigned long long)calls_done
+		       ? "yes"
+		       : "no",
+	       s->bss->runs_b - b0 >= 1000 ? "yes" : "no", s->bss->runs_a - a0 >= 1000 ? "yes" : "no");
+	agent_tail__destroy(s);
+	return 0;
+}
