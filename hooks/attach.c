@@ -372,6 +372,8 @@ static int link_new(const struct perf_view *v, struct agent_link **out)
 	err = agent_prog_get(v->p.prog_id, &l->prog);
 	if (err)
 		goto err_free;
+	/* The programs its prog arrays name, before it can run (hooks/agent_tail.c). */
+	agent_tail_scan();
 	if (v->type == EMU_REG_PERF_TIMER) {
 		err = timer_start(l);
 		if (err) {

@@ -7,18 +7,37 @@
  * tail-calls through jmp[sel]. The loader fills jmp with prog fds
  * (bpf_map_update_elem), calls tail_target() and prints the .bss counters
  * after each phase:
- *   1. jmp = { tail_a, tail_b, tail_loop, empty }: N calls with sel 0,
- *      2N with sel 1, N with sel 3 (empty slot: falls through), N with
- *      sel 7 (past max_entries: falls through), 3 with sel 2 (tail_loop
- *      calls itself: 33 tail calls per run, then it falls through);
+ *   1. jmp = { tail_a, tail_b, empty, empty } (filled before the attach):
+ *      N calls with sel 0, 2N with sel 1, N with sel 3 (empty slot: falls
+ *      through), N with sel 7 (past max_entries: falls through);
  *   2. jmp[0] = tail_b: N calls with sel 0 now run tail_b;
  *   3. jmp[1] deleted: N calls with sel 1 fall through;
  *   4. a thread calls tail_target(0, 1) without pause while jmp[0] goes
  *      from tail_b to tail_a; the loader waits for 1000 calls before and
  *      after the update. Prints whether every call ran exactly one of the
- *      two programs and both ran (the split itself depends on timing).
+ *      two programs and both ran (the split itself depends on timing);
+ *   5. jmp[2] = tail_loop, a program in no array before: once it runs,
+ *      3 calls with sel 2 (tail_loop calls itself: 33 tail calls per run,
+ *      then it falls through).
+ * Before the first call the loader waits until tail_target's first byte
+ * changed (the probe is in place).
  *
  *   agent_tail [N]   (default 1000)
+ *
+ * The same with the probed calls in another process (the traced process is
+ * not the loader; its agent loads the programs the array names):
+ *
+ *   agent_tail target N DIR        waits for DIR/go1, calls sel 0 N times,
+ *                                  sel 1 2N times, sel 3 N times, creates
+ *                                  DIR/done1; waits for DIR/go2, calls sel
+ *                                  0 N times, creates DIR/done2
+ *   agent_tail loader N DIR PATH   attaches tail_entry to tail_target in
+ *                                  PATH (every process), fills jmp,
+ *                                  creates DIR/go1, waits for DIR/done1,
+ *                                  prints "remote 1"; sets jmp[0] = tail_b,
+ *                                  creates DIR/go2, waits for DIR/done2,
+ *                                  prints "remote 2"
+ * Each wait gives up after 60 s (exit 3).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -27,6 +46,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "tests/e2e/agent_tail.skel.h"
@@ -39,6 +59,29 @@ __attribute__((noinline, optimize("no-omit-frame-pointer"))) long tail_target(lo
 {
 	__asm__ volatile("" ::: "memory");
 	return sel + val;
+}
+
+/*
+ * A kernel uprobe writes an int3 over the first byte of the probed
+ * function, bpftime a jmp: once it differs from what it was before the
+ * attach, the probe is in place in this process (bpftime's attach reply
+ * waits for the agents only up to 200 ms).
+ */
+static unsigned char first_byte(void)
+{
+	long (*volatile f)(long, long) = tail_target;
+
+	return *(volatile const unsigned char *)(const void *)f;
+}
+
+static int wait_probed(unsigned char orig)
+{
+	for (int i = 0; first_byte() == orig; i++) {
+		if (i > 12000)
+			return -1;
+		usleep(5000);
+	}
+	return 0;
 }
 
 static void *spinner(void *arg)
@@ -84,30 +127,112 @@ static int set_slot(const struct agent_tail *s, unsigned int idx, const struct b
 	return 0;
 }
 
-int main(int argc, char **argv)
+static int marker_wait(const char *dir, const char *name)
+{
+	char path[4096];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	for (int i = 0; access(path, F_OK); i++) {
+		if (i > 12000)
+			return -1;
+		usleep(5000);
+	}
+	return 0;
+}
+
+static int marker_make(const char *dir, const char *name)
+{
+	char path[4096];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "w");
+	if (!f)
+		return -1;
+	fclose(f);
+	return 0;
+}
+
+static int target_main(long n, const char *dir)
+{
+	unsigned char orig = first_byte();
+
+	printf("ready\n");
+	fflush(stdout);
+	if (marker_wait(dir, "go1") || wait_probed(orig))
+		return 3;
+	for (long i = 0; i < n; i++)
+		sink += tail_target(0, i);
+	for (long i = 0; i < 2 * n; i++)
+		sink += tail_target(1, i);
+	for (long i = 0; i < n; i++)
+		sink += tail_target(3, i);
+	if (marker_make(dir, "done1") || marker_wait(dir, "go2"))
+		return 3;
+	for (long i = 0; i < n; i++)
+		sink += tail_target(0, 1);
+	return marker_make(dir, "done2") ? 3 : 0;
+}
+
+static int loader_main(const char *dir, const char *path)
 {
 	LIBBPF_OPTS(bpf_uprobe_opts, uo);
-	long n = argc > 1 ? atol(argv[1]) : 1000;
-	unsigned long long a0, b0, e0;
 	struct agent_tail *s;
-	unsigned int idx;
-	pthread_t th;
-	int fd;
 
-	libbpf_set_print(quiet);
 	s = agent_tail__open_and_load();
 	if (!s) {
 		fprintf(stderr, "load failed\n");
 		return 1;
 	}
+	/* The slots first: the target's agent loads what they name before it patches. */
+	if (set_slot(s, 0, s->progs.tail_a) || set_slot(s, 1, s->progs.tail_b))
+		return 1;
 	uo.func_name = "tail_target";
-	s->links.tail_entry = bpf_program__attach_uprobe_opts(s->progs.tail_entry, 0, "/proc/self/exe", 0, &uo);
+	s->links.tail_entry = bpf_program__attach_uprobe_opts(s->progs.tail_entry, -1, path, 0, &uo);
 	if (!s->links.tail_entry) {
 		fprintf(stderr, "attach failed\n");
 		return 1;
 	}
-	if (set_slot(s, 0, s->progs.tail_a) || set_slot(s, 1, s->progs.tail_b) || set_slot(s, 2, s->progs.tail_loop))
+	if (marker_make(dir, "go1") || marker_wait(dir, "done1"))
+		return 3;
+	report("remote 1", s);
+	if (set_slot(s, 0, s->progs.tail_b) || marker_make(dir, "go2") || marker_wait(dir, "done2"))
+		return 3;
+	report("remote 2", s);
+	agent_tail__destroy(s);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	LIBBPF_OPTS(bpf_uprobe_opts, uo);
+	long n = argc > 1 ? atol(argv[1]) : 1000;
+	unsigned long long a0, b0, e0, l0;
+	struct agent_tail *s;
+	unsigned char orig;
+	unsigned int idx;
+	pthread_t th;
+	int fd;
+
+	libbpf_set_print(quiet);
+	if (argc > 3 && !strcmp(argv[1], "target"))
+		return target_main(atol(argv[2]), argv[3]);
+	if (argc > 4 && !strcmp(argv[1], "loader"))
+		return loader_main(argv[3], argv[4]);
+	s = agent_tail__open_and_load();
+	if (!s) {
+		fprintf(stderr, "load failed\n");
 		return 1;
+	}
+	if (set_slot(s, 0, s->progs.tail_a) || set_slot(s, 1, s->progs.tail_b))
+		return 1;
+	orig = first_byte();
+	uo.func_name = "tail_target";
+	s->links.tail_entry = bpf_program__attach_uprobe_opts(s->progs.tail_entry, 0, "/proc/self/exe", 0, &uo);
+	if (!s->links.tail_entry || wait_probed(orig)) {
+		fprintf(stderr, "attach failed\n");
+		return 1;
+	}
 
 	for (long i = 0; i < n; i++)
 		sink += tail_target(0, i);
@@ -115,8 +240,6 @@ int main(int argc, char **argv)
 		sink += tail_target(1, i);
 	for (long i = 0; i < n; i++)
 		sink += tail_target(3, i) + tail_target(7, i);
-	for (long i = 0; i < 3; i++)
-		sink += tail_target(2, 0);
 	report("phase 1", s);
 
 	if (set_slot(s, 0, s->progs.tail_b))
@@ -161,6 +284,27 @@ int main(int argc, char **argv)
 		       ? "yes"
 		       : "no",
 	       s->bss->runs_b - b0 >= 1000 ? "yes" : "no", s->bss->runs_a - a0 >= 1000 ? "yes" : "no");
+
+	/*
+	 * A program that was in no prog array before (so loaded nowhere yet).
+	 * The kernel runs it from the next call on; a traced process loads it
+	 * at the rescan that the update's reply waits for, but that wait is
+	 * bounded (200 ms), so under heavy load a first call may still fall
+	 * through: call until it runs (60 s at most), then count 3 calls.
+	 */
+	if (set_slot(s, 2, s->progs.tail_loop))
+		return 1;
+	for (int i = 0; !s->bss->runs_loop && i < 60000; i++) {
+		sink += tail_target(2, 0);
+		if (!s->bss->runs_loop)
+			usleep(1000);
+	}
+	l0 = s->bss->runs_loop;
+	e0 = s->bss->loop_end;
+	for (long i = 0; i < 3; i++)
+		sink += tail_target(2, 0);
+	printf("phase 5: a program entered after attach ran: %s; 3 more calls: loop=%llu loop_end=%llu\n",
+	       l0 ? "yes" : "no", s->bss->runs_loop - l0, s->bss->loop_end - e0);
 	agent_tail__destroy(s);
 	return 0;
 }
