@@ -1006,6 +1006,83 @@ START_TEST(test_prog_with_map_test_run)
 }
 END_TEST
 
+/*
+ * PROG_ARRAY through MAP_UPDATE_ELEM: prog fds become ids, and TEST_RUN
+ * tail-calls through them (an empty slot falls through). The errnos are
+ * the kernel's (tests/e2e/agent-tail.sh compares them with it).
+ */
+START_TEST(test_prog_array_tail_call_test_run)
+{
+	struct bpf_insn target[] = {
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = 0, .imm = 7 },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	long afd = map_new(ebpf, BPF_MAP_TYPE_PROG_ARRAY, 4, 4, 2, 0), tfd, efd, sfd;
+	struct bpf_insn entry[] = {
+		{ .code = BPF_LD | BPF_IMM | BPF_DW, .dst_reg = 2, .src_reg = BPF_PSEUDO_MAP_FD, .imm = (int32_t)afd },
+		{ 0 },
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = 3, .imm = 0 },
+		{ .code = BPF_JMP | BPF_CALL, .imm = BPF_FUNC_tail_call },
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = 0, .imm = 1 },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	uint8_t ctx[8] = { 0 };
+	union bpf_attr a;
+	uint32_t k = 0, id;
+	int32_t v;
+
+	ck_assert_int_ge(afd, 0);
+	prog_attr(&a, BPF_PROG_TYPE_SYSCALL, target, 2);
+	a.prog_flags = BPF_F_SLEEPABLE;
+	tfd = ebpf(BPF_PROG_LOAD, &a, sizeof(a));
+	ck_assert_int_ge(tfd, 0);
+	prog_attr(&a, BPF_PROG_TYPE_SYSCALL, entry, 6);
+	a.prog_flags = BPF_F_SLEEPABLE;
+	efd = ebpf(BPF_PROG_LOAD, &a, sizeof(a));
+	ck_assert_int_ge(efd, 0);
+	prog_attr(&a, BPF_PROG_TYPE_SOCKET_FILTER, trivial, 2);
+	sfd = ebpf(BPF_PROG_LOAD, &a, sizeof(a));
+	ck_assert_int_ge(sfd, 0);
+
+	memset(&a, 0, sizeof(a));
+	a.test.prog_fd = (uint32_t)efd;
+	a.test.ctx_in = (uintptr_t)ctx;
+	a.test.ctx_size_in = sizeof(ctx);
+	ck_assert_int_eq(ebpf(BPF_PROG_TEST_RUN, &a, sizeof(a)), 0);
+	ck_assert_int_eq(a.test.retval, 1); /* empty slot: falls through */
+	v = (int32_t)tfd;
+	ck_assert_int_eq(elem(ebpf, BPF_MAP_UPDATE_ELEM, afd, &k, &v, BPF_ANY), 0);
+	ck_assert_int_eq(ebpf(BPF_PROG_TEST_RUN, &a, sizeof(a)), 0);
+	ck_assert_int_eq(a.test.retval, 7);
+	/* The lookup answers the program's id, as prog_fd_array_sys_lookup_elem(). */
+	ck_assert_int_eq(elem(ebpf, BPF_MAP_LOOKUP_ELEM, afd, &k, &id, 0), 0);
+	ck_assert_int_gt(id, 0);
+	ck_assert_int_eq(elem(ebpf, BPF_MAP_UPDATE_ELEM, afd, &k, &v, BPF_NOEXIST), -EINVAL);
+	k = 2;
+	ck_assert_int_eq(elem(ebpf, BPF_MAP_UPDATE_ELEM, afd, &k, &v, BPF_ANY), -E2BIG);
+	k = 1;
+	v = (int32_t)afd; /* a map, not a program */
+	ck_assert_int_eq(elem(ebpf, BPF_MAP_UPDATE_ELEM, afd, &k, &v, BPF_ANY), -EINVAL);
+	v = 1000; /* not open */
+	ck_assert_int_eq(elem(ebpf, BPF_MAP_UPDATE_ELEM, afd, &k, &v, BPF_ANY), -EBADF);
+	v = (int32_t)sfd; /* another program type than the one the array holds */
+	ck_assert_int_eq(elem(ebpf, BPF_MAP_UPDATE_ELEM, afd, &k, &v, BPF_ANY), -EINVAL);
+	ck_assert_int_eq(elem(ebpf, BPF_MAP_DELETE_ELEM, afd, &k, NULL, 0), -ENOENT);
+	/* The array holds the target: closing our fd does not free it. */
+	close((int)tfd);
+	emu_session_events(S);
+	ck_assert_int_eq(ebpf(BPF_PROG_TEST_RUN, &a, sizeof(a)), 0);
+	ck_assert_int_eq(a.test.retval, 7);
+	k = 0;
+	ck_assert_int_eq(elem(ebpf, BPF_MAP_DELETE_ELEM, afd, &k, NULL, 0), 0);
+	ck_assert_int_eq(ebpf(BPF_PROG_TEST_RUN, &a, sizeof(a)), 0);
+	ck_assert_int_eq(a.test.retval, 1);
+	close((int)sfd);
+	close((int)efd);
+	close((int)afd);
+}
+END_TEST
+
 START_TEST(test_pin_removal_releases_object)
 {
 	char upath[64], file[4096];
@@ -1090,6 +1167,7 @@ static Suite *emul_suite(void)
 		tcase_add_test(tm, test_map_create_errnos_match_kernel);
 		tcase_add_test(tm, test_percpu_value_size);
 		tcase_add_test(tm, test_perf_event_array_takes_perf_fds);
+		tcase_add_test(tm, test_prog_array_tail_call_test_run);
 		tcase_add_test(tm, test_prog_with_map_test_run);
 		suite_add_tcase(s, tm);
 	}
