@@ -1,0 +1,218 @@
+/*
+ * helpers_skb.c - the socket-buffer helpers a test run provides
+ * (net/core/filter.c): bpf_skb_load_bytes, bpf_skb_store_bytes,
+ * bpf_skb_pull_data, bpf_l3_csum_replace, bpf_l4_csum_replace.
+ *
+ * The test-run skb is always linear and never reallocated (test_run_skb.c),
+ * so "make the first N bytes writable" (skb_ensure_writable()) reduces to
+ * "N <= len", and the data pointers never move. The checksum arithmetic is
+ * the kernel's one's-complement helpers (include/net/checksum.h,
+ * net/core/utils.c inet_proto_csum_replace*()) for an skb whose ip_summed is
+ * CHECKSUM_NONE, as a test-run skb is: only the checksum field changes.
+ *
+ * Each helper first checks that r1 is the ctx of the run bound by
+ * emu_skb_helpers_bind(); anything else (an XDP program calling an skb
+ * helper, which the kernel would refuse at load) ends the run as a missing
+ * helper, so PROG_TEST_RUN fails with ENOTSUPP rather than touch memory
+ * that is not an skb.
+ */
+#include "emul/skb.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "emul/helpers_sup.h"
+
+static struct emu_skb_area *bound;
+
+void emu_skb_helpers_bind(struct emu_skb_area *area)
+{
+	bound = area;
+}
+
+static struct emu_skb_area *area_of(uint64_t ctx)
+{
+	if (!bound || ctx != (uint64_t)(uintptr_t)&bound->ctx) {
+		emu_helpers_run_fail();
+		return NULL;
+	}
+	return bound;
+}
+
+static uint8_t *data_of(struct emu_skb_area *a)
+{
+	return a->head + a->data_off;
+}
+
+/* bpf_skb_load_bytes(skb, offset, to, len): 0, or -EFAULT with @to zeroed (skb_header_pointer() failed). */
+static uint64_t h_skb_load_bytes(uint64_t ctx, uint64_t off64, uint64_t to, uint64_t len64, uint64_t r5)
+{
+	struct emu_skb_area *a = area_of(ctx);
+	uint32_t off = (uint32_t)off64, len = (uint32_t)len64;
+
+	(void)r5;
+	if (!a)
+		return 0;
+	if (off > INT32_MAX || (uint64_t)off + len > a->len) {
+		memset((void *)(uintptr_t)to, 0, len);
+		return (uint64_t)-EFAULT;
+	}
+	memcpy((void *)(uintptr_t)to, data_of(a) + off, len);
+	return 0;
+}
+
+/* bpf_skb_store_bytes(skb, offset, from, len, flags) */
+static uint64_t h_skb_store_bytes(uint64_t ctx, uint64_t off64, uint64_t from, uint64_t len64, uint64_t flags)
+{
+	struct emu_skb_area *a = area_of(ctx);
+	uint32_t off = (uint32_t)off64, len = (uint32_t)len64;
+
+	if (!a)
+		return 0;
+	if (flags & ~(uint64_t)(BPF_F_RECOMPUTE_CSUM | BPF_F_INVALIDATE_HASH))
+		return (uint64_t)-EINVAL;
+	if (off > INT32_MAX)
+		return (uint64_t)-EFAULT;
+	if ((uint64_t)off + len > a->len) /* bpf_try_make_writable() */
+		return (uint64_t)-EFAULT;
+	/* BPF_F_RECOMPUTE_CSUM adjusts skb->csum only under CHECKSUM_COMPLETE: not in a test run. */
+	memmove(data_of(a) + off, (const void *)(uintptr_t)from, len);
+	if (flags & BPF_F_INVALIDATE_HASH)
+		a->ctx.hash = 0;
+	return 0;
+}
+
+/* bpf_skb_pull_data(skb, len): the whole skb is linear already; only a length past the end fails. */
+static uint64_t h_skb_pull_data(uint64_t ctx, uint64_t len64, uint64_t r3, uint64_t r4, uint64_t r5)
+{
+	struct emu_skb_area *a = area_of(ctx);
+	uint32_t len = (uint32_t)len64;
+
+	(void)r3, (void)r4, (void)r5;
+	if (!a)
+		return 0;
+	return len > a->len ? (uint64_t)-ENOMEM : 0;
+}
+
+/* One's-complement arithmetic on 32-bit partial sums (include/net/checksum.h). */
+static uint32_t csum_add(uint32_t a, uint32_t b)
+{
+	uint32_t r = a + b;
+
+	return r + (r < b);
+}
+
+static uint16_t csum_fold(uint32_t s)
+{
+	s = (s & 0xffff) + (s >> 16);
+	s = (s & 0xffff) + (s >> 16);
+	return (uint16_t)~s;
+}
+
+static uint16_t csum16_add(uint16_t c, uint16_t addend)
+{
+	uint16_t r = (uint16_t)(c + addend);
+
+	return (uint16_t)(r + (r < addend));
+}
+
+/* Where the 16-bit checksum field is, if offset is even and inside the packet. */
+static int csum_field(struct emu_skb_area *a, uint32_t off, uint16_t **out)
+{
+	if (off > 0xffff || (off & 1) || off + 2 > a->len)
+		return -EFAULT;
+	*out = (uint16_t *)(void *)(data_of(a) + off);
+	return 0;
+}
+
+/* bpf_l3_csum_replace(skb, offset, from, to, flags): csum_replace2/4, or a precomputed diff (size 0). */
+static uint64_t h_l3_csum_replace(uint64_t ctx, uint64_t off64, uint64_t from, uint64_t to, uint64_t flags)
+{
+	struct emu_skb_area *a = area_of(ctx);
+	uint16_t *p, v;
+	int err;
+
+	if (!a)
+		return 0;
+	if (flags & ~(uint64_t)BPF_F_HDR_FIELD_MASK)
+		return (uint64_t)-EINVAL;
+	err = csum_field(a, (uint32_t)off64, &p);
+	if (err)
+		return (uint64_t)(int64_t)err;
+	memcpy(&v, p, 2);
+	switch (flags & BPF_F_HDR_FIELD_MASK) {
+	case 0:
+		if (from)
+			return (uint64_t)-EINVAL;
+		v = csum_fold(csum_add((uint32_t)to, ~(uint32_t)v)); /* csum_replace_by_diff() */
+		break;
+	case 2:
+		v = (uint16_t)~csum16_add(csum16_add((uint16_t)~v, (uint16_t)~(uint16_t)from), (uint16_t)to);
+		break;
+	case 4:
+		v = csum_fold(csum_add(csum_add(~(uint32_t)v, ~(uint32_t)from), (uint32_t)to));
+		break;
+	default:
+		return (uint64_t)-EINVAL;
+	}
+	memcpy(p, &v, 2);
+	return 0;
+}
+
+/*
+ * bpf_l4_csum_replace(skb, offset, from, to, flags): inet_proto_csum_replace2/4
+ * or _by_diff for CHECKSUM_NONE (the pseudo-header flag changes nothing
+ * then), with BPF_F_MARK_MANGLED_0's rule for UDP's "no checksum" zero.
+ */
+static uint64_t h_l4_csum_replace(uint64_t ctx, uint64_t off64, uint64_t from, uint64_t to, uint64_t flags)
+{
+	const uint64_t known = BPF_F_MARK_MANGLED_0 | BPF_F_MARK_ENFORCE | BPF_F_PSEUDO_HDR | BPF_F_HDR_FIELD_MASK |
+			       (1ull << 7) /* BPF_F_IPV6, Linux 6.16 */;
+	struct emu_skb_area *a = area_of(ctx);
+	bool mmzero = flags & BPF_F_MARK_MANGLED_0, mforce = flags & BPF_F_MARK_ENFORCE;
+	uint16_t *p, v;
+	int err;
+
+	if (!a)
+		return 0;
+	if (flags & ~known)
+		return (uint64_t)-EINVAL;
+	err = csum_field(a, (uint32_t)off64, &p);
+	if (err)
+		return (uint64_t)(int64_t)err;
+	memcpy(&v, p, 2);
+	if (mmzero && !mforce && !v)
+		return 0;
+	switch (flags & BPF_F_HDR_FIELD_MASK) {
+	case 0:
+		if (from)
+			return (uint64_t)-EINVAL;
+		v = csum_fold(csum_add((uint32_t)to, ~(uint32_t)v));
+		break;
+	case 2:
+		from = (uint16_t)from;
+		to = (uint16_t)to;
+		/* fallthrough */
+	case 4:
+		/* csum_partial() over { ~from, to } starting from ~sum. */
+		v = csum_fold(csum_add(csum_add(~(uint32_t)v, ~(uint32_t)from), (uint32_t)to));
+		break;
+	default:
+		return (uint64_t)-EINVAL;
+	}
+	if (mmzero && !v)
+		v = 0xffff; /* CSUM_MANGLED_0 */
+	memcpy(p, &v, 2);
+	return 0;
+}
+
+void emu_skb_helpers_fill(jit_helper_fn *table, uint32_t cnt)
+{
+	if (cnt <= BPF_FUNC_skb_pull_data)
+		return;
+	table[BPF_FUNC_skb_load_bytes] = h_skb_load_bytes;
+	table[BPF_FUNC_skb_store_bytes] = h_skb_store_bytes;
+	table[BPF_FUNC_skb_pull_data] = h_skb_pull_data;
+	table[BPF_FUNC_l3_csum_replace] = h_l3_csum_replace;
+	table[BPF_FUNC_l4_csum_replace] = h_l4_csum_replace;
+}
