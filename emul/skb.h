@@ -51,6 +51,15 @@ bool emu_skb_prog_type(uint32_t prog_type);
 int emu_skb_prog_check(const struct bpf_insn *insns, uint32_t cnt, uint32_t prog_type,
 		       int (*log)(void *cookie, const char *msg), void *log_cookie);
 
+/**
+ * emu_skb_ctx_in_check() - convert___skb_to_skb()'s rules for a test run's
+ * ctx_in: only mark, priority, ingress_ifindex, ifindex, cb[], tstamp,
+ * wire_len (0, or len..65536), gso_segs (<= 65535), gso_size and hwtstamp may
+ * be non-zero; @len is the skb's length as the program sees it.
+ * Returns 0 or -EINVAL.
+ */
+int emu_skb_ctx_in_check(const struct __sk_buff *c, uint32_t len);
+
 /** Put the skb helpers into the supervisor's table (@cnt entries). */
 void emu_skb_helpers_fill(jit_helper_fn *table, uint32_t cnt);
 

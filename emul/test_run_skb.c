@@ -25,6 +25,8 @@
 #define _GNU_SOURCE
 #include "emul/test_run_int.h"
 
+#include <stddef.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
@@ -119,7 +121,7 @@ static bool range_zero(const void *p, size_t from, size_t to)
 }
 
 /* convert___skb_to_skb(): which ctx_in fields may be set, and their limits. */
-static int ctx_in_check(const struct __sk_buff *c, uint32_t len)
+int emu_skb_ctx_in_check(const struct __sk_buff *c, uint32_t len)
 {
 #define OFF(f) offsetof(struct __sk_buff, f)
 #define END(f) offsetofend(struct __sk_buff, f)
@@ -210,7 +212,7 @@ int emu_test_run_skb(struct emu_session *s, const struct emu_target *t, struct e
 	ar->data_off = EMU_SKB_HEADROOM + (run->l2 ? 0 : EMU_SKB_ETH_HLEN);
 	ar->len = run->l2 ? size : len;
 	if (run->has_ctx) {
-		err = ctx_in_check(&run->user, ar->len);
+		err = emu_skb_ctx_in_check(&run->user, ar->len);
 		if (err)
 			goto err_free;
 	}
