@@ -1,7 +1,8 @@
 /*
  * helpers_skb.c - the socket-buffer helpers a test run provides
  * (net/core/filter.c): bpf_skb_load_bytes, bpf_skb_store_bytes,
- * bpf_skb_pull_data, bpf_l3_csum_replace, bpf_l4_csum_replace.
+ * bpf_skb_pull_data, bpf_l3_csum_replace, bpf_l4_csum_replace; and the
+ * one case of bpf_perf_event_output an skb program adds (packet bytes).
  *
  * The test-run skb is always linear and never reallocated (test_run_skb.c),
  * so "make the first N bytes writable" (skb_ensure_writable()) reduces to
@@ -21,6 +22,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "common/log.h"
 #include "emul/helpers_sup.h"
 
 static struct emu_skb_area *bound;
@@ -206,10 +208,33 @@ static uint64_t h_l4_csum_replace(uint64_t ctx, uint64_t off64, uint64_t from, u
 	return 0;
 }
 
+/*
+ * bpf_perf_event_output() from an skb program may append packet bytes
+ * (BPF_F_CTXLEN_MASK, bpf_skb_event_output()); the supervisor's output
+ * does not, so such a call ends the run (ENOTSUPP) instead of writing a
+ * record without them. Every other call goes to the supervisor's helper.
+ */
+static jit_helper_fn perf_output_next;
+
+static uint64_t h_skb_perf_event_output(uint64_t ctx, uint64_t map, uint64_t flags, uint64_t data, uint64_t size)
+{
+	if (bound && ctx == (uint64_t)(uintptr_t)&bound->ctx && (flags & BPF_F_CTXLEN_MASK)) {
+		log_info("PROG_TEST_RUN: bpf_perf_event_output with packet bytes (BPF_F_CTXLEN_MASK) is not "
+			 "supported by bpftime\n");
+		emu_helpers_run_fail();
+		return 0;
+	}
+	return perf_output_next(ctx, map, flags, data, size);
+}
+
 void emu_skb_helpers_fill(jit_helper_fn *table, uint32_t cnt)
 {
 	if (cnt <= BPF_FUNC_skb_pull_data)
 		return;
+	if (table[BPF_FUNC_perf_event_output] && table[BPF_FUNC_perf_event_output] != h_skb_perf_event_output) {
+		perf_output_next = table[BPF_FUNC_perf_event_output];
+		table[BPF_FUNC_perf_event_output] = h_skb_perf_event_output;
+	}
 	table[BPF_FUNC_skb_load_bytes] = h_skb_load_bytes;
 	table[BPF_FUNC_skb_store_bytes] = h_skb_store_bytes;
 	table[BPF_FUNC_skb_pull_data] = h_skb_pull_data;

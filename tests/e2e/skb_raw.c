@@ -194,6 +194,12 @@ int main(void)
 				snprintf(name, sizeof(name), "%s fields %c ctx_in", tname[t], 'a' + f);
 				run(name, fd, &(struct run){ .in = v4, .in_sz = sizeof(v4), .ctx = &ctx,
 							     .ctx_out_sz = sizeof(ctx) });
+				/* Packet type against another device (broadcast ff:..:ff is that device's). */
+				memset(&ctx, 0, sizeof(ctx));
+				ctx.ifindex = 2;
+				snprintf(name, sizeof(name), "%s fields %c ifindex 2 v6", tname[t], 'a' + f);
+				run(name, fd, &(struct run){ .in = v6, .in_sz = sizeof(v6), .ctx = &ctx,
+							     .ctx_out_sz = sizeof(ctx) });
 			}
 			if (f == 1 || f == 2) {
 				memset(&ctx, 0, sizeof(ctx));
@@ -401,6 +407,10 @@ int main(void)
 		static unsigned char llc[60] = { 2, 0, 0, 0, 0, 9, 2, 0, 0, 0, 0, 1, 0x00, 0x2e, 0x42, 0x42, 3 };
 		static unsigned char raw[60] = { 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 1, 0x00, 0x2e, 0xff, 0xff };
 
+		fd = load_fields(BPF_PROG_TYPE_SCHED_ACT, f_a);
+		run("act fields a v4", fd, &(struct run){ .in = v4, .in_sz = sizeof(v4), .ctx_out_sz = sizeof(ctx) });
+		if (fd >= 0)
+			close((int)fd);
 		fd = load_fields(BPF_PROG_TYPE_SCHED_CLS, f_a);
 		run("tc fields a llc", fd, &(struct run){ .in = llc, .in_sz = sizeof(llc), .ctx_out_sz = sizeof(ctx) });
 		run("tc fields a raw 802.3", fd, &(struct run){ .in = raw, .in_sz = sizeof(raw), .ctx_out_sz = sizeof(ctx) });
@@ -491,6 +501,8 @@ int main(void)
 		memset(&ctx, 0, sizeof(ctx));
 		ctx.ifindex = 1;
 		run("ctx ifindex 1", fd, &(struct run){ .in = v4, .in_sz = sizeof(v4), .ctx = &ctx, .ctx_out_sz = sizeof(ctx) });
+		ctx.ifindex = 2; /* the first real device, if any: ENODEV otherwise, on both sides */
+		run("ctx ifindex 2", fd, &(struct run){ .in = arp, .in_sz = sizeof(arp), .ctx = &ctx, .ctx_out_sz = sizeof(ctx) });
 		ctx.ifindex = 99999;
 		run("ctx ifindex missing", fd, &(struct run){ .in = v4, .in_sz = sizeof(v4), .ctx = &ctx });
 		{
