@@ -72,7 +72,7 @@ void emu_pending_free(struct emu_pending *p)
 }
 
 int emu_test_run_pending_new(uint32_t type, size_t data_cap, bool low4g, const union bpf_attr *a, uint64_t uattr,
-		       struct emu_pending **out)
+			     struct emu_pending **out)
 {
 	struct emu_pending *p = calloc(1, sizeof(*p));
 
@@ -97,7 +97,7 @@ int emu_test_run_pending_new(uint32_t type, size_t data_cap, bool low4g, const u
 
 /* Fork the run; on success the reply is pending on the child's pidfd. */
 int emu_test_run_start(struct emu_session *s, const struct jit_prog *jp, struct emu_pending *p, uint32_t repeat,
-		     uint64_t pid_tgid, struct emu_reply *r)
+		       uint64_t pid_tgid, struct emu_reply *r)
 {
 	struct run_area *ra = p->ra;
 	pid_t pid;
