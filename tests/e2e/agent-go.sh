@@ -2,9 +2,10 @@
 # agent-go.sh - a Go loader built on cilium/ebpf (Debian's
 # golang-github-cilium-ebpf-dev): a static binary that makes its bpf() and
 # perf_event_open() calls with raw syscalls, probes features its own way and
-# reads its ring buffer through epoll. It loads tests/e2e/go_loader.bpf.o,
-# attaches a uprobe and a uretprobe to agent_target's bt_target, starts the
-# target and reads records while it runs (tests/e2e/go_loader/main.go).
+# reads its ring and perf buffers through epoll. It loads
+# tests/e2e/go_loader.bpf.o, attaches a uprobe and a uretprobe to
+# agent_target's bt_target and a program to syscalls:sys_enter_getpid, starts
+# the target and reads records while it runs (tests/e2e/go_loader/main.go).
 # Run as uid 65534 under bpftime-run and as root on the kernel: the map
 # counts, record counts and sums must be identical and exact.
 # TAP output; skips with a "1..0 # SKIP" plan (tap-driver.sh reports exit 77 as ERROR).
@@ -44,9 +45,11 @@ cc -O0 -fno-omit-frame-pointer -pthread -o "$T/target" "$S/tests/e2e/agent_targe
 rm -rf "$T/gocache"
 chmod -R a+rX "$T"
 CALLS=3000
-LOAD="$T/go_loader $T/prog.o $T/target $CALLS"
+GETPIDS=200
+LOAD="$T/go_loader $T/prog.o $T/target $CALLS $GETPIDS"
 
-timeout 120 $LOAD >"$T/kern" 2>"$T/kern.err"
+# cilium/ebpf 0.9 finds tracefs under debugfs only; mount it in a private namespace.
+timeout 120 unshare -m sh -c 'mount -t debugfs nodev /sys/kernel/debug 2>/dev/null; exec "$@"' sh $LOAD >"$T/kern" 2>"$T/kern.err"
 krc=$?
 timeout 120 setpriv --reuid=65534 --regid=65534 --clear-groups "$T/bin/bpftime-run" --session e2e-ago-$$ -- $LOAD >"$T/emu" 2>"$T/emu.err"
 erc=$?
@@ -63,12 +66,18 @@ else
 	notok "map counts, ring buffer records and sums are identical to the kernel's"
 	diff "$T/kern" "$T/emu" | sed 's/^/# /'
 fi
-if grep -qx "map: entries=$CALLS returns=$CALLS keys=2" "$T/emu" &&
+if grep -qx "map: entries=$CALLS returns=$CALLS keys=3" "$T/emu" &&
 	grep -qx "ring: entries=$CALLS returns=$CALLS arg_sum=$((CALLS * (CALLS - 1) / 2)) ret_sum=$((CALLS * CALLS))" "$T/emu" &&
 	grep -qx "program: name=go_entry type=Kprobe" "$T/emu"; then
 	ok "exact counts: $CALLS entries and returns, every record delivered while the target ran"
 else
 	notok "exact counts: $CALLS entries and returns, every record delivered while the target ran"
+	sed 's/^/# /' "$T/emu"
+fi
+if grep -qx "tracepoint: getpid=$GETPIDS perf_records=$GETPIDS lost=0 other_pids=0" "$T/emu"; then
+	ok "syscall tracepoint: $GETPIDS getpid calls counted, each sent through the perf buffer with the target's pid"
+else
+	notok "syscall tracepoint: $GETPIDS getpid calls counted, each sent through the perf buffer with the target's pid"
 	sed 's/^/# /' "$T/emu"
 fi
 # The loader itself is static: bpftime-run serves its calls and says that

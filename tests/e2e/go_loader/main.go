@@ -4,12 +4,13 @@
 // syscalls, probes kernel features on its own, and waits on its ring buffer
 // with epoll.
 //
-//	go_loader BPF_OBJECT TARGET CALLS
+//	go_loader BPF_OBJECT TARGET CALLS GETPIDS
 //
 // It loads BPF_OBJECT (go_loader.bpf.c), attaches its uprobe and uretprobe to
-// TARGET's bt_target, runs "TARGET CALLS 0 0" and reads the ring buffer while
-// it runs, until every expected record is there, then prints what the maps
-// and the ring buffer saw. tests/e2e/agent-go.sh compares the output with
+// TARGET's bt_target and its program to syscalls:sys_enter_getpid, runs
+// "TARGET CALLS 0 GETPIDS" and reads the ring buffer while it runs, until
+// every expected record is there, then the perf buffer, and prints what the
+// maps and both buffers saw. tests/e2e/agent-go.sh compares the output with
 // the same run against the kernel.
 package main
 
@@ -23,6 +24,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/perf"
 	"github.com/cilium/ebpf/ringbuf"
 )
 
@@ -32,13 +34,17 @@ func fail(what string, err error) {
 }
 
 func main() {
-	if len(os.Args) != 4 {
-		fmt.Fprintln(os.Stderr, "usage: go_loader BPF_OBJECT TARGET CALLS")
+	if len(os.Args) != 5 {
+		fmt.Fprintln(os.Stderr, "usage: go_loader BPF_OBJECT TARGET CALLS GETPIDS")
 		os.Exit(2)
 	}
 	calls, err := strconv.Atoi(os.Args[3])
 	if err != nil || calls < 0 {
 		fail("CALLS", fmt.Errorf("%q is not a count", os.Args[3]))
+	}
+	getpids, err := strconv.Atoi(os.Args[4])
+	if err != nil || getpids < 0 {
+		fail("GETPIDS", fmt.Errorf("%q is not a count", os.Args[4]))
 	}
 
 	coll, err := ebpf.LoadCollection(os.Args[1])
@@ -62,13 +68,24 @@ func main() {
 	}
 	defer urp.Close()
 
+	tp, err := link.Tracepoint("syscalls", "sys_enter_getpid", coll.Programs["go_getpid"], nil)
+	if err != nil {
+		fail("attaching the tracepoint", err)
+	}
+	defer tp.Close()
+	prd, err := perf.NewReader(coll.Maps["pids"], 64*1024)
+	if err != nil {
+		fail("opening the perf buffer", err)
+	}
+	defer prd.Close()
+
 	rd, err := ringbuf.NewReader(coll.Maps["events"])
 	if err != nil {
 		fail("opening the ring buffer", err)
 	}
 	defer rd.Close()
 
-	cmd := exec.Command(os.Args[2], os.Args[3], "0", "0")
+	cmd := exec.Command(os.Args[2], os.Args[3], "0", os.Args[4])
 	cmd.Stdout = os.Stderr
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
@@ -102,7 +119,32 @@ func main() {
 		fail("running the target", err)
 	}
 
-	var entries, returns uint64
+	var pidRecords, lost, pidMismatch int
+	ptimer := time.AfterFunc(20*time.Second, func() { prd.Close() })
+	for pidRecords+lost < getpids {
+		rec, err := prd.Read()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "go_loader: perf buffer: %v after %d records\n", err, pidRecords)
+			break
+		}
+		if rec.LostSamples > 0 {
+			lost += int(rec.LostSamples)
+			continue
+		}
+		if len(rec.RawSample) < 8 {
+			fail("perf buffer", fmt.Errorf("short record of %d bytes", len(rec.RawSample)))
+		}
+		if int(binary.LittleEndian.Uint64(rec.RawSample[0:8])) != cmd.Process.Pid {
+			pidMismatch++
+		}
+		pidRecords++
+	}
+	ptimer.Stop()
+
+	var entries, returns, getpidCount uint64
+	if err := coll.Maps["counts"].Lookup(uint32(2), &getpidCount); err != nil && getpids > 0 {
+		fail("looking up the getpid count", err)
+	}
 	if err := coll.Maps["counts"].Lookup(uint32(0), &entries); err != nil {
 		fail("looking up the entry count", err)
 	}
@@ -121,6 +163,7 @@ func main() {
 	}
 
 	fmt.Printf("map: entries=%d returns=%d keys=%d\n", entries, returns, keys)
+	fmt.Printf("tracepoint: getpid=%d perf_records=%d lost=%d other_pids=%d\n", getpidCount, pidRecords, lost, pidMismatch)
 	fmt.Printf("ring: entries=%d returns=%d arg_sum=%d ret_sum=%d\n", n[0], n[1], sum[0], sum[1])
 	info, err := coll.Programs["go_entry"].Info()
 	if err != nil {
