@@ -1,6 +1,6 @@
 /*
  * helpers_skb.c - the socket-buffer helpers a test run provides
- * (net/core/filter.c): bpf_skb_load_bytes, bpf_skb_store_bytes,
+ * (net/core/filter.c): bpf_skb_load_bytes(_relative), bpf_skb_store_bytes,
  * bpf_skb_pull_data, bpf_l3_csum_replace, bpf_l4_csum_replace; and the
  * one case of bpf_perf_event_output an skb program adds (packet bytes).
  *
@@ -60,6 +60,30 @@ static uint64_t h_skb_load_bytes(uint64_t ctx, uint64_t off64, uint64_t to, uint
 		return (uint64_t)-EFAULT;
 	}
 	memcpy((void *)(uintptr_t)to, data_of(a) + off, len);
+	return 0;
+}
+
+/*
+ * bpf_skb_load_bytes_relative(skb, offset, to, len, start_header): from the
+ * MAC or the network header, within mac header .. tail. The test-run skb's
+ * MAC header is the frame's first byte (its network header 14 bytes later)
+ * even when the program's data starts at the network header.
+ */
+static uint64_t h_skb_load_bytes_relative(uint64_t ctx, uint64_t off64, uint64_t to, uint64_t len64, uint64_t start)
+{
+	struct emu_skb_area *a = area_of(ctx);
+	uint32_t off = (uint32_t)off64, len = (uint32_t)len64;
+	uint64_t mac = EMU_SKB_HEADROOM, tail, from;
+
+	if (!a)
+		return 0;
+	tail = (uint64_t)a->data_off + a->len;
+	from = start == BPF_HDR_START_MAC ? mac : mac + EMU_SKB_ETH_HLEN;
+	if (off > 0xffff || (start != BPF_HDR_START_MAC && start != BPF_HDR_START_NET) || from + off + len > tail) {
+		memset((void *)(uintptr_t)to, 0, len);
+		return (uint64_t)-EFAULT;
+	}
+	memcpy((void *)(uintptr_t)to, a->head + from + off, len);
 	return 0;
 }
 
@@ -236,6 +260,7 @@ void emu_skb_helpers_fill(jit_helper_fn *table, uint32_t cnt)
 		table[BPF_FUNC_perf_event_output] = h_skb_perf_event_output;
 	}
 	table[BPF_FUNC_skb_load_bytes] = h_skb_load_bytes;
+	table[BPF_FUNC_skb_load_bytes_relative] = h_skb_load_bytes_relative;
 	table[BPF_FUNC_skb_store_bytes] = h_skb_store_bytes;
 	table[BPF_FUNC_skb_pull_data] = h_skb_pull_data;
 	table[BPF_FUNC_l3_csum_replace] = h_l3_csum_replace;

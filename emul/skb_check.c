@@ -290,7 +290,7 @@ static int helper_check(uint32_t type, const struct bpf_insn *in, uint32_t i, in
 		return 0;
 	snprintf(msg, sizeof(msg),
 		 "bpftime: insn %u: helper #%d is not available to socket-buffer programs in bpftime "
-		 "(test runs provide skb_load_bytes, skb_store_bytes, skb_pull_data, l3/l4_csum_replace, maps, time)",
+		 "(test runs provide skb_load_bytes(_relative), skb_store_bytes, skb_pull_data, l3/l4_csum_replace, maps, time)",
 		 i, in->imm);
 	return say(log, cookie, -EINVAL, msg);
 }

@@ -318,6 +318,65 @@ int main(void)
 		}
 	}
 
+	/* bpf_skb_load_bytes_relative(): from the MAC and the network header, past the tail, bad start. */
+	{
+		struct bpf_insn p[] = {
+			MOV64_REG(6, 1),
+			ST(BPF_DW, 10, -8, 0),
+			MOV64_IMM(2, 12),
+			MOV64_REG(3, 10),
+			ADD64_IMM(3, -8),
+			MOV64_IMM(4, 2),
+			MOV64_IMM(5, BPF_HDR_START_MAC),
+			CALL(BPF_FUNC_skb_load_bytes_relative),
+			LDX(BPF_W, 7, 10, -8),
+			LSH64_IMM(0, 16),
+			OR64_REG(7, 0),
+			STX(BPF_W, 6, 7, SKB(cb[0])),
+			MOV64_REG(1, 6),
+			MOV64_IMM(2, 9),
+			MOV64_REG(3, 10),
+			ADD64_IMM(3, -8),
+			MOV64_IMM(4, 1),
+			MOV64_IMM(5, BPF_HDR_START_NET),
+			CALL(BPF_FUNC_skb_load_bytes_relative),
+			LDX(BPF_W, 7, 10, -8),
+			STX(BPF_W, 6, 7, SKB(cb[1])),
+			STX(BPF_W, 6, 0, SKB(cb[2])),
+			MOV64_REG(1, 6),
+			MOV64_IMM(2, 73),
+			MOV64_REG(3, 10),
+			ADD64_IMM(3, -8),
+			MOV64_IMM(4, 2),
+			MOV64_IMM(5, BPF_HDR_START_MAC),
+			CALL(BPF_FUNC_skb_load_bytes_relative),
+			LDX(BPF_W, 7, 10, -8),
+			LSH64_IMM(0, 16),
+			OR64_REG(7, 0),
+			STX(BPF_W, 6, 7, SKB(cb[3])),
+			MOV64_REG(1, 6),
+			MOV64_IMM(2, 0),
+			MOV64_REG(3, 10),
+			ADD64_IMM(3, -8),
+			MOV64_IMM(4, 4),
+			MOV64_IMM(5, 2),
+			CALL(BPF_FUNC_skb_load_bytes_relative),
+			STX(BPF_W, 6, 0, SKB(cb[4])),
+			MOV64_IMM(0, 1),
+			EXIT(),
+		};
+
+		for (int t = 0; t < 3; t++) {
+			fd = load(types[t], p, sizeof(p) / sizeof(p[0]));
+			snprintf(name, sizeof(name), "%s load_bytes_relative v4", tname[t]);
+			run(name, fd, &(struct run){ .in = v4, .in_sz = sizeof(v4), .ctx_out_sz = sizeof(ctx) });
+			snprintf(name, sizeof(name), "%s load_bytes_relative arp", tname[t]);
+			run(name, fd, &(struct run){ .in = arp, .in_sz = sizeof(arp), .ctx_out_sz = sizeof(ctx) });
+			if (fd >= 0)
+				close((int)fd);
+		}
+	}
+
 	/* Checksum helpers: IPv4 header checksum (offset 24), TCP checksum (offset 50), error cases. */
 	{
 		struct bpf_insn p[] = {
