@@ -1,12 +1,14 @@
 /*
  * helpers_skb.c - the socket-buffer helpers a test run provides
  * (net/core/filter.c): bpf_skb_load_bytes(_relative), bpf_skb_store_bytes,
- * bpf_skb_pull_data, bpf_l3_csum_replace, bpf_l4_csum_replace; and the
+ * bpf_skb_pull_data, bpf_skb_change_tail, bpf_skb_change_head,
+ * bpf_l3_csum_replace, bpf_l4_csum_replace; and the
  * one case of bpf_perf_event_output an skb program adds (packet bytes).
  *
  * The test-run skb is always linear and never reallocated (test_run_skb.c),
  * so "make the first N bytes writable" (skb_ensure_writable()) reduces to
- * "N <= len", and the data pointers never move. The checksum arithmetic is
+ * "N <= len"; only change_tail/head move data_end/data, and they refresh
+ * the ctx's pointers as bpf_compute_data_pointers() does. The checksum arithmetic is
  * the kernel's one's-complement helpers (include/net/checksum.h,
  * net/core/utils.c inet_proto_csum_replace*()) for an skb whose ip_summed is
  * CHECKSUM_NONE, as a test-run skb is: only the checksum field changes.
@@ -46,6 +48,14 @@ static uint8_t *data_of(struct emu_skb_area *a)
 	return a->head + a->data_off;
 }
 
+void emu_skb_data_pointers(struct emu_skb_area *a)
+{
+	a->ctx.len = a->len;
+	a->ctx.data = (uint32_t)(uintptr_t)data_of(a);
+	a->ctx.data_meta = a->ctx.data;
+	a->ctx.data_end = (uint32_t)(uintptr_t)(data_of(a) + a->len);
+}
+
 /* bpf_skb_load_bytes(skb, offset, to, len): 0, or -EFAULT with @to zeroed (skb_header_pointer() failed). */
 static uint64_t h_skb_load_bytes(uint64_t ctx, uint64_t off64, uint64_t to, uint64_t len64, uint64_t r5)
 {
@@ -67,19 +77,21 @@ static uint64_t h_skb_load_bytes(uint64_t ctx, uint64_t off64, uint64_t to, uint
  * bpf_skb_load_bytes_relative(skb, offset, to, len, start_header): from the
  * MAC or the network header, within mac header .. tail. The test-run skb's
  * MAC header is the frame's first byte (its network header 14 bytes later)
- * even when the program's data starts at the network header.
+ * even when the program's data starts at the network header, until
+ * bpf_skb_change_head() moves it to the new front.
  */
 static uint64_t h_skb_load_bytes_relative(uint64_t ctx, uint64_t off64, uint64_t to, uint64_t len64, uint64_t start)
 {
 	struct emu_skb_area *a = area_of(ctx);
 	uint32_t off = (uint32_t)off64, len = (uint32_t)len64;
-	uint64_t mac = EMU_SKB_HEADROOM, tail, from;
+	uint64_t tail, from;
 
 	if (!a)
 		return 0;
 	tail = (uint64_t)a->data_off + a->len;
-	from = start == BPF_HDR_START_MAC ? mac : mac + EMU_SKB_ETH_HLEN;
-	if (off > 0xffff || (start != BPF_HDR_START_MAC && start != BPF_HDR_START_NET) || from + off + len > tail) {
+	from = start == BPF_HDR_START_MAC ? a->mac_off : a->net_off;
+	if (off > 0xffff || (start != BPF_HDR_START_MAC && start != BPF_HDR_START_NET) || from + off < a->mac_off ||
+	    from + off + len > tail) {
 		memset((void *)(uintptr_t)to, 0, len);
 		return (uint64_t)-EFAULT;
 	}
@@ -233,6 +245,51 @@ static uint64_t h_l4_csum_replace(uint64_t ctx, uint64_t off64, uint64_t from, u
 }
 
 /*
+ * bpf_skb_change_tail(skb, new_len, flags): grow (new bytes zeroed,
+ * bpf_skb_grow_rcsum()) or trim, between the network header offset
+ * (__bpf_skb_min_len(): no transport header is set in a test run) and
+ * BPF_SKB_MAX_LEN.
+ */
+static uint64_t h_skb_change_tail(uint64_t ctx, uint64_t len64, uint64_t flags, uint64_t r4, uint64_t r5)
+{
+	struct emu_skb_area *a = area_of(ctx);
+	uint32_t new_len = (uint32_t)len64, min_len;
+
+	(void)r4, (void)r5;
+	if (!a)
+		return 0;
+	min_len = a->net_off > a->data_off ? a->net_off - a->data_off : 0;
+	if (flags || new_len > EMU_SKB_MAX_LEN || new_len < min_len ||
+	    (uint64_t)a->data_off + new_len > sizeof(a->head))
+		return (uint64_t)-EINVAL;
+	if (new_len > a->len)
+		memset(data_of(a) + a->len, 0, new_len - a->len);
+	a->len = new_len;
+	emu_skb_data_pointers(a);
+	return 0;
+}
+
+/* bpf_skb_change_head(skb, head_room, flags): push zeroed bytes in front; the MAC header moves there. */
+static uint64_t h_skb_change_head(uint64_t ctx, uint64_t room64, uint64_t flags, uint64_t r4, uint64_t r5)
+{
+	struct emu_skb_area *a = area_of(ctx);
+	uint32_t room = (uint32_t)room64, new_len;
+
+	(void)r4, (void)r5;
+	if (!a)
+		return 0;
+	new_len = a->len + room; /* u32, as the kernel: a wrap is caught below */
+	if (flags || new_len > EMU_SKB_MAX_LEN || new_len < a->len || room > a->data_off)
+		return (uint64_t)-EINVAL;
+	a->data_off -= room;
+	memset(data_of(a), 0, room);
+	a->mac_off = a->data_off;
+	a->len = new_len;
+	emu_skb_data_pointers(a);
+	return 0;
+}
+
+/*
  * bpf_perf_event_output() from an skb program may append packet bytes
  * (BPF_F_CTXLEN_MASK, bpf_skb_event_output()); the supervisor's output
  * does not, so such a call ends the run (ENOTSUPP) instead of writing a
@@ -253,7 +310,7 @@ static uint64_t h_skb_perf_event_output(uint64_t ctx, uint64_t map, uint64_t fla
 
 void emu_skb_helpers_fill(jit_helper_fn *table, uint32_t cnt)
 {
-	if (cnt <= BPF_FUNC_skb_pull_data)
+	if (cnt <= BPF_FUNC_skb_change_head)
 		return;
 	if (table[BPF_FUNC_perf_event_output] && table[BPF_FUNC_perf_event_output] != h_skb_perf_event_output) {
 		perf_output_next = table[BPF_FUNC_perf_event_output];
@@ -263,6 +320,8 @@ void emu_skb_helpers_fill(jit_helper_fn *table, uint32_t cnt)
 	table[BPF_FUNC_skb_load_bytes_relative] = h_skb_load_bytes_relative;
 	table[BPF_FUNC_skb_store_bytes] = h_skb_store_bytes;
 	table[BPF_FUNC_skb_pull_data] = h_skb_pull_data;
+	table[BPF_FUNC_skb_change_tail] = h_skb_change_tail;
+	table[BPF_FUNC_skb_change_head] = h_skb_change_head;
 	table[BPF_FUNC_l3_csum_replace] = h_l3_csum_replace;
 	table[BPF_FUNC_l4_csum_replace] = h_l4_csum_replace;
 }

@@ -14,9 +14,16 @@
 #include "jit/jit.h"
 
 #define EMU_SKB_ETH_HLEN 14
-#define EMU_SKB_HEADROOM 64     /* NET_SKB_PAD + NET_IP_ALIGN on x86-64 */
-/* PAGE_SIZE - headroom - SKB_DATA_ALIGN(sizeof(struct skb_shared_info)) (320): 3712 on this kernel. */
-#define EMU_SKB_MAX_DATA (4096 - EMU_SKB_HEADROOM - 320)
+/* data_in's limit: PAGE_SIZE - (NET_SKB_PAD + NET_IP_ALIGN) - SKB_DATA_ALIGN(sizeof(struct skb_shared_info)). */
+#define EMU_SKB_MAX_DATA (4096 - 64 - 320)
+/* BPF_SKB_MAX_LEN (SKB_MAX_ALLOC: 4 pages - skb_shared_info): the longest skb change_tail/head make. */
+#define EMU_SKB_MAX_LEN 16064
+/*
+ * DIVERGES (invisible to programs): the kernel keeps 64 bytes of headroom and
+ * reallocates on bpf_skb_change_head(); we keep room for the longest push, so
+ * the packet never moves and head[] stays inside the run area.
+ */
+#define EMU_SKB_HEADROOM EMU_SKB_MAX_LEN
 
 /*
  * One test run's socket buffer, in the run area below 4 GiB (the program
@@ -28,9 +35,9 @@ struct emu_skb_area {
 	struct __sk_buff ctx;
 	uint32_t data_off;   /* skb->data - head[] */
 	uint32_t len;        /* skb->len: bytes from data */
-	uint32_t direct;     /* 1 when ctx.data/data_end/data_meta are valid pointers */
-	uint32_t pad;
-	uint8_t head[EMU_SKB_HEADROOM + EMU_SKB_MAX_DATA];
+	uint32_t mac_off;    /* skb_mac_header() - head[] */
+	uint32_t net_off;    /* skb_network_header() - head[] */
+	uint8_t head[EMU_SKB_HEADROOM + EMU_SKB_MAX_LEN];
 };
 
 /** True for the program types test_run_skb.c and this check handle. */
@@ -59,6 +66,9 @@ int emu_skb_prog_check(const struct bpf_insn *insns, uint32_t cnt, uint32_t prog
  * Returns 0 or -EINVAL.
  */
 int emu_skb_ctx_in_check(const struct __sk_buff *c, uint32_t len);
+
+/** bpf_compute_data_pointers(): ctx.len, data, data_meta, data_end from the area (below 4 GiB). */
+void emu_skb_data_pointers(struct emu_skb_area *a);
 
 /** Put the skb helpers into the supervisor's table (@cnt entries). */
 void emu_skb_helpers_fill(jit_helper_fn *table, uint32_t cnt);

@@ -16,9 +16,9 @@
  * emul/skb.h) in a run area below 4 GiB, filled with what the kernel's
  * rewritten ctx loads would read, so that the 32-bit data/data_end/data_meta
  * are usable pointers. PROG_LOAD refused any access to a field we do not
- * fill (skb_check.c). The packet lives in head[] after 64 bytes of headroom
- * (NET_SKB_PAD), is never reallocated, and is linear: at most 3712 bytes,
- * the kernel's limit for one page.
+ * fill (skb_check.c). The packet lives in head[] after EMU_SKB_HEADROOM
+ * bytes of headroom, is never reallocated, and is linear: at most 3712 bytes in (the kernel's
+ * limit for one page), at most 16064 after bpf_skb_change_tail/head.
  *
  * The run itself, the crash containment and the reply are test_run.c's.
  */
@@ -209,7 +209,9 @@ int emu_test_run_skb(struct emu_session *s, const struct emu_target *t, struct e
 		err = -EINVAL;
 		goto err_free;
 	}
-	ar->data_off = EMU_SKB_HEADROOM + (run->l2 ? 0 : EMU_SKB_ETH_HLEN);
+	ar->mac_off = EMU_SKB_HEADROOM;
+	ar->net_off = EMU_SKB_HEADROOM + EMU_SKB_ETH_HLEN;
+	ar->data_off = run->l2 ? ar->mac_off : ar->net_off;
 	ar->len = run->l2 ? size : len;
 	if (run->has_ctx) {
 		err = emu_skb_ctx_in_check(&run->user, ar->len);
@@ -230,11 +232,7 @@ int emu_test_run_skb(struct emu_session *s, const struct emu_target *t, struct e
 	ar->ctx.gso_segs = run->user.gso_segs;
 	ar->ctx.gso_size = run->user.gso_size;
 	ar->ctx.hwtstamp = run->user.hwtstamp;
-	/* bpf_compute_data_pointers(); the area is below 4 GiB (MAP_32BIT). */
-	ar->ctx.data = (uint32_t)(uintptr_t)(ar->head + ar->data_off);
-	ar->ctx.data_meta = ar->ctx.data;
-	ar->ctx.data_end = (uint32_t)(uintptr_t)(ar->head + ar->data_off + ar->len);
-	ar->direct = 1;
+	emu_skb_data_pointers(ar);
 
 	emu_skb_helpers_bind(ar);
 	err = emu_test_run_start(s, ((struct emu_prog_priv *)o->priv)->jp, p, repeat,
@@ -256,7 +254,7 @@ int emu_test_run_skb_finish(const struct emu_target *t, struct emu_pending *p)
 	uint32_t size, copy;
 	int ret = 0;
 
-	if (!run->l2) {
+	if (!run->l2 && ar->data_off >= EMU_SKB_ETH_HLEN) {
 		/* The network-layer types get the Ethernet header back, zeroed. */
 		ar->data_off -= EMU_SKB_ETH_HLEN;
 		memset(ar->head + ar->data_off, 0, EMU_SKB_ETH_HLEN);

@@ -93,7 +93,7 @@ static void hex(const char *tag, const void *p, unsigned n)
 
 static void run(const char *name, long fd, const struct run *r)
 {
-	static unsigned char out[8192];
+	static unsigned char out[16384];
 	static unsigned char ctx_buf[512];
 	static struct __sk_buff ctx_out;
 	union bpf_attr a;
@@ -375,6 +375,60 @@ int main(void)
 			if (fd >= 0)
 				close((int)fd);
 		}
+	}
+
+	/* bpf_skb_change_tail(cb[0]) then bpf_skb_change_head(cb[2]); then a byte through the new data pointer. */
+	{
+		struct bpf_insn p[] = {
+			MOV64_REG(6, 1),
+			LDX(BPF_W, 2, 6, SKB(cb[0])),
+			MOV64_IMM(3, 0),
+			CALL(BPF_FUNC_skb_change_tail),
+			STX(BPF_W, 6, 0, SKB(cb[1])),
+			MOV64_REG(1, 6),
+			LDX(BPF_W, 2, 6, SKB(cb[2])),
+			MOV64_IMM(3, 0),
+			CALL(BPF_FUNC_skb_change_head),
+			STX(BPF_W, 6, 0, SKB(cb[3])),
+			ST(BPF_DW, 10, -8, 0),
+			MOV64_REG(1, 6),
+			MOV64_IMM(2, 0),
+			MOV64_REG(3, 10),
+			ADD64_IMM(3, -8),
+			MOV64_IMM(4, 1),
+			MOV64_IMM(5, BPF_HDR_START_NET),
+			CALL(BPF_FUNC_skb_load_bytes_relative),
+			LDX(BPF_W, 7, 10, -8),
+			LSH64_IMM(0, 8),
+			OR64_REG(7, 0),
+			STX(BPF_W, 6, 7, SKB(cb[4])),
+			LDX(BPF_W, 2, 6, SKB(data)),
+			LDX(BPF_W, 3, 6, SKB(data_end)),
+			MOV64_REG(0, 3),
+			SUB64_REG(0, 2),
+			MOV64_REG(4, 2),
+			ADD64_IMM(4, 1),
+			JGT_REG(4, 3, 1),
+			ST(BPF_B, 2, 0, 0x77),
+			EXIT(),
+		};
+		static const unsigned vals[][2] = { { 84, 4 }, { 74, 0 }, { 16064, 0 }, { 16064, 1 }, { 14, 0 }, { 13, 0 },
+						    { 100, 16000 }, { 20, 16044 }, { 20, 16045 }, { 0xffffffffu, 0xffffffffu },
+						    { 30, 20 } };
+
+		fd = load(BPF_PROG_TYPE_SCHED_CLS, p, sizeof(p) / sizeof(p[0]));
+		for (unsigned i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
+			memset(&ctx, 0, sizeof(ctx));
+			ctx.cb[0] = vals[i][0];
+			ctx.cb[2] = vals[i][1];
+			snprintf(name, sizeof(name), "tc change tail %u head %u", vals[i][0], vals[i][1]);
+			run(name, fd, &(struct run){ .in = v4, .in_sz = sizeof(v4), .out_sz = 8192, .ctx = &ctx,
+						     .ctx_out_sz = sizeof(ctx) });
+		}
+		if (fd >= 0)
+			close((int)fd);
+		fd = load(BPF_PROG_TYPE_CGROUP_SKB, p, sizeof(p) / sizeof(p[0]));
+		printf("cgskb change_tail load: %ld\n", fd);
 	}
 
 	/* Checksum helpers: IPv4 header checksum (offset 24), TCP checksum (offset 50), error cases. */
