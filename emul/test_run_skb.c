@@ -254,7 +254,16 @@ int emu_test_run_skb_finish(const struct emu_target *t, struct emu_pending *p)
 	uint32_t size, copy;
 	int ret = 0;
 
-	if (!run->l2 && ar->data_off >= EMU_SKB_ETH_HLEN) {
+	/*
+	 * The area is shared with the program's process, which nothing verified:
+	 * check the offsets before the supervisor reads through them.
+	 */
+	if (ar->data_off > sizeof(ar->head) || ar->len > sizeof(ar->head) - ar->data_off ||
+	    ar->len > EMU_SKB_MAX_LEN || (!run->l2 && ar->data_off < EMU_SKB_ETH_HLEN)) {
+		log_warn("PROG_TEST_RUN: the program corrupted its socket buffer's bounds; it was not verified\n");
+		return -EINVAL;
+	}
+	if (!run->l2) {
 		/* The network-layer types get the Ethernet header back, zeroed. */
 		ar->data_off -= EMU_SKB_ETH_HLEN;
 		memset(ar->head + ar->data_off, 0, EMU_SKB_ETH_HLEN);
