@@ -262,6 +262,17 @@ static bool merge(struct ctx_state *dst, const struct ctx_state *src)
 	return grew;
 }
 
+/* The fields the kernel stores in 16 bits: which ones the program reads and writes (bit per field). */
+static void narrow_note(int16_t off, bool write, uint32_t *r, uint32_t *w)
+{
+	static const int16_t fields[] = { offsetof(struct __sk_buff, queue_mapping), offsetof(struct __sk_buff, tc_index),
+					  offsetof(struct __sk_buff, tc_classid) };
+
+	for (uint32_t k = 0; k < sizeof(fields) / sizeof(fields[0]); k++)
+		if (off >= fields[k] && off < fields[k] + 4)
+			*(write ? w : r) |= 1u << k;
+}
+
 static int helper_check(uint32_t type, const struct bpf_insn *in, uint32_t i, int (*log)(void *, const char *),
 			void *cookie)
 {
@@ -301,7 +312,7 @@ int emu_skb_prog_check(const struct bpf_insn *insns, uint32_t cnt, uint32_t prog
 		       int (*log)(void *cookie, const char *msg), void *log_cookie)
 {
 	struct ctx_state *st;
-	uint32_t *work, nwork = 0;
+	uint32_t *work, nwork = 0, narrow_r = 0, narrow_w = 0;
 	int err = 0;
 
 	st = calloc(cnt, sizeof(*st));
@@ -373,8 +384,21 @@ int emu_skb_prog_check(const struct bpf_insn *insns, uint32_t cnt, uint32_t prog
 			}
 		} else if (cls == BPF_JMP && BPF_OP(in->code) == BPF_CALL)
 			err = helper_check(prog_type, in, i, log, log_cookie);
+		if (!err && (cls == BPF_LDX || cls == BPF_ST || cls == BPF_STX) &&
+		    has(&st[i], K_CTX, cls == BPF_LDX ? in->src_reg : in->dst_reg))
+			narrow_note(in->off, cls != BPF_LDX, &narrow_r, &narrow_w);
 		if (cls == BPF_LD && in->code == (BPF_LD | BPF_IMM | BPF_DW))
 			i++;
+	}
+	if (!err && (narrow_r & narrow_w)) {
+		char msg[200];
+
+		/* DIVERGES: the kernel keeps these in 16 bits (and ignores queue_mapping >= 0xffff), so a read
+		 * after a write sees the truncated value; bpftime keeps the 32 bits the program wrote. */
+		snprintf(msg, sizeof(msg),
+			 "bpftime: __sk_buff's queue_mapping, tc_index and tc_classid are 16-bit in the kernel; "
+			 "a program that writes and reads one of them is not supported");
+		err = say(log, log_cookie, -EINVAL, msg);
 	}
 	free(st);
 	free(work);
