@@ -2,7 +2,7 @@
  * helpers_skb.c - the socket-buffer helpers a test run provides
  * (net/core/filter.c): bpf_skb_load_bytes(_relative), bpf_skb_store_bytes,
  * bpf_skb_pull_data, bpf_skb_change_tail, bpf_skb_change_head,
- * bpf_l3_csum_replace, bpf_l4_csum_replace; and the
+ * bpf_l3_csum_replace, bpf_l4_csum_replace, bpf_csum_diff; and the
  * one case of bpf_perf_event_output an skb program adds (packet bytes).
  *
  * The test-run skb is always linear and never reallocated (test_run_skb.c),
@@ -152,6 +152,46 @@ static uint16_t csum16_add(uint16_t c, uint16_t addend)
 	uint16_t r = (uint16_t)(c + addend);
 
 	return (uint16_t)(r + (r < addend));
+}
+
+/*
+ * csum_partial() as arch/x86/lib/csum-partial_64.c computes it: a 64-bit
+ * one's-complement sum of the seed and the buffer's little-endian 64-bit
+ * words (the tail zero-padded), folded to 32 bits. End-around-carry sums do
+ * not depend on the order of the additions, so this is bit-exact.
+ */
+static uint32_t csum_partial(const uint8_t *p, uint32_t len, uint32_t seed)
+{
+	uint64_t sum = seed, w;
+
+	while (len) {
+		uint32_t n = len < 8 ? len : 8;
+
+		w = 0;
+		memcpy(&w, p, n);
+		sum += w;
+		sum += sum < w;
+		p += n;
+		len -= n;
+	}
+	sum = (sum & 0xffffffffu) + (sum >> 32);
+	sum = (sum & 0xffffffffu) + (sum >> 32);
+	return (uint32_t)sum;
+}
+
+/*
+ * bpf_csum_diff(from, from_size, to, to_size, seed): the sum of to (with
+ * the seed) minus the sum of from, folded to 16 bits (not complemented), as
+ * Linux 6.13+ returns it on every architecture.
+ */
+static uint64_t h_csum_diff(uint64_t from, uint64_t from_sz, uint64_t to, uint64_t to_sz, uint64_t seed)
+{
+	uint32_t s = csum_add(csum_partial((const uint8_t *)(uintptr_t)to, (uint32_t)to_sz, (uint32_t)seed),
+			      ~csum_partial((const uint8_t *)(uintptr_t)from, (uint32_t)from_sz, 0));
+
+	s = (s & 0xffff) + (s >> 16);
+	s = (s & 0xffff) + (s >> 16);
+	return s;
 }
 
 /* Where the 16-bit checksum field is, if offset is even and inside the packet. */
@@ -323,5 +363,6 @@ void emu_skb_helpers_fill(jit_helper_fn *table, uint32_t cnt)
 	table[BPF_FUNC_skb_change_tail] = h_skb_change_tail;
 	table[BPF_FUNC_skb_change_head] = h_skb_change_head;
 	table[BPF_FUNC_l3_csum_replace] = h_l3_csum_replace;
+	table[BPF_FUNC_csum_diff] = h_csum_diff;
 	table[BPF_FUNC_l4_csum_replace] = h_l4_csum_replace;
 }

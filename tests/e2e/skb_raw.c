@@ -515,6 +515,42 @@ int main(void)
 		printf("socket csum load: %ld\n", fd);
 	}
 
+	/* bpf_csum_diff(): from = cb[0..1], to = cb[2..3], seed = cb[4], constant sizes per program. */
+	{
+		struct bpf_insn p[] = {
+			LDX(BPF_W, 2, 1, SKB(cb[0])), STX(BPF_W, 10, 2, -16),
+			LDX(BPF_W, 2, 1, SKB(cb[1])), STX(BPF_W, 10, 2, -12),
+			LDX(BPF_W, 2, 1, SKB(cb[2])), STX(BPF_W, 10, 2, -32),
+			LDX(BPF_W, 2, 1, SKB(cb[3])), STX(BPF_W, 10, 2, -28),
+			LDX(BPF_W, 5, 1, SKB(cb[4])),
+			MOV64_IMM(2, 0),
+			MOV64_IMM(4, 0),
+			MOV64_REG(1, 10), ADD64_IMM(1, -16),
+			MOV64_REG(3, 10), ADD64_IMM(3, -32),
+			CALL(BPF_FUNC_csum_diff),
+			EXIT(),
+		};
+		static const unsigned v[][7] = {
+			{ 0x0100000a, 0, 0x6300000a, 0, 0, 4, 4 }, { 0x0100000a, 0x12345678, 0x6300000a, 0x9abcdef0, 0x1234, 8, 8 },
+			{ 0, 0, 0xffffffff, 0, 0, 0, 4 }, { 0xffffffff, 0, 0, 0, 0, 4, 0 }, { 0, 0, 0, 0, 0x1234, 0, 0 },
+			{ 1, 0, 1, 0, 0xffffffff, 4, 4 }, { 5, 6, 7, 8, 9, 8, 4 }, { 0, 0, 0, 0, 0, 3, 4 },
+			{ 0xffffffff, 0xffffffff, 0xfffefdfc, 0x01020304, 0x80000000, 8, 7 }, { 0x12345678, 0, 0xabcdef01, 0, 7, 2, 1 },
+		};
+
+		for (unsigned i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+			p[9].imm = (int)v[i][5];
+			p[10].imm = (int)v[i][6];
+			fd = load(BPF_PROG_TYPE_SCHED_CLS, p, sizeof(p) / sizeof(p[0]));
+			memset(&ctx, 0, sizeof(ctx));
+			for (int k = 0; k < 5; k++)
+				ctx.cb[k] = v[i][k];
+			snprintf(name, sizeof(name), "tc csum_diff %u", i);
+			run(name, fd, &(struct run){ .in = v4, .in_sz = sizeof(v4), .ctx = &ctx });
+			if (fd >= 0)
+				close((int)fd);
+		}
+	}
+
 	/* Not IP: an 802.2 (LLC) frame and a raw 802.3 frame. */
 	{
 		static unsigned char llc[60] = { 2, 0, 0, 0, 0, 9, 2, 0, 0, 0, 0, 1, 0x00, 0x2e, 0x42, 0x42, 3 };
