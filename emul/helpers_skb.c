@@ -2,7 +2,7 @@
  * helpers_skb.c - the socket-buffer helpers a test run provides
  * (net/core/filter.c): bpf_skb_load_bytes(_relative), bpf_skb_store_bytes,
  * bpf_skb_pull_data, bpf_skb_change_tail, bpf_skb_change_head,
- * bpf_l3_csum_replace, bpf_l4_csum_replace, bpf_csum_diff; and the
+ * bpf_l3_csum_replace, bpf_l4_csum_replace, bpf_csum_diff, bpf_redirect; and the
  * one case of bpf_perf_event_output an skb program adds (packet bytes).
  *
  * The test-run skb is always linear and never reallocated (test_run_skb.c),
@@ -330,6 +330,22 @@ static uint64_t h_skb_change_head(uint64_t ctx, uint64_t room64, uint64_t flags,
 }
 
 /*
+ * bpf_redirect(ifindex, flags) from tc: records the target and answers
+ * TC_ACT_REDIRECT, or TC_ACT_SHOT for a flag other than BPF_F_INGRESS. A test
+ * run does nothing with the verdict. It takes no ctx, so it checks that an
+ * skb run is bound: XDP's bpf_redirect (another contract) is not this one.
+ */
+static uint64_t h_redirect(uint64_t ifindex, uint64_t flags, uint64_t r3, uint64_t r4, uint64_t r5)
+{
+	(void)ifindex, (void)r3, (void)r4, (void)r5;
+	if (!bound) {
+		emu_helpers_run_fail();
+		return 0;
+	}
+	return flags & ~(uint64_t)BPF_F_INGRESS ? 2 /* TC_ACT_SHOT */ : 7 /* TC_ACT_REDIRECT */;
+}
+
+/*
  * bpf_perf_event_output() from an skb program may append packet bytes
  * (BPF_F_CTXLEN_MASK, bpf_skb_event_output()); the supervisor's output
  * does not, so such a call ends the run (ENOTSUPP) instead of writing a
@@ -364,5 +380,6 @@ void emu_skb_helpers_fill(jit_helper_fn *table, uint32_t cnt)
 	table[BPF_FUNC_skb_change_head] = h_skb_change_head;
 	table[BPF_FUNC_l3_csum_replace] = h_l3_csum_replace;
 	table[BPF_FUNC_csum_diff] = h_csum_diff;
+	table[BPF_FUNC_redirect] = h_redirect;
 	table[BPF_FUNC_l4_csum_replace] = h_l4_csum_replace;
 }

@@ -291,6 +291,7 @@ static int helper_check(uint32_t type, const struct bpf_insn *in, uint32_t i, in
 			{ BPF_FUNC_skb_change_tail, "bpf_skb_change_tail" },
 			{ BPF_FUNC_skb_change_head, "bpf_skb_change_head" },
 			{ BPF_FUNC_csum_diff, "bpf_csum_diff" },
+			{ BPF_FUNC_redirect, "bpf_redirect" },
 		};
 
 		for (size_t k = 0; k < sizeof(tc_only) / sizeof(tc_only[0]); k++)
@@ -304,7 +305,7 @@ static int helper_check(uint32_t type, const struct bpf_insn *in, uint32_t i, in
 		return 0;
 	snprintf(msg, sizeof(msg),
 		 "bpftime: insn %u: helper #%d is not available to socket-buffer programs in bpftime "
-		 "(test runs provide skb_load_bytes(_relative), skb_store_bytes, skb_pull_data, skb_change_tail/head, l3/l4_csum_replace, csum_diff, maps, time)",
+		 "(test runs provide skb_load_bytes(_relative), skb_store_bytes, skb_pull_data, skb_change_tail/head, l3/l4_csum_replace, csum_diff, redirect, maps, time)",
 		 i, in->imm);
 	return say(log, cookie, -EINVAL, msg);
 }

@@ -551,6 +551,25 @@ int main(void)
 		}
 	}
 
+	/* bpf_redirect(): TC_ACT_REDIRECT, or TC_ACT_SHOT for unknown flags. */
+	{
+		struct bpf_insn p[] = { MOV64_IMM(1, 5), MOV64_IMM(2, 0), CALL(BPF_FUNC_redirect), EXIT() };
+		static const int flags[] = { 0, BPF_F_INGRESS, 2, -1 };
+
+		for (unsigned i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
+			p[1].imm = flags[i];
+			fd = load(BPF_PROG_TYPE_SCHED_CLS, p, 4);
+			snprintf(name, sizeof(name), "tc redirect flags %d", flags[i]);
+			run(name, fd, &(struct run){ .in = v4, .in_sz = sizeof(v4) });
+			if (fd >= 0)
+				close((int)fd);
+		}
+		fd = load(BPF_PROG_TYPE_SOCKET_FILTER, p, 4);
+		printf("socket redirect load: %ld\n", fd < 0 ? fd : 0L);
+		if (fd >= 0)
+			close((int)fd);
+	}
+
 	/* Not IP: an 802.2 (LLC) frame and a raw 802.3 frame. */
 	{
 		static unsigned char llc[60] = { 2, 0, 0, 0, 0, 9, 2, 0, 0, 0, 0, 1, 0x00, 0x2e, 0x42, 0x42, 3 };
