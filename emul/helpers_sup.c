@@ -24,6 +24,7 @@
 
 #include "jit/jit.h"
 #include "maps/helpers.h"
+#include "emul/skb.h"
 
 static __thread int helper_missing;
 static __thread uint64_t run_pid_tgid;
@@ -125,8 +126,17 @@ const jit_helper_fn *emu_helpers_sup(void)
 		table[BPF_FUNC_perf_event_output] = h_perf_event_output;
 		/* bpf_loop, bpf_for_each_map_elem: callbacks run by jit/. */
 		map_helpers_cb_fill(table, EMU_HELPER_MAX);
+		/* bpf_skb_load_bytes, ...: only for the ctx of a socket-buffer test run (helpers_skb.c). */
+		emu_skb_helpers_fill(table, EMU_HELPER_MAX);
 	}
 	return table;
+}
+
+bool emu_helpers_sup_has(int32_t id)
+{
+	const jit_helper_fn *t = emu_helpers_sup();
+
+	return id > 0 && id < EMU_HELPER_MAX && t[id] && t[id] != h_unavailable;
 }
 
 void emu_helpers_run_begin(uint64_t pid_tgid, struct emu_session *s)
@@ -134,6 +144,11 @@ void emu_helpers_run_begin(uint64_t pid_tgid, struct emu_session *s)
 	helper_missing = 0;
 	run_pid_tgid = pid_tgid;
 	run_session = s;
+}
+
+void emu_helpers_run_fail(void)
+{
+	h_unavailable(0, 0, 0, 0, 0);
 }
 
 bool emu_helpers_run_missing(void)

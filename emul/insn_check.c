@@ -14,6 +14,8 @@
  */
 #include "emul/insn_check.h"
 
+#include "emul/skb.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -168,6 +170,9 @@ int emu_insn_check(struct bpf_insn *insns, const struct insn_check_env *env)
 	last = insns[cnt - 1].code;
 	if (last != (BPF_JMP | BPF_EXIT) && last != (BPF_JMP | BPF_JA) && last != (BPF_JMP32 | BPF_JA))
 		return fail(env, -EINVAL, "last insn is not an exit or jmp");
+	/* Socket-buffer programs: ctx accesses and helpers must be ones the test run models (skb_check.c). */
+	if (emu_skb_prog_type(env->prog_type))
+		return emu_skb_prog_check(insns, cnt, env->prog_type, env->log, env->log_cookie);
 	return 0;
 }
 

@@ -22,9 +22,8 @@
  *   SYSCALL  ctx_in only (<= U16_MAX bytes, copied back after the run);
  *            any data, ctx_out, repeat, duration or flags give EINVAL;
  *   RAW_TRACEPOINT ctx_in = up to 12 u64 arguments; no data, repeat or ctx_out;
- *   others   ENOTSUPP (524), as for types without a test_run operation;
- *            skb programs too (DIVERGES: the kernel has one; bpftime has no
- *            sk_buff model yet).
+ *   SOCKET_FILTER, SCHED_CLS/ACT, CGROUP_SKB: test_run_skb.c;
+ *   others   ENOTSUPP (524), as for types without a test_run operation.
  */
 #define _GNU_SOURCE
 #include "emul/emul_int.h"
@@ -42,35 +41,14 @@
 #include "common/log.h"
 #include "common/utils.h"
 #include "emul/helpers_sup.h"
+#include "emul/skb.h"
+#include "emul/test_run_int.h"
 #include "jit/jit.h"
 
 #define ENOTSUPP_ 524 /* the kernel-internal errno test_run leaks to users */
 #define EMU_TEST_RUN_SECS 60 /* DIVERGES: the kernel has no time limit; we stop a runaway child */
 #define ETH_HLEN_ 14
-#define XDP_HEADROOM 256
 #define XDP_MAX_LINEAR (4096 - XDP_HEADROOM - 320) /* page - headroom - skb_shared_info */
-
-struct run_area {
-	uint64_t retval;
-	uint64_t duration_ns;
-	int32_t done;           /* set by the child as its last act: a run that did not end cleanly leaves 0 */
-	int32_t missing_helper;
-	struct xdp_md md;
-	uint8_t pad[XDP_HEADROOM];
-	uint8_t data[]; /* packet, or syscall/raw_tp ctx */
-};
-
-/* A test run in flight: what finishing it needs. */
-struct emu_pending {
-	uint32_t type;      /* program type: which outputs to write */
-	pid_t child;
-	int pidfd;          /* readable when the child has exited */
-	struct run_area *ra;
-	size_t area_sz;
-	union bpf_attr a;   /* the caller's attr, as copied in */
-	uint64_t uattr;
-	uint32_t size;      /* data or ctx bytes in */
-};
 
 static uint64_t now_ns(void)
 {
@@ -93,8 +71,8 @@ void emu_pending_free(struct emu_pending *p)
 	free(p);
 }
 
-static int pending_new(uint32_t type, size_t data_cap, bool low4g, const union bpf_attr *a, uint64_t uattr,
-		       struct emu_pending **out)
+int emu_test_run_pending_new(uint32_t type, size_t data_cap, bool low4g, const union bpf_attr *a, uint64_t uattr,
+			     struct emu_pending **out)
 {
 	struct emu_pending *p = calloc(1, sizeof(*p));
 
@@ -118,8 +96,8 @@ static int pending_new(uint32_t type, size_t data_cap, bool low4g, const union b
 }
 
 /* Fork the run; on success the reply is pending on the child's pidfd. */
-static int run_start(struct emu_session *s, const struct jit_prog *jp, struct emu_pending *p, uint32_t repeat,
-		     uint64_t pid_tgid, struct emu_reply *r)
+int emu_test_run_start(struct emu_session *s, const struct jit_prog *jp, struct emu_pending *p, uint32_t repeat,
+		       uint64_t pid_tgid, struct emu_reply *r)
 {
 	struct run_area *ra = p->ra;
 	pid_t pid;
@@ -160,7 +138,7 @@ static int run_start(struct emu_session *s, const struct jit_prog *jp, struct em
 	return 0;
 }
 
-static int put_u32(const struct emu_target *t, uint64_t uattr, size_t off, uint32_t v)
+int emu_test_run_put_u32(const struct emu_target *t, uint64_t uattr, size_t off, uint32_t v)
 {
 	return t->ops->write(t, uattr + off, &v, sizeof(v)) ? -EFAULT : 0;
 }
@@ -186,16 +164,16 @@ static int finish_xdp(const struct emu_target *t, struct emu_pending *p)
 		if (t->ops->write(t, a->test.data_out, (uint8_t *)(uintptr_t)ra->md.data, n))
 			return -EFAULT;
 	}
-	if (put_u32(t, p->uattr, offsetof(union bpf_attr, test.data_size_out), out_sz) ||
-	    put_u32(t, p->uattr, offsetof(union bpf_attr, test.retval), (uint32_t)ra->retval) ||
-	    put_u32(t, p->uattr, offsetof(union bpf_attr, test.duration), (uint32_t)ra->duration_ns))
+	if (emu_test_run_put_u32(t, p->uattr, offsetof(union bpf_attr, test.data_size_out), out_sz) ||
+	    emu_test_run_put_u32(t, p->uattr, offsetof(union bpf_attr, test.retval), (uint32_t)ra->retval) ||
+	    emu_test_run_put_u32(t, p->uattr, offsetof(union bpf_attr, test.duration), (uint32_t)ra->duration_ns))
 		return -EFAULT;
 	if (a->test.ctx_out) {
 		struct xdp_md out = { .data = 0, .data_end = out_sz };
 		uint32_t n = MIN((uint32_t)sizeof(out), a->test.ctx_size_out);
 
 		if (t->ops->write(t, a->test.ctx_out, &out, n) ||
-		    put_u32(t, p->uattr, offsetof(union bpf_attr, test.ctx_size_out), sizeof(out)))
+		    emu_test_run_put_u32(t, p->uattr, offsetof(union bpf_attr, test.ctx_size_out), sizeof(out)))
 			return -EFAULT;
 		if (a->test.ctx_size_out < sizeof(out))
 			ret = -ENOSPC;
@@ -208,7 +186,7 @@ static int finish_ctx(const struct emu_target *t, struct emu_pending *p)
 {
 	if (p->type == BPF_PROG_TYPE_SYSCALL && p->size && t->ops->write(t, p->a.test.ctx_in, p->ra->data, p->size))
 		return -EFAULT;
-	return put_u32(t, p->uattr, offsetof(union bpf_attr, test.retval), (uint32_t)p->ra->retval);
+	return emu_test_run_put_u32(t, p->uattr, offsetof(union bpf_attr, test.retval), (uint32_t)p->ra->retval);
 }
 
 int emu_pending_finish(const struct emu_target *t, struct emu_pending *p, struct emu_reply *r)
@@ -234,7 +212,12 @@ int emu_pending_finish(const struct emu_target *t, struct emu_pending *p, struct
 			emu_pending_free(p);
 			return -ENOENT;
 		}
-		err = p->type == BPF_PROG_TYPE_XDP ? finish_xdp(t, p) : finish_ctx(t, p);
+		if (p->type == BPF_PROG_TYPE_XDP)
+			err = finish_xdp(t, p);
+		else if (emu_skb_prog_type(p->type))
+			err = emu_test_run_skb_finish(t, p);
+		else
+			err = finish_ctx(t, p);
 	}
 	r->val = err;
 	emu_pending_free(p);
@@ -267,7 +250,7 @@ static int test_run_xdp(struct emu_session *s, const struct emu_target *t, struc
 			 XDP_MAX_LINEAR);
 		return -EINVAL;
 	}
-	err = pending_new(BPF_PROG_TYPE_XDP, XDP_MAX_LINEAR, true, a, uattr, &p);
+	err = emu_test_run_pending_new(BPF_PROG_TYPE_XDP, XDP_MAX_LINEAR, true, a, uattr, &p);
 	if (err)
 		return err;
 	ra = p->ra;
@@ -310,7 +293,7 @@ static int test_run_xdp(struct emu_session *s, const struct emu_target *t, struc
 	ra->md.data = (uint32_t)(uintptr_t)ra->data;
 	ra->md.data_end = (uint32_t)(uintptr_t)(ra->data + size);
 	ra->md.data_meta = ra->md.data;
-	err = run_start(s, ((struct emu_prog_priv *)o->priv)->jp, p, repeat, ((uint64_t)t->pid << 32) | (uint32_t)t->tid, r);
+	err = emu_test_run_start(s, ((struct emu_prog_priv *)o->priv)->jp, p, repeat, ((uint64_t)t->pid << 32) | (uint32_t)t->tid, r);
 	if (err)
 		goto err_free;
 	return 0;
@@ -333,7 +316,7 @@ static int run_ctx_only(struct emu_session *s, const struct emu_target *t, struc
 	struct emu_pending *p;
 	int err;
 
-	err = pending_new(type, cap, false, a, uattr, &p);
+	err = emu_test_run_pending_new(type, cap, false, a, uattr, &p);
 	if (err)
 		return err;
 	p->size = size;
@@ -341,7 +324,7 @@ static int run_ctx_only(struct emu_session *s, const struct emu_target *t, struc
 		err = -EFAULT;
 		goto err_free;
 	}
-	err = run_start(s, ((struct emu_prog_priv *)o->priv)->jp, p, 1,
+	err = emu_test_run_start(s, ((struct emu_prog_priv *)o->priv)->jp, p, 1,
 			((uint64_t)t->pid << 32) | (uint32_t)t->tid, r);
 	if (err)
 		goto err_free;
@@ -410,8 +393,7 @@ int emu_prog_test_run(struct emu_session *s, const struct emu_target *t, union b
 	case BPF_PROG_TYPE_SCHED_CLS:
 	case BPF_PROG_TYPE_SCHED_ACT:
 	case BPF_PROG_TYPE_CGROUP_SKB:
-		log_info("PROG_TEST_RUN: socket-buffer programs are not supported by bpftime yet\n");
-		return -ENOTSUPP_;
+		return emu_test_run_skb(s, t, p, a, uattr, r);
 	default:
 		return -ENOTSUPP_; /* no test_run operation for this type, as in the kernel */
 	}

@@ -1124,6 +1124,8 @@ START_TEST(test_pin_removal_releases_object)
 }
 END_TEST
 
+#include "check_emul_skb.inc"
+
 static Suite *emul_suite(void)
 {
 	Suite *s = suite_create("emul");
@@ -1176,6 +1178,7 @@ static Suite *emul_suite(void)
 	suite_add_tcase(s, to);
 	suite_add_tcase(s, tt);
 	suite_add_tcase(s, te);
+	skb_tcase_add(s);
 	return s;
 }
 
