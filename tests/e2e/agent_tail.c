@@ -38,6 +38,11 @@
  *                                  creates DIR/go2, waits for DIR/done2,
  *                                  prints "remote 2"
  * Each wait gives up after 60 s (exit 3).
+ *
+ *   agent_tail bench CALLS RUNS    per-hit cost (bench/tail_bench.sh): the
+ *                                  median over RUNS of CALLS calls that tail-
+ *                                  call into tail_a, and of CALLS calls whose
+ *                                  slot is empty; prints "row <name> <ns>"
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -47,6 +52,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "tests/e2e/agent_tail.skel.h"
@@ -203,6 +209,58 @@ static int loader_main(const char *dir, const char *path)
 	return 0;
 }
 
+static double now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double per_call_median(long sel, long calls, int runs)
+{
+	double v[64];
+
+	for (int r = 0; r < runs; r++) {
+		double t0 = now_ns();
+
+		for (long i = 0; i < calls; i++)
+			sink += tail_target(sel, 1);
+		v[r] = (now_ns() - t0) / (double)calls;
+	}
+	qsort(v, (size_t)runs, sizeof(v[0]), cmp_double);
+	return runs % 2 ? v[runs / 2] : (v[runs / 2 - 1] + v[runs / 2]) / 2;
+}
+
+static int bench_main(long calls, int runs)
+{
+	LIBBPF_OPTS(bpf_uprobe_opts, uo);
+	struct agent_tail *s;
+	unsigned char orig;
+
+	if (runs < 1 || runs > 64 || calls < 1)
+		return 2;
+	s = agent_tail__open_and_load();
+	if (!s || set_slot(s, 0, s->progs.tail_a))
+		return 1;
+	orig = first_byte();
+	uo.func_name = "tail_target";
+	s->links.tail_entry = bpf_program__attach_uprobe_opts(s->progs.tail_entry, 0, "/proc/self/exe", 0, &uo);
+	if (!s->links.tail_entry || wait_probed(orig))
+		return 1;
+	printf("row tail-call %.1f\n", per_call_median(0, calls, runs));
+	printf("row empty-slot %.1f\n", per_call_median(3, calls, runs));
+	agent_tail__destroy(s);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	LIBBPF_OPTS(bpf_uprobe_opts, uo);
@@ -219,6 +277,8 @@ int main(int argc, char **argv)
 		return target_main(atol(argv[2]), argv[3]);
 	if (argc > 4 && !strcmp(argv[1], "loader"))
 		return loader_main(argv[3], argv[4]);
+	if (argc > 3 && !strcmp(argv[1], "bench"))
+		return bench_main(atol(argv[2]), atoi(argv[3]));
 	s = agent_tail__open_and_load();
 	if (!s) {
 		fprintf(stderr, "load failed\n");
