@@ -211,6 +211,7 @@ int hook_maps_find(uint64_t addr, struct hook_maps_ent *out);
 int hook_text_poke_init(void);
 int hook_text_poke_jmp(struct hook_site *site, const uint8_t *jmp5, bool inner);
 int hook_text_poke_restore(struct hook_site *site);
+int hook_text_poke_int3(struct hook_site *site);
 
 /* uprobe.c: the push-only site list, for the SIGTRAP handler. */
 struct hook_site *hook_site_registry_head(void);

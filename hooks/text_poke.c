@@ -29,6 +29,12 @@
  * thread created during the few microseconds of steps 3-5 that is preempted
  * on an inner boundary, and a branch from elsewhere into bytes 1..4 (reloc.c).
  *
+ * An int3 site (hook_text_poke_int3()): only step 3, for good. The site's
+ * first instruction stays an int3 and every hit goes through the SIGTRAP
+ * handler to the trampoline, as the kernel's uprobes do. Bytes 1..4 never
+ * change, so a branch to them from elsewhere (the instruction after a USDT
+ * probe's 1-byte nop is routinely one) still finds the original code.
+ *
  * SIGTRAP is the one signal we handle. The handler is installed at the first
  * attach and stays: a trap from our int3 can be delivered after the window
  * closed, and it must still be redirected. Sites are immortal, so the lookup
@@ -475,6 +481,27 @@ static int poke5(struct hook_site *site, const uint8_t *bytes, bool scan)
 out_close:
 	pages_close(pm, n);
 	return err;
+}
+
+/*
+ * Put an int3 over the first byte of @site and leave it there (see the file
+ * comment). A 1-byte store needs neither parking threads nor a second pass:
+ * a thread fetches either the old byte or the int3 (the first step of
+ * text_poke_bp() relies on the same).
+ */
+int hook_text_poke_int3(struct hook_site *site)
+{
+	uint8_t *p = (uint8_t *)(uintptr_t)site->addr;
+	struct page_mode pm[2];
+	int n = 0, err;
+
+	err = pages_open(site->addr, pm, &n);
+	if (err)
+		return err;
+	__atomic_store_n(&p[0], 0xcc, __ATOMIC_RELAXED);
+	sync_cores();
+	pages_close(pm, n);
+	return 0;
 }
 
 /*

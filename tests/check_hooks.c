@@ -452,6 +452,40 @@ START_TEST(test_uprobe_overlapping_site_ebusy)
 }
 END_TEST
 
+/*
+ * A 1-byte nop site (a USDT probe) is patched with an int3, never a jmp:
+ * the instruction after the nop is a branch target, and a 5-byte jmp would
+ * cover it. Odd arguments branch there while the probe is attached.
+ */
+START_TEST(test_uprobe_nop1_site_gets_int3)
+{
+	uint8_t before[5], during[5], after[5];
+	struct hook_probe *p;
+	uint64_t hits = 0;
+
+	/* Through volatile reads: the compiler takes the const array for immutable. */
+#define SITE_READ(buf)                                                          \
+	for (int i_ = 0; i_ < 5; i_++)                                          \
+		(buf)[i_] = ((volatile const unsigned char *)t_usdt_site)[i_]
+	SITE_READ(before);
+	ck_assert_int_eq(before[0], 0x90);
+	ck_assert_int_eq(hook_uprobe_attach((void *)t_usdt_site, HOOK_UPROBE, count_only_fn, &hits, NULL, &p), 0);
+	SITE_READ(during);
+	ck_assert_int_eq(during[0], 0xcc);
+	ck_assert_int_eq(memcmp(during + 1, before + 1, 4), 0);
+	for (long i = 0; i < 100; i++)
+		ck_assert_int_eq(t_usdt(i), i + 8);
+	ck_assert_uint_eq(hits, 50);
+	ck_assert_int_eq(hook_uprobe_detach(p), 0);
+	SITE_READ(after);
+#undef SITE_READ
+	ck_assert_int_eq(memcmp(after, before, 5), 0);
+	for (long i = 0; i < 10; i++)
+		ck_assert_int_eq(t_usdt(i), i + 8);
+	ck_assert_uint_eq(hits, 50);
+}
+END_TEST
+
 START_TEST(test_uprobe_usdt_semaphore_counts_attachments)
 {
 	struct hook_uprobe_opts o = { .sz = sizeof(o), .ref_ctr = &t_sema };
@@ -1215,6 +1249,7 @@ int main(void)
 	tcase_add_test(tc, test_uprobe_overlapping_site_ebusy);
 	tcase_add_test(tc, test_uprobe_engine_own_code_and_libc_mmap);
 	tcase_add_test(tc, test_uprobe_usdt_semaphore_counts_attachments);
+	tcase_add_test(tc, test_uprobe_nop1_site_gets_int3);
 	tcase_add_test(tc, test_uprobe_exact_counts_8_threads);
 	tcase_add_test(tc, test_uprobe_attach_detach_while_threads_hammer);
 	suite_add_tcase(s, tc);

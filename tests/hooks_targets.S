@@ -230,6 +230,25 @@ t_invoke:
 	ret
 	.size	t_invoke, .-t_invoke
 
+/*
+ * A USDT-style probe site: a 1-byte nop that odd arguments branch over, to
+ * the instruction right after it (what -O2 makes of `if (x) probe();`):
+ * t_usdt(a) = a + 8. t_usdt_site is the nop.
+ */
+	.globl	t_usdt, t_usdt_site
+	.type	t_usdt, @function
+	.p2align 4
+t_usdt:
+	mov	%rdi, %rax
+	test	$1, %dil
+	jnz	1f
+t_usdt_site:
+	nop
+1:	add	$3, %rax
+	add	$5, %rax
+	ret
+	.size	t_usdt, .-t_usdt
+
 	.data
 	.globl	t_data, t_data2, t_sema
 	.p2align 3

@@ -7,6 +7,8 @@
 long t_push(long a, long b);
 long t_endbr(long a);
 long t_nop5(long a);
+long t_usdt(long a);
+extern const unsigned char t_usdt_site[];
 long t_mov(long a);
 long t_riprel(long a);
 long t_riplea(long a);

@@ -13,7 +13,7 @@
  * Prints "ready <pid>", waits until GO_FILE exists (the test creates it once
  * the tracer has attached), then until the semaphore is non-zero. Then N
  * rounds: if the semaphore is set, count the round and fire tgt:round(i);
- * then fires tgt:done (unconditionally), which makes the tracer exit. Prints
+ * odd rounds also fire tgt:odd(i) (no is-enabled check); then fires tgt:done (unconditionally), which makes the tracer exit. Prints
  * "enabled <rounds that saw the semaphore set> of <N>". Then waits until
  * DONE_FILE exists (the tracer has exited) and the semaphore is back to 0,
  * and prints "semaphore after detach <value>". Gives up after 60 s at each
@@ -27,12 +27,13 @@
 #include <unistd.h>
 
 /*
- * The names <sys/sdt.h> expects for provider tgt, probes round and done
- * (_SDT_SEMAPHORE()); with _SDT_HAS_SEMAPHORES every probe has one. done's
- * is not checked: that probe always fires.
+ * The names <sys/sdt.h> expects for provider tgt, probes round, odd and
+ * done (_SDT_SEMAPHORE()); with _SDT_HAS_SEMAPHORES every probe has one.
+ * odd's and done's are not checked: those probes fire whenever reached.
  */
 __extension__ unsigned short tgt_round_semaphore __attribute__((unused)) __attribute__((section(".probes")));
 __extension__ unsigned short tgt_done_semaphore __attribute__((unused)) __attribute__((section(".probes")));
+__extension__ unsigned short tgt_odd_semaphore __attribute__((unused)) __attribute__((section(".probes")));
 
 static unsigned short sem(void)
 {
@@ -70,6 +71,10 @@ int main(int argc, char **argv)
 			enabled++;
 			STAP_PROBE1(tgt, round, i);
 		}
+		/* At -O2 the even rounds branch over this probe's nop, to the
+		 * instruction right after it, while the probe is attached. */
+		if (i & 1)
+			STAP_PROBE1(tgt, odd, i);
 	}
 	STAP_PROBE(tgt, done);
 	printf("enabled %ld of %ld\n", enabled, n);
