@@ -86,6 +86,32 @@ static int prog_load(const char *name, uint32_t type, uint32_t insn_cnt)
 	return fd;
 }
 
+/* A program that tail-calls through @parr: loading it makes it the prog array's owner. */
+static int tail_prog_load(int parr)
+{
+	struct bpf_insn insns[] = {
+		{ .code = BPF_LD | BPF_DW | BPF_IMM, .dst_reg = 2, .src_reg = BPF_PSEUDO_MAP_FD, .imm = parr },
+		{ 0 },
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = 3, .imm = 0 },
+		{ .code = BPF_JMP | BPF_CALL, .imm = BPF_FUNC_tail_call },
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = 0, .imm = 0 },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	union bpf_attr a;
+	int fd;
+
+	memset(&a, 0, sizeof(a));
+	a.prog_type = BPF_PROG_TYPE_SOCKET_FILTER;
+	a.insns = (uint64_t)(uintptr_t)insns;
+	a.insn_cnt = sizeof(insns) / sizeof(insns[0]);
+	a.license = (uint64_t)(uintptr_t)"GPL";
+	strncpy(a.prog_name, "fdi_tail", sizeof(a.prog_name) - 1);
+	fd = (int)sys_bpf(BPF_PROG_LOAD, &a);
+	if (fd < 0)
+		die("tail prog");
+	return fd;
+}
+
 static int btf_load(void)
 {
 	struct {
@@ -231,6 +257,8 @@ static char *read_fd(int fd)
 	return out;
 }
 
+static volatile int open_flags = O_RDONLY | O_CLOEXEC;
+
 static const char *same(const char *a, const char *b)
 {
 	return a && b && !strcmp(a, b) ? "yes" : "no";
@@ -256,7 +284,8 @@ static void show(const char *label, int fd)
 
 	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
 	txt = read_fopen(path);
-	via_open = read_fd(open(path, O_RDONLY | O_CLOEXEC));
+	/* Flags the compiler cannot see: with _FORTIFY_SOURCE this is glibc's __open_2. */
+	via_open = read_fd(open(path, open_flags));
 	via_openat = read_fd(openat(AT_FDCWD, path, O_RDONLY));
 	snprintf(alt, sizeof(alt), "/proc/%d/fdinfo/%d", (int)getpid(), fd);
 	via_pid = read_fd(open(alt, O_RDONLY));
@@ -275,7 +304,7 @@ static void show(const char *label, int fd)
 int main(void)
 {
 	int btf, arr, arr_mm, hash, hash_np, lru, pcpu_arr, pcpu_hash, rb, parr, frozen;
-	int sock, big, kprobe, perf, link, devnull, pipefd[2];
+	int sock, big, kprobe, perf, link, devnull, pipefd[2], parr_owned, tail;
 	union bpf_attr a;
 	uint32_t k = 0;
 	uint64_t v = 7;
@@ -291,6 +320,8 @@ int main(void)
 	pcpu_hash = map_create("fdi_pcpu_hash", BPF_MAP_TYPE_PERCPU_HASH, 4, 8, 16, 0);
 	rb = map_create("fdi_rb", BPF_MAP_TYPE_RINGBUF, 0, 0, 4096 * 4, 0);
 	parr = map_create("fdi_parr", BPF_MAP_TYPE_PROG_ARRAY, 4, 4, 4, 0);
+	parr_owned = map_create("fdi_parr_own", BPF_MAP_TYPE_PROG_ARRAY, 4, 4, 8, 0);
+	tail = tail_prog_load(parr_owned);
 	frozen = map_create("fdi_frozen", BPF_MAP_TYPE_ARRAY, 4, 8, 1, 0);
 	memset(&a, 0, sizeof(a));
 	a.map_fd = (uint32_t)frozen;
@@ -322,10 +353,12 @@ int main(void)
 	show("map percpu_hash", pcpu_hash);
 	show("map ringbuf", rb);
 	show("map prog_array", parr);
+	show("map prog_array with owner", parr_owned);
 	show("map frozen", frozen);
 	show("prog socket_filter", sock);
 	show("prog 600 insns", big);
 	show("prog kprobe", kprobe);
+	show("prog tail call", tail);
 	show("perf event", perf);
 	show("link", link);
 	show("/dev/null", devnull);
