@@ -1,0 +1,244 @@
+/*
+ * check_fdinfo.c - the "fdinfo" suite: emul/fdinfo_text.c, the kernel's
+ * /proc/<pid>/fdinfo text and memlock figures for bpf objects.
+ *
+ * The expected memlock values are what the reference kernel (6.18 x86-64,
+ * 2 possible CPUs) printed for the same objects (tests/e2e/agent-fdinfo.sh
+ * re-checks them against the running kernel); the pre-6.4 figures follow
+ * bpf_map_memory_footprint().
+ */
+#include <check.h>
+#include <errno.h>
+#include <linux/bpf.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "emul/fdinfo_text.h"
+
+#define KV(a, b, c) (((a) << 16) + ((b) << 8) + (c))
+
+static struct emu_reg_hdr *reg;
+
+static void reg_setup(void)
+{
+	reg = calloc(1, EMU_REG_FILE_SZ);
+	ck_assert_ptr_nonnull(reg);
+}
+
+static void reg_teardown(void)
+{
+	free(reg);
+	reg = NULL;
+}
+
+static struct emu_reg_slot *slot(uint32_t i, uint32_t kind, uint32_t id, uint32_t type)
+{
+	struct emu_reg_slot *s = (void *)((uint8_t *)reg + EMU_REG_HDR_SZ + (size_t)i * EMU_REG_SLOT_SZ);
+
+	s->state = EMU_REG_LIVE;
+	s->kind = kind;
+	s->id = id;
+	s->type = type;
+	return s;
+}
+
+static struct emu_reg_slot *map_slot(uint32_t type, uint32_t k, uint32_t v, uint32_t n, uint32_t flags)
+{
+	struct emu_reg_slot *s = slot(0, EMU_REG_MAP, 1, type);
+
+	s->u.map.key_size = k;
+	s->u.map.value_size = v;
+	s->u.map.max_entries = n;
+	s->u.map.map_flags = flags;
+	return s;
+}
+
+static const struct emu_fdinfo_env env618 = { KV(6, 18, 44), 2, 0 };
+
+struct memlock_case {
+	uint32_t type, k, v, n, flags;
+	uint64_t elems;
+	uint64_t want;
+};
+
+/* Figures printed by 6.18 for these maps (tests/e2e/agent_fdinfo.c and sup-bpftool.sh create them). */
+static const struct memlock_case cases_618[] = {
+	{ BPF_MAP_TYPE_ARRAY, 4, 8, 4, 0, 0, 344 },
+	{ BPF_MAP_TYPE_ARRAY, 4, 8, 1, 0, 0, 320 },
+	{ BPF_MAP_TYPE_ARRAY, 4, 12, 100, BPF_F_MMAPABLE, 0, 8192 },
+	{ BPF_MAP_TYPE_PROG_ARRAY, 4, 4, 4, 0, 0, 344 },
+	{ BPF_MAP_TYPE_PROG_ARRAY, 4, 4, 8, 0, 0, 376 },
+	{ BPF_MAP_TYPE_PERCPU_ARRAY, 4, 8, 4, 0, 0, 408 },
+	{ BPF_MAP_TYPE_HASH, 4, 8, 64, 0, 0, 6160 },
+	{ BPF_MAP_TYPE_HASH, 4, 8, 16, 0, 0, 2320 },
+	{ BPF_MAP_TYPE_HASH, 4, 8, 64, BPF_F_NO_PREALLOC, 0, 1920 },
+	{ BPF_MAP_TYPE_HASH, 4, 8, 16, BPF_F_NO_PREALLOC, 0, 1152 },
+	{ BPF_MAP_TYPE_HASH, 4, 8, 16, BPF_F_NO_PREALLOC, 2, 1296 },
+	{ BPF_MAP_TYPE_LRU_HASH, 8, 16, 128, 0, 0, 12160 },
+	{ BPF_MAP_TYPE_PERCPU_HASH, 4, 8, 16, 0, 0, 2432 },
+	{ BPF_MAP_TYPE_RINGBUF, 0, 0, 16384, 0, 0, 29064 },
+};
+
+START_TEST(test_map_memlock_matches_6_18)
+{
+	const struct memlock_case *c = &cases_618[_i];
+	struct emu_fdinfo_env env = env618;
+
+	env.elem_cnt = c->elems;
+	ck_assert_uint_eq(emu_map_memlock(map_slot(c->type, c->k, c->v, c->n, c->flags), &env), c->want);
+}
+END_TEST
+
+START_TEST(test_map_memlock_before_6_4_is_footprint)
+{
+	struct emu_fdinfo_env env = { KV(6, 1, 0), 2, 0 };
+
+	/* round_up(4 * round_up(4 + 8, 8), 4096) */
+	ck_assert_uint_eq(emu_map_memlock(map_slot(BPF_MAP_TYPE_ARRAY, 4, 8, 4, 0), &env), 4096);
+	/* per-CPU: value_size is round_up(8, 8) * 2 CPUs; 1000 * round_up(4 + 16, 8) = 24000 -> 24576 */
+	ck_assert_uint_eq(emu_map_memlock(map_slot(BPF_MAP_TYPE_PERCPU_HASH, 4, 8, 1000, 0), &env), 24576);
+	/* fd maps count sizeof(u32) values */
+	ck_assert_uint_eq(emu_map_memlock(map_slot(BPF_MAP_TYPE_PROG_ARRAY, 4, 4, 1024, 0), &env), 8192);
+}
+END_TEST
+
+START_TEST(test_prog_memlock_pages)
+{
+	ck_assert_uint_eq(emu_prog_memlock(2), 4096);
+	ck_assert_uint_eq(emu_prog_memlock(500), 4096);
+	ck_assert_uint_eq(emu_prog_memlock(501), 8192);
+	ck_assert_uint_eq(emu_prog_memlock(600), 8192);
+}
+END_TEST
+
+START_TEST(test_kver_parse)
+{
+	ck_assert_uint_eq(emu_kver_parse("6.18.44-fc-v669"), KV(6, 18, 44));
+	ck_assert_uint_eq(emu_kver_parse("6.1.0-26-amd64"), KV(6, 1, 0));
+	ck_assert_uint_eq(emu_kver_parse("5.10"), KV(5, 10, 0));
+	ck_assert_uint_eq(emu_kver_parse("4.19.300"), KV(4, 19, 255));
+	ck_assert_uint_eq(emu_kver_parse("linux"), 0);
+	ck_assert_uint_eq(emu_kver_parse(NULL), 0);
+}
+END_TEST
+
+START_TEST(test_format_map_text_exact)
+{
+	struct emu_reg_slot *s = map_slot(BPF_MAP_TYPE_ARRAY, 4, 8, 4, 0);
+	char buf[1024];
+	int n;
+
+	s->u.map.frozen = 1;
+	n = emu_fdinfo_format(reg, s, &env618, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "map_type:\t2\nkey_size:\t4\nvalue_size:\t8\nmax_entries:\t4\nmap_flags:\t0x0\n"
+			      "map_extra:\t0x0\nmemlock:\t344\nmap_id:\t1\nfrozen:\t1\n");
+	ck_assert_int_eq(n, (int)strlen(buf));
+}
+END_TEST
+
+START_TEST(test_format_prog_and_owner)
+{
+	struct emu_reg_slot *p = slot(3, EMU_REG_PROG, 7, BPF_PROG_TYPE_SOCKET_FILTER);
+	struct emu_reg_slot *m = slot(4, EMU_REG_MAP, 9, BPF_MAP_TYPE_PROG_ARRAY);
+	static const uint8_t tag[8] = { 0x59, 0xf4, 0xa9, 0x31, 0x74, 0x4d, 0xcd, 0xc6 };
+	char buf[1024];
+
+	memcpy(p->u.prog.tag, tag, 8);
+	p->u.prog.insn_cnt = 2;
+	p->u.prog.map_cnt = 1;
+	p->u.prog.map_ids[0] = 9;
+	m->u.map.key_size = 4;
+	m->u.map.value_size = 4;
+	m->u.map.max_entries = 8;
+	ck_assert_int_gt(emu_fdinfo_format(reg, p, &env618, buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "prog_type:\t1\nprog_jited:\t0\nprog_tag:\t59f4a931744dcdc6\nmemlock:\t4096\nprog_id:\t7\n"
+			      "run_time_ns:\t0\nrun_cnt:\t0\nrecursion_misses:\t0\nverified_insns:\t0\n");
+	ck_assert_int_gt(emu_fdinfo_format(reg, m, &env618, buf, sizeof(buf)), 0);
+	ck_assert_ptr_nonnull(strstr(buf, "memlock:\t376\nmap_id:\t9\nfrozen:\t0\nowner_prog_type:\t1\nowner_jited:\t0\n"));
+	/* The owner is gone: no owner lines. */
+	p->state = EMU_REG_RELEASED;
+	ck_assert_int_gt(emu_fdinfo_format(reg, m, &env618, buf, sizeof(buf)), 0);
+	ck_assert_ptr_null(strstr(buf, "owner_prog_type"));
+}
+END_TEST
+
+START_TEST(test_format_perf_link_uprobe)
+{
+	struct emu_reg_slot *p = slot(1, EMU_REG_PROG, 3, BPF_PROG_TYPE_KPROBE);
+	struct emu_reg_slot *pe = slot(2, EMU_REG_PERF, 5, EMU_REG_PERF_UPROBE);
+	struct emu_reg_slot *l = slot(3, EMU_REG_LINK, 1, BPF_LINK_TYPE_PERF_EVENT);
+	char buf[1024];
+
+	p->u.prog.tag[0] = 0xab;
+	pe->u.perf.offset = 0x18a0;
+	strcpy(pe->u.perf.path, "/tmp/probe");
+	l->u.link.prog_id = 3;
+	l->u.link.perf_id = 5;
+	l->u.link.bpf_cookie = 42;
+	ck_assert_int_gt(emu_fdinfo_format(reg, l, &env618, buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "link_type:\tperf\nlink_id:\t1\nprog_tag:\tab00000000000000\nprog_id:\t3\n"
+			      "name:\t/tmp/probe\noffset:\t0x18a0\nref_ctr_offset:\t0x0\nevent_type:\tuprobe\ncookie:\t42\n");
+	pe->u.perf.flags = EMU_REG_PERF_RETPROBE;
+	ck_assert_int_gt(emu_fdinfo_format(reg, l, &env618, buf, sizeof(buf)), 0);
+	ck_assert_ptr_nonnull(strstr(buf, "event_type:\turetprobe\n"));
+}
+END_TEST
+
+START_TEST(test_format_btf_perf_and_bad_kind)
+{
+	char buf[64];
+
+	ck_assert_int_eq(emu_fdinfo_format(reg, slot(0, EMU_REG_BTF, 12, 0), &env618, buf, sizeof(buf)), 11);
+	ck_assert_str_eq(buf, "btf_id:\t12\n");
+	ck_assert_int_eq(emu_fdinfo_format(reg, slot(1, EMU_REG_PERF, 1, EMU_REG_PERF_UPROBE), &env618, buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "");
+	ck_assert_int_eq(emu_fdinfo_format(reg, slot(2, 99, 1, 0), &env618, buf, sizeof(buf)), -EINVAL);
+}
+END_TEST
+
+START_TEST(test_format_small_buffer_enospc)
+{
+	char buf[16];
+
+	ck_assert_int_eq(emu_fdinfo_format(reg, map_slot(BPF_MAP_TYPE_ARRAY, 4, 8, 4, 0), &env618, buf, sizeof(buf)),
+			 -ENOSPC);
+	ck_assert_int_eq(emu_fdinfo_format(reg, map_slot(BPF_MAP_TYPE_ARRAY, 4, 8, 4, 0), &env618, buf, 0), -ENOSPC);
+}
+END_TEST
+
+START_TEST(test_link_names_are_the_kernels)
+{
+	ck_assert_str_eq(emu_fdinfo_link_name(EMU_REG_PROG), "anon_inode:bpf-prog");
+	ck_assert_str_eq(emu_fdinfo_link_name(EMU_REG_MAP), "anon_inode:bpf-map");
+	ck_assert_str_eq(emu_fdinfo_link_name(EMU_REG_LINK), "anon_inode:bpf_link");
+	ck_assert_str_eq(emu_fdinfo_link_name(EMU_REG_BTF), "anon_inode:btf");
+	ck_assert_str_eq(emu_fdinfo_link_name(EMU_REG_PERF), "anon_inode:[perf_event]");
+	ck_assert_ptr_null(emu_fdinfo_link_name(0));
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("fdinfo");
+	TCase *tc = tcase_create("fdinfo_text");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_checked_fixture(tc, reg_setup, reg_teardown);
+	tcase_add_loop_test(tc, test_map_memlock_matches_6_18, 0, (int)(sizeof(cases_618) / sizeof(cases_618[0])));
+	tcase_add_test(tc, test_map_memlock_before_6_4_is_footprint);
+	tcase_add_test(tc, test_prog_memlock_pages);
+	tcase_add_test(tc, test_kver_parse);
+	tcase_add_test(tc, test_format_map_text_exact);
+	tcase_add_test(tc, test_format_prog_and_owner);
+	tcase_add_test(tc, test_format_perf_link_uprobe);
+	tcase_add_test(tc, test_format_btf_perf_and_bad_kind);
+	tcase_add_test(tc, test_format_small_buffer_enospc);
+	tcase_add_test(tc, test_link_names_are_the_kernels);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
