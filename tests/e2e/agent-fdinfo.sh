@@ -77,5 +77,14 @@ else
 fi
 if section "$T/emu.raw" "map prog_array with owner" | grep -qx 'owner_prog_type:	1'; then ok "a prog array names its owner's type"; else notok "a prog array names its owner's type"; fi
 if [ "$(section "$T/emu.raw" /dev/null | sed -n 's/^link: //p')" = /dev/null ]; then ok "a non-bpf fd is untouched"; else notok "a non-bpf fd is untouched"; fi
+# /proc/mounts read with open() (grep) and fopen() (awk): the session's /sys/fs/bpf is a bpf mount.
+timeout 60 setpriv --reuid=65534 --regid=65534 --clear-groups "$T/bin/bpftime-run" -q --session e2e-fdinfo-m-$$ -- \
+	sh -c 'grep " /sys/fs/bpf " /proc/mounts; awk "\$2 == \"/sys/fs/bpf\"" /proc/self/mounts' >"$T/mounts" 2>&1
+if [ "$(cat "$T/mounts")" = "$(printf 'bpf /sys/fs/bpf bpf rw,relatime 0 0\nbpf /sys/fs/bpf bpf rw,relatime 0 0')" ]; then
+	ok "/proc/mounts shows the session's /sys/fs/bpf as a bpf mount"
+else
+	notok "/proc/mounts shows the session's /sys/fs/bpf as a bpf mount"
+	sed 's/^/# /' "$T/mounts"
+fi
 echo "1..$n"
 [ $fails -eq 0 ]
