@@ -324,6 +324,7 @@ static void link_text(struct text *t, const struct emu_reg_hdr *reg, const struc
 	const struct emu_reg_link *l = &s->u.link;
 	const struct emu_reg_slot *prog = slot_find(reg, EMU_REG_PROG, l->prog_id);
 	const struct emu_reg_slot *perf;
+	const char *tp;
 	const char *name = s->type < sizeof(link_type_name) / sizeof(link_type_name[0]) ? link_type_name[s->type] : NULL;
 
 	if (name)
@@ -338,18 +339,25 @@ static void link_text(struct text *t, const struct emu_reg_hdr *reg, const struc
 	if (s->type != BPF_LINK_TYPE_PERF_EVENT || (env->kver && env->kver < KV(6, 17, 0)))
 		return;
 	/*
-	 * The perf link's own lines (bpf_perf_link_show_fdinfo(), kernel/bpf/syscall.c
-	 * in 6.18; not in 6.1 - we assume 6.17 brought them). Uprobes only.
-	 * DIVERGES: for a tracepoint perf link we print no per-link lines.
+	 * The perf link's own lines (bpf_perf_link_show_fdinfo() and its uprobe and
+	 * tracepoint variants, kernel/bpf/syscall.c in 6.18; 6.1 has none - we
+	 * assume 6.17 brought them).
 	 */
 	perf = slot_find(reg, EMU_REG_PERF, l->perf_id);
-	if (!perf || perf->type != EMU_REG_PERF_UPROBE)
+	if (!perf)
 		return;
-	put(t, "name:\t%.*s\noffset:\t0x%llx\nref_ctr_offset:\t0x%llx\nevent_type:\t%s\ncookie:\t%llu\n",
-	    EMU_REG_PATH_MAX, perf->u.perf.path, (unsigned long long)perf->u.perf.offset,
-	    (unsigned long long)perf->u.perf.ref_ctr_offset,
-	    perf->u.perf.flags & EMU_REG_PERF_RETPROBE ? "uretprobe" : "uprobe",
-	    (unsigned long long)l->bpf_cookie);
+	if (perf->type == EMU_REG_PERF_UPROBE) {
+		put(t, "name:\t%.*s\noffset:\t0x%llx\nref_ctr_offset:\t0x%llx\nevent_type:\t%s\n", EMU_REG_PATH_MAX,
+		    perf->u.perf.path, (unsigned long long)perf->u.perf.offset,
+		    (unsigned long long)perf->u.perf.ref_ctr_offset,
+		    perf->u.perf.flags & EMU_REG_PERF_RETPROBE ? "uretprobe" : "uprobe");
+	} else if (perf->type == EMU_REG_PERF_TRACEPOINT && env->tp_name && (tp = env->tp_name(perf->u.perf.tp_id))) {
+		put(t, "tp_name:\t%s\nevent_type:\ttracepoint\n", tp);
+	} else {
+		/* DIVERGES: a timer event's link (or an unnamed tracepoint) gets no per-link lines. */
+		return;
+	}
+	put(t, "cookie:\t%llu\n", (unsigned long long)l->bpf_cookie);
 }
 
 int emu_fdinfo_format(const struct emu_reg_hdr *reg, const struct emu_reg_slot *slot,

@@ -16,11 +16,15 @@
 
 #include "emul/registry_layout.h"
 
+/* The tracepoint name ("sys_enter_openat") of tracefs id @tp_id, or NULL. */
+typedef const char *(*emu_tp_name_fn)(uint32_t tp_id);
+
 /* What the text depends on besides the object. */
 struct emu_fdinfo_env {
-	uint32_t kver;     /* running kernel, KERNEL_VERSION(a, b, c) of uname -r */
-	uint32_t cpu_cnt;  /* possible CPUs (num_possible_cpus()) */
-	uint64_t elem_cnt; /* elements now in the map (only read for BPF_F_NO_PREALLOC hashes) */
+	uint32_t kver;           /* running kernel, KERNEL_VERSION(a, b, c) of uname -r */
+	uint32_t cpu_cnt;        /* possible CPUs (num_possible_cpus()) */
+	uint64_t elem_cnt;       /* elements now in the map (only read for BPF_F_NO_PREALLOC hashes) */
+	emu_tp_name_fn tp_name;  /* names a perf link's tracepoint; NULL: no per-link lines for it */
 };
 
 /** KERNEL_VERSION(a, b, c) of a uname release string ("6.18.44-fc"); 0 if it does not parse. */

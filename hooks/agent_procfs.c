@@ -61,6 +61,7 @@
 
 #include "common/utils.h"
 #include "emul/fdinfo_text.h"
+#include "hooks/tp_event.h"
 #include "maps/maps.h"
 
 #define EXPORT __attribute__((visibility("default")))
@@ -238,6 +239,13 @@ static uint64_t map_elem_cnt(int fd)
 	return cnt;
 }
 
+static const char *tp_name(uint32_t tp_id)
+{
+	const struct tp_event *ev;
+
+	return tp_event_lookup_id(tp_id, &ev) ? NULL : ev->name;
+}
+
 static uint32_t kernel_version(void)
 {
 	static uint32_t kver;
@@ -257,7 +265,7 @@ static uint32_t kernel_version(void)
 static int fdinfo_text(int fd, const struct emu_reg_slot *slot, char *buf, size_t sz)
 {
 	char path[64], real[1024];
-	struct emu_fdinfo_env env = { kernel_version(), map_possible_cpus(), 0 };
+	struct emu_fdinfo_env env = { kernel_version(), map_possible_cpus(), 0, tp_name };
 	int fl = fcntl(fd, F_GETFL), fdfl = fcntl(fd, F_GETFD), acc, n, m;
 
 	if (fl < 0 || fdfl < 0)

@@ -53,7 +53,12 @@ static struct emu_reg_slot *map_slot(uint32_t type, uint32_t k, uint32_t v, uint
 	return s;
 }
 
-static const struct emu_fdinfo_env env618 = { KV(6, 18, 44), 2, 0 };
+static const char *tp_name_of(uint32_t tp_id)
+{
+	return tp_id == 700 ? "sys_enter_getpid" : NULL;
+}
+
+static const struct emu_fdinfo_env env618 = { KV(6, 18, 44), 2, 0, tp_name_of };
 
 struct memlock_case {
 	uint32_t type, k, v, n, flags;
@@ -91,7 +96,7 @@ END_TEST
 
 START_TEST(test_map_memlock_before_6_4_is_footprint)
 {
-	struct emu_fdinfo_env env = { KV(6, 1, 0), 2, 0 };
+	struct emu_fdinfo_env env = { KV(6, 1, 0), 2, 0, NULL };
 
 	/* round_up(4 * round_up(4 + 8, 8), 4096) */
 	ck_assert_uint_eq(emu_map_memlock(map_slot(BPF_MAP_TYPE_ARRAY, 4, 8, 4, 0), &env), 4096);
@@ -184,6 +189,33 @@ START_TEST(test_format_perf_link_uprobe)
 }
 END_TEST
 
+START_TEST(test_format_perf_link_tracepoint)
+{
+	struct emu_reg_slot *p = slot(1, EMU_REG_PROG, 3, BPF_PROG_TYPE_TRACEPOINT);
+	struct emu_reg_slot *pe = slot(2, EMU_REG_PERF, 5, EMU_REG_PERF_TRACEPOINT);
+	struct emu_reg_slot *l = slot(3, EMU_REG_LINK, 1, BPF_LINK_TYPE_PERF_EVENT);
+	struct emu_fdinfo_env old = env618;
+	char buf[1024];
+
+	pe->u.perf.tp_id = 700;
+	l->u.link.prog_id = 3;
+	l->u.link.perf_id = 5;
+	l->u.link.bpf_cookie = 7;
+	ck_assert_int_gt(emu_fdinfo_format(reg, l, &env618, buf, sizeof(buf)), 0);
+	ck_assert_ptr_nonnull(strstr(buf, "prog_id:\t3\ntp_name:\tsys_enter_getpid\nevent_type:\ttracepoint\ncookie:\t7\n"));
+	/* An unknown id: the generic lines only. */
+	pe->u.perf.tp_id = 1;
+	ck_assert_int_gt(emu_fdinfo_format(reg, l, &env618, buf, sizeof(buf)), 0);
+	ck_assert_ptr_null(strstr(buf, "tp_name"));
+	/* 6.1 prints no per-link lines. */
+	pe->u.perf.tp_id = 700;
+	old.kver = KV(6, 1, 0);
+	ck_assert_int_gt(emu_fdinfo_format(reg, l, &old, buf, sizeof(buf)), 0);
+	ck_assert_ptr_null(strstr(buf, "tp_name"));
+	(void)p;
+}
+END_TEST
+
 START_TEST(test_format_btf_perf_and_bad_kind)
 {
 	char buf[64];
@@ -232,6 +264,7 @@ int main(void)
 	tcase_add_test(tc, test_format_map_text_exact);
 	tcase_add_test(tc, test_format_prog_and_owner);
 	tcase_add_test(tc, test_format_perf_link_uprobe);
+	tcase_add_test(tc, test_format_perf_link_tracepoint);
 	tcase_add_test(tc, test_format_btf_perf_and_bad_kind);
 	tcase_add_test(tc, test_format_small_buffer_enospc);
 	tcase_add_test(tc, test_link_names_are_the_kernels);

@@ -203,7 +203,25 @@ static int uprobe_open(void)
 	return fd;
 }
 
-static int link_create(int prog_fd, int perf_fd)
+/* The syscalls:sys_enter_getpid tracepoint of this process (tracefs must be mounted). */
+static int tracepoint_open(void)
+{
+	struct perf_event_attr pa;
+	int id = read_int_file("/sys/kernel/tracing/events/syscalls/sys_enter_getpid/id", NULL), fd;
+
+	if (id < 0)
+		die("tracepoint id (is tracefs mounted?)");
+	memset(&pa, 0, sizeof(pa));
+	pa.size = sizeof(pa);
+	pa.type = PERF_TYPE_TRACEPOINT;
+	pa.config = (uint64_t)id;
+	fd = (int)syscall(SYS_perf_event_open, &pa, 0, -1, -1, PERF_FLAG_FD_CLOEXEC);
+	if (fd < 0)
+		die("perf_event_open tracepoint");
+	return fd;
+}
+
+static int link_create(int prog_fd, int perf_fd, uint64_t cookie)
 {
 	union bpf_attr a;
 	int fd;
@@ -212,6 +230,7 @@ static int link_create(int prog_fd, int perf_fd)
 	a.link_create.prog_fd = (uint32_t)prog_fd;
 	a.link_create.target_fd = (uint32_t)perf_fd;
 	a.link_create.attach_type = BPF_PERF_EVENT;
+	a.link_create.perf_event.bpf_cookie = cookie;
 	fd = (int)sys_bpf(BPF_LINK_CREATE, &a);
 	if (fd < 0)
 		die("link_create");
@@ -304,7 +323,7 @@ static void show(const char *label, int fd)
 int main(void)
 {
 	int btf, arr, arr_mm, hash, hash_np, lru, pcpu_arr, pcpu_hash, rb, parr, frozen;
-	int sock, big, kprobe, perf, link, devnull, pipefd[2], parr_owned, tail;
+	int sock, big, kprobe, perf, link, devnull, pipefd[2], parr_owned, tail, tp_prog, tp_perf, tp_link;
 	union bpf_attr a;
 	uint32_t k = 0;
 	uint64_t v = 7;
@@ -338,7 +357,10 @@ int main(void)
 	big = prog_load("fdi_big", BPF_PROG_TYPE_SOCKET_FILTER, 600);
 	kprobe = prog_load("fdi_kprobe", BPF_PROG_TYPE_KPROBE, 2);
 	perf = uprobe_open();
-	link = link_create(kprobe, perf);
+	link = link_create(kprobe, perf, 0);
+	tp_prog = prog_load("fdi_tp", BPF_PROG_TYPE_TRACEPOINT, 2);
+	tp_perf = tracepoint_open();
+	tp_link = link_create(tp_prog, tp_perf, 7);
 	devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (devnull < 0 || pipe(pipefd) < 0)
 		die("devnull/pipe");
@@ -361,6 +383,7 @@ int main(void)
 	show("prog tail call", tail);
 	show("perf event", perf);
 	show("link", link);
+	show("tracepoint link", tp_link);
 	show("/dev/null", devnull);
 	show("pipe", pipefd[0]);
 	printf("target %d\n", fdinfo_target(1));
