@@ -48,6 +48,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <mntent.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdio_ext.h>
@@ -165,24 +166,76 @@ static enum proc_what proc_classify(const char *path, int *fd)
 	return PROC_NONE;
 }
 
+/*
+ * The (st_dev, st_ino) of every live object, rebuilt when the registry
+ * generation moves (as agent_poll.c keeps its rings): a path about an fd that
+ * is not ours then costs one fstat() and a walk of this short table, not of
+ * the registry's 4096 slots.
+ */
+struct obj_key {
+	uint64_t dev;
+	uint64_t ino;
+	uint32_t idx; /* registry slot index */
+};
+
+static pthread_mutex_t objs_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct obj_key *objs; /* EMU_REG_SLOT_CNT entries, under objs_lock */
+static uint32_t objs_cnt;    /* under objs_lock */
+static uint32_t objs_gen;    /* generation objs was built at; under objs_lock */
+static bool objs_built;      /* under objs_lock */
+
+static const struct emu_reg_slot *slot_at(uint32_t i)
+{
+	return (const void *)((const uint8_t *)agent_sess.reg + EMU_REG_HDR_SZ + (size_t)i * EMU_REG_SLOT_SZ);
+}
+
+/* Called with objs_lock held. */
+static void objs_rebuild(uint32_t gen)
+{
+	uint32_t cnt = 0;
+
+	if (!objs) {
+		objs = calloc(EMU_REG_SLOT_CNT, sizeof(*objs));
+		if (!objs)
+			return;
+	}
+	for (uint32_t i = 0; i < EMU_REG_SLOT_CNT; i++) {
+		const struct emu_reg_slot *s = slot_at(i);
+
+		/* Pairs with the store-release in emu_reg_publish() (emul/registry.c). */
+		if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) == EMU_REG_LIVE)
+			objs[cnt++] = (struct obj_key){ s->dev, s->ino, i };
+	}
+	objs_cnt = cnt;
+	objs_gen = gen;
+	objs_built = true;
+}
+
 /* The live registry slot @fd stands for, or NULL. */
 static const struct emu_reg_slot *fd_slot(int fd)
 {
-	const uint8_t *base;
+	const struct emu_reg_slot *found = NULL;
 	struct stat st;
+	uint32_t gen;
 
 	if (!agent_sess.reg || fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
 		return NULL;
-	base = (const uint8_t *)agent_sess.reg + EMU_REG_HDR_SZ;
-	for (uint32_t i = 0; i < EMU_REG_SLOT_CNT; i++) {
-		const struct emu_reg_slot *s = (const void *)(base + (size_t)i * EMU_REG_SLOT_SZ);
-
-		/* Pairs with the store-release in emu_reg_publish() (emul/registry.c). */
-		if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) == EMU_REG_LIVE && s->dev == (uint64_t)st.st_dev &&
-		    s->ino == (uint64_t)st.st_ino)
-			return s;
-	}
-	return NULL;
+	/* Read before the walk: a change during the walk makes the next call rebuild. */
+	gen = __atomic_load_n(&agent_sess.reg->generation, __ATOMIC_ACQUIRE);
+	pthread_mutex_lock(&objs_lock);
+	if (!objs_built || gen != objs_gen)
+		objs_rebuild(gen);
+	for (uint32_t i = 0; objs && i < objs_cnt; i++)
+		if (objs[i].dev == (uint64_t)st.st_dev && objs[i].ino == (uint64_t)st.st_ino) {
+			found = slot_at(objs[i].idx);
+			break;
+		}
+	pthread_mutex_unlock(&objs_lock);
+	/* The slot may have been released since the table was built. */
+	if (found && (__atomic_load_n(&found->state, __ATOMIC_ACQUIRE) != EMU_REG_LIVE ||
+		      found->dev != (uint64_t)st.st_dev || found->ino != (uint64_t)st.st_ino))
+		return NULL;
+	return found;
 }
 
 /* ---- the texts ---- */
@@ -208,13 +261,6 @@ static ssize_t raw_read_file(const char *path, char *buf, size_t sz)
 	}
 	buf[len] = 0;
 	return (ssize_t)len;
-}
-
-static uint64_t real_line(const char *text, const char *key)
-{
-	const char *p = strstr(text, key);
-
-	return p ? strtoull(p + strlen(key), NULL, 10) : 0;
 }
 
 static uint64_t count_cb(struct map *m, const void *key, void *value, void *ctx)
@@ -264,7 +310,8 @@ static uint32_t kernel_version(void)
  */
 static int fdinfo_text(int fd, const struct emu_reg_slot *slot, char *buf, size_t sz)
 {
-	char path[64], real[1024];
+	struct statx stx;
+	off_t pos = lseek(fd, 0, SEEK_CUR);
 	struct emu_fdinfo_env env = { kernel_version(), map_possible_cpus(), 0, tp_name };
 	int fl = fcntl(fd, F_GETFL), fdfl = fcntl(fd, F_GETFD), acc, n, m;
 
@@ -283,12 +330,12 @@ static int fdinfo_text(int fd, const struct emu_reg_slot *slot, char *buf, size_
 	}
 	if (fdfl & FD_CLOEXEC)
 		acc |= O_CLOEXEC;
-	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
-	if (raw_read_file(path, real, sizeof(real)) < 0)
-		real[0] = 0;
-	n = snprintf(buf, sz, "pos:\t%llu\nflags:\t0%o\nmnt_id:\t%llu\nino:\t%llu\n",
-		     (unsigned long long)real_line(real, "pos:\t"), (unsigned)acc,
-		     (unsigned long long)real_line(real, "mnt_id:\t"), (unsigned long long)real_line(real, "ino:\t"));
+	/* The backing file's mount id and inode (what its own fdinfo would say). */
+	memset(&stx, 0, sizeof(stx));
+	if (statx(fd, "", AT_EMPTY_PATH, STATX_INO | STATX_MNT_ID, &stx) < 0)
+		return -errno;
+	n = snprintf(buf, sz, "pos:\t%lld\nflags:\t0%o\nmnt_id:\t%llu\nino:\t%llu\n", (long long)(pos < 0 ? 0 : pos),
+		     (unsigned)acc, (unsigned long long)stx.stx_mnt_id, (unsigned long long)stx.stx_ino);
 	if (n < 0 || (size_t)n >= sz)
 		return -ENOSPC;
 	if (slot->kind == EMU_REG_MAP && (slot->u.map.map_flags & BPF_F_NO_PREALLOC))
