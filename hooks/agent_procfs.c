@@ -211,6 +211,17 @@ static void objs_rebuild(uint32_t gen)
 	objs_built = true;
 }
 
+/* fork() copies the lock in whatever state another thread left it; only one thread runs now. */
+static void objs_atfork_child(void)
+{
+	pthread_mutex_init(&objs_lock, NULL);
+}
+
+__attribute__((constructor)) static void procfs_init(void)
+{
+	pthread_atfork(NULL, NULL, objs_atfork_child);
+}
+
 /* The live registry slot @fd stands for, or NULL. */
 static const struct emu_reg_slot *fd_slot(int fd)
 {
@@ -456,7 +467,7 @@ static int procfs_open(const char *path, int oflags)
 		if (!bpffs_is_session())
 			return NOT_OURS;
 		if ((oflags & O_ACCMODE) != O_RDONLY)
-			return NOT_OURS; /* procfs refuses it itself */
+			return NOT_OURS; /* procfs decides, as above */
 		len = mounts_text(&text);
 		return len < 0 ? (int)len : text_fd(text, (size_t)len, oflags);
 	}
@@ -464,8 +475,16 @@ static int procfs_open(const char *path, int oflags)
 	if (!slot)
 		return NOT_OURS;
 	/* proc_fdinfo_operations: the file is 0400; writing is refused at open. */
-	if ((oflags & O_ACCMODE) != O_RDONLY || (oflags & (O_CREAT | O_TRUNC | O_DIRECTORY)))
-		return (oflags & O_DIRECTORY) ? -ENOTDIR : -EACCES;
+	if (oflags & O_DIRECTORY)
+		return -ENOTDIR;
+	/*
+	 * Opening for writing is the real procfs file's business: whether it is
+	 * allowed depends on DAC and capabilities (root may), and a write then
+	 * fails as on the kernel. DIVERGES: reading through such an fd gives the
+	 * backing file's text.
+	 */
+	if ((oflags & O_ACCMODE) != O_RDONLY || (oflags & O_TRUNC))
+		return NOT_OURS;
 	n = fdinfo_text(fd, slot, buf, sizeof(buf));
 	if (n < 0)
 		return n;
@@ -485,6 +504,10 @@ static ssize_t procfs_readlink(const char *path, char *buf, size_t sz)
 	slot = fd_slot(fd);
 	if (!slot || !(name = emu_fdinfo_link_name(slot->kind)))
 		return NOT_OURS;
+	if (!sz) {
+		errno = EINVAL; /* fs/stat.c do_readlinkat(): bufsiz <= 0 */
+		return -1;
+	}
 	len = strlen(name);
 	if (len > sz)
 		len = sz;
@@ -677,7 +700,7 @@ EXPORT FILE *setmntent(const char *path, const char *mode)
 	int fd = NOT_OURS, where = 0;
 	FILE *f;
 
-	if (proc_classify(path, &where) == PROC_MOUNTS && mode && !strcmp(mode, "r"))
+	if (proc_classify(path, &where) == PROC_MOUNTS && mode && mode[0] == 'r' && !strchr(mode, '+'))
 		fd = procfs_open(path, O_RDONLY | O_CLOEXEC);
 	if (fd == NOT_OURS) {
 		if (!next) {

@@ -320,6 +320,58 @@ static void show(const char *label, int fd)
 	free(via_thread);
 }
 
+static const char *err_name(long r)
+{
+	if (r >= 0)
+		return "ok";
+	switch (errno) {
+	case EACCES: return "EACCES";
+	case ENOTDIR: return "ENOTDIR";
+	case EBADF: return "EBADF";
+	case EINVAL: return "EINVAL";
+	case ENOENT: return "ENOENT";
+	case EPERM: return "EPERM";
+	default: return strerror(errno);
+	}
+}
+
+/* What a careless or hostile reader gets: the kernel's errors, and pread/lseek work. */
+static void misuse(int map_fd)
+{
+	char path[64], lpath[64], buf[64];
+	FILE *f;
+	int fd;
+	long r;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", map_fd);
+	snprintf(lpath, sizeof(lpath), "/proc/self/fd/%d", map_fd);
+	printf("== misuse\n");
+	r = open(path, O_WRONLY);
+	printf("open O_WRONLY: %s\n", err_name(r));
+	r = open(path, O_RDWR);
+	printf("open O_RDWR: %s\n", err_name(r));
+	r = open(path, O_RDONLY | O_DIRECTORY);
+	printf("open O_DIRECTORY: %s\n", err_name(r));
+	f = fopen(path, "w");
+	printf("fopen w: %s\n", f ? "ok" : err_name(-1));
+	r = readlink(lpath, buf, 0);
+	printf("readlink size 0: %s\n", err_name(r));
+	fd = open(path, O_RDONLY);
+	r = write(fd, "x", 1);
+	printf("write to fdinfo: %s\n", err_name(r));
+	r = pread(fd, buf, 8, 5);
+	printf("pread at 5: %ld %.*s\n", r, (int)(r < 0 ? 0 : r), buf);
+	r = lseek(fd, 0, SEEK_SET);
+	printf("lseek 0: %ld\n", r);
+	r = read(fd, buf, 4);
+	printf("read after lseek: %ld %.*s\n", r, (int)(r < 0 ? 0 : r), buf);
+	close(fd);
+	r = open("/proc/self/fdinfo/987654", O_RDONLY);
+	printf("fdinfo of a closed fd: %s\n", err_name(r));
+	r = readlink("/proc/self/fd/987654", buf, sizeof(buf));
+	printf("readlink of a closed fd: %s\n", err_name(r));
+}
+
 int main(void)
 {
 	int btf, arr, arr_mm, hash, hash_np, lru, pcpu_arr, pcpu_hash, rb, parr, frozen;
@@ -386,6 +438,7 @@ int main(void)
 	show("tracepoint link", tp_link);
 	show("/dev/null", devnull);
 	show("pipe", pipefd[0]);
+	misuse(arr);
 	printf("target %d\n", fdinfo_target(1));
 	return 0;
 }
