@@ -101,8 +101,6 @@ typedef int (*open2_fn)(const char *, int);
 typedef int (*openat2_fn)(int, const char *, int);
 typedef ssize_t (*readlink_fn)(const char *, char *, size_t);
 typedef ssize_t (*readlinkat_fn)(int, const char *, char *, size_t);
-typedef ssize_t (*readlink_chk_fn)(const char *, char *, size_t, size_t);
-typedef ssize_t (*readlinkat_chk_fn)(int, const char *, char *, size_t, size_t);
 typedef FILE *(*setmntent_fn)(const char *, const char *);
 
 /* ---- which path is it ---- */
@@ -572,85 +570,124 @@ static bool needs_mode(int flags)
 	return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE;
 }
 
-#define OPEN_BODY(next_name)                                                        \
-	mode_t mode = 0;                                                            \
-	int fd;                                                                     \
-	if (needs_mode(flags)) {                                                    \
-		va_list ap;                                                         \
-		va_start(ap, flags);                                                \
-		mode = va_arg(ap, mode_t);                                          \
-		va_end(ap);                                                         \
-	}                                                                           \
-	fd = procfs_open(path, flags);                                              \
-	if (fd != NOT_OURS)                                                         \
-		return ret_fd(fd);
+/* open(2)'s mode argument, present only with O_CREAT or O_TMPFILE. */
+#define OPEN_MODE(flags, mode)                          \
+	do {                                            \
+		if (needs_mode(flags)) {                \
+			va_list ap_;                    \
+			va_start(ap_, flags);           \
+			mode = va_arg(ap_, mode_t);     \
+			va_end(ap_);                    \
+		}                                       \
+	} while (0)
+
+/* NOT_OURS, or what the open call returns: an fd, or -1 with errno set. */
+static int open_ours(const char *path, int flags)
+{
+	int fd = procfs_open(path, flags);
+
+	return fd == NOT_OURS ? NOT_OURS : ret_fd(fd);
+}
 
 EXPORT int open(const char *path, int flags, ...)
 {
-	OPEN_BODY("open")
-	open_fn next = NEXT(open_fn, "open");
+	mode_t mode = 0;
+	int fd = open_ours(path, flags);
+	open_fn next;
+
+	if (fd != NOT_OURS)
+		return fd;
+	OPEN_MODE(flags, mode);
+	next = NEXT(open_fn, "open");
 	return next ? next(path, flags, mode) : (int)syscall(SYS_openat, AT_FDCWD, path, flags, mode);
 }
 
 EXPORT int open64(const char *path, int flags, ...)
 {
-	OPEN_BODY("open64")
-	open_fn next = NEXT(open_fn, "open64");
+	mode_t mode = 0;
+	int fd = open_ours(path, flags);
+	open_fn next;
+
+	if (fd != NOT_OURS)
+		return fd;
+	OPEN_MODE(flags, mode);
+	next = NEXT(open_fn, "open64");
 	return next ? next(path, flags, mode) : (int)syscall(SYS_openat, AT_FDCWD, path, flags, mode);
 }
 
 /* Only absolute paths are ours: a relative one (or a dirfd's) goes on unchanged. */
 EXPORT int openat(int dirfd, const char *path, int flags, ...)
 {
-	OPEN_BODY("openat")
-	openat_fn next = NEXT(openat_fn, "openat");
+	mode_t mode = 0;
+	int fd = open_ours(path, flags);
+	openat_fn next;
+
+	if (fd != NOT_OURS)
+		return fd;
+	OPEN_MODE(flags, mode);
+	next = NEXT(openat_fn, "openat");
 	return next ? next(dirfd, path, flags, mode) : (int)syscall(SYS_openat, dirfd, path, flags, mode);
 }
 
 EXPORT int openat64(int dirfd, const char *path, int flags, ...)
 {
-	OPEN_BODY("openat64")
-	openat_fn next = NEXT(openat_fn, "openat64");
+	mode_t mode = 0;
+	int fd = open_ours(path, flags);
+	openat_fn next;
+
+	if (fd != NOT_OURS)
+		return fd;
+	OPEN_MODE(flags, mode);
+	next = NEXT(openat_fn, "openat64");
 	return next ? next(dirfd, path, flags, mode) : (int)syscall(SYS_openat, dirfd, path, flags, mode);
 }
 
 /* glibc's fortified opens (io/open_2.c): O_CREAT without a mode is their error, not ours. */
-#define OPEN2(name, ...)                                                            \
-	{                                                                           \
-		int fd = procfs_open(path, flags);                                  \
-		if (fd != NOT_OURS)                                                 \
-			return ret_fd(fd);                                          \
-	}
-
 EXPORT int __open_2(const char *path, int flags);
 EXPORT int __open_2(const char *path, int flags)
 {
-	OPEN2()
-	open2_fn next = NEXT(open2_fn, "__open_2");
+	int fd = open_ours(path, flags);
+	open2_fn next;
+
+	if (fd != NOT_OURS)
+		return fd;
+	next = NEXT(open2_fn, "__open_2");
 	return next ? next(path, flags) : (int)syscall(SYS_openat, AT_FDCWD, path, flags);
 }
 
 EXPORT int __open64_2(const char *path, int flags);
 EXPORT int __open64_2(const char *path, int flags)
 {
-	OPEN2()
-	open2_fn next = NEXT(open2_fn, "__open64_2");
+	int fd = open_ours(path, flags);
+	open2_fn next;
+
+	if (fd != NOT_OURS)
+		return fd;
+	next = NEXT(open2_fn, "__open64_2");
 	return next ? next(path, flags) : (int)syscall(SYS_openat, AT_FDCWD, path, flags);
 }
 
 EXPORT int __openat_2(int dirfd, const char *path, int flags);
 EXPORT int __openat_2(int dirfd, const char *path, int flags)
 {
-	OPEN2()
-	openat2_fn next = NEXT(openat2_fn, "__openat_2");
+	int fd = open_ours(path, flags);
+	openat2_fn next;
+
+	if (fd != NOT_OURS)
+		return fd;
+	next = NEXT(openat2_fn, "__openat_2");
 	return next ? next(dirfd, path, flags) : (int)syscall(SYS_openat, dirfd, path, flags);
 }
 
 EXPORT int __openat64_2(int dirfd, const char *path, int flags);
 EXPORT int __openat64_2(int dirfd, const char *path, int flags)
 {
-	OPEN2()
-	openat2_fn next = NEXT(openat2_fn, "__openat64_2");
+	int fd = open_ours(path, flags);
+	openat2_fn next;
+
+	if (fd != NOT_OURS)
+		return fd;
+	next = NEXT(openat2_fn, "__openat64_2");
 	return next ? next(dirfd, path, flags) : (int)syscall(SYS_openat, dirfd, path, flags);
 }
 
