@@ -1,8 +1,12 @@
 #!/bin/sh
-# demo.sh - bpftrace tracing a real program, unprivileged, through bpftime:
-# bpftrace's bpf() and perf calls are answered by bpftime-run, and its
-# uprobes run inside the traced program (the preloaded agent), with no
-# capability, no kernel eBPF and no kernel uprobe.
+# demo.sh - the README's demo: real eBPF tools, unprivileged, through bpftime.
+#
+# Part 1 (scripts/demo-bpftool.sh): bpftool loads, pins, runs, dumps and
+# inspects a program and a map; every bpf() call is answered by bpftime-run.
+#
+# Part 2: bpftrace tracing a real program. bpftrace's bpf() and perf calls are
+# answered by bpftime-run, and its uprobes run inside the traced program (the
+# preloaded agent), with no capability, no kernel eBPF and no kernel uprobe.
 #
 #   1. a small server runs under bpftime-run, calling bt_target(i) every 5 ms;
 #   2. bpftrace, under bpftime-run in the same session, attaches to it and
@@ -32,6 +36,14 @@ else
 fi
 command -v bpftrace >/dev/null || { echo "demo: bpftrace is not installed (apt-get install bpftrace)" >&2; exit 1; }
 command -v cc >/dev/null || { echo "demo: no C compiler (apt-get install gcc)" >&2; exit 1; }
+
+if [ -x "$B/bpftime-run" ]; then
+	printf '=== Part 1: bpftool, unprivileged ===\n'
+	BPFTIME_BUILDDIR=$B "$top/scripts/demo-bpftool.sh"
+else
+	echo "demo: part 1 (bpftool) needs the build tree's test program; skipped with an installed bpftime" >&2
+fi
+printf '\n=== Part 2: bpftrace tracing a running program, unprivileged ===\n'
 
 T=$(mktemp -d /tmp/bpftime-demo.XXXXXX)
 SRV=

@@ -8,6 +8,8 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 PKGS="autoconf automake libtool pkg-config make gcc clang llvm-dev
 libseccomp-dev libbpf-dev libcap-dev check libcapstone-dev libelf-dev zlib1g-dev
 linux-libc-dev bpftool bpftrace bpfcc-tools python3 util-linux strace linux-headers-amd64"
+# A Go loader (cilium/ebpf, as Debian packages it) for the Go end-to-end test.
+PKGS="$PKGS golang-go golang-github-cilium-ebpf-dev"
 
 missing=""
 for p in $PKGS; do

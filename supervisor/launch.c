@@ -7,7 +7,8 @@
  *      geteuid() == 0; files the workload creates still belong to the real
  *      user on disk, because uid 0 inside maps to that user outside). Then the
  *      session's pin directory is bind-mounted on /sys/fs/bpf and the prepared
- *      tracefs tree on /sys/kernel/tracing, so clients find what they look
+ *      tracefs tree on /sys/kernel/tracing (and /sys/kernel/debug/tracing,
+ *      where older loaders look), so clients find what they look
  *      for without any privilege and without trapping open(2).
  *   2. PR_SET_NO_NEW_PRIVS, then the filter (filter.c), which yields the
  *      listener fd.
@@ -32,6 +33,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -89,6 +91,26 @@ static int enter_private_ns(const struct sup_launch_opts *o)
 	return 0;
 }
 
+/*
+ * Loaders written before tracefs had its own mount point look for it under
+ * debugfs, at /sys/kernel/debug/tracing (cilium/ebpf before 0.10, for one).
+ * Give them the same tree there. Without debugfs that directory does not
+ * exist and sysfs will not let us create it, so a small tmpfs on
+ * /sys/kernel/debug holds the mount point (in our namespace only). Best
+ * effort: a loader that reads /sys/kernel/tracing works either way.
+ */
+static void mount_debug_tracing(const char *dir)
+{
+	if (mount(dir, "/sys/kernel/debug/tracing", NULL, MS_BIND | MS_REC, NULL) == 0)
+		return;
+	if (errno == ENOENT &&
+	    mount("tmpfs", "/sys/kernel/debug", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=755,size=16k") == 0 &&
+	    (mkdir("/sys/kernel/debug/tracing", 0755) == 0 || errno == EEXIST) &&
+	    mount(dir, "/sys/kernel/debug/tracing", NULL, MS_BIND | MS_REC, NULL) == 0)
+		return;
+	log_debug("no tracefs tree at /sys/kernel/debug/tracing (%s); /sys/kernel/tracing has it\n", strerror(errno));
+}
+
 static int prepare_mounts(const struct sup_launch_opts *o)
 {
 	/* Our mounts must not propagate back to the host. */
@@ -98,6 +120,8 @@ static int prepare_mounts(const struct sup_launch_opts *o)
 		return -errno;
 	if (o->tracefs_dir && mount(o->tracefs_dir, "/sys/kernel/tracing", NULL, MS_BIND | MS_REC, NULL) < 0)
 		return -errno;
+	if (o->tracefs_dir)
+		mount_debug_tracing(o->tracefs_dir);
 	return 0;
 }
 
