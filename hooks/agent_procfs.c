@@ -32,7 +32,13 @@
  *
  * The answer is a read-only fd on a sealed memfd holding the text (reopened
  * O_RDONLY through /proc/self/fd, so writes fail with EBADF as on procfs),
- * wrapped by fdopen() for fopen().
+ * wrapped by fdopen() for fopen(). An open for writing is left to procfs,
+ * which decides by DAC and capabilities as it does for any fdinfo file.
+ *
+ * Cost: a path that does not start with "/proc/" (or is not /etc/mtab) costs
+ * a few byte compares; an fd path of a regular file that is not ours costs
+ * one fstat() and a walk of a table of the live objects' (st_dev, st_ino),
+ * rebuilt only when the registry generation moves (bench/procfs_bench.sh).
  *
  * DIVERGES: the generic "pos/mnt_id/ino" lines are those of the backing file
  * (the kernel shows the anon inode shared by all bpf fds); a statically
