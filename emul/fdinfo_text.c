@@ -23,10 +23,10 @@
  * hashtab.c, ringbuf.c); before 6.4: bpf_map_memory_footprint() in
  * syscall.c, round_up(max_entries * round_up(key_size + value_size, 8),
  * PAGE_SIZE), with bpf_map_value_size()'s per-CPU and fd-map value sizes.
- * The kernel structure sizes below are those of this project's reference
- * kernel (6.18 x86-64), found by solving the memlock figures it reports
- * for maps and programs of several sizes (tests/e2e/agent-fdinfo.sh keeps
- * them honest).
+ * The kernel structure sizes come from the running kernel's vmlinux BTF
+ * (emul/fdinfo_sizes.c; the caller passes them in env->ks), with the 6.18
+ * x86-64 reference kernel's as defaults. tests/e2e/agent-fdinfo.sh compares
+ * every figure with the running kernel's.
  */
 #include "emul/fdinfo_text.h"
 
@@ -43,19 +43,30 @@
 #define PAGE_ALIGN(x) (((x) + PAGE_SZ - 1) & ~(PAGE_SZ - 1))
 #define RND8(x) (((uint64_t)(x) + 7) & ~7ull)
 
+/* Not in vmlinux BTF as structures of their own. */
+#define K_LLIST_NODE_SZ 8       /* sizeof(struct llist_node) */
+#define K_HTAB_LOCK_COUNT 8     /* HASHTAB_MAP_LOCK_COUNT: per-CPU int counters counted by htab_map_mem_usage() */
+#define K_RINGBUF_META_PAGES 3  /* RINGBUF_NR_META_PAGES: the header page and the two position pages */
+
 /*
- * DIVERGES: these sizes depend on the kernel's build configuration; they are
- * those of the 6.18 x86-64 reference kernel. Another kernel may report a few
- * bytes more or less for the same map.
+ * The 6.18 x86-64 reference kernel's sizes (its vmlinux BTF), used where the
+ * running kernel's BTF does not name a structure.
+ * DIVERGES: on a kernel without vmlinux BTF, memlock may be off by the
+ * difference in these structure sizes.
  */
-#define K_PROG_HDR_SZ 96      /* offsetof(struct bpf_prog, insns): 500 insns fit one page, 501 do not */
-#define K_ARRAY_SZ 312        /* sizeof(struct bpf_array) */
-#define K_RINGBUF_MAP_SZ 304  /* sizeof(struct bpf_ringbuf_map) */
-#define K_HTAB_FIXED_SZ 896   /* sizeof(struct bpf_htab) (+ per-CPU lock counters, 2 CPUs) */
-#define K_HTAB_BUCKET_SZ 16   /* sizeof(struct bucket) */
-#define K_HTAB_ELEM_SZ 48     /* sizeof(struct htab_elem) */
-#define K_LLIST_NODE_SZ 8     /* sizeof(struct llist_node) */
-#define K_RINGBUF_META_PAGES 3 /* RINGBUF_NR_META_PAGES: the header page and the two position pages */
+static const struct emu_kstruct_sizes ref_sizes = {
+	.prog = 96, .array = 312, .htab = 832, .htab_bucket = 16, .htab_elem = 48, .ringbuf_map = 304,
+};
+
+void emu_kstruct_sizes_default(struct emu_kstruct_sizes *ks)
+{
+	*ks = ref_sizes;
+}
+
+static const struct emu_kstruct_sizes *sizes(const struct emu_kstruct_sizes *ks)
+{
+	return ks ? ks : &ref_sizes;
+}
 
 uint32_t emu_kver_parse(const char *release)
 {
@@ -73,14 +84,14 @@ uint32_t emu_prog_verified_insns(const struct emu_reg_prog *rp)
 	return 0;
 }
 
-uint64_t emu_prog_memlock(uint32_t insn_cnt)
+uint64_t emu_prog_memlock(uint32_t insn_cnt, const struct emu_kstruct_sizes *ks)
 {
 	/*
 	 * bpf_prog_size(): max(sizeof(struct bpf_prog), offsetof(.., insns[n])), in whole pages.
 	 * DIVERGES: the kernel counts after the verifier's rewrites (bpf_prog_realloc() grows
 	 * prog->pages when patching adds instructions); we count the instructions as loaded.
 	 */
-	return PAGE_ALIGN((uint64_t)K_PROG_HDR_SZ + (uint64_t)insn_cnt * sizeof(struct bpf_insn));
+	return PAGE_ALIGN((uint64_t)sizes(ks)->prog + (uint64_t)insn_cnt * sizeof(struct bpf_insn));
 }
 
 static bool is_fd_map(uint32_t type)
@@ -109,9 +120,10 @@ static uint64_t footprint(const struct emu_reg_map *m, uint32_t type, uint32_t c
 }
 
 /* arraymap.c array_map_mem_usage(); the fd arrays use it too. */
-static uint64_t array_usage(const struct emu_reg_map *m, uint32_t type, uint32_t cpu_cnt)
+static uint64_t array_usage(const struct emu_reg_map *m, uint32_t type, uint32_t cpu_cnt,
+			    const struct emu_kstruct_sizes *ks)
 {
-	uint64_t elem = RND8(m->value_size), n = m->max_entries, usage = K_ARRAY_SZ;
+	uint64_t elem = RND8(m->value_size), n = m->max_entries, usage = ks->array;
 
 	if (type == BPF_MAP_TYPE_PERCPU_ARRAY)
 		return usage + n * sizeof(void *) + n * elem * cpu_cnt;
@@ -135,10 +147,12 @@ static uint64_t htab_usage(const struct emu_reg_map *m, uint32_t type, const str
 	bool percpu = type == BPF_MAP_TYPE_PERCPU_HASH || type == BPF_MAP_TYPE_LRU_PERCPU_HASH;
 	bool lru = type == BPF_MAP_TYPE_LRU_HASH || type == BPF_MAP_TYPE_LRU_PERCPU_HASH;
 	bool prealloc = !(m->map_flags & BPF_F_NO_PREALLOC);
+	const struct emu_kstruct_sizes *ks = sizes(env->ks);
 	uint64_t vsz = RND8(m->value_size), cpus = env->cpu_cnt, n;
 	/* htab_map_alloc(): a per-CPU element stores a pointer to its per-CPU values. */
-	uint64_t elem = K_HTAB_ELEM_SZ + RND8(m->key_size) + (percpu ? sizeof(void *) : vsz);
-	uint64_t usage = K_HTAB_FIXED_SZ + K_HTAB_BUCKET_SZ * roundup_pow2(m->max_entries);
+	uint64_t elem = ks->htab_elem + RND8(m->key_size) + (percpu ? sizeof(void *) : vsz);
+	uint64_t usage = ks->htab + (uint64_t)ks->htab_bucket * roundup_pow2(m->max_entries) +
+			 sizeof(int) * cpus * K_HTAB_LOCK_COUNT;
 
 	if (prealloc) {
 		n = m->max_entries;
@@ -159,11 +173,11 @@ static uint64_t htab_usage(const struct emu_reg_map *m, uint32_t type, const str
 }
 
 /* ringbuf.c ringbuf_map_mem_usage(). */
-static uint64_t ringbuf_usage(const struct emu_reg_map *m)
+static uint64_t ringbuf_usage(const struct emu_reg_map *m, const struct emu_kstruct_sizes *ks)
 {
 	uint64_t data_pages = m->max_entries / PAGE_SZ;
 
-	return K_RINGBUF_MAP_SZ + (K_RINGBUF_META_PAGES + data_pages) * PAGE_SZ +
+	return ks->ringbuf_map + (K_RINGBUF_META_PAGES + data_pages) * PAGE_SZ +
 	       (K_RINGBUF_META_PAGES + 2 * data_pages) * sizeof(void *);
 }
 
@@ -181,7 +195,7 @@ uint64_t emu_map_memlock(const struct emu_reg_slot *slot, const struct emu_fdinf
 	case BPF_MAP_TYPE_PERF_EVENT_ARRAY:
 	case BPF_MAP_TYPE_CGROUP_ARRAY:
 	case BPF_MAP_TYPE_ARRAY_OF_MAPS:
-		return array_usage(m, type, env->cpu_cnt);
+		return array_usage(m, type, env->cpu_cnt, sizes(env->ks));
 	case BPF_MAP_TYPE_HASH:
 	case BPF_MAP_TYPE_PERCPU_HASH:
 	case BPF_MAP_TYPE_LRU_HASH:
@@ -189,7 +203,7 @@ uint64_t emu_map_memlock(const struct emu_reg_slot *slot, const struct emu_fdinf
 	case BPF_MAP_TYPE_HASH_OF_MAPS:
 		return htab_usage(m, type, env);
 	case BPF_MAP_TYPE_RINGBUF:
-		return ringbuf_usage(m);
+		return ringbuf_usage(m, sizes(env->ks));
 	default:
 		/*
 		 * DIVERGES: queue/stack, bloom filter, stack trace and LPM trie have
@@ -261,13 +275,13 @@ static void put_tag(struct text *t, const uint8_t tag[8])
 	put(t, "\n");
 }
 
-static void prog_text(struct text *t, const struct emu_reg_slot *s)
+static void prog_text(struct text *t, const struct emu_reg_slot *s, const struct emu_fdinfo_env *env)
 {
 	const struct emu_reg_prog *rp = &s->u.prog;
 
 	put(t, "prog_type:\t%u\nprog_jited:\t%u\n", s->type, 0u);
 	put_tag(t, rp->tag);
-	put(t, "memlock:\t%llu\nprog_id:\t%u\n", (unsigned long long)emu_prog_memlock(rp->insn_cnt), s->id);
+	put(t, "memlock:\t%llu\nprog_id:\t%u\n", (unsigned long long)emu_prog_memlock(rp->insn_cnt, env->ks), s->id);
 	put(t, "run_time_ns:\t%llu\nrun_cnt:\t%llu\nrecursion_misses:\t%llu\n", 0ull, 0ull, 0ull);
 	put(t, "verified_insns:\t%u\n", emu_prog_verified_insns(rp));
 }
@@ -370,7 +384,7 @@ int emu_fdinfo_format(const struct emu_reg_hdr *reg, const struct emu_reg_slot *
 	buf[0] = 0;
 	switch (slot->kind) {
 	case EMU_REG_PROG:
-		prog_text(&t, slot);
+		prog_text(&t, slot, env);
 		break;
 	case EMU_REG_MAP:
 		map_text(&t, reg, slot, env);

@@ -16,6 +16,26 @@
 
 #include "emul/registry_layout.h"
 
+/* Sizes of kernel structures the memlock formulas add up (bytes). */
+struct emu_kstruct_sizes {
+	uint32_t prog;        /* struct bpf_prog: offsetof(.., insns) */
+	uint32_t array;       /* struct bpf_array */
+	uint32_t htab;        /* struct bpf_htab */
+	uint32_t htab_bucket; /* struct bucket (kernel/bpf/hashtab.c) */
+	uint32_t htab_elem;   /* struct htab_elem */
+	uint32_t ringbuf_map; /* struct bpf_ringbuf_map */
+};
+
+/** The sizes of the 6.18 x86-64 reference kernel. */
+void emu_kstruct_sizes_default(struct emu_kstruct_sizes *ks);
+
+/**
+ * Overwrite in @ks the sizes that vmlinux BTF @btf (@sz bytes, e.g.
+ * /sys/kernel/btf/vmlinux) describes; the others are left as they are.
+ * Returns how many were found, -EINVAL if @btf is not BTF.
+ */
+int emu_kstruct_sizes_from_btf(const void *btf, size_t sz, struct emu_kstruct_sizes *ks);
+
 /* The tracepoint name ("sys_enter_openat") of tracefs id @tp_id, or NULL. */
 typedef const char *(*emu_tp_name_fn)(uint32_t tp_id);
 
@@ -25,6 +45,7 @@ struct emu_fdinfo_env {
 	uint32_t cpu_cnt;        /* possible CPUs (num_possible_cpus()) */
 	uint64_t elem_cnt;       /* elements now in the map (only read for BPF_F_NO_PREALLOC hashes) */
 	emu_tp_name_fn tp_name;  /* names a perf link's tracepoint; NULL: no per-link lines for it */
+	const struct emu_kstruct_sizes *ks; /* NULL: emu_kstruct_sizes_default() */
 };
 
 /** KERNEL_VERSION(a, b, c) of a uname release string ("6.18.44-fc"); 0 if it does not parse. */
@@ -33,8 +54,8 @@ uint32_t emu_kver_parse(const char *release);
 /** bpf_prog_info.verified_insns and fdinfo's verified_insns (no verifier yet: 0). */
 uint32_t emu_prog_verified_insns(const struct emu_reg_prog *rp);
 
-/** fdinfo "memlock" of a program of @insn_cnt instructions (prog->pages << PAGE_SHIFT). */
-uint64_t emu_prog_memlock(uint32_t insn_cnt);
+/** fdinfo "memlock" of a program of @insn_cnt instructions (prog->pages << PAGE_SHIFT); @ks may be NULL. */
+uint64_t emu_prog_memlock(uint32_t insn_cnt, const struct emu_kstruct_sizes *ks);
 
 /** fdinfo "memlock" of map @slot (map_mem_usage() of kernel/bpf/arraymap.c, hashtab.c, ringbuf.c; or the pre-6.4 footprint). */
 uint64_t emu_map_memlock(const struct emu_reg_slot *slot, const struct emu_fdinfo_env *env);

@@ -307,6 +307,46 @@ static const char *tp_name(uint32_t tp_id)
 	return tp_event_lookup_id(tp_id, &ev) ? NULL : ev->name;
 }
 
+/* The running kernel's structure sizes, read once from its vmlinux BTF (emul/fdinfo_sizes.c). */
+static struct emu_kstruct_sizes ksizes;
+static pthread_once_t ksizes_once = PTHREAD_ONCE_INIT;
+
+static void ksizes_load(void)
+{
+	size_t cap = 8u << 20, len = 0;
+	_cleanup_close_ int fd = -1;
+	_cleanup_free_ uint8_t *buf = NULL;
+
+	emu_kstruct_sizes_default(&ksizes);
+	fd = (int)syscall(SYS_openat, AT_FDCWD, "/sys/kernel/btf/vmlinux", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	for (;;) {
+		ssize_t n;
+
+		if (buf && len == cap) {
+			uint8_t *nb;
+
+			if (cap >= (64u << 20))
+				return; /* not vmlinux BTF as we know it */
+			nb = realloc(buf, cap * 2);
+			if (!nb)
+				return;
+			buf = nb;
+			cap *= 2;
+		} else if (!buf && !(buf = malloc(cap))) {
+			return;
+		}
+		n = read(fd, buf + len, cap - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	emu_kstruct_sizes_from_btf(buf, len, &ksizes);
+}
+
 static uint32_t kernel_version(void)
 {
 	static uint32_t kver;
@@ -327,11 +367,12 @@ static int fdinfo_text(int fd, const struct emu_reg_slot *slot, char *buf, size_
 {
 	struct statx stx;
 	off_t pos = lseek(fd, 0, SEEK_CUR);
-	struct emu_fdinfo_env env = { kernel_version(), map_possible_cpus(), 0, tp_name };
+	struct emu_fdinfo_env env = { kernel_version(), map_possible_cpus(), 0, tp_name, &ksizes };
 	int fl = fcntl(fd, F_GETFL), fdfl = fcntl(fd, F_GETFD), acc, n, m;
 
 	if (fl < 0 || fdfl < 0)
 		return -errno;
+	pthread_once(&ksizes_once, ksizes_load);
 	switch (slot->kind) {
 	case EMU_REG_MAP:
 		acc = fl & O_ACCMODE;

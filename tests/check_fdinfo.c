@@ -10,6 +10,8 @@
 #include <check.h>
 #include <errno.h>
 #include <linux/bpf.h>
+#include <linux/btf.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -58,7 +60,7 @@ static const char *tp_name_of(uint32_t tp_id)
 	return tp_id == 700 ? "sys_enter_getpid" : NULL;
 }
 
-static const struct emu_fdinfo_env env618 = { KV(6, 18, 44), 2, 0, tp_name_of };
+static const struct emu_fdinfo_env env618 = { KV(6, 18, 44), 2, 0, tp_name_of, NULL };
 
 struct memlock_case {
 	uint32_t type, k, v, n, flags;
@@ -94,9 +96,125 @@ START_TEST(test_map_memlock_matches_6_18)
 }
 END_TEST
 
+START_TEST(test_map_memlock_counts_cpus)
+{
+	struct emu_fdinfo_env env = env618;
+
+	/* 832 + 16 buckets * 16 + 4 CPUs * 8 lock ints * 4 + (16 + 4 spare) * 64 + 4 extra_elems pointers * 8 */
+	env.cpu_cnt = 4;
+	ck_assert_uint_eq(emu_map_memlock(map_slot(BPF_MAP_TYPE_HASH, 4, 8, 16, 0), &env), 2528);
+	/* 312 + 4 pointers + 4 * 8 bytes * 4 CPUs */
+	ck_assert_uint_eq(emu_map_memlock(map_slot(BPF_MAP_TYPE_PERCPU_ARRAY, 4, 8, 4, 0), &env), 472);
+}
+END_TEST
+
+START_TEST(test_map_memlock_uses_given_sizes)
+{
+	struct emu_kstruct_sizes ks;
+	struct emu_fdinfo_env env = env618;
+
+	emu_kstruct_sizes_default(&ks);
+	ks.array = 400;
+	ks.prog = 200;
+	env.ks = &ks;
+	ck_assert_uint_eq(emu_map_memlock(map_slot(BPF_MAP_TYPE_ARRAY, 4, 8, 4, 0), &env), 432);
+	/* (4096 - 200) / 8 = 487 instructions fit one page */
+	ck_assert_uint_eq(emu_prog_memlock(487, &ks), 4096);
+	ck_assert_uint_eq(emu_prog_memlock(488, &ks), 8192);
+}
+END_TEST
+
+/* A small BTF blob: int, STRUCT bpf_array (400), FUNC_PROTO (2 params), STRUCT bucket (24), then @tail_kind. */
+static size_t btf_blob(uint8_t *b, uint32_t tail_kind)
+{
+	static const char str[] = "\0int\0bpf_array\0bucket\0htab_elem";
+	struct btf_header h = { .magic = BTF_MAGIC, .version = BTF_VERSION, .hdr_len = sizeof(h) };
+	uint8_t *t = b + sizeof(h);
+	struct btf_type bt;
+	uint32_t u32;
+	struct btf_member mem = { 0 };
+	struct btf_param par = { 0 };
+
+	bt = (struct btf_type){ .name_off = 1, .info = BTF_KIND_INT << 24, .size = 4 };
+	memcpy(t, &bt, sizeof(bt)), t += sizeof(bt);
+	u32 = 32;
+	memcpy(t, &u32, 4), t += 4;
+	bt = (struct btf_type){ .name_off = 5, .info = BTF_KIND_STRUCT << 24 | 1, .size = 400 };
+	memcpy(t, &bt, sizeof(bt)), t += sizeof(bt);
+	memcpy(t, &mem, sizeof(mem)), t += sizeof(mem);
+	bt = (struct btf_type){ .name_off = 0, .info = BTF_KIND_FUNC_PROTO << 24 | 2, .type = 1 };
+	memcpy(t, &bt, sizeof(bt)), t += sizeof(bt);
+	memcpy(t, &par, sizeof(par)), t += sizeof(par);
+	memcpy(t, &par, sizeof(par)), t += sizeof(par);
+	bt = (struct btf_type){ .name_off = 15, .info = BTF_KIND_STRUCT << 24, .size = 24 };
+	memcpy(t, &bt, sizeof(bt)), t += sizeof(bt);
+	bt = (struct btf_type){ .name_off = 0, .info = tail_kind << 24, .size = 0 };
+	memcpy(t, &bt, sizeof(bt)), t += sizeof(bt);
+	bt = (struct btf_type){ .name_off = 22, .info = BTF_KIND_STRUCT << 24, .size = 99 };
+	memcpy(t, &bt, sizeof(bt)), t += sizeof(bt);
+	h.type_off = 0;
+	h.type_len = (uint32_t)(t - (b + sizeof(h)));
+	h.str_off = h.type_len;
+	h.str_len = sizeof(str);
+	memcpy(t, str, sizeof(str));
+	memcpy(b, &h, sizeof(h));
+	return sizeof(h) + h.type_len + h.str_len;
+}
+
+START_TEST(test_kstruct_sizes_from_btf)
+{
+	uint8_t b[512];
+	struct emu_kstruct_sizes ks, def;
+	size_t n;
+
+	emu_kstruct_sizes_default(&def);
+	/* A known kind (PTR) in between: all three structs are found. */
+	n = btf_blob(b, BTF_KIND_PTR);
+	ks = def;
+	ck_assert_int_eq(emu_kstruct_sizes_from_btf(b, n, &ks), 3);
+	ck_assert_uint_eq(ks.array, 400);
+	ck_assert_uint_eq(ks.htab_bucket, 24);
+	ck_assert_uint_eq(ks.htab_elem, 99);
+	ck_assert_uint_eq(ks.htab, def.htab);
+	/* An unknown kind stops the walk: what follows keeps its default. */
+	n = btf_blob(b, 31);
+	ks = def;
+	ck_assert_int_eq(emu_kstruct_sizes_from_btf(b, n, &ks), 2);
+	ck_assert_uint_eq(ks.htab_elem, def.htab_elem);
+	/* Truncated or not BTF: -EINVAL, nothing changed. */
+	ks = def;
+	ck_assert_int_eq(emu_kstruct_sizes_from_btf(b, n - 10, &ks), -EINVAL);
+	ck_assert_int_eq(emu_kstruct_sizes_from_btf(b, 8, &ks), -EINVAL);
+	b[0] ^= 0xff;
+	ck_assert_int_eq(emu_kstruct_sizes_from_btf(b, n, &ks), -EINVAL);
+	ck_assert_uint_eq(ks.array, def.array);
+}
+END_TEST
+
+START_TEST(test_kstruct_sizes_of_running_kernel)
+{
+	FILE *f = fopen("/sys/kernel/btf/vmlinux", "r");
+	struct emu_kstruct_sizes ks;
+	uint8_t *buf;
+	size_t n;
+
+	if (!f)
+		return; /* no vmlinux BTF here: the defaults are all there is */
+	buf = malloc(64u << 20);
+	ck_assert_ptr_nonnull(buf);
+	n = fread(buf, 1, 64u << 20, f);
+	fclose(f);
+	emu_kstruct_sizes_default(&ks);
+	/* Every structure the formulas use is named in a BPF-enabled kernel's BTF. */
+	ck_assert_int_eq(emu_kstruct_sizes_from_btf(buf, n, &ks), 6);
+	ck_assert_uint_gt(ks.array, 200);
+	free(buf);
+}
+END_TEST
+
 START_TEST(test_map_memlock_before_6_4_is_footprint)
 {
-	struct emu_fdinfo_env env = { KV(6, 1, 0), 2, 0, NULL };
+	struct emu_fdinfo_env env = { KV(6, 1, 0), 2, 0, NULL, NULL };
 
 	/* round_up(4 * round_up(4 + 8, 8), 4096) */
 	ck_assert_uint_eq(emu_map_memlock(map_slot(BPF_MAP_TYPE_ARRAY, 4, 8, 4, 0), &env), 4096);
@@ -109,10 +227,10 @@ END_TEST
 
 START_TEST(test_prog_memlock_pages)
 {
-	ck_assert_uint_eq(emu_prog_memlock(2), 4096);
-	ck_assert_uint_eq(emu_prog_memlock(500), 4096);
-	ck_assert_uint_eq(emu_prog_memlock(501), 8192);
-	ck_assert_uint_eq(emu_prog_memlock(600), 8192);
+	ck_assert_uint_eq(emu_prog_memlock(2, NULL), 4096);
+	ck_assert_uint_eq(emu_prog_memlock(500, NULL), 4096);
+	ck_assert_uint_eq(emu_prog_memlock(501, NULL), 8192);
+	ck_assert_uint_eq(emu_prog_memlock(600, NULL), 8192);
 }
 END_TEST
 
@@ -258,6 +376,10 @@ int main(void)
 
 	tcase_add_checked_fixture(tc, reg_setup, reg_teardown);
 	tcase_add_loop_test(tc, test_map_memlock_matches_6_18, 0, (int)(sizeof(cases_618) / sizeof(cases_618[0])));
+	tcase_add_test(tc, test_map_memlock_counts_cpus);
+	tcase_add_test(tc, test_map_memlock_uses_given_sizes);
+	tcase_add_test(tc, test_kstruct_sizes_from_btf);
+	tcase_add_test(tc, test_kstruct_sizes_of_running_kernel);
 	tcase_add_test(tc, test_map_memlock_before_6_4_is_footprint);
 	tcase_add_test(tc, test_prog_memlock_pages);
 	tcase_add_test(tc, test_kver_parse);
