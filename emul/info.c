@@ -19,6 +19,7 @@
 
 #include "common/log.h"
 #include "common/utils.h"
+#include "emul/fdinfo_text.h"
 
 /* pread() until @n bytes: sysfs files (the kernel's BTF) return short reads. */
 static int pread_full(int fd, void *buf, size_t n)
@@ -93,7 +94,8 @@ static int prog_info(struct emu_session *s, const struct emu_target *t, struct e
 		info.created_by_uid = rp->uid;
 		info.gpl_compatible = rp->gpl ? 1 : 0;
 		info.btf_id = rp->btf_id;
-		info.verified_insns = 0; /* nothing was verified (see prog_cmds.c) */
+		/* One source with /proc/self/fdinfo's verified_insns (emul/fdinfo_text.c). */
+		info.verified_insns = emu_prog_verified_insns(rp);
 		info.nr_map_ids = rp->map_cnt;
 		info.map_ids = umaps;
 		if (ulen_maps && umaps) {

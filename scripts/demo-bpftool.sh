@@ -23,6 +23,10 @@ trap 'rm -rf "$T"' EXIT
 chmod 755 "$T"
 # The unprivileged user must be able to run bpftime-run wherever the build tree lives.
 cp "$RUN" "$T/bpftime-run" && RUN=$T/bpftime-run
+# The agent beside it answers /proc/self/fdinfo for bpftool (memlock, pins).
+if [ -f "$B/.libs/libbpftime-agent.so" ]; then
+	mkdir -p "$T/.libs" && cp "$B/.libs/libbpftime-agent.so" "$T/.libs/" && chmod -R a+rX "$T/.libs"
+fi
 cp "$OBJ" "$T/prog.o"
 head -c 64 /dev/zero >"$T/packet"
 mkdir "$T/out"
