@@ -301,7 +301,8 @@ static int helper_check(uint32_t type, const struct bpf_insn *in, uint32_t i, in
 				return say(log, cookie, -EINVAL, msg);
 			}
 	}
-	if (emu_helpers_sup_has(in->imm))
+	/* bpf_tail_call: the interpreter runs it through the prog array (sup_tail_call(), emul/prog_cmds.c). */
+	if (in->imm == BPF_FUNC_tail_call || emu_helpers_sup_has(in->imm))
 		return 0;
 	snprintf(msg, sizeof(msg),
 		 "bpftime: insn %u: helper #%d is not available to socket-buffer programs in bpftime "
