@@ -41,12 +41,12 @@ else
 	echo "1..$n"
 	exit 1
 fi
-cc -O0 -fno-omit-frame-pointer -pthread -o "$T/target" "$S/tests/e2e/agent_target.c" || exit 1
+cc -O0 -fno-omit-frame-pointer -pthread -o "$T/ago_target" "$S/tests/e2e/agent_target.c" || exit 1
 rm -rf "$T/gocache"
 chmod -R a+rX "$T"
 CALLS=3000
 GETPIDS=200
-LOAD="$T/go_loader $T/prog.o $T/target $CALLS $GETPIDS"
+LOAD="$T/go_loader $T/prog.o $T/ago_target $CALLS $GETPIDS"
 
 # cilium/ebpf 0.9 finds tracefs under debugfs only; mount it in a private namespace.
 timeout 120 unshare -m sh -c 'mount -t debugfs nodev /sys/kernel/debug 2>/dev/null; exec "$@"' sh $LOAD >"$T/kern" 2>"$T/kern.err"

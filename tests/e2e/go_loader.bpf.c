@@ -76,7 +76,10 @@ int BPF_KRETPROBE(go_return, int ret)
 }
 
 /* The tracepoint sees every process; the test's target is the one named
- * "target" (the kernel side runs on the whole machine). */
+ * "ago_target" (the kernel side runs on the whole machine, where other
+ * tests may be running programs of their own). */
+static const char target_comm[] = "ago_target";
+
 SEC("tracepoint/syscalls/sys_enter_getpid")
 int go_getpid(void *ctx)
 {
@@ -84,9 +87,9 @@ int go_getpid(void *ctx)
 	__u64 tgid;
 
 	bpf_get_current_comm(comm, sizeof(comm));
-	if (comm[0] != 't' || comm[1] != 'a' || comm[2] != 'r' || comm[3] != 'g' || comm[4] != 'e' ||
-	    comm[5] != 't' || comm[6] != 0)
-		return 0;
+	for (int i = 0; i < (int)sizeof(target_comm); i++)
+		if (comm[i] != target_comm[i])
+			return 0;
 	bump(2);
 	tgid = bpf_get_current_pid_tgid() >> 32;
 	bpf_perf_event_output(ctx, &pids, BPF_F_CURRENT_CPU, &tgid, sizeof(tgid));
