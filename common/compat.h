@@ -34,6 +34,16 @@
 #define COMPAT_BPF_TRACE_UPROBE_MULTI 48
 #define COMPAT_BPF_LINK_TYPE_UPROBE_MULTI 12
 
+/*
+ * Linux 6.10: a BPF cookie for raw tracepoints. bpf_attr.raw_tracepoint
+ * gained `__u32 :32; __aligned_u64 cookie;` after prog_fd (offset 16, and
+ * BPF_RAW_TRACEPOINT_OPEN_LAST_FIELD became raw_tracepoint.cookie), and
+ * bpf_link_info.raw_tracepoint the same after tp_name_len (offset 32).
+ */
+#define COMPAT_RAW_TP_ATTR_COOKIE_OFF 16
+#define COMPAT_RAW_TP_ATTR_END 24
+#define COMPAT_RAW_TP_INFO_COOKIE_OFF 32
+
 /* Linux 5.16 (Debian 12's headers have it, kept for older build hosts). */
 #define COMPAT_BPF_MAP_TYPE_BLOOM_FILTER 30
 

@@ -162,6 +162,12 @@ int emu_epoll_ctl(struct emu_session *s, const struct emu_target *t, const uint6
 int emu_perf_attach(struct emu_session *s, struct emu_obj *perf, struct emu_obj *prog, uint32_t link_id,
 		    uint64_t cookie);
 
+/* raw_tp.c: BPF_RAW_TRACEPOINT_OPEN; the raw_tracepoint part of bpf_link_info (tp_name is a
+ * pointer into the target): 0, -EINVAL, -EFAULT or -ENOSPC (name cut, as the kernel). */
+int emu_raw_tp_open(struct emu_session *s, const struct emu_target *t, union bpf_attr *attr,
+		    struct emu_reply *r);
+int emu_raw_tp_link_info(const struct emu_target *t, const struct emu_obj *link, struct bpf_link_info *info);
+
 /* obj_cmds.c: statfs(2) on /sys/fs/bpf answers BPF_FS_MAGIC. */
 int emu_statfs(struct emu_session *s, const struct emu_target *t, const uint64_t args[6], struct emu_reply *r);
 

@@ -215,10 +215,18 @@ static int link_info(struct emu_session *s, const struct emu_target *t, struct e
 	err = info_in(t, uinfo, ulen, &info, sizeof(info), &len);
 	if (err)
 		return err;
-	memset(&info, 0, sizeof(info));
+	/* bpf_link_get_info_by_fd(): the type-specific part sees what the caller passed in. */
 	info.type = o->slot->type;
 	info.id = o->id;
 	info.prog_id = o->slot->u.link.prog_id;
+	if (o->slot->type == BPF_LINK_TYPE_RAW_TRACEPOINT) {
+		err = emu_raw_tp_link_info(t, o, &info);
+		if (err)
+			return err; /* the kernel copies nothing out then, ENOSPC included */
+	} else {
+		memset((char *)&info + offsetof(struct bpf_link_info, raw_tracepoint), 0,
+		       sizeof(info) - offsetof(struct bpf_link_info, raw_tracepoint));
+	}
 	return info_out(t, uattr, uinfo, &info, len);
 }
 

@@ -140,11 +140,22 @@ struct emu_reg_btf {
 	uint32_t kernel_btf; /* 1 for vmlinux (data is /sys/kernel/btf/vmlinux) */
 };
 
+/*
+ * Raw tracepoints bpftime has (BPF_LINK_TYPE_RAW_TRACEPOINT links,
+ * emul/raw_tp.c): the kernel's "sys_enter"/"sys_exit" (TRACE_EVENT_FN in
+ * include/trace/events/syscalls.h), run by the agent at every syscall.
+ */
+enum emu_reg_raw_tp {
+	EMU_REG_RAW_TP_SYS_ENTER = 1,
+	EMU_REG_RAW_TP_SYS_EXIT = 2,
+};
+
+/* Fixed after publish: readers need no seqlock. */
 struct emu_reg_link {
 	uint32_t prog_id;
 	uint32_t attach_type; /* enum bpf_attach_type */
 	uint32_t perf_id;     /* for perf-event links: the perf event's registry id */
-	uint32_t reserved;
+	uint32_t raw_tp;      /* for raw tracepoint links: enum emu_reg_raw_tp; else 0 */
 	uint64_t bpf_cookie;
 };
 

@@ -10,8 +10,13 @@
  *   - tracepoint: its id is a syscall event (hooks/tp_event.h);
  *   - timer (cpu-clock sampling, bpftrace interval:/profile:): we opened it;
  *     a thread of ours runs the program every period.
- * Each scan marks what applies, attaches what is new (perf id + program id
- * as the key, so SET_BPF of another program re-attaches) and detaches what
+ * A raw tracepoint link (BPF_RAW_TRACEPOINT_OPEN, emul/raw_tp.c: registry
+ * kind EMU_REG_LINK, not a perf event) applies to every process, as the
+ * kernel's sys_enter/sys_exit fire for every task; it runs with the
+ * syscall tracepoints, at every syscall number (hooks/raw_tp.c builds its
+ * context).
+ * Each scan marks what applies, attaches what is new (registry kind + id +
+ * program id as the key, so SET_BPF of another program re-attaches) and detaches what
  * no longer applies (disabled, freed, program replaced). One thread scans at
  * a time (agent.c holds the scan lock).
  *
@@ -46,11 +51,14 @@
 #include "hooks/tp_ctx.h"
 #include "hooks/tp_event.h"
 
+/* agent_link.type of a raw tracepoint link (beside enum emu_reg_perf_type). */
+#define AGENT_LINK_RAW_TP 0x100
+
 struct agent_link {
 	struct agent_link *next;
-	uint32_t perf_id;
+	uint32_t perf_id; /* registry id: of the perf event, or of the raw tracepoint link */
 	uint32_t prog_id;
-	uint32_t type; /* EMU_REG_PERF_UPROBE / _TRACEPOINT */
+	uint32_t type; /* EMU_REG_PERF_UPROBE / _TRACEPOINT / _TIMER, or AGENT_LINK_RAW_TP */
 	bool seen;     /* marked by the current scan */
 	struct agent_prog *prog;
 	uint64_t cookie;
@@ -59,6 +67,8 @@ struct agent_link {
 	uint64_t func_ip;
 	/* tracepoints */
 	const struct tp_event *tp;
+	/* raw tracepoints */
+	uint32_t raw_tp; /* EMU_REG_RAW_TP_SYS_ENTER / _EXIT */
 	/* timers (interval:/profile:) */
 	uint64_t period_ns;
 	uint32_t timer_stop; /* futex word: 1 asks the thread to leave */
@@ -71,7 +81,11 @@ struct tp_node {
 	struct tp_node *next;
 };
 
-/* A consistent copy of a perf slot's payload (seqlock, emul/registry.c). */
+/*
+ * A consistent copy of a perf slot's payload (seqlock, emul/registry.c). A
+ * raw tracepoint link is read into the same shape (raw_tp_read()): type
+ * AGENT_LINK_RAW_TP, p.tp_id = the raw tracepoint, enabled, pid -1.
+ */
 struct perf_view {
 	uint32_t id;
 	uint32_t type;
@@ -110,6 +124,24 @@ static bool perf_read(const struct emu_reg_slot *s, struct perf_view *v)
 		}
 	}
 	return false;
+}
+
+/* A raw tracepoint link's fields are fixed once published; a reused slot changes its id. */
+static bool raw_tp_read(const struct emu_reg_slot *s, struct perf_view *v)
+{
+	uint32_t id = __atomic_load_n(&s->id, __ATOMIC_RELAXED);
+
+	memset(v, 0, sizeof(*v));
+	v->id = id;
+	v->type = AGENT_LINK_RAW_TP;
+	v->p.prog_id = s->u.link.prog_id;
+	v->p.tp_id = s->u.link.raw_tp;
+	v->p.bpf_cookie = s->u.link.bpf_cookie;
+	v->p.flags = EMU_REG_PERF_ENABLED;
+	v->p.pid = -1;
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	return __atomic_load_n(&s->state, __ATOMIC_ACQUIRE) == EMU_REG_LIVE &&
+	       __atomic_load_n(&s->id, __ATOMIC_RELAXED) == id;
 }
 
 static void uprobe_handler(struct pt_regs *regs, void *data)
@@ -183,12 +215,18 @@ static void timer_stop(struct agent_link *l)
 
 /* ---- syscall tracepoints ---- */
 
-static void tp_run_chain(const struct tp_node *n, long nr, const unsigned long args[6], long ret)
+/* @args: the argument registers, on exit too (raw tracepoints show them in pt_regs). */
+static void tp_run_chain(const struct tp_node *n, bool is_exit, long nr, const unsigned long args[6], long ret)
 {
 	unsigned char ctx[TP_CTX_MAX_SZ] __attribute__((aligned(8)));
+	static const unsigned long none[6];
 
 	for (; n; n = n->next) {
-		if (tp_ctx_fill(n->l->tp, ctx, sizeof(ctx), nr, args, ret, agent_tid()) < 0)
+		if (n->l->type == AGENT_LINK_RAW_TP) {
+			agent_raw_tp_run(n->l->prog, n->l->cookie, is_exit, nr, args, ret);
+			continue;
+		}
+		if (tp_ctx_fill(n->l->tp, ctx, sizeof(ctx), nr, is_exit ? none : args, ret, agent_tid()) < 0)
 			continue;
 		agent_prog_run(n->l->prog, ctx, NULL, 0, n->l->cookie);
 	}
@@ -202,8 +240,8 @@ static int sys_enter(long nr, unsigned long args[6], long *ret, void *arg)
 	(void)ret;
 	(void)arg;
 	if (t && nr >= 0 && nr < HOOK_SYS_NR_MAX) {
-		tp_run_chain(t->enter[HOOK_SYS_NR_MAX], nr, args, 0);
-		tp_run_chain(t->enter[nr], nr, args, 0);
+		tp_run_chain(t->enter[HOOK_SYS_NR_MAX], false, nr, args, 0);
+		tp_run_chain(t->enter[nr], false, nr, args, 0);
 	}
 	return HOOK_SYS_RUN;
 }
@@ -211,12 +249,13 @@ static int sys_enter(long nr, unsigned long args[6], long *ret, void *arg)
 static void sys_exit(long nr, long *ret, void *arg)
 {
 	struct tp_table *t = __atomic_load_n(&tp_live, __ATOMIC_ACQUIRE);
-	static const unsigned long none[6];
 
 	(void)arg;
 	if (t && nr >= 0 && nr < HOOK_SYS_NR_MAX) {
-		tp_run_chain(t->exit[HOOK_SYS_NR_MAX], nr, none, *ret);
-		tp_run_chain(t->exit[nr], nr, none, *ret);
+		const unsigned long *args = hook_syscalls_exit_args(ret);
+
+		tp_run_chain(t->exit[HOOK_SYS_NR_MAX], true, nr, args, *ret);
+		tp_run_chain(t->exit[nr], true, nr, args, *ret);
 	}
 }
 
@@ -241,7 +280,7 @@ static void tp_publish(void)
 	int err;
 
 	for (struct agent_link *l = links; l; l = l->next)
-		if (l->type == EMU_REG_PERF_TRACEPOINT)
+		if (l->type == EMU_REG_PERF_TRACEPOINT || l->type == AGENT_LINK_RAW_TP)
 			cnt++;
 	if (cnt) {
 		size_t k = 0;
@@ -252,22 +291,31 @@ static void tp_publish(void)
 			return;
 		}
 		for (struct agent_link *l = links; l; l = l->next) {
+			bool every, is_exit;
 			int idx;
 
-			if (l->type != EMU_REG_PERF_TRACEPOINT)
+			if (l->type == AGENT_LINK_RAW_TP) {
+				/* Raw tracepoints fire at every syscall, as raw_syscalls:* do. */
+				every = true;
+				is_exit = l->raw_tp == EMU_REG_RAW_TP_SYS_EXIT;
+			} else if (l->type == EMU_REG_PERF_TRACEPOINT) {
+				every = l->tp->is_raw;
+				is_exit = l->tp->is_exit;
+			} else {
 				continue;
-			idx = l->tp->is_raw ? HOOK_SYS_NR_MAX : l->tp->nr;
+			}
+			idx = every ? HOOK_SYS_NR_MAX : l->tp->nr;
 			if (idx < 0 || idx > HOOK_SYS_NR_MAX)
 				continue;
 			t->nodes[k].l = l;
-			if (l->tp->is_exit) {
+			if (is_exit) {
 				t->nodes[k].next = t->exit[idx];
 				t->exit[idx] = &t->nodes[k];
-				t->any_raw_exit |= l->tp->is_raw;
+				t->any_raw_exit |= every;
 			} else {
 				t->nodes[k].next = t->enter[idx];
 				t->enter[idx] = &t->nodes[k];
-				t->any_raw_enter |= l->tp->is_raw;
+				t->any_raw_enter |= every;
 			}
 			k++;
 		}
@@ -298,10 +346,16 @@ static void tp_publish(void)
 
 /* ---- scan ---- */
 
-static struct agent_link *link_find(uint32_t perf_id, uint32_t prog_id)
+/* Perf event ids and link ids are separate id spaces: the key includes which one. */
+static bool is_raw(uint32_t type)
+{
+	return type == AGENT_LINK_RAW_TP;
+}
+
+static struct agent_link *link_find(uint32_t type, uint32_t perf_id, uint32_t prog_id)
 {
 	for (struct agent_link *l = links; l; l = l->next)
-		if (l->perf_id == perf_id && l->prog_id == prog_id)
+		if (l->perf_id == perf_id && l->prog_id == prog_id && is_raw(l->type) == is_raw(type))
 			return l;
 	return NULL;
 }
@@ -330,6 +384,12 @@ static int link_new(const struct perf_view *v, struct agent_link **out)
 			goto err_free;
 		}
 		l->period_ns = v->p.offset;
+	} else if (v->type == AGENT_LINK_RAW_TP) {
+		l->raw_tp = v->p.tp_id;
+		if (l->raw_tp != EMU_REG_RAW_TP_SYS_ENTER && l->raw_tp != EMU_REG_RAW_TP_SYS_EXIT) {
+			err = -EINVAL;
+			goto err_free;
+		}
 	} else if (v->type == EMU_REG_PERF_UPROBE) {
 		err = hook_resolve_file_offset(v->p.path, v->p.offset, &addr);
 		if (err)
@@ -366,6 +426,9 @@ static int link_new(const struct perf_view *v, struct agent_link **out)
 		log_debug("attached %s %s+0x%llx (perf %u, prog %u)\n",
 			  v->p.flags & EMU_REG_PERF_RETPROBE ? "uretprobe" : "uprobe", v->p.path,
 			  (unsigned long long)v->p.offset, v->id, v->p.prog_id);
+	} else if (v->type == AGENT_LINK_RAW_TP) {
+		log_debug("attached raw tracepoint %s (link %u, prog %u)\n",
+			  l->raw_tp == EMU_REG_RAW_TP_SYS_EXIT ? "sys_exit" : "sys_enter", v->id, v->p.prog_id);
 	} else {
 		log_debug("attached tracepoint %s:%s (perf %u, prog %u)\n", l->tp->category, l->tp->name, v->id,
 			  v->p.prog_id);
@@ -382,20 +445,20 @@ err_free:
 
 /* Negative cache: perf events (by id and program) that do not apply to this process. */
 struct skip_ent {
-	uint32_t perf_id, prog_id;
+	uint32_t type, perf_id, prog_id;
 };
 static struct skip_ent *skips;
 static size_t skip_cnt, skip_cap;
 
-static bool skip_has(uint32_t perf_id, uint32_t prog_id)
+static bool skip_has(uint32_t type, uint32_t perf_id, uint32_t prog_id)
 {
 	for (size_t i = 0; i < skip_cnt; i++)
-		if (skips[i].perf_id == perf_id && skips[i].prog_id == prog_id)
+		if (skips[i].perf_id == perf_id && skips[i].prog_id == prog_id && is_raw(skips[i].type) == is_raw(type))
 			return true;
 	return false;
 }
 
-static void skip_add(uint32_t perf_id, uint32_t prog_id)
+static void skip_add(uint32_t type, uint32_t perf_id, uint32_t prog_id)
 {
 	if (skip_cnt == skip_cap) {
 		size_t cap = skip_cap ? skip_cap * 2 : 32;
@@ -406,7 +469,7 @@ static void skip_add(uint32_t perf_id, uint32_t prog_id)
 		skips = n;
 		skip_cap = cap;
 	}
-	skips[skip_cnt++] = (struct skip_ent){ perf_id, prog_id };
+	skips[skip_cnt++] = (struct skip_ent){ type, perf_id, prog_id };
 }
 
 void agent_attach_report(void)
@@ -431,7 +494,14 @@ void agent_attach_scan(void)
 		struct perf_view v;
 
 		/* Pairs with the store-release in emu_reg_publish(). */
-		if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != EMU_REG_LIVE || s->kind != EMU_REG_PERF)
+		if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != EMU_REG_LIVE)
+			continue;
+		if (s->kind == EMU_REG_LINK && s->type == BPF_LINK_TYPE_RAW_TRACEPOINT) {
+			if (!raw_tp_read(s, &v))
+				continue; /* freed while we read it */
+			goto view;
+		}
+		if (s->kind != EMU_REG_PERF)
 			continue;
 		if (s->type != EMU_REG_PERF_UPROBE && s->type != EMU_REG_PERF_TRACEPOINT &&
 		    s->type != EMU_REG_PERF_TIMER)
@@ -439,27 +509,28 @@ void agent_attach_scan(void)
 		if (!perf_read(s, &v)) {
 			/* Mid-update for too long: keep what we have for it. */
 			for (l = links; l; l = l->next)
-				if (l->perf_id == s->id)
+				if (l->perf_id == s->id && !is_raw(l->type))
 					l->seen = true;
 			continue;
 		}
+view:
 		if (!(v.p.flags & EMU_REG_PERF_ENABLED) || !v.p.prog_id || !pid_matches(v.p.pid))
 			continue;
-		l = link_find(v.id, v.p.prog_id);
+		l = link_find(v.type, v.id, v.p.prog_id);
 		if (l) {
 			l->seen = true;
 			continue;
 		}
-		if (skip_has(v.id, v.p.prog_id))
+		if (skip_has(v.type, v.id, v.p.prog_id))
 			continue;
 		if (link_new(&v, &l)) {
-			skip_add(v.id, v.p.prog_id);
+			skip_add(v.type, v.id, v.p.prog_id);
 			continue;
 		}
 		l->seen = true;
 		l->next = links;
 		links = l;
-		if (l->type == EMU_REG_PERF_TRACEPOINT)
+		if (l->type == EMU_REG_PERF_TRACEPOINT || l->type == AGENT_LINK_RAW_TP)
 			tp_changed = true;
 	}
 	/* Detach what no longer applies. */
@@ -486,7 +557,8 @@ void agent_attach_scan(void)
 			free(l);
 		} else {
 			tp_changed = true;
-			log_debug("detached tracepoint %s (perf %u, prog %u)\n", l->tp->name, l->perf_id, l->prog_id);
+			log_debug("detached %s (id %u, prog %u)\n", l->tp ? l->tp->name : "raw tracepoint", l->perf_id,
+				  l->prog_id);
 			/* Retired with the table that names it (file comment). */
 		}
 	}

@@ -1047,6 +1047,230 @@ START_TEST(test_pin_removal_releases_object)
 }
 END_TEST
 
+/* ---- raw_tp: BPF_RAW_TRACEPOINT_OPEN (emul/raw_tp.c) ---- */
+
+/* A raw_tracepoint attr with the 6.10 cookie field (offset 16), as a 6.18 kernel reads it. */
+struct raw_tp_attr {
+	uint64_t name;
+	uint32_t prog_fd;
+	uint32_t pad;
+	uint64_t cookie;
+	uint8_t tail[8]; /* must stay zero (CHECK_ATTR) */
+};
+
+struct raw_tp_info {
+	uint32_t type, id, prog_id, pad0;
+	uint64_t tp_name;
+	uint32_t tp_name_len, pad1;
+	uint64_t cookie;
+	uint8_t rest[8];
+};
+
+static long raw_tp_open(long (*call)(int, void *, unsigned), long prog, const char *name, uint64_t cookie)
+{
+	struct raw_tp_attr a = { .name = (uintptr_t)name, .prog_fd = (uint32_t)prog, .cookie = cookie };
+
+	return call(BPF_RAW_TRACEPOINT_OPEN, &a, sizeof(a));
+}
+
+static long raw_tp_info_of(long (*call)(int, void *, unsigned), long link, struct raw_tp_info *ri, char *buf,
+			   uint32_t buf_len)
+{
+	union bpf_attr a;
+
+	memset(ri, 0, sizeof(*ri));
+	ri->tp_name = (uintptr_t)buf;
+	ri->tp_name_len = buf_len;
+	memset(&a, 0, sizeof(a));
+	a.info.bpf_fd = (uint32_t)link;
+	a.info.info_len = sizeof(*ri);
+	a.info.info = (uintptr_t)ri;
+	return call(BPF_OBJ_GET_INFO_BY_FD, &a, sizeof(a));
+}
+
+/* Every answer of one run, in order; bpftime's and the kernel's must be equal. */
+#define RAW_TP_RES_MAX 32
+struct raw_tp_res {
+	long v[RAW_TP_RES_MAX];
+	unsigned int n;
+	char name[3][32];
+};
+
+static void res_add(struct raw_tp_res *res, long v)
+{
+	ck_assert_uint_lt(res->n, RAW_TP_RES_MAX);
+	res->v[res->n++] = v;
+}
+
+/* errno of a call that should fail, or 1 for "an fd" (closed at once). */
+static long fd_or_err(long v)
+{
+	if (v >= 0) {
+		close((int)v);
+		return 1;
+	}
+	return v;
+}
+
+static void raw_tp_run_all(long (*call)(int, void *, unsigned), struct raw_tp_res *res)
+{
+	static char long_name[300];
+	struct bpf_insn cookie_prog[3] = {
+		{ .code = BPF_JMP | BPF_CALL, .imm = BPF_FUNC_get_attach_cookie },
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = 0, .imm = 0 },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	struct raw_tp_attr ra;
+	struct raw_tp_info ri;
+	union bpf_attr a;
+	long rt, kp, nul, link;
+	char buf[32];
+
+	memset(res, 0, sizeof(*res));
+	memset(long_name, 'a', sizeof(long_name) - 1);
+	prog_attr(&a, BPF_PROG_TYPE_RAW_TRACEPOINT, cookie_prog, 3);
+	rt = call(BPF_PROG_LOAD, &a, sizeof(a));
+	ck_assert_int_ge(rt, 0);
+	prog_attr(&a, BPF_PROG_TYPE_KPROBE, trivial, 2);
+	kp = call(BPF_PROG_LOAD, &a, sizeof(a));
+	ck_assert_int_ge(kp, 0);
+	nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	ck_assert_int_ge(nul, 0);
+
+	/* bpf_raw_tracepoint_open(): the program fd, its type, the name, the lookup. */
+	res_add(res, raw_tp_open(call, 999, "sys_enter", 0));
+	res_add(res, raw_tp_open(call, nul, "sys_enter", 0));
+	res_add(res, raw_tp_open(call, kp, "sys_enter", 0));
+	res_add(res, raw_tp_open(call, kp, NULL, 0));
+	res_add(res, raw_tp_open(call, rt, NULL, 0));
+	res_add(res, raw_tp_open(call, rt, (const char *)8, 0));
+	res_add(res, raw_tp_open(call, rt, "no_such_tracepoint", 0));
+	res_add(res, raw_tp_open(call, rt, "", 0));
+	res_add(res, raw_tp_open(call, rt, long_name, 0));
+	res_add(res, raw_tp_open(call, rt, "sys_enter_getpid", 0));
+	/* CHECK_ATTR: past raw_tracepoint.cookie must be zero; the padding before it is not checked. */
+	memset(&ra, 0, sizeof(ra));
+	ra.name = (uintptr_t) "sys_enter";
+	ra.prog_fd = (uint32_t)rt;
+	ra.tail[0] = 1;
+	res_add(res, call(BPF_RAW_TRACEPOINT_OPEN, &ra, sizeof(ra)));
+	ra.tail[0] = 0;
+	ra.pad = 7;
+	res_add(res, fd_or_err(call(BPF_RAW_TRACEPOINT_OPEN, &ra, sizeof(ra))));
+	/* The 6.1 attr size (no cookie) works. */
+	res_add(res, fd_or_err(call(BPF_RAW_TRACEPOINT_OPEN, &ra, 12)));
+	res_add(res, fd_or_err(raw_tp_open(call, rt, "sys_exit", 0)));
+	/* LINK_CREATE does not take RAW_TRACEPOINT programs (only tp_btf TRACING ones). */
+	memset(&a, 0, sizeof(a));
+	a.link_create.prog_fd = (uint32_t)rt;
+	a.link_create.attach_type = BPF_TRACE_RAW_TP;
+	res_add(res, call(BPF_LINK_CREATE, &a, sizeof(a)));
+
+	/* A link with a cookie: bpf_raw_tp_link_fill_link_info(). */
+	link = raw_tp_open(call, rt, "sys_enter", 0x1122334455667788ULL);
+	ck_assert_int_ge(link, 0);
+	memset(buf, 'x', sizeof(buf));
+	res_add(res, raw_tp_info_of(call, link, &ri, buf, sizeof(buf)));
+	res_add(res, ri.type);
+	res_add(res, ri.tp_name_len);
+	res_add(res, (long)(ri.cookie == 0x1122334455667788ULL));
+	res_add(res, ri.prog_id != 0);
+	snprintf(res->name[0], sizeof(res->name[0]), "%s", buf);
+	memset(buf, 'x', sizeof(buf));
+	res_add(res, raw_tp_info_of(call, link, &ri, buf, 4)); /* cut: ENOSPC */
+	memcpy(res->name[1], buf, 5);
+	res->name[1][5] = 0;
+	res_add(res, raw_tp_info_of(call, link, &ri, NULL, 0)); /* sizes only */
+	res_add(res, ri.tp_name_len);
+	res_add(res, raw_tp_info_of(call, link, &ri, NULL, 8)); /* length without buffer */
+	res_add(res, raw_tp_info_of(call, link, &ri, buf, 0));  /* buffer without length */
+	/* bpf_raw_tp_link_lops has neither .detach nor .update_prog. */
+	memset(&a, 0, sizeof(a));
+	a.link_detach.link_fd = (uint32_t)link;
+	res_add(res, call(BPF_LINK_DETACH, &a, sizeof(a)));
+	memset(&a, 0, sizeof(a));
+	a.link_update.link_fd = (uint32_t)link;
+	a.link_update.new_prog_fd = (uint32_t)rt;
+	res_add(res, call(BPF_LINK_UPDATE, &a, sizeof(a)));
+	close((int)link);
+	close((int)nul);
+	close((int)kp);
+	close((int)rt);
+}
+
+START_TEST(test_raw_tp_open_errnos_match_kernel)
+{
+	struct raw_tp_res e, k;
+
+	raw_tp_run_all(ebpf, &e);
+	/* What bpftime must answer whatever the kernel does. */
+	ck_assert_int_eq(e.v[0], -EBADF);
+	ck_assert_int_eq(e.v[1], -EINVAL);
+	ck_assert_int_eq(e.v[2], -EINVAL);
+	ck_assert_int_eq(e.v[4], -EFAULT);
+	ck_assert_int_eq(e.v[6], -ENOENT);
+	ck_assert_int_eq(e.v[13], 1);
+	ck_assert_int_eq(e.v[16], BPF_LINK_TYPE_RAW_TRACEPOINT);
+	ck_assert_int_eq(e.v[17], 10);
+	ck_assert_int_eq(e.v[18], 1);
+	ck_assert_str_eq(e.name[0], "sys_enter");
+	ck_assert_str_eq(e.name[1], "sys");
+	if (!have_kernel())
+		return;
+	raw_tp_run_all(kbpf, &k);
+	ck_assert_uint_eq(e.n, k.n);
+	for (unsigned int i = 0; i < e.n; i++) {
+		if (e.v[i] != k.v[i])
+			fprintf(stderr, "raw_tp step %u: bpftime %ld, kernel %ld\n", i, e.v[i], k.v[i]);
+		ck_assert_int_eq(e.v[i], k.v[i]);
+	}
+	ck_assert_str_eq(e.name[0], k.name[0]);
+	ck_assert_str_eq(e.name[1], k.name[1]);
+}
+END_TEST
+
+/* The link holds the program; its last close releases both (bpf_link_free()). */
+START_TEST(test_raw_tp_link_holds_prog_until_closed)
+{
+	union bpf_attr a;
+	struct emu_obj *lo, *po;
+	struct bpf_prog_info pi;
+	long prog, link;
+	uint32_t next = 0, link_id = 0, prog_id;
+
+	prog_attr(&a, BPF_PROG_TYPE_RAW_TRACEPOINT, trivial, 2);
+	prog = ebpf(BPF_PROG_LOAD, &a, sizeof(a));
+	ck_assert_int_ge(prog, 0);
+	prog_info_of(ebpf, prog, &pi);
+	prog_id = pi.id;
+	link = raw_tp_open(ebpf, prog, "sys_exit", 5);
+	ck_assert_int_ge(link, 0);
+	/* LINK_GET_NEXT_ID lists it; its slot says what the agents run. */
+	for (;;) {
+		memset(&a, 0, sizeof(a));
+		a.start_id = next;
+		if (ebpf(BPF_LINK_GET_NEXT_ID, &a, sizeof(a)))
+			break;
+		next = a.next_id;
+		ck_assert_int_eq(emu_obj_by_id(S, EMU_REG_LINK, next, &lo), 0);
+		if (lo->slot->type == BPF_LINK_TYPE_RAW_TRACEPOINT)
+			link_id = next;
+	}
+	ck_assert_uint_ne(link_id, 0);
+	ck_assert_int_eq(emu_obj_by_id(S, EMU_REG_LINK, link_id, &lo), 0);
+	ck_assert_uint_eq(lo->slot->u.link.prog_id, prog_id);
+	ck_assert_uint_eq(lo->slot->u.link.raw_tp, EMU_REG_RAW_TP_SYS_EXIT);
+	ck_assert_uint_eq(lo->slot->u.link.bpf_cookie, 5);
+	close((int)prog);
+	emu_session_events(S);
+	ck_assert_int_eq(emu_obj_by_id(S, EMU_REG_PROG, prog_id, &po), 0);
+	close((int)link);
+	emu_session_events(S);
+	ck_assert_int_eq(emu_obj_by_id(S, EMU_REG_LINK, link_id, &lo), -ENOENT);
+	ck_assert_int_eq(emu_obj_by_id(S, EMU_REG_PROG, prog_id, &po), -ENOENT);
+}
+END_TEST
+
 static Suite *emul_suite(void)
 {
 	Suite *s = suite_create("emul");
@@ -1082,6 +1306,14 @@ static Suite *emul_suite(void)
 	tcase_add_test(te, test_perf_event_open_rules);
 	tcase_add_test(te, test_perf_buffer_epoll_wakes_on_record);
 	tcase_add_test(te, test_tracepoint_link_detaches_on_last_close);
+	{
+		TCase *tr = tcase_create("raw_tp");
+
+		tcase_add_checked_fixture(tr, setup, teardown);
+		tcase_add_test(tr, test_raw_tp_open_errnos_match_kernel);
+		tcase_add_test(tr, test_raw_tp_link_holds_prog_until_closed);
+		suite_add_tcase(s, tr);
+	}
 	{
 		TCase *tm = tcase_create("map_cmds");
 
