@@ -26,6 +26,11 @@
  * BPF_PROG_TYPE_TRACING (tp_btf) programs cannot be loaded (prog_cmds.c says
  * why), so the kernel's "attach point from attach_btf_id" branch and
  * LINK_CREATE(BPF_TRACE_RAW_TP) never reach a program here.
+ * DIVERGES: the kernel detaches a link inside close(); bpftime-run learns
+ * of the last close from inotify (lifetime.c) and detaches in its event
+ * loop, so a few syscalls after close() may still run the program. Once a
+ * lookup (LINK_GET_FD_BY_ID) answers ENOENT, every agent has detached it
+ * (emu_reg_release() waits for them).
  * DIVERGES: a RAW_TRACEPOINT_WRITABLE program is attached like a read-only
  * one; the kernel refuses it (EINVAL) when the verifier saw it write past
  * the tracepoint's writable size (0 for sys_enter/sys_exit). With no
