@@ -6,7 +6,9 @@
  * libbpf attaches on_enter/on_exit (SEC("raw_tp/sys_enter"/"sys_exit"))
  * with BPF_RAW_TRACEPOINT_OPEN; on_cookie is attached here with a raw bpf()
  * call carrying a 6.10 cookie. THREADS threads each make GETPIDS getpid
- * syscalls and WRITES writes of 1..WRITES bytes to /dev/null, first in this
+ * syscalls and WRITES writes of 1..WRITES bytes to /dev/null (the programs
+ * count only threads named "rtworker": under bpftime a traced process also
+ * runs the agent's thread), first in this
  * process, then in a target: a child that exec'd `rawtp_skel work` before
  * the links existed and waits on a pipe (so under bpftime its own agent
  * runs the programs). It prints the counters of each phase, the cookie
@@ -46,6 +48,7 @@ static void *worker(void *arg)
 	static const char buf[256];
 
 	(void)arg;
+	pthread_setname_np(pthread_self(), "rtworker"); /* what the programs count (rawtp_skel.bpf.c) */
 	for (long i = 0; i < getpids; i++)
 		sink += syscall(SYS_getpid);
 	for (long i = 1; i <= writes; i++)
@@ -150,6 +153,7 @@ static void print_counters(const char *when, struct rawtp_skel *skel)
 	       (unsigned long long)b->exit_bad);
 	printf("%s: cookie_hits=%llu cookie_seen=%#llx\n", when, (unsigned long long)b->cookie_hits,
 	       (unsigned long long)b->cookie_seen);
+	fprintf(stderr, "%s: getpid by other threads: %llu\n", when, (unsigned long long)b->other_getpid);
 }
 
 int main(int argc, char **argv)
@@ -232,6 +236,7 @@ int main(int argc, char **argv)
 		printf("target: ctx/regs mismatches enter=%llu exit=%llu cookie_hits=%llu\n",
 		       (unsigned long long)b->enter_bad, (unsigned long long)b->exit_bad,
 		       (unsigned long long)b->cookie_hits);
+		fprintf(stderr, "target: getpid by other threads: %llu\n", (unsigned long long)b->other_getpid);
 	}
 	skel->bss->filter_tgid = (unsigned int)getpid();
 
