@@ -30,9 +30,29 @@
 #define SECCOMP_IOCTL_NOTIF_SET_FLAGS _IOW('!', 4, __u64)
 #endif
 
-/* Linux 6.6: uprobe_multi links and their attach type. */
+/*
+ * Linux 6.6: uprobe_multi links and their attach type. bpf_attr.link_create
+ * gained uprobe_multi {path, offsets, ref_ctr_offsets, cookies (u64 each,
+ * from offset 16), cnt, flags, pid (u32 each)}, and
+ * BPF_LINK_CREATE_LAST_FIELD became link_create.uprobe_multi.pid (end 60).
+ * bpf_link_info.uprobe_multi {path, offsets, ref_ctr_offsets, cookies,
+ * path_size, count, flags, pid} (from offset 16) made the struct 64 bytes.
+ */
 #define COMPAT_BPF_TRACE_UPROBE_MULTI 48
 #define COMPAT_BPF_LINK_TYPE_UPROBE_MULTI 12
+#define COMPAT_BPF_F_UPROBE_MULTI_RETURN (1U << 0)
+#define COMPAT_UPROBE_MULTI_CNT_MAX (1U << 20) /* MAX_UPROBE_MULTI_CNT, kernel/trace/bpf_trace.c */
+#define COMPAT_LINK_CREATE_END 60
+#define COMPAT_BPF_LINK_INFO_SZ 64
+#include <linux/types.h>
+struct compat_uprobe_multi_attr { /* at offset 16 of bpf_attr (link_create) */
+	__u64 path, offsets, ref_ctr_offsets, cookies;
+	__u32 cnt, flags, pid;
+};
+struct compat_uprobe_multi_info { /* at offset 16 of bpf_link_info */
+	__u64 path, offsets, ref_ctr_offsets, cookies;
+	__u32 path_size, count, flags, pid;
+};
 
 /*
  * Linux 6.10: a BPF cookie for raw tracepoints. bpf_attr.raw_tracepoint

@@ -64,7 +64,8 @@ static const uint32_t cmd_last_end[] = {
 	LAST(BPF_MAP_LOOKUP_AND_DELETE_BATCH, batch.flags),
 	LAST(BPF_MAP_UPDATE_BATCH, batch.flags),
 	LAST(BPF_MAP_DELETE_BATCH, batch.flags),
-	LAST(BPF_LINK_CREATE, link_create),
+	/* 6.6+: link_create.uprobe_multi.pid, past 6.1's header (common/compat.h). */
+	[BPF_LINK_CREATE] = COMPAT_LINK_CREATE_END,
 	LAST(BPF_LINK_UPDATE, link_update.old_prog_fd),
 	LAST(BPF_LINK_GET_FD_BY_ID, link_id),
 	LAST(BPF_LINK_GET_NEXT_ID, next_id),

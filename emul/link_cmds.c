@@ -7,8 +7,9 @@
  * a perf event (uprobe or tracepoint) that perf_event.c created: attaching
  * writes prog_id and link_id into the perf event's registry slot under its
  * seqlock, which is what the agent (hooks/) watches. A raw tracepoint link
- * (RAW_TRACEPOINT_OPEN, raw_tp.c) is itself what the agent watches. Both
- * are objects with their own fd and id.
+ * (RAW_TRACEPOINT_OPEN, raw_tp.c) or a uprobe_multi link (uprobe_multi.c)
+ * is itself what the agent watches. All are objects with their own fd and
+ * id.
  *
  * Order of checks mirrors link_create(): the program fd first (EBADF for a
  * bad fd), then the attach type, then the target. libbpf's perf-link probe
@@ -79,6 +80,11 @@ static int link_create(struct emu_session *s, const struct emu_target *t, union 
 	err = emu_fd_lookup(s, t, (int)a->link_create.prog_fd, EMU_REG_PROG, &prog);
 	if (err)
 		return err;
+	/* bpf_prog_attach_check_attach_type(): a program loaded for uprobe_multi attaches no other way. */
+	if (prog->slot->type == BPF_PROG_TYPE_KPROBE &&
+	    prog->slot->u.prog.expected_attach_type == COMPAT_BPF_TRACE_UPROBE_MULTI &&
+	    a->link_create.attach_type != COMPAT_BPF_TRACE_UPROBE_MULTI)
+		return -EINVAL;
 	switch (a->link_create.attach_type) {
 	case BPF_PERF_EVENT:
 		break;
@@ -86,8 +92,9 @@ static int link_create(struct emu_session *s, const struct emu_target *t, union 
 		log_info("LINK_CREATE kprobe_multi: no kprobes in bpftime (EOPNOTSUPP, as without CONFIG_KPROBES)\n");
 		return -EOPNOTSUPP;
 	case COMPAT_BPF_TRACE_UPROBE_MULTI:
-		log_info("LINK_CREATE uprobe_multi is not supported by bpftime yet\n");
-		return -EOPNOTSUPP;
+		if (prog->slot->type != BPF_PROG_TYPE_KPROBE)
+			return -EINVAL;
+		return emu_uprobe_multi_attach(s, t, a, prog, r);
 	default:
 		log_info("LINK_CREATE attach type %u is not supported by bpftime\n", a->link_create.attach_type);
 		return -EINVAL;
@@ -119,12 +126,13 @@ void emu_link_detach(struct emu_session *s, struct emu_obj *link)
 	struct emu_obj *perf;
 	uint32_t perf_id = link->slot->u.link.perf_id;
 
-	if (link->slot->type == BPF_LINK_TYPE_RAW_TRACEPOINT) {
+	if (link->slot->type == BPF_LINK_TYPE_RAW_TRACEPOINT || link->slot->type == COMPAT_BPF_LINK_TYPE_UPROBE_MULTI) {
 		struct emu_obj *prog;
 		uint32_t prog_id = link->slot->u.link.prog_id;
 
-		/* bpf_raw_tp_link_release() unregisters the probe; bpf_link_free() drops the program.
-		 * The slot is already released, so the agents have stopped running it. */
+		/* bpf_raw_tp_link_release() / bpf_uprobe_multi_link_release() unregister the probes;
+		 * bpf_link_free() drops the program. The slot is already released, so the agents
+		 * have stopped running it. */
 		link->slot->u.link.prog_id = 0;
 		if (prog_id && !emu_obj_by_id(s, EMU_REG_PROG, prog_id, &prog))
 			emu_obj_put(s, prog);

@@ -150,6 +150,31 @@ enum emu_reg_raw_tp {
 	EMU_REG_RAW_TP_SYS_EXIT = 2,
 };
 
+/*
+ * A uprobe_multi link's backing file (<session dir>/obj/bpf-link-<id>),
+ * written before the link is published and never changed:
+ *   OFFSET            SIZE        DESCRIPTION
+ *   0                 8           magic EMU_REG_UMULTI_MAGIC
+ *   8                 4           cnt: probes (1..1<<20)
+ *   12                4           flags: BPF_F_UPROBE_MULTI_RETURN
+ *   16                4           pid: only this process (tgid), 0 for all
+ *   20                4           reserved, zero
+ *   24                256         path: absolute, symlinks resolved, NUL-terminated
+ *   280               8 * cnt     file offsets
+ *   280 + 8 * cnt     8 * cnt     USDT semaphore (ref_ctr) offsets, 0 for none
+ *   280 + 16 * cnt    8 * cnt     BPF cookies
+ */
+#define EMU_REG_UMULTI_MAGIC 0x31494c554d505550ULL /* "PUPMULI1" */
+struct emu_reg_umulti {
+	uint64_t magic;
+	uint32_t cnt;
+	uint32_t flags;
+	int32_t pid;
+	uint32_t reserved;
+	char path[EMU_REG_PATH_MAX];
+};
+_Static_assert(sizeof(struct emu_reg_umulti) == 280, "uprobe_multi file header");
+
 /* Fixed after publish: readers need no seqlock. */
 struct emu_reg_link {
 	uint32_t prog_id;

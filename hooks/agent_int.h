@@ -88,6 +88,11 @@ void agent_ids_init(void);
 void agent_raw_tp_run(struct agent_prog *p, uint64_t cookie, bool is_exit, long nr, const unsigned long args[6],
 		      long ret);
 
+/* ---- agent.c ---- */
+/** Around the first use of the probe engine (scan thread): see the fork comment in agent.c. */
+void agent_fork_before_uprobes(void);
+void agent_fork_after_uprobes(void);
+
 /* ---- attach.c ---- */
 /** Apply the registry: attach what applies to this process, detach what no longer does. */
 void agent_attach_scan(void);

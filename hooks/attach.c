@@ -14,7 +14,9 @@
  * kind EMU_REG_LINK, not a perf event) applies to every process, as the
  * kernel's sys_enter/sys_exit fire for every task; it runs with the
  * syscall tracepoints, at every syscall number (hooks/raw_tp.c builds its
- * context).
+ * context). A uprobe_multi link (emul/uprobe_multi.c) applies where its
+ * file is mapped and its pid filter (0: all) matches; each of its offsets
+ * becomes a uprobe of its own here, with its own cookie.
  * Each scan marks what applies, attaches what is new (registry kind + id +
  * program id as the key, so SET_BPF of another program re-attaches) and detaches what
  * no longer applies (disabled, freed, program replaced). One thread scans at
@@ -36,33 +38,38 @@
 #include "hooks/agent_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/futex.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/compat.h"
 #include "common/log.h"
+#include "common/utils.h"
 #include "hooks/hooks.h"
 #include "hooks/syscall.h"
 #include "hooks/tp_ctx.h"
 #include "hooks/tp_event.h"
 
-/* agent_link.type of a raw tracepoint link (beside enum emu_reg_perf_type). */
-#define AGENT_LINK_RAW_TP 0x100
+/* agent_link.type of links that are not perf events (beside enum emu_reg_perf_type). */
+#define AGENT_LINK_RAW_TP 0x100 /* a raw tracepoint link */
+#define AGENT_LINK_UMULTI 0x101 /* one offset of a uprobe_multi link */
 
 struct agent_link {
 	struct agent_link *next;
 	uint32_t perf_id; /* registry id: of the perf event, or of the raw tracepoint link */
 	uint32_t prog_id;
-	uint32_t type; /* EMU_REG_PERF_UPROBE / _TRACEPOINT / _TIMER, or AGENT_LINK_RAW_TP */
+	uint32_t type; /* EMU_REG_PERF_UPROBE / _TRACEPOINT / _TIMER, or AGENT_LINK_* */
 	bool seen;     /* marked by the current scan */
 	struct agent_prog *prog;
 	uint64_t cookie;
-	/* uprobes */
+	/* uprobes, uprobe_multi offsets */
 	struct hook_probe *probe;
 	uint64_t func_ip;
 	/* tracepoints */
@@ -349,7 +356,7 @@ static void tp_publish(void)
 /* Perf event ids and link ids are separate id spaces: the key includes which one. */
 static bool is_raw(uint32_t type)
 {
-	return type == AGENT_LINK_RAW_TP;
+	return type == AGENT_LINK_RAW_TP || type == AGENT_LINK_UMULTI;
 }
 
 static struct agent_link *link_find(uint32_t type, uint32_t perf_id, uint32_t prog_id)
@@ -415,8 +422,11 @@ static int link_new(const struct perf_view *v, struct agent_link **out)
 			  v->p.prog_id);
 	} else if (v->type == EMU_REG_PERF_UPROBE) {
 		l->func_ip = (uint64_t)(uintptr_t)addr;
+		agent_fork_before_uprobes();
 		err = hook_uprobe_attach(addr, v->p.flags & EMU_REG_PERF_RETPROBE ? HOOK_URETPROBE : HOOK_UPROBE,
 					 uprobe_handler, l, NULL, &l->probe);
+		if (!err)
+			agent_fork_after_uprobes(); /* an attach has initialised the engine */
 		if (err) {
 			if (uprobe_fail_logged++ < 16)
 				log_warn("uprobe %s+0x%llx: cannot patch it: %s\n", v->p.path,
@@ -472,10 +482,116 @@ static void skip_add(uint32_t type, uint32_t perf_id, uint32_t prog_id)
 	skips[skip_cnt++] = (struct skip_ent){ type, perf_id, prog_id };
 }
 
+/* ---- uprobe_multi links ---- */
+
+static unsigned int umulti_fail_logged;
+
+/* The link's probe list, as emul/uprobe_multi.c wrote it (registry_layout.h). */
+static int umulti_read(uint32_t id, struct emu_reg_umulti *h, uint64_t **arrays)
+{
+	char path[4096];
+	_cleanup_close_ int fd = -1;
+	size_t sz;
+
+	snprintf(path, sizeof(path), "%s/obj/bpf-link-%u", agent_sess.dir, id);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return -errno;
+	if (pread(fd, h, sizeof(*h), 0) != (ssize_t)sizeof(*h) || h->magic != EMU_REG_UMULTI_MAGIC || !h->cnt ||
+	    h->cnt > (1u << 20))
+		return -EINVAL;
+	h->path[sizeof(h->path) - 1] = 0;
+	sz = 3 * (size_t)h->cnt * sizeof(uint64_t);
+	*arrays = malloc(sz);
+	if (!*arrays)
+		return -ENOMEM;
+	if (pread(fd, *arrays, sz, sizeof(*h)) != (ssize_t)sz) {
+		zfree(arrays);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Patch every offset of link @id here; 0 if at least one was, else why none applies. */
+static int umulti_attach(uint32_t id, uint32_t prog_id)
+{
+	_cleanup_free_ uint64_t *arr = NULL;
+	struct emu_reg_umulti h;
+	unsigned int done = 0;
+	void *addr;
+	int err;
+
+	err = umulti_read(id, &h, &arr);
+	if (err)
+		return err;
+	if (h.pid && h.pid != (int32_t)agent_pid())
+		return -ESRCH; /* uprobe_multi_link_filter(): another process */
+	if (hook_resolve_file_offset(h.path, arr[0], &addr))
+		return -ENOENT; /* the file is not mapped here */
+	for (uint32_t i = 0; i < h.cnt; i++) {
+		struct agent_link *l = calloc(1, sizeof(*l));
+
+		if (!l)
+			return done ? 0 : -ENOMEM;
+		l->perf_id = id;
+		l->prog_id = prog_id;
+		l->type = AGENT_LINK_UMULTI;
+		l->cookie = arr[2 * h.cnt + i];
+		err = hook_resolve_file_offset(h.path, arr[i], &addr);
+		if (!err)
+			err = agent_prog_get(prog_id, &l->prog);
+		if (err) {
+			free(l);
+			continue;
+		}
+		l->func_ip = (uint64_t)(uintptr_t)addr;
+		agent_fork_before_uprobes();
+		err = hook_uprobe_attach_file(h.path, arr[i], arr[h.cnt + i],
+					      h.flags & COMPAT_BPF_F_UPROBE_MULTI_RETURN ? HOOK_URETPROBE : HOOK_UPROBE,
+					      uprobe_handler, l, &l->probe);
+		if (!err)
+			agent_fork_after_uprobes();
+		if (err) {
+			if (umulti_fail_logged++ < 16)
+				log_warn("uprobe_multi link %u: %s+0x%llx: cannot patch it: %s\n", id, h.path,
+					 (unsigned long long)arr[i], strerror(-err));
+			agent_prog_put(l->prog);
+			free(l);
+			continue;
+		}
+		l->seen = true;
+		l->next = links;
+		links = l;
+		done++;
+	}
+	log_debug("attached uprobe_multi link %u: %u of %u offsets in %s (prog %u)\n", id, done, h.cnt, h.path,
+		  prog_id);
+	return done ? 0 : -ENOENT;
+}
+
+static void umulti_scan(const struct emu_reg_slot *s)
+{
+	uint32_t id = __atomic_load_n(&s->id, __ATOMIC_RELAXED), prog_id = s->u.link.prog_id;
+	bool found = false;
+
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != EMU_REG_LIVE || s->id != id || !prog_id)
+		return;
+	for (struct agent_link *l = links; l; l = l->next)
+		if (l->type == AGENT_LINK_UMULTI && l->perf_id == id && l->prog_id == prog_id) {
+			l->seen = true;
+			found = true;
+		}
+	if (found || skip_has(AGENT_LINK_UMULTI, id, prog_id))
+		return;
+	if (umulti_attach(id, prog_id))
+		skip_add(AGENT_LINK_UMULTI, id, prog_id);
+}
+
 void agent_attach_report(void)
 {
 	for (struct agent_link *l = links; l; l = l->next)
-		if (l->type == EMU_REG_PERF_UPROBE)
+		if (l->type == EMU_REG_PERF_UPROBE || l->type == AGENT_LINK_UMULTI)
 			log_debug("uprobe (perf %u, prog %u): hits missed at the site %llu\n", l->perf_id, l->prog_id,
 				  (unsigned long long)hook_probe_missed(l->probe));
 	log_debug("runs skipped (recursion or stuck run locks): %llu\n", (unsigned long long)agent_runs_missed());
@@ -496,6 +612,10 @@ void agent_attach_scan(void)
 		/* Pairs with the store-release in emu_reg_publish(). */
 		if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != EMU_REG_LIVE)
 			continue;
+		if (s->kind == EMU_REG_LINK && s->type == COMPAT_BPF_LINK_TYPE_UPROBE_MULTI) {
+			umulti_scan(s);
+			continue;
+		}
 		if (s->kind == EMU_REG_LINK && s->type == BPF_LINK_TYPE_RAW_TRACEPOINT) {
 			if (!raw_tp_read(s, &v))
 				continue; /* freed while we read it */
@@ -545,7 +665,7 @@ view:
 			log_debug("detached timer (perf %u, prog %u)\n", l->perf_id, l->prog_id);
 			agent_prog_put(l->prog);
 			free(l);
-		} else if (l->type == EMU_REG_PERF_UPROBE) {
+		} else if (l->type == EMU_REG_PERF_UPROBE || l->type == AGENT_LINK_UMULTI) {
 			/* Returns once no thread runs the handler: l may go. */
 			uint64_t missed = hook_probe_missed(l->probe);
 
