@@ -31,6 +31,7 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "tests/e2e/rawtp_skel.skel.h"
@@ -173,6 +174,7 @@ int main(int argc, char **argv)
 	int cl, err, listed = 0;
 	uint32_t ids[3];
 	typeof(*skel->bss) before;
+	struct timespec t0, t1;
 
 	if (argc == 7 && !strcmp(argv[1], "work"))
 		return work(argv);
@@ -211,8 +213,17 @@ int main(int argc, char **argv)
 		fprintf(stderr, "RAW_TRACEPOINT_OPEN with a cookie: %s\n", strerror(-cl));
 		return 1;
 	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	run_threads();
+	clock_gettime(CLOCK_MONOTONIC, &t1);
 	print_counters("attached", skel);
+	/* For bench/rawtp_bench.sh (stderr: not compared by the test). */
+	{
+		long long ns = (t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec);
+		long cnt = threads * (getpids + writes);
+
+		fprintf(stderr, "bench: %ld syscalls in %lld ns, %.1f ns each\n", cnt, ns, cnt ? (double)ns / cnt : 0.0);
+	}
 
 	/* The same syscalls in another traced process. */
 	memset(skel->bss, 0, sizeof(*skel->bss));
