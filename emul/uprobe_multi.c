@@ -117,11 +117,60 @@ static bool tgid_exists(int32_t pid)
 	return ok;
 }
 
-static int u64_in(const struct emu_target *t, uint64_t uarr, uint32_t i, uint64_t *v)
-{
-	int err = t->ops->read(t, uarr + (uint64_t)i * sizeof(*v), v, sizeof(*v));
+#define U64_CHUNK 512 /* array elements read from the target per call */
 
-	return err == -ENOENT ? err : (err ? -EFAULT : 0);
+/*
+ * Elements [i, i + n) of the caller's u64 array @uarr into @out: one read
+ * per chunk; when a chunk faults, element by element, so *@ok says how many
+ * came in before the first fault (the kernel's __get_user() loop stops
+ * there). Returns -ENOENT if the target is gone, else 0.
+ */
+static int u64s_in(const struct emu_target *t, uint64_t uarr, uint32_t i, uint32_t n, uint64_t *out, uint32_t *ok)
+{
+	int err = t->ops->read(t, uarr + (uint64_t)i * 8, out, (size_t)n * 8);
+
+	*ok = n;
+	if (!err)
+		return 0;
+	if (err == -ENOENT)
+		return err;
+	for (uint32_t k = 0; k < n; k++) {
+		err = t->ops->read(t, uarr + (uint64_t)(i + k) * 8, &out[k], 8);
+		if (err == -ENOENT)
+			return err;
+		if (err) {
+			*ok = k;
+			return 0;
+		}
+	}
+	return 0;
+}
+
+/* Copy in the three arrays with the kernel's per-element order of checks. */
+static int arrays_in(const struct emu_target *t, const struct compat_uprobe_multi_attr *um, uint64_t *offs,
+		     uint64_t *refs, uint64_t *cookies)
+{
+	for (uint32_t i = 0; i < um->cnt; i += U64_CHUNK) {
+		uint32_t n = MIN(U64_CHUNK, um->cnt - i), ok_off, ok_ref = n, ok_ck = n;
+		int err;
+
+		err = u64s_in(t, um->offsets, i, n, offs + i, &ok_off);
+		if (!err && um->ref_ctr_offsets)
+			err = u64s_in(t, um->ref_ctr_offsets, i, n, refs + i, &ok_ref);
+		if (!err && um->cookies)
+			err = u64s_in(t, um->cookies, i, n, cookies + i, &ok_ck);
+		if (err)
+			return err;
+		for (uint32_t k = 0; k < n; k++) {
+			if (k >= ok_off)
+				return -EFAULT;
+			if ((int64_t)offs[i + k] < 0)
+				return -EINVAL;
+			if (k >= ok_ref || k >= ok_ck)
+				return -EFAULT;
+		}
+	}
+	return 0;
 }
 
 int emu_uprobe_multi_attach(struct emu_session *s, const struct emu_target *t, union bpf_attr *a,
@@ -170,17 +219,9 @@ int emu_uprobe_multi_attach(struct emu_session *s, const struct emu_target *t, u
 	offs = (uint64_t *)(h + 1);
 	refs = offs + um.cnt;
 	cookies = refs + um.cnt;
-	for (uint32_t i = 0; i < um.cnt; i++) {
-		err = u64_in(t, um.offsets, i, &offs[i]);
-		if (err)
-			return err;
-		if ((int64_t)offs[i] < 0)
-			return -EINVAL;
-		if (um.ref_ctr_offsets && (err = u64_in(t, um.ref_ctr_offsets, i, &refs[i])))
-			return err;
-		if (um.cookies && (err = u64_in(t, um.cookies, i, &cookies[i])))
-			return err;
-	}
+	err = arrays_in(t, &um, offs, refs, cookies);
+	if (err)
+		return err;
 	/* uprobe_register(): "racy, just to catch the obvious mistakes". */
 	for (uint32_t i = 0; i < um.cnt; i++)
 		if (offs[i] > (uint64_t)st.st_size || (refs[i] & 1))

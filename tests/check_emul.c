@@ -19,6 +19,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "common/compat.h"
 #include "common/log.h"
 #include "emul/emul.h"
 #include "emul/emul_int.h"
@@ -1089,7 +1090,7 @@ static long raw_tp_info_of(long (*call)(int, void *, unsigned), long link, struc
 }
 
 /* Every answer of one run, in order; bpftime's and the kernel's must be equal. */
-#define RAW_TP_RES_MAX 32
+#define RAW_TP_RES_MAX 48
 struct raw_tp_res {
 	long v[RAW_TP_RES_MAX];
 	unsigned int n;
@@ -1271,6 +1272,181 @@ START_TEST(test_raw_tp_link_holds_prog_until_closed)
 }
 END_TEST
 
+/* ---- uprobe_multi: LINK_CREATE(BPF_TRACE_UPROBE_MULTI) (emul/uprobe_multi.c) ---- */
+
+struct umulti_attr { /* bpf_attr.link_create with uprobe_multi (Linux 6.6) */
+	uint32_t prog_fd, target_fd, attach_type, flags;
+	uint64_t path, offsets, ref_ctr_offsets, cookies;
+	uint32_t cnt, um_flags, pid, pad;
+};
+
+struct umulti_info { /* bpf_link_info with uprobe_multi: 64 bytes */
+	uint32_t type, id, prog_id, pad;
+	uint64_t path, offsets, ref_ctr_offsets, cookies;
+	uint32_t path_size, count, flags, pid;
+};
+
+#define UMULTI_N 1000 /* more than one chunk of emul/uprobe_multi.c's reads */
+
+static long umulti_info_of(long (*call)(int, void *, unsigned), long link, struct umulti_info *in)
+{
+	union bpf_attr a;
+
+	memset(&a, 0, sizeof(a));
+	a.info.bpf_fd = (uint32_t)link;
+	a.info.info_len = sizeof(*in);
+	a.info.info = (uintptr_t)in;
+	return call(BPF_OBJ_GET_INFO_BY_FD, &a, sizeof(a));
+}
+
+/* Every answer of one run, in order; bpftime's and the kernel's must be equal. */
+static void umulti_run_all(long (*call)(int, void *, unsigned), struct raw_tp_res *res)
+{
+	static uint64_t offs[UMULTI_N], cookies[UMULTI_N];
+	uint64_t neg = (uint64_t)-1, far = 1ULL << 40, odd = 1, *edge;
+	struct umulti_attr a, good;
+	struct umulti_info in;
+	union bpf_attr pa;
+	long prog, kp, tp, link;
+	char path[4096], name[64];
+	ssize_t n;
+	long pg = sysconf(_SC_PAGESIZE);
+	char *two; /* three pages, the last one unmapped */
+
+	memset(res, 0, sizeof(*res));
+	n = readlink("/proc/self/exe", path, sizeof(path) - 1);
+	ck_assert_int_gt(n, 0);
+	path[n] = 0;
+	for (int i = 0; i < UMULTI_N; i++)
+		cookies[i] = (uint64_t)i + 7;
+	prog_attr(&pa, BPF_PROG_TYPE_KPROBE, trivial, 2);
+	pa.expected_attach_type = COMPAT_BPF_TRACE_UPROBE_MULTI;
+	prog = call(BPF_PROG_LOAD, &pa, sizeof(pa));
+	ck_assert_int_ge(prog, 0);
+	prog_attr(&pa, BPF_PROG_TYPE_KPROBE, trivial, 2);
+	kp = call(BPF_PROG_LOAD, &pa, sizeof(pa));
+	ck_assert_int_ge(kp, 0);
+	prog_attr(&pa, BPF_PROG_TYPE_TRACEPOINT, trivial, 2);
+	tp = call(BPF_PROG_LOAD, &pa, sizeof(pa));
+	ck_assert_int_ge(tp, 0);
+	/* Offset 0 (the ELF header) is not in an executable mapping: the kernel plants no int3. */
+	memset(&good, 0, sizeof(good));
+	good.prog_fd = (uint32_t)prog;
+	good.attach_type = COMPAT_BPF_TRACE_UPROBE_MULTI;
+	good.path = (uintptr_t)path;
+	good.offsets = (uintptr_t)offs;
+	good.cookies = (uintptr_t)cookies;
+	good.cnt = 2;
+#define UM_TRY(field, value)                                              \
+	do {                                                              \
+		a = good;                                                 \
+		a.field = value;                                          \
+		res_add(res, fd_or_err(call(BPF_LINK_CREATE, &a, sizeof(a)))); \
+	} while (0)
+	UM_TRY(prog_fd, (uint32_t)tp);
+	UM_TRY(prog_fd, (uint32_t)kp);
+	UM_TRY(attach_type, BPF_PERF_EVENT);
+	UM_TRY(flags, 1);
+	UM_TRY(um_flags, 2);
+	UM_TRY(cnt, 0);
+	UM_TRY(path, 0);
+	UM_TRY(offsets, 0);
+	UM_TRY(pid, (uint32_t)-1);
+	UM_TRY(cnt, COMPAT_UPROBE_MULTI_CNT_MAX + 1);
+	UM_TRY(path, 8);
+	UM_TRY(path, (uintptr_t) "/nonexistent/x");
+	UM_TRY(path, (uintptr_t) "/tmp");
+	UM_TRY(pid, 0x3ffffff0);
+	UM_TRY(offsets, 8);
+	UM_TRY(offsets, (uintptr_t)&neg);
+	UM_TRY(offsets, (uintptr_t)&far);
+	UM_TRY(cookies, 8);
+	UM_TRY(ref_ctr_offsets, (uintptr_t)&odd);
+	UM_TRY(cnt, UMULTI_N);
+	/* A fault in the second chunk of offsets comes before a bad offset after it. */
+	two = mmap(NULL, (size_t)pg * 3, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ck_assert_ptr_ne(two, MAP_FAILED);
+	ck_assert_int_eq(munmap(two + 2 * pg, (size_t)pg), 0);
+	edge = (uint64_t *)(two + 2 * pg) - 600; /* elements 600.. fault */
+	memset(edge, 0, 600 * sizeof(uint64_t));
+	edge[550] = (uint64_t)-5;
+	a = good;
+	a.offsets = (uintptr_t)edge;
+	a.cnt = 700;
+	res_add(res, call(BPF_LINK_CREATE, &a, sizeof(a))); /* EINVAL: element 550 comes first */
+	edge[550] = 0;
+	res_add(res, call(BPF_LINK_CREATE, &a, sizeof(a))); /* EFAULT at 600 */
+	munmap(two, (size_t)pg * 2);
+
+	/* A link and its info (bpf_uprobe_multi_link_fill_link_info()). */
+	a = good;
+	a.um_flags = 1;
+	link = call(BPF_LINK_CREATE, &a, sizeof(a));
+	ck_assert_int_ge(link, 0);
+	{
+		uint64_t io[4] = { 9, 9, 9, 9 }, ic[4] = { 0 };
+
+		memset(&in, 0, sizeof(in));
+		in.path = (uintptr_t)name;
+		in.path_size = sizeof(name);
+		in.count = 4;
+		in.offsets = (uintptr_t)io;
+		in.cookies = (uintptr_t)ic;
+		memset(name, 0, sizeof(name));
+		res_add(res, umulti_info_of(call, link, &in));
+		res_add(res, in.type);
+		res_add(res, in.count);
+		res_add(res, in.flags);
+		res_add(res, in.pid);
+		res_add(res, in.path_size == strlen(path) + 1);
+		res_add(res, (long)(io[0] + io[1] + io[2]));
+		res_add(res, (long)(ic[0] * 100 + ic[1] * 10 + ic[2]));
+		in.count = 1; /* ENOSPC: fewer slots than probes */
+		res_add(res, umulti_info_of(call, link, &in));
+		in.count = 0; /* arrays without a count */
+		res_add(res, umulti_info_of(call, link, &in));
+		memset(&in, 0, sizeof(in));
+		in.path = (uintptr_t)name;
+		in.path_size = 4; /* d_path() does not fit */
+		res_add(res, umulti_info_of(call, link, &in));
+		in.path_size = 0; /* a buffer without a size */
+		res_add(res, umulti_info_of(call, link, &in));
+	}
+	close((int)link);
+	close((int)tp);
+	close((int)kp);
+	close((int)prog);
+}
+
+START_TEST(test_uprobe_multi_errnos_and_info_match_kernel)
+{
+	struct raw_tp_res e, k;
+
+	umulti_run_all(ebpf, &e);
+	ck_assert_int_eq(e.v[0], -EINVAL);  /* a tracepoint program */
+	ck_assert_int_eq(e.v[9], -E2BIG);   /* cnt */
+	ck_assert_int_eq(e.v[12], -EBADF);  /* a directory */
+	ck_assert_int_eq(e.v[13], -ESRCH);  /* no such pid */
+	ck_assert_int_eq(e.v[19], 1);       /* 1000 probes */
+	ck_assert_int_eq(e.v[20], -EINVAL); /* the bad offset before the fault */
+	ck_assert_int_eq(e.v[21], -EFAULT);
+	ck_assert_int_eq(e.v[22], 0);
+	ck_assert_int_eq(e.v[23], COMPAT_BPF_LINK_TYPE_UPROBE_MULTI);
+	ck_assert_int_eq(e.v[24], 2);
+	ck_assert_int_eq(e.v[25], 1);
+	ck_assert_int_eq(e.v[29], 7 * 100 + 8 * 10); /* cookies 7, 8; the third slot untouched */
+	if (!have_kernel())
+		return;
+	umulti_run_all(kbpf, &k);
+	ck_assert_uint_eq(e.n, k.n);
+	for (unsigned int i = 0; i < e.n; i++) {
+		if (e.v[i] != k.v[i])
+			fprintf(stderr, "uprobe_multi step %u: bpftime %ld, kernel %ld\n", i, e.v[i], k.v[i]);
+		ck_assert_int_eq(e.v[i], k.v[i]);
+	}
+}
+END_TEST
+
 static Suite *emul_suite(void)
 {
 	Suite *s = suite_create("emul");
@@ -1312,6 +1488,7 @@ static Suite *emul_suite(void)
 		tcase_add_checked_fixture(tr, setup, teardown);
 		tcase_add_test(tr, test_raw_tp_open_errnos_match_kernel);
 		tcase_add_test(tr, test_raw_tp_link_holds_prog_until_closed);
+		tcase_add_test(tr, test_uprobe_multi_errnos_and_info_match_kernel);
 		suite_add_tcase(s, tr);
 	}
 	{
