@@ -63,7 +63,7 @@
 
 struct agent_link {
 	struct agent_link *next;
-	uint32_t perf_id; /* registry id: of the perf event, or of the raw tracepoint link */
+	uint32_t perf_id; /* registry id: of the perf event, or of the link (AGENT_LINK_*) */
 	uint32_t prog_id;
 	uint32_t type; /* EMU_REG_PERF_UPROBE / _TRACEPOINT / _TIMER, or AGENT_LINK_* */
 	bool seen;     /* marked by the current scan */
