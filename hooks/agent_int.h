@@ -46,6 +46,10 @@ struct agent_run_ctx {
 	uint64_t cookie;   /* bpf_get_attach_cookie() */
 	uint32_t cpu;      /* the CPU slot whose run lock we hold */
 	bool active;
+	/* Bytes probe_read may memcpy (they belong to the run's context); 0: none. Set by the
+	 * caller of agent_prog_run() around the run (hooks/raw_tp.c). */
+	const void *safe;
+	size_t safe_sz;
 };
 struct agent_run_ctx *agent_run_ctx(void);
 

@@ -60,5 +60,16 @@ void agent_raw_tp_run(struct agent_prog *p, uint64_t cookie, bool is_exit, long 
 	c.regs.ss = USER_DS;
 	c.args[0] = (uint64_t)(uintptr_t)&c.regs;
 	c.args[1] = is_exit ? (uint64_t)ret : (uint64_t)nr;
-	agent_prog_run(p, c.args, NULL, 0, cookie);
+	{
+		/* bpf_probe_read_kernel() of the pt_regs copy: a memcpy (helpers_proc.c). */
+		struct agent_run_ctx *rc = agent_run_ctx();
+		const void *old = rc->safe;
+		size_t old_sz = rc->safe_sz;
+
+		rc->safe = &c.regs;
+		rc->safe_sz = sizeof(c.regs);
+		agent_prog_run(p, c.args, NULL, 0, cookie);
+		rc->safe = old;
+		rc->safe_sz = old_sz;
+	}
 }

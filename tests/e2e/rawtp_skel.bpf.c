@@ -31,12 +31,16 @@ __u64 other_getpid;                     /* by other threads of the process (diag
  * agent's own thread, whose syscalls a kernel run does not have. */
 #define WORKER_COMM 0x72656b726f777472ULL
 
+__u32 check_comm = 1; /* 0 for bench/rawtp_bench.sh: the tgid filter alone */
+
 static __always_inline int mine(void)
 {
 	__u64 comm[2] = { 0, 0 };
 
 	if ((bpf_get_current_pid_tgid() >> 32) != filter_tgid)
 		return 0;
+	if (!check_comm)
+		return 1;
 	bpf_get_current_comm(comm, sizeof(comm));
 	return comm[0] == WORKER_COMM && !(comm[1] & 0xff);
 }

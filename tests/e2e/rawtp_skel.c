@@ -204,6 +204,9 @@ int main(int argc, char **argv)
 		return 1;
 	skel->bss->filter_tgid = (unsigned int)getpid();
 	skel->data->null_fd = (unsigned long long)null_fd;
+	/* bench/rawtp_bench.sh: no comm check (one prctl() per run under bpftime). */
+	if (getenv("RAWTP_BENCH"))
+		skel->data->check_comm = 0;
 	if (rawtp_skel__attach(skel)) {
 		fprintf(stderr, "attach failed\n");
 		return 1;
