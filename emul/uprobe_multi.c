@@ -281,10 +281,12 @@ int emu_uprobe_multi_link_info(const struct emu_target *t, const struct emu_obj 
 	for (uint32_t i = 0; i < ucount; i++) {
 		uint64_t v[3];
 
-		for (int k = 0; k < 3; k++)
-			if (pread(link->fd, &v[k], sizeof(v[k]),
-				  (off_t)(sizeof(h) + ((size_t)k * h.cnt + i) * sizeof(uint64_t))) != (ssize_t)sizeof(v[k]))
+		for (int k = 0; k < 3; k++) {
+			off_t at = (off_t)(sizeof(h) + ((size_t)k * h.cnt + i) * sizeof(uint64_t));
+
+			if (pread(link->fd, &v[k], sizeof(v[k]), at) != (ssize_t)sizeof(v[k]))
 				return -EIO;
+		}
 		if (in->offsets && t->ops->write(t, in->offsets + (uint64_t)i * 8, &v[0], 8))
 			return -EFAULT;
 		if (in->ref_ctr_offsets && t->ops->write(t, in->ref_ctr_offsets + (uint64_t)i * 8, &v[1], 8))
