@@ -28,6 +28,7 @@
 #include <string.h>
 #include <sys/syscall.h>
 
+#include "common/compat.h"
 #include "common/log.h"
 
 #define LAST(cmd, field) [cmd] = offsetofend(union bpf_attr, field)
@@ -51,7 +52,8 @@ static const uint32_t cmd_last_end[] = {
 	LAST(BPF_MAP_GET_FD_BY_ID, open_flags),
 	LAST(BPF_OBJ_GET_INFO_BY_FD, info.info),
 	LAST(BPF_PROG_QUERY, query.prog_cnt),
-	LAST(BPF_RAW_TRACEPOINT_OPEN, raw_tracepoint.prog_fd),
+	/* 6.10 moved the last field to raw_tracepoint.cookie, which 6.1's header lacks (common/compat.h). */
+	[BPF_RAW_TRACEPOINT_OPEN] = COMPAT_RAW_TP_ATTR_END,
 	LAST(BPF_BTF_LOAD, btf_log_level),
 	LAST(BPF_BTF_GET_FD_BY_ID, btf_id),
 	LAST(BPF_TASK_FD_QUERY, task_fd_query.probe_addr),
@@ -62,7 +64,8 @@ static const uint32_t cmd_last_end[] = {
 	LAST(BPF_MAP_LOOKUP_AND_DELETE_BATCH, batch.flags),
 	LAST(BPF_MAP_UPDATE_BATCH, batch.flags),
 	LAST(BPF_MAP_DELETE_BATCH, batch.flags),
-	LAST(BPF_LINK_CREATE, link_create),
+	/* 6.6+: link_create.uprobe_multi.pid, past 6.1's header (common/compat.h). */
+	[BPF_LINK_CREATE] = COMPAT_LINK_CREATE_END,
 	LAST(BPF_LINK_UPDATE, link_update.old_prog_fd),
 	LAST(BPF_LINK_GET_FD_BY_ID, link_id),
 	LAST(BPF_LINK_GET_NEXT_ID, next_id),

@@ -164,6 +164,17 @@ int emu_epoll_ctl(struct emu_session *s, const struct emu_target *t, const uint6
 int emu_perf_attach(struct emu_session *s, struct emu_obj *perf, struct emu_obj *prog, uint32_t link_id,
 		    uint64_t cookie);
 
+/* raw_tp.c: BPF_RAW_TRACEPOINT_OPEN; the raw_tracepoint part of bpf_link_info (tp_name is a
+ * pointer into the target): 0, -EINVAL, -EFAULT or -ENOSPC (name cut, as the kernel). */
+int emu_raw_tp_open(struct emu_session *s, const struct emu_target *t, union bpf_attr *attr,
+		    struct emu_reply *r);
+int emu_raw_tp_link_info(const struct emu_target *t, const struct emu_obj *link, struct bpf_link_info *info);
+/* uprobe_multi.c: LINK_CREATE(BPF_TRACE_UPROBE_MULTI) for @prog (a KPROBE program); the
+ * uprobe_multi part of a 64-byte (6.6+) bpf_link_info: 0 or -EINVAL, -EFAULT, -ENOSPC, -ENAMETOOLONG. */
+int emu_uprobe_multi_attach(struct emu_session *s, const struct emu_target *t, union bpf_attr *attr,
+			    struct emu_obj *prog, struct emu_reply *r);
+int emu_uprobe_multi_link_info(const struct emu_target *t, const struct emu_obj *link, void *info_buf);
+
 /* obj_cmds.c: statfs(2) on /sys/fs/bpf answers BPF_FS_MAGIC. */
 int emu_statfs(struct emu_session *s, const struct emu_target *t, const uint64_t args[6], struct emu_reply *r);
 

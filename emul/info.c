@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/compat.h"
 #include "common/log.h"
 #include "common/utils.h"
 #include "emul/fdinfo_text.h"
@@ -210,18 +211,32 @@ static int btf_info(struct emu_session *s, const struct emu_target *t, struct em
 static int link_info(struct emu_session *s, const struct emu_target *t, struct emu_obj *o, uint64_t uattr,
 		     uint64_t uinfo, uint32_t ulen)
 {
-	struct bpf_link_info info;
+	/* 6.6+ struct bpf_link_info is 64 bytes (uprobe_multi); 6.1's header has 48. */
+	union {
+		struct bpf_link_info info;
+		uint8_t raw[COMPAT_BPF_LINK_INFO_SZ];
+	} u;
 	uint32_t len;
 	int err;
 
-	err = info_in(t, uinfo, ulen, &info, sizeof(info), &len);
+	_Static_assert(sizeof(struct bpf_link_info) <= COMPAT_BPF_LINK_INFO_SZ, "bpf_link_info");
+	err = info_in(t, uinfo, ulen, &u, sizeof(u), &len);
 	if (err)
 		return err;
-	memset(&info, 0, sizeof(info));
-	info.type = o->slot->type;
-	info.id = o->id;
-	info.prog_id = o->slot->u.link.prog_id;
-	return info_out(t, uattr, uinfo, &info, len);
+	/* bpf_link_get_info_by_fd(): the type-specific part sees what the caller passed in. */
+	u.info.type = o->slot->type;
+	u.info.id = o->id;
+	u.info.prog_id = o->slot->u.link.prog_id;
+	if (o->slot->type == BPF_LINK_TYPE_RAW_TRACEPOINT)
+		err = emu_raw_tp_link_info(t, o, &u.info);
+	else if (o->slot->type == COMPAT_BPF_LINK_TYPE_UPROBE_MULTI)
+		err = emu_uprobe_multi_link_info(t, o, u.raw);
+	else
+		memset(u.raw + offsetof(struct bpf_link_info, raw_tracepoint), 0,
+		       sizeof(u) - offsetof(struct bpf_link_info, raw_tracepoint));
+	if (err)
+		return err; /* the kernel copies nothing out then, ENOSPC included */
+	return info_out(t, uattr, uinfo, &u, len);
 }
 
 static int map_info(struct emu_session *s, const struct emu_target *t, struct emu_obj *o, uint64_t uattr,

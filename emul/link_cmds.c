@@ -3,11 +3,13 @@
  * RAW_TRACEPOINT_OPEN and the cgroup-style PROG_ATTACH/DETACH/QUERY
  * (kernel/bpf/syscall.c, link_create(); kernel/trace/bpf_trace.c).
  *
- * Only perf-event links exist in bpftime: a link ties a program to a perf
- * event (uprobe or tracepoint) that perf_event.c created. The link is an
- * object with its own fd and id; attaching writes prog_id and link_id into
- * the perf event's registry slot under its seqlock, which is what the agent
- * (hooks/) watches.
+ * Two kinds of links exist in bpftime. A perf-event link ties a program to
+ * a perf event (uprobe or tracepoint) that perf_event.c created: attaching
+ * writes prog_id and link_id into the perf event's registry slot under its
+ * seqlock, which is what the agent (hooks/) watches. A raw tracepoint link
+ * (RAW_TRACEPOINT_OPEN, raw_tp.c) or a uprobe_multi link (uprobe_multi.c)
+ * is itself what the agent watches. All are objects with their own fd and
+ * id.
  *
  * Order of checks mirrors link_create(): the program fd first (EBADF for a
  * bad fd), then the attach type, then the target. libbpf's perf-link probe
@@ -78,6 +80,11 @@ static int link_create(struct emu_session *s, const struct emu_target *t, union 
 	err = emu_fd_lookup(s, t, (int)a->link_create.prog_fd, EMU_REG_PROG, &prog);
 	if (err)
 		return err;
+	/* bpf_prog_attach_check_attach_type(): a program loaded for uprobe_multi attaches no other way. */
+	if (prog->slot->type == BPF_PROG_TYPE_KPROBE &&
+	    prog->slot->u.prog.expected_attach_type == COMPAT_BPF_TRACE_UPROBE_MULTI &&
+	    a->link_create.attach_type != COMPAT_BPF_TRACE_UPROBE_MULTI)
+		return -EINVAL;
 	switch (a->link_create.attach_type) {
 	case BPF_PERF_EVENT:
 		break;
@@ -85,8 +92,9 @@ static int link_create(struct emu_session *s, const struct emu_target *t, union 
 		log_info("LINK_CREATE kprobe_multi: no kprobes in bpftime (EOPNOTSUPP, as without CONFIG_KPROBES)\n");
 		return -EOPNOTSUPP;
 	case COMPAT_BPF_TRACE_UPROBE_MULTI:
-		log_info("LINK_CREATE uprobe_multi is not supported by bpftime yet\n");
-		return -EOPNOTSUPP;
+		if (prog->slot->type != BPF_PROG_TYPE_KPROBE)
+			return -EINVAL;
+		return emu_uprobe_multi_attach(s, t, a, prog, r);
 	default:
 		log_info("LINK_CREATE attach type %u is not supported by bpftime\n", a->link_create.attach_type);
 		return -EINVAL;
@@ -118,6 +126,18 @@ void emu_link_detach(struct emu_session *s, struct emu_obj *link)
 	struct emu_obj *perf;
 	uint32_t perf_id = link->slot->u.link.perf_id;
 
+	if (link->slot->type == BPF_LINK_TYPE_RAW_TRACEPOINT || link->slot->type == COMPAT_BPF_LINK_TYPE_UPROBE_MULTI) {
+		struct emu_obj *prog;
+		uint32_t prog_id = link->slot->u.link.prog_id;
+
+		/* bpf_raw_tp_link_release() / bpf_uprobe_multi_link_release() unregister the probes;
+		 * bpf_link_free() drops the program. The slot is already released, so the agents
+		 * have stopped running it. */
+		link->slot->u.link.prog_id = 0;
+		if (prog_id && !emu_obj_by_id(s, EMU_REG_PROG, prog_id, &prog))
+			emu_obj_put(s, prog);
+		return;
+	}
 	if (!perf_id)
 		return;
 	link->slot->u.link.perf_id = 0;
@@ -150,7 +170,8 @@ int emu_link_cmd(struct emu_session *s, const struct emu_target *t, int cmd, uni
 		err = emu_fd_lookup(s, t, (int)a->link_detach.link_fd, EMU_REG_LINK, &link);
 		if (err)
 			return err;
-		/* bpf_perf_link_lops has no .detach: link_detach() answers EOPNOTSUPP. */
+		/* Neither bpf_perf_link_lops nor bpf_raw_tp_link_lops has .detach: link_detach()
+		 * answers EOPNOTSUPP. */
 		return -EOPNOTSUPP;
 	case BPF_LINK_UPDATE:
 		err = emu_fd_lookup(s, t, (int)a->link_update.link_fd, EMU_REG_LINK, &link);
@@ -159,8 +180,7 @@ int emu_link_cmd(struct emu_session *s, const struct emu_target *t, int cmd, uni
 		/* Perf-event links have no update_prog operation: link_update() gives EINVAL. */
 		return -EINVAL;
 	case BPF_RAW_TRACEPOINT_OPEN:
-		log_info("RAW_TRACEPOINT_OPEN: bpftime has no raw tracepoints; use tracepoint:syscalls:* or raw_syscalls:*\n");
-		return -ENOENT; /* bpf_get_raw_tracepoint() found nothing */
+		return emu_raw_tp_open(s, t, a, r);
 	default:
 		/* PROG_ATTACH/DETACH/QUERY attach to cgroups, sockets and devices, none of which bpftime has. */
 		log_info("bpf(cmd %d): cgroup/socket attachment is not supported by bpftime\n", cmd);

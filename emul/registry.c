@@ -13,6 +13,8 @@
  */
 #include "emul/emul_int.h"
 
+#include "common/compat.h"
+
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -82,8 +84,11 @@ void emu_reg_release(struct emu_session *s, struct emu_reg_slot *slot)
 {
 	__atomic_store_n(&slot->state, EMU_REG_RELEASED, __ATOMIC_RELEASE);
 	__atomic_add_fetch(&s->reg->generation, 1, __ATOMIC_RELEASE);
-	if (slot->kind == EMU_REG_PERF)
-		emu_agents_wait(s); /* a freed perf event is detached everywhere when close() returns */
+	/* A freed perf event or raw tracepoint link is detached everywhere when close() returns. */
+	if (slot->kind == EMU_REG_PERF ||
+	    (slot->kind == EMU_REG_LINK &&
+	     (slot->type == BPF_LINK_TYPE_RAW_TRACEPOINT || slot->type == COMPAT_BPF_LINK_TYPE_UPROBE_MULTI)))
+		emu_agents_wait(s);
 	else
 		emu_agents_wake(s);
 }

@@ -140,11 +140,47 @@ struct emu_reg_btf {
 	uint32_t kernel_btf; /* 1 for vmlinux (data is /sys/kernel/btf/vmlinux) */
 };
 
+/*
+ * Raw tracepoints bpftime has (BPF_LINK_TYPE_RAW_TRACEPOINT links,
+ * emul/raw_tp.c): the kernel's "sys_enter"/"sys_exit" (TRACE_EVENT_FN in
+ * include/trace/events/syscalls.h), run by the agent at every syscall.
+ */
+enum emu_reg_raw_tp {
+	EMU_REG_RAW_TP_SYS_ENTER = 1,
+	EMU_REG_RAW_TP_SYS_EXIT = 2,
+};
+
+/*
+ * A uprobe_multi link's backing file (<session dir>/obj/bpf-link-<id>),
+ * written before the link is published and never changed:
+ *   OFFSET            SIZE        DESCRIPTION
+ *   0                 8           magic EMU_REG_UMULTI_MAGIC
+ *   8                 4           cnt: probes (1..1<<20)
+ *   12                4           flags: BPF_F_UPROBE_MULTI_RETURN
+ *   16                4           pid: only this process (tgid), 0 for all
+ *   20                4           reserved, zero
+ *   24                256         path: absolute, symlinks resolved, NUL-terminated
+ *   280               8 * cnt     file offsets
+ *   280 + 8 * cnt     8 * cnt     USDT semaphore (ref_ctr) offsets, 0 for none
+ *   280 + 16 * cnt    8 * cnt     BPF cookies
+ */
+#define EMU_REG_UMULTI_MAGIC 0x31494c554d505550ULL /* "PUPMULI1" */
+struct emu_reg_umulti {
+	uint64_t magic;
+	uint32_t cnt;
+	uint32_t flags;
+	int32_t pid;
+	uint32_t reserved;
+	char path[EMU_REG_PATH_MAX];
+};
+_Static_assert(sizeof(struct emu_reg_umulti) == 280, "uprobe_multi file header");
+
+/* Fixed after publish: readers need no seqlock. */
 struct emu_reg_link {
 	uint32_t prog_id;
 	uint32_t attach_type; /* enum bpf_attach_type */
 	uint32_t perf_id;     /* for perf-event links: the perf event's registry id */
-	uint32_t reserved;
+	uint32_t raw_tp;      /* for raw tracepoint links: enum emu_reg_raw_tp; else 0 */
 	uint64_t bpf_cookie;
 };
 

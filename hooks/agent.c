@@ -205,13 +205,67 @@ static void watcher_start(uint32_t seen)
 		pthread_setname_np(th, "bpftime-agent");
 }
 
+/*
+ * fork(): the child re-applies the registry before fork() returns in it
+ * (a pid-filtered probe of the parent's must not fire there, a link made
+ * for the child's pid must be there when the child runs), with its own
+ * first scan. That scan may attach and detach probes, which takes the probe
+ * engine's lock; the engine (hooks/uprobe.c) holds it across fork() and
+ * releases it in its own child handler, registered at its first attach,
+ * after ours. So once the engine is in use (fork_uprobes_used), the scan
+ * moves to a second child handler registered after the engine's, once an
+ * attach has succeeded (agent_fork_after_uprobes()). If a fork falls between the engine's
+ * registration and ours, the child scans on its new watcher instead, and
+ * its entry says it has not applied anything yet, so emu_agents_wait()
+ * waits for it.
+ */
+static bool fork_uprobes_used;    /* the engine has been (or is being) used; under scan_lock */
+static bool fork_late_registered; /* agent_atfork_child_late() runs after the engine's handler */
+static bool fork_scan_pending;    /* set in the child by the first handler for the second */
+
+static void fork_scan_now(void)
+{
+	watcher_start(scan_once());
+}
+
 static void agent_atfork_child(void)
 {
 	agent_ids_after_fork();
 	/* The parent's lock is copied in whatever state it was; only this thread exists now. */
 	pthread_mutex_init(&scan_lock, NULL);
 	self_proc = proc_claim();
-	watcher_start(scan_once());
+	if (fork_late_registered) {
+		fork_scan_pending = true;
+	} else if (fork_uprobes_used) {
+		uint32_t gen = __atomic_load_n(&agent_sess.reg->generation, __ATOMIC_ACQUIRE);
+
+		if (self_proc)
+			__atomic_store_n(&self_proc->ack_gen, gen - 1, __ATOMIC_RELEASE);
+		watcher_start(gen - 1); /* a generation not seen yet: it scans at once */
+	} else {
+		fork_scan_now();
+	}
+}
+
+static void agent_atfork_child_late(void)
+{
+	if (fork_scan_pending) {
+		fork_scan_pending = false;
+		fork_scan_now();
+	}
+}
+
+void agent_fork_before_uprobes(void)
+{
+	fork_uprobes_used = true;
+}
+
+void agent_fork_after_uprobes(void)
+{
+	if (fork_late_registered)
+		return;
+	if (pthread_atfork(NULL, NULL, agent_atfork_child_late) == 0)
+		fork_late_registered = true;
 }
 
 static void agent_atexit(void)

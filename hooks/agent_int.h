@@ -1,7 +1,8 @@
 /*
  * agent_int.h - private contract between the files of the in-process agent
  * (libbpftime-agent.so): agent.c (constructor, session, watcher thread),
- * attach.c (registry scan -> uprobes and syscall tracepoints), agent_prog.c
+ * attach.c (registry scan -> uprobes, syscall tracepoints and raw tracepoint
+ * links), raw_tp.c (the sys_enter/sys_exit raw tracepoint context), agent_prog.c
  * (program and map loading, the per-CPU run lock), agent_perf.c (perf ring
  * producer) and helpers_proc.c (the helpers that need a process).
  */
@@ -45,6 +46,10 @@ struct agent_run_ctx {
 	uint64_t cookie;   /* bpf_get_attach_cookie() */
 	uint32_t cpu;      /* the CPU slot whose run lock we hold */
 	bool active;
+	/* Bytes probe_read may memcpy (they belong to the run's context); 0: none. Set by the
+	 * caller of agent_prog_run() around the run (hooks/raw_tp.c). */
+	const void *safe;
+	size_t safe_sz;
 };
 struct agent_run_ctx *agent_run_ctx(void);
 
@@ -85,6 +90,20 @@ void agent_ids_after_fork(void);
 void agent_trace_write(const char *text, size_t len);
 /** The uid/gid the kernel would report (outside any user namespace we were put in). */
 void agent_ids_init(void);
+
+/* ---- raw_tp.c ---- */
+/**
+ * Run @p as the kernel runs a raw tracepoint program at sys_enter (@is_exit
+ * false: @nr, its six argument registers @args) or sys_exit (@ret too):
+ * ctx = { struct pt_regs *, nr or ret }. Calling thread, from a syscall hook.
+ */
+void agent_raw_tp_run(struct agent_prog *p, uint64_t cookie, bool is_exit, long nr, const unsigned long args[6],
+		      long ret);
+
+/* ---- agent.c ---- */
+/** Around the first use of the probe engine (scan thread): see the fork comment in agent.c. */
+void agent_fork_before_uprobes(void);
+void agent_fork_after_uprobes(void);
 
 /* ---- attach.c ---- */
 /** Apply the registry: attach what applies to this process, detach what no longer does. */

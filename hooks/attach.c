@@ -10,8 +10,15 @@
  *   - tracepoint: its id is a syscall event (hooks/tp_event.h);
  *   - timer (cpu-clock sampling, bpftrace interval:/profile:): we opened it;
  *     a thread of ours runs the program every period.
- * Each scan marks what applies, attaches what is new (perf id + program id
- * as the key, so SET_BPF of another program re-attaches) and detaches what
+ * A raw tracepoint link (BPF_RAW_TRACEPOINT_OPEN, emul/raw_tp.c: registry
+ * kind EMU_REG_LINK, not a perf event) applies to every process, as the
+ * kernel's sys_enter/sys_exit fire for every task; it runs with the
+ * syscall tracepoints, at every syscall number (hooks/raw_tp.c builds its
+ * context). A uprobe_multi link (emul/uprobe_multi.c) applies where its
+ * file is mapped and its pid filter (0: all) matches; each of its offsets
+ * becomes a uprobe of its own here, with its own cookie.
+ * Each scan marks what applies, attaches what is new (registry kind + id +
+ * program id as the key, so SET_BPF of another program re-attaches) and detaches what
  * no longer applies (disabled, freed, program replaced). One thread scans at
  * a time (agent.c holds the scan lock).
  *
@@ -31,34 +38,44 @@
 #include "hooks/agent_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/futex.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/compat.h"
 #include "common/log.h"
+#include "common/utils.h"
 #include "hooks/hooks.h"
 #include "hooks/syscall.h"
 #include "hooks/tp_ctx.h"
 #include "hooks/tp_event.h"
 
+/* agent_link.type of links that are not perf events (beside enum emu_reg_perf_type). */
+#define AGENT_LINK_RAW_TP 0x100 /* a raw tracepoint link */
+#define AGENT_LINK_UMULTI 0x101 /* one offset of a uprobe_multi link */
+
 struct agent_link {
 	struct agent_link *next;
-	uint32_t perf_id;
+	uint32_t perf_id; /* registry id: of the perf event, or of the link (AGENT_LINK_*) */
 	uint32_t prog_id;
-	uint32_t type; /* EMU_REG_PERF_UPROBE / _TRACEPOINT */
+	uint32_t type; /* EMU_REG_PERF_UPROBE / _TRACEPOINT / _TIMER, or AGENT_LINK_* */
 	bool seen;     /* marked by the current scan */
 	struct agent_prog *prog;
 	uint64_t cookie;
-	/* uprobes */
+	/* uprobes, uprobe_multi offsets */
 	struct hook_probe *probe;
 	uint64_t func_ip;
 	/* tracepoints */
 	const struct tp_event *tp;
+	/* raw tracepoints */
+	uint32_t raw_tp; /* EMU_REG_RAW_TP_SYS_ENTER / _EXIT */
 	/* timers (interval:/profile:) */
 	uint64_t period_ns;
 	uint32_t timer_stop; /* futex word: 1 asks the thread to leave */
@@ -71,7 +88,11 @@ struct tp_node {
 	struct tp_node *next;
 };
 
-/* A consistent copy of a perf slot's payload (seqlock, emul/registry.c). */
+/*
+ * A consistent copy of a perf slot's payload (seqlock, emul/registry.c). A
+ * raw tracepoint link is read into the same shape (raw_tp_read()): type
+ * AGENT_LINK_RAW_TP, p.tp_id = the raw tracepoint, enabled, pid -1.
+ */
 struct perf_view {
 	uint32_t id;
 	uint32_t type;
@@ -110,6 +131,24 @@ static bool perf_read(const struct emu_reg_slot *s, struct perf_view *v)
 		}
 	}
 	return false;
+}
+
+/* A raw tracepoint link's fields are fixed once published; a reused slot changes its id. */
+static bool raw_tp_read(const struct emu_reg_slot *s, struct perf_view *v)
+{
+	uint32_t id = __atomic_load_n(&s->id, __ATOMIC_RELAXED);
+
+	memset(v, 0, sizeof(*v));
+	v->id = id;
+	v->type = AGENT_LINK_RAW_TP;
+	v->p.prog_id = s->u.link.prog_id;
+	v->p.tp_id = s->u.link.raw_tp;
+	v->p.bpf_cookie = s->u.link.bpf_cookie;
+	v->p.flags = EMU_REG_PERF_ENABLED;
+	v->p.pid = -1;
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	return __atomic_load_n(&s->state, __ATOMIC_ACQUIRE) == EMU_REG_LIVE &&
+	       __atomic_load_n(&s->id, __ATOMIC_RELAXED) == id;
 }
 
 static void uprobe_handler(struct pt_regs *regs, void *data)
@@ -183,12 +222,18 @@ static void timer_stop(struct agent_link *l)
 
 /* ---- syscall tracepoints ---- */
 
-static void tp_run_chain(const struct tp_node *n, long nr, const unsigned long args[6], long ret)
+/* @args: the argument registers, on exit too (raw tracepoints show them in pt_regs). */
+static void tp_run_chain(const struct tp_node *n, bool is_exit, long nr, const unsigned long args[6], long ret)
 {
 	unsigned char ctx[TP_CTX_MAX_SZ] __attribute__((aligned(8)));
+	static const unsigned long none[6];
 
 	for (; n; n = n->next) {
-		if (tp_ctx_fill(n->l->tp, ctx, sizeof(ctx), nr, args, ret, agent_tid()) < 0)
+		if (n->l->type == AGENT_LINK_RAW_TP) {
+			agent_raw_tp_run(n->l->prog, n->l->cookie, is_exit, nr, args, ret);
+			continue;
+		}
+		if (tp_ctx_fill(n->l->tp, ctx, sizeof(ctx), nr, is_exit ? none : args, ret, agent_tid()) < 0)
 			continue;
 		agent_prog_run(n->l->prog, ctx, NULL, 0, n->l->cookie);
 	}
@@ -202,8 +247,8 @@ static int sys_enter(long nr, unsigned long args[6], long *ret, void *arg)
 	(void)ret;
 	(void)arg;
 	if (t && nr >= 0 && nr < HOOK_SYS_NR_MAX) {
-		tp_run_chain(t->enter[HOOK_SYS_NR_MAX], nr, args, 0);
-		tp_run_chain(t->enter[nr], nr, args, 0);
+		tp_run_chain(t->enter[HOOK_SYS_NR_MAX], false, nr, args, 0);
+		tp_run_chain(t->enter[nr], false, nr, args, 0);
 	}
 	return HOOK_SYS_RUN;
 }
@@ -211,12 +256,13 @@ static int sys_enter(long nr, unsigned long args[6], long *ret, void *arg)
 static void sys_exit(long nr, long *ret, void *arg)
 {
 	struct tp_table *t = __atomic_load_n(&tp_live, __ATOMIC_ACQUIRE);
-	static const unsigned long none[6];
 
 	(void)arg;
 	if (t && nr >= 0 && nr < HOOK_SYS_NR_MAX) {
-		tp_run_chain(t->exit[HOOK_SYS_NR_MAX], nr, none, *ret);
-		tp_run_chain(t->exit[nr], nr, none, *ret);
+		const unsigned long *args = hook_syscalls_exit_args(ret);
+
+		tp_run_chain(t->exit[HOOK_SYS_NR_MAX], true, nr, args, *ret);
+		tp_run_chain(t->exit[nr], true, nr, args, *ret);
 	}
 }
 
@@ -241,7 +287,7 @@ static void tp_publish(void)
 	int err;
 
 	for (struct agent_link *l = links; l; l = l->next)
-		if (l->type == EMU_REG_PERF_TRACEPOINT)
+		if (l->type == EMU_REG_PERF_TRACEPOINT || l->type == AGENT_LINK_RAW_TP)
 			cnt++;
 	if (cnt) {
 		size_t k = 0;
@@ -252,22 +298,31 @@ static void tp_publish(void)
 			return;
 		}
 		for (struct agent_link *l = links; l; l = l->next) {
+			bool every, is_exit;
 			int idx;
 
-			if (l->type != EMU_REG_PERF_TRACEPOINT)
+			if (l->type == AGENT_LINK_RAW_TP) {
+				/* Raw tracepoints fire at every syscall, as raw_syscalls:* do. */
+				every = true;
+				is_exit = l->raw_tp == EMU_REG_RAW_TP_SYS_EXIT;
+			} else if (l->type == EMU_REG_PERF_TRACEPOINT) {
+				every = l->tp->is_raw;
+				is_exit = l->tp->is_exit;
+			} else {
 				continue;
-			idx = l->tp->is_raw ? HOOK_SYS_NR_MAX : l->tp->nr;
+			}
+			idx = every ? HOOK_SYS_NR_MAX : l->tp->nr;
 			if (idx < 0 || idx > HOOK_SYS_NR_MAX)
 				continue;
 			t->nodes[k].l = l;
-			if (l->tp->is_exit) {
+			if (is_exit) {
 				t->nodes[k].next = t->exit[idx];
 				t->exit[idx] = &t->nodes[k];
-				t->any_raw_exit |= l->tp->is_raw;
+				t->any_raw_exit |= every;
 			} else {
 				t->nodes[k].next = t->enter[idx];
 				t->enter[idx] = &t->nodes[k];
-				t->any_raw_enter |= l->tp->is_raw;
+				t->any_raw_enter |= every;
 			}
 			k++;
 		}
@@ -298,10 +353,16 @@ static void tp_publish(void)
 
 /* ---- scan ---- */
 
-static struct agent_link *link_find(uint32_t perf_id, uint32_t prog_id)
+/* Perf event ids and link ids are separate id spaces: the key includes which one. */
+static bool is_raw(uint32_t type)
+{
+	return type == AGENT_LINK_RAW_TP || type == AGENT_LINK_UMULTI;
+}
+
+static struct agent_link *link_find(uint32_t type, uint32_t perf_id, uint32_t prog_id)
 {
 	for (struct agent_link *l = links; l; l = l->next)
-		if (l->perf_id == perf_id && l->prog_id == prog_id)
+		if (l->perf_id == perf_id && l->prog_id == prog_id && is_raw(l->type) == is_raw(type))
 			return l;
 	return NULL;
 }
@@ -357,6 +418,12 @@ static int link_new(const struct perf_view *v, struct agent_link **out)
 			goto err_free;
 		}
 		l->period_ns = v->p.offset;
+	} else if (v->type == AGENT_LINK_RAW_TP) {
+		l->raw_tp = v->p.tp_id;
+		if (l->raw_tp != EMU_REG_RAW_TP_SYS_ENTER && l->raw_tp != EMU_REG_RAW_TP_SYS_EXIT) {
+			err = -EINVAL;
+			goto err_free;
+		}
 	} else if (v->type == EMU_REG_PERF_UPROBE) {
 		err = hook_resolve_file_offset(v->p.path, v->p.offset, &addr);
 		if (err)
@@ -388,8 +455,11 @@ static int link_new(const struct perf_view *v, struct agent_link **out)
 		l->func_ip = (uint64_t)(uintptr_t)addr;
 		if (v->p.ref_ctr_offset)
 			opts.ref_ctr = ref_ctr_find(v);
+		agent_fork_before_uprobes();
 		err = hook_uprobe_attach(addr, v->p.flags & EMU_REG_PERF_RETPROBE ? HOOK_URETPROBE : HOOK_UPROBE,
 					 uprobe_handler, l, &opts, &l->probe);
+		if (!err)
+			agent_fork_after_uprobes(); /* an attach has initialised the engine */
 		if (err) {
 			if (uprobe_fail_logged++ < 16)
 				log_warn("uprobe %s+0x%llx: cannot patch it: %s\n", v->p.path,
@@ -399,6 +469,9 @@ static int link_new(const struct perf_view *v, struct agent_link **out)
 		log_debug("attached %s %s+0x%llx (perf %u, prog %u)\n",
 			  v->p.flags & EMU_REG_PERF_RETPROBE ? "uretprobe" : "uprobe", v->p.path,
 			  (unsigned long long)v->p.offset, v->id, v->p.prog_id);
+	} else if (v->type == AGENT_LINK_RAW_TP) {
+		log_debug("attached raw tracepoint %s (link %u, prog %u)\n",
+			  l->raw_tp == EMU_REG_RAW_TP_SYS_EXIT ? "sys_exit" : "sys_enter", v->id, v->p.prog_id);
 	} else {
 		log_debug("attached tracepoint %s:%s (perf %u, prog %u)\n", l->tp->category, l->tp->name, v->id,
 			  v->p.prog_id);
@@ -415,20 +488,20 @@ err_free:
 
 /* Negative cache: perf events (by id and program) that do not apply to this process. */
 struct skip_ent {
-	uint32_t perf_id, prog_id;
+	uint32_t type, perf_id, prog_id;
 };
 static struct skip_ent *skips;
 static size_t skip_cnt, skip_cap;
 
-static bool skip_has(uint32_t perf_id, uint32_t prog_id)
+static bool skip_has(uint32_t type, uint32_t perf_id, uint32_t prog_id)
 {
 	for (size_t i = 0; i < skip_cnt; i++)
-		if (skips[i].perf_id == perf_id && skips[i].prog_id == prog_id)
+		if (skips[i].perf_id == perf_id && skips[i].prog_id == prog_id && is_raw(skips[i].type) == is_raw(type))
 			return true;
 	return false;
 }
 
-static void skip_add(uint32_t perf_id, uint32_t prog_id)
+static void skip_add(uint32_t type, uint32_t perf_id, uint32_t prog_id)
 {
 	if (skip_cnt == skip_cap) {
 		size_t cap = skip_cap ? skip_cap * 2 : 32;
@@ -439,13 +512,119 @@ static void skip_add(uint32_t perf_id, uint32_t prog_id)
 		skips = n;
 		skip_cap = cap;
 	}
-	skips[skip_cnt++] = (struct skip_ent){ perf_id, prog_id };
+	skips[skip_cnt++] = (struct skip_ent){ type, perf_id, prog_id };
+}
+
+/* ---- uprobe_multi links ---- */
+
+static unsigned int umulti_fail_logged;
+
+/* The link's probe list, as emul/uprobe_multi.c wrote it (registry_layout.h). */
+static int umulti_read(uint32_t id, struct emu_reg_umulti *h, uint64_t **arrays)
+{
+	char path[4096];
+	_cleanup_close_ int fd = -1;
+	size_t sz;
+
+	snprintf(path, sizeof(path), "%s/obj/bpf-link-%u", agent_sess.dir, id);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return -errno;
+	if (pread(fd, h, sizeof(*h), 0) != (ssize_t)sizeof(*h) || h->magic != EMU_REG_UMULTI_MAGIC || !h->cnt ||
+	    h->cnt > (1u << 20))
+		return -EINVAL;
+	h->path[sizeof(h->path) - 1] = 0;
+	sz = 3 * (size_t)h->cnt * sizeof(uint64_t);
+	*arrays = malloc(sz);
+	if (!*arrays)
+		return -ENOMEM;
+	if (pread(fd, *arrays, sz, sizeof(*h)) != (ssize_t)sz) {
+		zfree(arrays);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Patch every offset of link @id here; 0 if at least one was, else why none applies. */
+static int umulti_attach(uint32_t id, uint32_t prog_id)
+{
+	_cleanup_free_ uint64_t *arr = NULL;
+	struct emu_reg_umulti h;
+	unsigned int done = 0;
+	void *addr;
+	int err;
+
+	err = umulti_read(id, &h, &arr);
+	if (err)
+		return err;
+	if (h.pid && h.pid != (int32_t)agent_pid())
+		return -ESRCH; /* uprobe_multi_link_filter(): another process */
+	if (hook_resolve_file_offset(h.path, arr[0], &addr))
+		return -ENOENT; /* the file is not mapped here */
+	for (uint32_t i = 0; i < h.cnt; i++) {
+		struct agent_link *l = calloc(1, sizeof(*l));
+
+		if (!l)
+			return done ? 0 : -ENOMEM;
+		l->perf_id = id;
+		l->prog_id = prog_id;
+		l->type = AGENT_LINK_UMULTI;
+		l->cookie = arr[2 * h.cnt + i];
+		err = hook_resolve_file_offset(h.path, arr[i], &addr);
+		if (!err)
+			err = agent_prog_get(prog_id, &l->prog);
+		if (err) {
+			free(l);
+			continue;
+		}
+		l->func_ip = (uint64_t)(uintptr_t)addr;
+		agent_fork_before_uprobes();
+		err = hook_uprobe_attach_file(h.path, arr[i], arr[h.cnt + i],
+					      h.flags & COMPAT_BPF_F_UPROBE_MULTI_RETURN ? HOOK_URETPROBE : HOOK_UPROBE,
+					      uprobe_handler, l, &l->probe);
+		if (!err)
+			agent_fork_after_uprobes();
+		if (err) {
+			if (umulti_fail_logged++ < 16)
+				log_warn("uprobe_multi link %u: %s+0x%llx: cannot patch it: %s\n", id, h.path,
+					 (unsigned long long)arr[i], strerror(-err));
+			agent_prog_put(l->prog);
+			free(l);
+			continue;
+		}
+		l->seen = true;
+		l->next = links;
+		links = l;
+		done++;
+	}
+	log_debug("attached uprobe_multi link %u: %u of %u offsets in %s (prog %u)\n", id, done, h.cnt, h.path,
+		  prog_id);
+	return done ? 0 : -ENOENT;
+}
+
+static void umulti_scan(const struct emu_reg_slot *s)
+{
+	uint32_t id = __atomic_load_n(&s->id, __ATOMIC_RELAXED), prog_id = s->u.link.prog_id;
+	bool found = false;
+
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != EMU_REG_LIVE || s->id != id || !prog_id)
+		return;
+	for (struct agent_link *l = links; l; l = l->next)
+		if (l->type == AGENT_LINK_UMULTI && l->perf_id == id && l->prog_id == prog_id) {
+			l->seen = true;
+			found = true;
+		}
+	if (found || skip_has(AGENT_LINK_UMULTI, id, prog_id))
+		return;
+	if (umulti_attach(id, prog_id))
+		skip_add(AGENT_LINK_UMULTI, id, prog_id);
 }
 
 void agent_attach_report(void)
 {
 	for (struct agent_link *l = links; l; l = l->next)
-		if (l->type == EMU_REG_PERF_UPROBE)
+		if (l->type == EMU_REG_PERF_UPROBE || l->type == AGENT_LINK_UMULTI)
 			log_debug("uprobe (perf %u, prog %u): hits missed at the site %llu\n", l->perf_id, l->prog_id,
 				  (unsigned long long)hook_probe_missed(l->probe));
 	log_debug("runs skipped (recursion or stuck run locks): %llu\n", (unsigned long long)agent_runs_missed());
@@ -464,7 +643,18 @@ void agent_attach_scan(void)
 		struct perf_view v;
 
 		/* Pairs with the store-release in emu_reg_publish(). */
-		if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != EMU_REG_LIVE || s->kind != EMU_REG_PERF)
+		if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != EMU_REG_LIVE)
+			continue;
+		if (s->kind == EMU_REG_LINK && s->type == COMPAT_BPF_LINK_TYPE_UPROBE_MULTI) {
+			umulti_scan(s);
+			continue;
+		}
+		if (s->kind == EMU_REG_LINK && s->type == BPF_LINK_TYPE_RAW_TRACEPOINT) {
+			if (!raw_tp_read(s, &v))
+				continue; /* freed while we read it */
+			goto view;
+		}
+		if (s->kind != EMU_REG_PERF)
 			continue;
 		if (s->type != EMU_REG_PERF_UPROBE && s->type != EMU_REG_PERF_TRACEPOINT &&
 		    s->type != EMU_REG_PERF_TIMER)
@@ -472,27 +662,28 @@ void agent_attach_scan(void)
 		if (!perf_read(s, &v)) {
 			/* Mid-update for too long: keep what we have for it. */
 			for (l = links; l; l = l->next)
-				if (l->perf_id == s->id)
+				if (l->perf_id == s->id && !is_raw(l->type))
 					l->seen = true;
 			continue;
 		}
+view:
 		if (!(v.p.flags & EMU_REG_PERF_ENABLED) || !v.p.prog_id || !pid_matches(v.p.pid))
 			continue;
-		l = link_find(v.id, v.p.prog_id);
+		l = link_find(v.type, v.id, v.p.prog_id);
 		if (l) {
 			l->seen = true;
 			continue;
 		}
-		if (skip_has(v.id, v.p.prog_id))
+		if (skip_has(v.type, v.id, v.p.prog_id))
 			continue;
 		if (link_new(&v, &l)) {
-			skip_add(v.id, v.p.prog_id);
+			skip_add(v.type, v.id, v.p.prog_id);
 			continue;
 		}
 		l->seen = true;
 		l->next = links;
 		links = l;
-		if (l->type == EMU_REG_PERF_TRACEPOINT)
+		if (l->type == EMU_REG_PERF_TRACEPOINT || l->type == AGENT_LINK_RAW_TP)
 			tp_changed = true;
 	}
 	/* Detach what no longer applies. */
@@ -507,7 +698,7 @@ void agent_attach_scan(void)
 			log_debug("detached timer (perf %u, prog %u)\n", l->perf_id, l->prog_id);
 			agent_prog_put(l->prog);
 			free(l);
-		} else if (l->type == EMU_REG_PERF_UPROBE) {
+		} else if (l->type == EMU_REG_PERF_UPROBE || l->type == AGENT_LINK_UMULTI) {
 			/* Returns once no thread runs the handler: l may go. */
 			uint64_t missed = hook_probe_missed(l->probe);
 
@@ -519,7 +710,8 @@ void agent_attach_scan(void)
 			free(l);
 		} else {
 			tp_changed = true;
-			log_debug("detached tracepoint %s (perf %u, prog %u)\n", l->tp->name, l->perf_id, l->prog_id);
+			log_debug("detached %s (id %u, prog %u)\n", l->tp ? l->tp->name : "raw tracepoint", l->perf_id,
+				  l->prog_id);
 			/* Retired with the table that names it (file comment). */
 		}
 	}

@@ -151,10 +151,19 @@ static int mem_xfer(void *local, uint64_t remote, size_t len, bool write)
 /* bpf_probe_read*(dst, size, unsafe_ptr): 0 or -EFAULT with dst zeroed (bpf_probe_read_user_common()). */
 static u64 h_probe_read(u64 dst, u64 size, u64 src, u64 r4, u64 r5)
 {
+	const struct agent_run_ctx *rc = agent_run_ctx();
+
 	(void)r4;
 	(void)r5;
 	if (!size)
 		return 0;
+	/* Memory the run's own context owns (a raw tracepoint's pt_regs copy, hooks/raw_tp.c)
+	 * cannot fault: copy it without the process_vm_readv() round trip. */
+	if (rc->safe_sz && src >= (uintptr_t)rc->safe && size <= rc->safe_sz &&
+	    src - (uintptr_t)rc->safe <= rc->safe_sz - size) {
+		memcpy((void *)(uintptr_t)dst, (const void *)(uintptr_t)src, size);
+		return 0;
+	}
 	if (mem_xfer((void *)(uintptr_t)dst, src, size, false)) {
 		memset((void *)(uintptr_t)dst, 0, size);
 		return (u64)-EFAULT;

@@ -41,6 +41,14 @@ typedef int (*hook_sys_enter_fn)(long nr, unsigned long args[6], long *ret, void
  */
 typedef void (*hook_sys_exit_fn)(long nr, long *ret, void *ctx);
 
+/**
+ * hook_syscalls_exit_args() - inside a hook_sys_exit_fn, the six argument
+ * registers (rdi, rsi, rdx, r10, r8, r9) as the syscall left them, which are
+ * the arguments it ran with (a syscall preserves them). @ret: the handler's
+ * own @ret argument, nothing else. Valid until the handler returns.
+ */
+const unsigned long *hook_syscalls_exit_args(const long *ret);
+
 struct hook_syscalls_stats {
 	unsigned int objects;     /* loaded objects scanned */
 	unsigned int sites;       /* `syscall` instructions found at instruction boundaries */

@@ -19,6 +19,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "common/compat.h"
 #include "common/log.h"
 #include "emul/emul.h"
 #include "emul/emul_int.h"
@@ -1126,6 +1127,405 @@ END_TEST
 
 #include "check_emul_skb.inc"
 
+/* ---- raw_tp: BPF_RAW_TRACEPOINT_OPEN (emul/raw_tp.c) ---- */
+
+/* A raw_tracepoint attr with the 6.10 cookie field (offset 16), as a 6.18 kernel reads it. */
+struct raw_tp_attr {
+	uint64_t name;
+	uint32_t prog_fd;
+	uint32_t pad;
+	uint64_t cookie;
+	uint8_t tail[8]; /* must stay zero (CHECK_ATTR) */
+};
+
+struct raw_tp_info {
+	uint32_t type, id, prog_id, pad0;
+	uint64_t tp_name;
+	uint32_t tp_name_len, pad1;
+	uint64_t cookie;
+	uint8_t rest[8];
+};
+
+static long raw_tp_open(long (*call)(int, void *, unsigned), long prog, const char *name, uint64_t cookie)
+{
+	struct raw_tp_attr a = { .name = (uintptr_t)name, .prog_fd = (uint32_t)prog, .cookie = cookie };
+
+	return call(BPF_RAW_TRACEPOINT_OPEN, &a, sizeof(a));
+}
+
+static long raw_tp_info_of(long (*call)(int, void *, unsigned), long link, struct raw_tp_info *ri, char *buf,
+			   uint32_t buf_len)
+{
+	union bpf_attr a;
+
+	memset(ri, 0, sizeof(*ri));
+	ri->tp_name = (uintptr_t)buf;
+	ri->tp_name_len = buf_len;
+	memset(&a, 0, sizeof(a));
+	a.info.bpf_fd = (uint32_t)link;
+	a.info.info_len = sizeof(*ri);
+	a.info.info = (uintptr_t)ri;
+	return call(BPF_OBJ_GET_INFO_BY_FD, &a, sizeof(a));
+}
+
+/* Every answer of one run, in order; bpftime's and the kernel's must be equal. */
+#define RAW_TP_RES_MAX 48
+struct raw_tp_res {
+	long v[RAW_TP_RES_MAX];
+	unsigned int n;
+	char name[3][32];
+};
+
+static void res_add(struct raw_tp_res *res, long v)
+{
+	ck_assert_uint_lt(res->n, RAW_TP_RES_MAX);
+	res->v[res->n++] = v;
+}
+
+/* errno of a call that should fail, or 1 for "an fd" (closed at once). */
+static long fd_or_err(long v)
+{
+	if (v >= 0) {
+		close((int)v);
+		return 1;
+	}
+	return v;
+}
+
+static void raw_tp_run_all(long (*call)(int, void *, unsigned), struct raw_tp_res *res)
+{
+	static char long_name[300];
+	struct bpf_insn cookie_prog[3] = {
+		{ .code = BPF_JMP | BPF_CALL, .imm = BPF_FUNC_get_attach_cookie },
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = 0, .imm = 0 },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	struct raw_tp_attr ra;
+	struct raw_tp_info ri;
+	union bpf_attr a;
+	long rt, kp, nul, link;
+	char buf[32];
+
+	memset(res, 0, sizeof(*res));
+	memset(long_name, 'a', sizeof(long_name) - 1);
+	prog_attr(&a, BPF_PROG_TYPE_RAW_TRACEPOINT, cookie_prog, 3);
+	rt = call(BPF_PROG_LOAD, &a, sizeof(a));
+	ck_assert_int_ge(rt, 0);
+	prog_attr(&a, BPF_PROG_TYPE_KPROBE, trivial, 2);
+	kp = call(BPF_PROG_LOAD, &a, sizeof(a));
+	ck_assert_int_ge(kp, 0);
+	nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	ck_assert_int_ge(nul, 0);
+
+	/* bpf_raw_tracepoint_open(): the program fd, its type, the name, the lookup. */
+	res_add(res, raw_tp_open(call, 999, "sys_enter", 0));
+	res_add(res, raw_tp_open(call, nul, "sys_enter", 0));
+	res_add(res, raw_tp_open(call, kp, "sys_enter", 0));
+	res_add(res, raw_tp_open(call, kp, NULL, 0));
+	res_add(res, raw_tp_open(call, rt, NULL, 0));
+	res_add(res, raw_tp_open(call, rt, (const char *)8, 0));
+	res_add(res, raw_tp_open(call, rt, "no_such_tracepoint", 0));
+	res_add(res, raw_tp_open(call, rt, "", 0));
+	res_add(res, raw_tp_open(call, rt, long_name, 0));
+	res_add(res, raw_tp_open(call, rt, "sys_enter_getpid", 0));
+	/* CHECK_ATTR: past raw_tracepoint.cookie must be zero; the padding before it is not checked. */
+	memset(&ra, 0, sizeof(ra));
+	ra.name = (uintptr_t) "sys_enter";
+	ra.prog_fd = (uint32_t)rt;
+	ra.tail[0] = 1;
+	res_add(res, call(BPF_RAW_TRACEPOINT_OPEN, &ra, sizeof(ra)));
+	ra.tail[0] = 0;
+	ra.pad = 7;
+	res_add(res, fd_or_err(call(BPF_RAW_TRACEPOINT_OPEN, &ra, sizeof(ra))));
+	/* The 6.1 attr size (no cookie) works. */
+	res_add(res, fd_or_err(call(BPF_RAW_TRACEPOINT_OPEN, &ra, 12)));
+	res_add(res, fd_or_err(raw_tp_open(call, rt, "sys_exit", 0)));
+	/* LINK_CREATE does not take RAW_TRACEPOINT programs (only tp_btf TRACING ones). */
+	memset(&a, 0, sizeof(a));
+	a.link_create.prog_fd = (uint32_t)rt;
+	a.link_create.attach_type = BPF_TRACE_RAW_TP;
+	res_add(res, call(BPF_LINK_CREATE, &a, sizeof(a)));
+
+	/* A link with a cookie: bpf_raw_tp_link_fill_link_info(). */
+	link = raw_tp_open(call, rt, "sys_enter", 0x1122334455667788ULL);
+	ck_assert_int_ge(link, 0);
+	memset(buf, 'x', sizeof(buf));
+	res_add(res, raw_tp_info_of(call, link, &ri, buf, sizeof(buf)));
+	res_add(res, ri.type);
+	res_add(res, ri.tp_name_len);
+	res_add(res, (long)(ri.cookie == 0x1122334455667788ULL));
+	res_add(res, ri.prog_id != 0);
+	snprintf(res->name[0], sizeof(res->name[0]), "%s", buf);
+	memset(buf, 'x', sizeof(buf));
+	res_add(res, raw_tp_info_of(call, link, &ri, buf, 4)); /* cut: ENOSPC */
+	memcpy(res->name[1], buf, 5);
+	res->name[1][5] = 0;
+	res_add(res, raw_tp_info_of(call, link, &ri, NULL, 0)); /* sizes only */
+	res_add(res, ri.tp_name_len);
+	res_add(res, raw_tp_info_of(call, link, &ri, NULL, 8)); /* length without buffer */
+	res_add(res, raw_tp_info_of(call, link, &ri, buf, 0));  /* buffer without length */
+	/* bpf_raw_tp_link_lops has neither .detach nor .update_prog. */
+	memset(&a, 0, sizeof(a));
+	a.link_detach.link_fd = (uint32_t)link;
+	res_add(res, call(BPF_LINK_DETACH, &a, sizeof(a)));
+	memset(&a, 0, sizeof(a));
+	a.link_update.link_fd = (uint32_t)link;
+	a.link_update.new_prog_fd = (uint32_t)rt;
+	res_add(res, call(BPF_LINK_UPDATE, &a, sizeof(a)));
+	close((int)link);
+	close((int)nul);
+	close((int)kp);
+	close((int)rt);
+}
+
+START_TEST(test_raw_tp_open_errnos_match_kernel)
+{
+	struct raw_tp_res e, k;
+
+	raw_tp_run_all(ebpf, &e);
+	/* What bpftime must answer whatever the kernel does. */
+	ck_assert_int_eq(e.v[0], -EBADF);
+	ck_assert_int_eq(e.v[1], -EINVAL);
+	ck_assert_int_eq(e.v[2], -EINVAL);
+	ck_assert_int_eq(e.v[4], -EFAULT);
+	ck_assert_int_eq(e.v[6], -ENOENT);
+	ck_assert_int_eq(e.v[13], 1);
+	ck_assert_int_eq(e.v[16], BPF_LINK_TYPE_RAW_TRACEPOINT);
+	ck_assert_int_eq(e.v[17], 10);
+	ck_assert_int_eq(e.v[18], 1);
+	ck_assert_str_eq(e.name[0], "sys_enter");
+	ck_assert_str_eq(e.name[1], "sys");
+	if (!have_kernel())
+		return;
+	raw_tp_run_all(kbpf, &k);
+	ck_assert_uint_eq(e.n, k.n);
+	for (unsigned int i = 0; i < e.n; i++) {
+		if (e.v[i] != k.v[i])
+			fprintf(stderr, "raw_tp step %u: bpftime %ld, kernel %ld\n", i, e.v[i], k.v[i]);
+		ck_assert_int_eq(e.v[i], k.v[i]);
+	}
+	ck_assert_str_eq(e.name[0], k.name[0]);
+	ck_assert_str_eq(e.name[1], k.name[1]);
+}
+END_TEST
+
+/* The link holds the program; its last close releases both (bpf_link_free()). */
+START_TEST(test_raw_tp_link_holds_prog_until_closed)
+{
+	union bpf_attr a;
+	struct emu_obj *lo, *po;
+	struct bpf_prog_info pi;
+	long prog, link;
+	uint32_t next = 0, link_id = 0, prog_id;
+
+	prog_attr(&a, BPF_PROG_TYPE_RAW_TRACEPOINT, trivial, 2);
+	prog = ebpf(BPF_PROG_LOAD, &a, sizeof(a));
+	ck_assert_int_ge(prog, 0);
+	prog_info_of(ebpf, prog, &pi);
+	prog_id = pi.id;
+	link = raw_tp_open(ebpf, prog, "sys_exit", 5);
+	ck_assert_int_ge(link, 0);
+	/* LINK_GET_NEXT_ID lists it; its slot says what the agents run. */
+	for (;;) {
+		memset(&a, 0, sizeof(a));
+		a.start_id = next;
+		if (ebpf(BPF_LINK_GET_NEXT_ID, &a, sizeof(a)))
+			break;
+		next = a.next_id;
+		ck_assert_int_eq(emu_obj_by_id(S, EMU_REG_LINK, next, &lo), 0);
+		if (lo->slot->type == BPF_LINK_TYPE_RAW_TRACEPOINT)
+			link_id = next;
+	}
+	ck_assert_uint_ne(link_id, 0);
+	ck_assert_int_eq(emu_obj_by_id(S, EMU_REG_LINK, link_id, &lo), 0);
+	ck_assert_uint_eq(lo->slot->u.link.prog_id, prog_id);
+	ck_assert_uint_eq(lo->slot->u.link.raw_tp, EMU_REG_RAW_TP_SYS_EXIT);
+	ck_assert_uint_eq(lo->slot->u.link.bpf_cookie, 5);
+	close((int)prog);
+	emu_session_events(S);
+	ck_assert_int_eq(emu_obj_by_id(S, EMU_REG_PROG, prog_id, &po), 0);
+	close((int)link);
+	emu_session_events(S);
+	ck_assert_int_eq(emu_obj_by_id(S, EMU_REG_LINK, link_id, &lo), -ENOENT);
+	ck_assert_int_eq(emu_obj_by_id(S, EMU_REG_PROG, prog_id, &po), -ENOENT);
+}
+END_TEST
+
+/* ---- uprobe_multi: LINK_CREATE(BPF_TRACE_UPROBE_MULTI) (emul/uprobe_multi.c) ---- */
+
+struct umulti_attr { /* bpf_attr.link_create with uprobe_multi (Linux 6.6) */
+	uint32_t prog_fd, target_fd, attach_type, flags;
+	uint64_t path, offsets, ref_ctr_offsets, cookies;
+	uint32_t cnt, um_flags, pid, pad;
+};
+
+struct umulti_info { /* bpf_link_info with uprobe_multi: 64 bytes */
+	uint32_t type, id, prog_id, pad;
+	uint64_t path, offsets, ref_ctr_offsets, cookies;
+	uint32_t path_size, count, flags, pid;
+};
+
+#define UMULTI_N 1000 /* more than one chunk of emul/uprobe_multi.c's reads */
+
+static long umulti_info_of(long (*call)(int, void *, unsigned), long link, struct umulti_info *in)
+{
+	union bpf_attr a;
+
+	memset(&a, 0, sizeof(a));
+	a.info.bpf_fd = (uint32_t)link;
+	a.info.info_len = sizeof(*in);
+	a.info.info = (uintptr_t)in;
+	return call(BPF_OBJ_GET_INFO_BY_FD, &a, sizeof(a));
+}
+
+/* Every answer of one run, in order; bpftime's and the kernel's must be equal. */
+static void umulti_run_all(long (*call)(int, void *, unsigned), struct raw_tp_res *res)
+{
+	static uint64_t offs[UMULTI_N], cookies[UMULTI_N];
+	uint64_t neg = (uint64_t)-1, far = 1ULL << 40, odd = 1, *edge;
+	struct umulti_attr a, good;
+	struct umulti_info in;
+	union bpf_attr pa;
+	long prog, kp, tp, link;
+	char path[4096], name[64];
+	ssize_t n;
+	long pg = sysconf(_SC_PAGESIZE);
+	char *two; /* three pages, the last one unmapped */
+
+	memset(res, 0, sizeof(*res));
+	n = readlink("/proc/self/exe", path, sizeof(path) - 1);
+	ck_assert_int_gt(n, 0);
+	path[n] = 0;
+	for (int i = 0; i < UMULTI_N; i++)
+		cookies[i] = (uint64_t)i + 7;
+	prog_attr(&pa, BPF_PROG_TYPE_KPROBE, trivial, 2);
+	pa.expected_attach_type = COMPAT_BPF_TRACE_UPROBE_MULTI;
+	prog = call(BPF_PROG_LOAD, &pa, sizeof(pa));
+	ck_assert_int_ge(prog, 0);
+	prog_attr(&pa, BPF_PROG_TYPE_KPROBE, trivial, 2);
+	kp = call(BPF_PROG_LOAD, &pa, sizeof(pa));
+	ck_assert_int_ge(kp, 0);
+	prog_attr(&pa, BPF_PROG_TYPE_TRACEPOINT, trivial, 2);
+	tp = call(BPF_PROG_LOAD, &pa, sizeof(pa));
+	ck_assert_int_ge(tp, 0);
+	/* Offset 0 (the ELF header) is not in an executable mapping: the kernel plants no int3. */
+	memset(&good, 0, sizeof(good));
+	good.prog_fd = (uint32_t)prog;
+	good.attach_type = COMPAT_BPF_TRACE_UPROBE_MULTI;
+	good.path = (uintptr_t)path;
+	good.offsets = (uintptr_t)offs;
+	good.cookies = (uintptr_t)cookies;
+	good.cnt = 2;
+#define UM_TRY(field, value)                                              \
+	do {                                                              \
+		a = good;                                                 \
+		a.field = value;                                          \
+		res_add(res, fd_or_err(call(BPF_LINK_CREATE, &a, sizeof(a)))); \
+	} while (0)
+	UM_TRY(prog_fd, (uint32_t)tp);
+	UM_TRY(prog_fd, (uint32_t)kp);
+	UM_TRY(attach_type, BPF_PERF_EVENT);
+	UM_TRY(flags, 1);
+	UM_TRY(um_flags, 2);
+	UM_TRY(cnt, 0);
+	UM_TRY(path, 0);
+	UM_TRY(offsets, 0);
+	UM_TRY(pid, (uint32_t)-1);
+	UM_TRY(cnt, COMPAT_UPROBE_MULTI_CNT_MAX + 1);
+	UM_TRY(path, 8);
+	UM_TRY(path, (uintptr_t) "/nonexistent/x");
+	UM_TRY(path, (uintptr_t) "/tmp");
+	UM_TRY(pid, 0x3ffffff0);
+	UM_TRY(offsets, 8);
+	UM_TRY(offsets, (uintptr_t)&neg);
+	UM_TRY(offsets, (uintptr_t)&far);
+	UM_TRY(cookies, 8);
+	UM_TRY(ref_ctr_offsets, (uintptr_t)&odd);
+	UM_TRY(cnt, UMULTI_N);
+	/* A fault in the second chunk of offsets comes before a bad offset after it. */
+	two = mmap(NULL, (size_t)pg * 3, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ck_assert_ptr_ne(two, MAP_FAILED);
+	ck_assert_int_eq(munmap(two + 2 * pg, (size_t)pg), 0);
+	edge = (uint64_t *)(two + 2 * pg) - 600; /* elements 600.. fault */
+	memset(edge, 0, 600 * sizeof(uint64_t));
+	edge[550] = (uint64_t)-5;
+	a = good;
+	a.offsets = (uintptr_t)edge;
+	a.cnt = 700;
+	res_add(res, call(BPF_LINK_CREATE, &a, sizeof(a))); /* EINVAL: element 550 comes first */
+	edge[550] = 0;
+	res_add(res, call(BPF_LINK_CREATE, &a, sizeof(a))); /* EFAULT at 600 */
+	munmap(two, (size_t)pg * 2);
+
+	/* A link and its info (bpf_uprobe_multi_link_fill_link_info()). */
+	a = good;
+	a.um_flags = 1;
+	link = call(BPF_LINK_CREATE, &a, sizeof(a));
+	ck_assert_int_ge(link, 0);
+	{
+		uint64_t io[4] = { 9, 9, 9, 9 }, ic[4] = { 0 };
+
+		memset(&in, 0, sizeof(in));
+		in.path = (uintptr_t)name;
+		in.path_size = sizeof(name);
+		in.count = 4;
+		in.offsets = (uintptr_t)io;
+		in.cookies = (uintptr_t)ic;
+		memset(name, 0, sizeof(name));
+		res_add(res, umulti_info_of(call, link, &in));
+		res_add(res, in.type);
+		res_add(res, in.count);
+		res_add(res, in.flags);
+		res_add(res, in.pid);
+		res_add(res, in.path_size == strlen(path) + 1);
+		res_add(res, (long)(io[0] + io[1] + io[2]));
+		res_add(res, (long)(ic[0] * 100 + ic[1] * 10 + ic[2]));
+		in.count = 1; /* ENOSPC: fewer slots than probes */
+		res_add(res, umulti_info_of(call, link, &in));
+		in.count = 0; /* arrays without a count */
+		res_add(res, umulti_info_of(call, link, &in));
+		memset(&in, 0, sizeof(in));
+		in.path = (uintptr_t)name;
+		in.path_size = 4; /* d_path() does not fit */
+		res_add(res, umulti_info_of(call, link, &in));
+		in.path_size = 0; /* a buffer without a size */
+		res_add(res, umulti_info_of(call, link, &in));
+	}
+	close((int)link);
+	close((int)tp);
+	close((int)kp);
+	close((int)prog);
+}
+
+START_TEST(test_uprobe_multi_errnos_and_info_match_kernel)
+{
+	struct raw_tp_res e, k;
+
+	umulti_run_all(ebpf, &e);
+	ck_assert_int_eq(e.v[0], -EINVAL);  /* a tracepoint program */
+	ck_assert_int_eq(e.v[9], -E2BIG);   /* cnt */
+	ck_assert_int_eq(e.v[12], -EBADF);  /* a directory */
+	ck_assert_int_eq(e.v[13], -ESRCH);  /* no such pid */
+	ck_assert_int_eq(e.v[19], 1);       /* 1000 probes */
+	ck_assert_int_eq(e.v[20], -EINVAL); /* the bad offset before the fault */
+	ck_assert_int_eq(e.v[21], -EFAULT);
+	ck_assert_int_eq(e.v[22], 0);
+	ck_assert_int_eq(e.v[23], COMPAT_BPF_LINK_TYPE_UPROBE_MULTI);
+	ck_assert_int_eq(e.v[24], 2);
+	ck_assert_int_eq(e.v[25], 1);
+	ck_assert_int_eq(e.v[29], 7 * 100 + 8 * 10); /* cookies 7, 8; the third slot untouched */
+	if (!have_kernel())
+		return;
+	umulti_run_all(kbpf, &k);
+	ck_assert_uint_eq(e.n, k.n);
+	for (unsigned int i = 0; i < e.n; i++) {
+		if (e.v[i] != k.v[i])
+			fprintf(stderr, "uprobe_multi step %u: bpftime %ld, kernel %ld\n", i, e.v[i], k.v[i]);
+		ck_assert_int_eq(e.v[i], k.v[i]);
+	}
+}
+END_TEST
+
 static Suite *emul_suite(void)
 {
 	Suite *s = suite_create("emul");
@@ -1161,6 +1561,15 @@ static Suite *emul_suite(void)
 	tcase_add_test(te, test_perf_event_open_rules);
 	tcase_add_test(te, test_perf_buffer_epoll_wakes_on_record);
 	tcase_add_test(te, test_tracepoint_link_detaches_on_last_close);
+	{
+		TCase *tr = tcase_create("raw_tp");
+
+		tcase_add_checked_fixture(tr, setup, teardown);
+		tcase_add_test(tr, test_raw_tp_open_errnos_match_kernel);
+		tcase_add_test(tr, test_raw_tp_link_holds_prog_until_closed);
+		tcase_add_test(tr, test_uprobe_multi_errnos_and_info_match_kernel);
+		suite_add_tcase(s, tr);
+	}
 	{
 		TCase *tm = tcase_create("map_cmds");
 
