@@ -25,15 +25,28 @@
  * are read through a read-only mapping of the fd's first pages, made for the
  * duration of the call.
  *
- * Waiting: the ring fds are replaced by -1 (ignored by poll) in a copy of the
- * set, and the real poll waits on the other fds for at most
- * AGENT_POLL_TICK_MS at a time; the rings are rechecked after each slice.
+ * Waiting. When every fd of the call is a ring (bcc's perf_reader_poll(),
+ * one perf ring per CPU), the wait is a futex_waitv(2) on the rings' futex
+ * words (maps/maps_ext.h MAP_PERF_PG_*, maps/ringbuf.c wake_seq): we count
+ * ourselves in each ring's waiters, re-check the positions, and sleep until
+ * a producer applies the kernel's wakeup rule (the consumer has caught up:
+ * ringbuf; wakeup_events / watermark: perf) or the timeout. A producer pays
+ * the FUTEX_WAKE syscall only while someone is counted. Wake-up latency:
+ * one futex wake-up, microseconds. A signal ends the wait with EINTR, as it
+ * ends poll().
  *
- * DIVERGES: wake-up latency for ring data is up to one tick (5 ms, the same
- * as the supervisor's epoll tick), and a waiting poll() wakes every tick
- * (a few microseconds of CPU each); select()/pselect() are not interposed
- * (no eBPF client we run uses them on ring fds); a ring fd never reports
- * POLLHUP/POLLERR.
+ * Otherwise (other fds in the set as well, ppoll() with a signal mask, a
+ * ring we cannot map writable, more than 128 rings) the ring fds are
+ * replaced by -1 (ignored by poll) in a copy of the set, and the real poll
+ * waits on the other fds for at most AGENT_POLL_TICK_MS at a time; the
+ * rings are rechecked after each slice.
+ *
+ * DIVERGES: in that mixed case, wake-up latency for ring data is up to one
+ * tick (5 ms), and a waiting poll() wakes every tick (a few microseconds of
+ * CPU each); ppoll()'s signal mask is not applied atomically around the
+ * futex wait, so ppoll() with a mask always takes the mixed path;
+ * select()/pselect() are not interposed (no eBPF client we run uses them on
+ * ring fds); a ring fd never reports POLLHUP/POLLERR.
  */
 #define _GNU_SOURCE
 #include "hooks/agent_int.h"
@@ -41,6 +54,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <linux/bpf.h>
+#include <linux/futex.h>
 #include <linux/perf_event.h>
 #include <poll.h>
 #include <pthread.h>
@@ -55,6 +69,7 @@
 
 #include "common/log.h"
 #include "common/utils.h"
+#include "maps/maps_ext.h"
 
 #define AGENT_POLL_TICK_MS 5
 #define AGENT_POLL_RING_MAX 512 /* rings remembered per session scan */
@@ -73,6 +88,7 @@ static pthread_mutex_t rings_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct ring_id rings[AGENT_POLL_RING_MAX];
 static uint32_t rings_gen;   /* atomic; registry generation of the last scan (written under rings_lock) */
 static int rings_cnt = -1;   /* atomic; -1: never scanned */
+static bool no_waitv;        /* atomic; futex_waitv said ENOSYS (before Linux 5.16) */
 
 typedef int (*poll_fn)(struct pollfd *, nfds_t, int);
 typedef int (*ppoll_fn)(struct pollfd *, nfds_t, const struct timespec *, const sigset_t *);
@@ -170,24 +186,39 @@ struct ring_view {
 	void *map;
 	size_t map_sz;
 	const uint64_t *head, *tail;
+	uint32_t *seq, *waiters; /* futex word and waiter count; NULL if mapped read-only */
 };
 
 static int ring_view_open(int fd, uint32_t kind, struct ring_view *v)
 {
+	int prot = PROT_READ | PROT_WRITE;
+
 	v->map_sz = kind == EMU_REG_PERF ? PAGE_SZ : 2 * PAGE_SZ;
-	v->map = mmap(NULL, v->map_sz, PROT_READ, MAP_SHARED, fd, 0);
-	if (v->map == MAP_FAILED)
-		return -errno;
+	v->map = mmap(NULL, v->map_sz, prot, MAP_SHARED, fd, 0);
+	if (v->map == MAP_FAILED) {
+		/* An fd opened read-only: positions only, no futex wait (the tick path). */
+		prot = PROT_READ;
+		v->map = mmap(NULL, v->map_sz, prot, MAP_SHARED, fd, 0);
+		if (v->map == MAP_FAILED)
+			return -errno;
+	}
 	if (kind == EMU_REG_PERF) {
 		const struct perf_event_mmap_page *pg = v->map;
 
 		v->head = (const uint64_t *)&pg->data_head;
 		v->tail = (const uint64_t *)&pg->data_tail;
+		v->seq = (uint32_t *)((uint8_t *)v->map + MAP_PERF_PG_WAKE_SEQ_OFF);
+		v->waiters = (uint32_t *)((uint8_t *)v->map + MAP_PERF_PG_WAITERS_OFF);
 	} else {
-		/* kernel/bpf/ringbuf.c: consumer_pos on page 0, producer_pos on page 1. */
+		/* kernel/bpf/ringbuf.c: consumer_pos on page 0, producer_pos on page 1;
+		 * maps/ringbuf.c: wake_seq and waiters at 128 and 132 in page 1. */
 		v->tail = v->map;
 		v->head = (const uint64_t *)((const uint8_t *)v->map + PAGE_SZ);
+		v->seq = (uint32_t *)((uint8_t *)v->map + PAGE_SZ + 128);
+		v->waiters = (uint32_t *)((uint8_t *)v->map + PAGE_SZ + 132);
 	}
+	if (!(prot & PROT_WRITE))
+		v->seq = v->waiters = NULL;
 	return 0;
 }
 
@@ -206,6 +237,50 @@ static int64_t now_ms(void)
 }
 
 /*
+ * Sleep until a ring's futex word moves or @deadline (ms, CLOCK_MONOTONIC;
+ * < 0: none). Returns 0 (woken, or data arrived meanwhile), 1 (timed out),
+ * -1 with errno (EINTR: a signal; ENOSYS: no futex_waitv).
+ */
+static int rings_futex_wait(struct ring_view *views, nfds_t cnt, int64_t deadline)
+{
+	struct futex_waitv wv[FUTEX_WAITV_MAX];
+	struct timespec ts;
+	int ret = 0, saved;
+	nfds_t v;
+
+	/* Dekker with the producer's wake (maps/perf_ring.c map_perf_page_wake(), maps/ringbuf.c
+	 * ringbuf_wake()): count ourselves in, then read the word and the positions. */
+	for (v = 0; v < cnt; v++)
+		__atomic_fetch_add(views[v].waiters, 1, __ATOMIC_SEQ_CST);
+	memset(wv, 0, sizeof(wv));
+	for (v = 0; v < cnt; v++) {
+		wv[v].uaddr = (uintptr_t)views[v].seq;
+		wv[v].val = __atomic_load_n(views[v].seq, __ATOMIC_SEQ_CST);
+		wv[v].flags = FUTEX_32; /* shared: the word is in a file mapping */
+	}
+	for (v = 0; v < cnt; v++)
+		if (ring_view_pending(&views[v]))
+			goto out;
+	if (deadline >= 0) {
+		ts.tv_sec = (time_t)(deadline / 1000);
+		ts.tv_nsec = (long)(deadline % 1000) * 1000000L;
+	}
+	if (syscall(SYS_futex_waitv, wv, (unsigned int)cnt, 0, deadline >= 0 ? &ts : NULL, CLOCK_MONOTONIC) < 0) {
+		if (errno == ETIMEDOUT)
+			ret = 1;
+		else if (errno == EINTR || errno == ENOSYS)
+			ret = -1;
+		/* EAGAIN: a word moved before we slept; EFAULT cannot happen (our own mapping). */
+	}
+out:
+	saved = errno;
+	for (v = 0; v < cnt; v++)
+		__atomic_fetch_sub(views[v].waiters, 1, __ATOMIC_SEQ_CST);
+	errno = saved;
+	return ret;
+}
+
+/*
  * The wait with rings in the set. @timeout_ms < 0: forever. @mask: as
  * ppoll's (NULL for poll). Returns what poll returns, errno set on -1.
  */
@@ -218,6 +293,7 @@ static int poll_rings(struct pollfd *fds, nfds_t n, int64_t timeout_ms, const st
 	struct ring_view *views = stack_views;
 	int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
 	nfds_t view_cnt = 0;
+	bool use_futex;
 	int ret = -1, saved;
 
 	if (n > AGENT_POLL_STACK_FDS) {
@@ -244,6 +320,14 @@ static int poll_rings(struct pollfd *fds, nfds_t n, int64_t timeout_ms, const st
 		ret = is_ppoll ? sys_ppoll(fds, n, orig_ts, mask) : sys_poll(fds, n, (int)timeout_ms);
 		goto out;
 	}
+	/* Only rings to wait for, all mappable for the futex: sleep on their words. */
+	use_futex = view_cnt <= FUTEX_WAITV_MAX && !mask && !__atomic_load_n(&no_waitv, __ATOMIC_RELAXED);
+	for (nfds_t i = 0; use_futex && i < n; i++)
+		if (copy[i].fd >= 0)
+			use_futex = false;
+	for (nfds_t v = 0; use_futex && v < view_cnt; v++)
+		if (!views[v].seq)
+			use_futex = false;
 	for (;;) {
 		int ready = 0, tmo, k;
 
@@ -252,6 +336,39 @@ static int poll_rings(struct pollfd *fds, nfds_t n, int64_t timeout_ms, const st
 
 			p->revents = ring_view_pending(&views[v]) ? (short)(p->events & (POLLIN | POLLRDNORM)) : 0;
 			ready += p->revents != 0;
+		}
+		if (use_futex && !ready && timeout_ms != 0) {
+			int w = rings_futex_wait(views, view_cnt, deadline);
+
+			if (w == 0)
+				continue; /* woken: look at the rings again */
+			if (w < 0 && errno == EINTR)
+				break; /* ret -1, errno EINTR, as poll() */
+			if (w < 0) {
+				__atomic_store_n(&no_waitv, true, __ATOMIC_RELAXED); /* ENOSYS: the tick path */
+				use_futex = false;
+				continue;
+			}
+			/* Timed out: the last look below reports what is there. */
+			for (nfds_t i = 0; i < n; i++)
+				if (fds[i].fd < 0)
+					fds[i].revents = 0;
+			for (nfds_t v = 0; v < view_cnt; v++) {
+				struct pollfd *p = &fds[views[v].idx];
+
+				p->revents = ring_view_pending(&views[v]) ? (short)(p->events & (POLLIN | POLLRDNORM)) : 0;
+				ready += p->revents != 0;
+			}
+			ret = ready;
+			break;
+		}
+		if (ready && use_futex) {
+			/* Nothing else in the set: report the rings without a syscall. */
+			for (nfds_t i = 0; i < n; i++)
+				if (fds[i].fd < 0)
+					fds[i].revents = 0;
+			ret = ready;
+			break;
 		}
 		if (ready || timeout_ms == 0) {
 			tmo = 0;

@@ -72,7 +72,7 @@ struct notify_ctx {
 	pid_t tid;
 };
 
-static char tag_signal, tag_events, tag_wake; /* epoll tags: their addresses */
+static char tag_signal, tag_events; /* epoll tags: their addresses */
 
 static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
 
@@ -257,7 +257,7 @@ static void *serve_main(void *arg)
 
 	if (!req || !resp) {
 		log_error("cannot allocate the notification buffers\n");
-		return NULL;
+		goto out;
 	}
 	for (;;) {
 		memset(req, 0, a->req_sz);
@@ -268,22 +268,26 @@ static void *serve_main(void *arg)
 				continue;
 			if (errno != ENOENT) {
 				log_error("SECCOMP_IOCTL_NOTIF_RECV: %s\n", strerror(errno));
-				return NULL;
+				goto out;
 			}
 			/* ENOENT: the target was killed between wake-up and RECV, or no
 			 * filtered task is left (seccomp_notify_poll() says EPOLLHUP). */
 			if (poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR)))
-				return NULL;
+				goto out;
 			continue;
 		}
 		pthread_mutex_lock(&serve_lock);
 		if (a->stopping) {
 			pthread_mutex_unlock(&serve_lock);
-			return NULL;
+			goto out;
 		}
 		serve_one(a, req, resp);
 		pthread_mutex_unlock(&serve_lock);
 	}
+out:
+	/* Our own duplicate of the listener (sup_notify_loop()): the caller closes its copy freely. */
+	close(a->lfd);
+	return NULL;
 }
 
 static int status_code(int status)
@@ -306,7 +310,7 @@ int sup_notify_loop(struct emu_session *s, int lfd, pid_t child)
 	pthread_t serve_thread;
 	sigset_t mask;
 	bool child_done = false, reap = true;
-	int code = 1, wake_fd;
+	int code = 1;
 	size_t i;
 
 	if (syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &sizes) < 0) {
@@ -333,18 +337,14 @@ int sup_notify_loop(struct emu_session *s, int lfd, pid_t child)
 	/* Close events on our objects (emul/lifetime.c). */
 	ev = (struct epoll_event){ .events = EPOLLIN, .data.ptr = &tag_events };
 	epoll_ctl(ep, EPOLL_CTL_ADD, emu_session_event_fd(s), &ev);
-	/* Agents that just wrote into an empty ring poke us: tick at once (emul/agent_wait.c). */
-	wake_fd = emu_agents_wake_fd(s);
-	if (wake_fd >= 0) {
-		ev = (struct epoll_event){ .events = EPOLLIN, .data.ptr = &tag_wake };
-		epoll_ctl(ep, EPOLL_CTL_ADD, wake_fd, &ev);
-	}
 
-	a = (struct serve_args){ .s = s, .ep = ep, .lfd = lfd,
+	a = (struct serve_args){ .s = s, .ep = ep, .lfd = fcntl(lfd, F_DUPFD_CLOEXEC, 0),
 				 .req_sz = MAX(sizes.seccomp_notif, sizeof(struct seccomp_notif)),
 				 .resp_sz = MAX(sizes.seccomp_notif_resp, sizeof(*resp)) };
-	if (pthread_create(&serve_thread, NULL, serve_main, &a)) {
+	if (a.lfd < 0 || pthread_create(&serve_thread, NULL, serve_main, &a)) {
 		log_error("cannot start the notification thread\n");
+		if (a.lfd >= 0)
+			close(a.lfd);
 		return 1;
 	}
 	pthread_detach(serve_thread);
@@ -353,7 +353,6 @@ int sup_notify_loop(struct emu_session *s, int lfd, pid_t child)
 		struct epoll_event evs[4];
 		int n, status;
 		pid_t p = 0;
-		bool ticking;
 
 		/* Reap everything that has exited (we are their subreaper), only after a
 		 * SIGCHLD: a waitpid per notification would cost every emulated call. */
@@ -367,11 +366,8 @@ int sup_notify_loop(struct emu_session *s, int lfd, pid_t child)
 			break;
 		reap = false;
 
-		/* While a ring is watched by a target's epoll set, tick to keep its wake-up current (emul/epoll.c). */
-		pthread_mutex_lock(&serve_lock);
-		ticking = emu_wake_active(s);
-		pthread_mutex_unlock(&serve_lock);
-		n = epoll_wait(ep, evs, ARRAY_SIZE(evs), ticking ? EMU_WAKE_TICK_MS : -1);
+		/* Ring wake-ups need no tick here: emul/ring_wake.c has a thread of its own. */
+		n = epoll_wait(ep, evs, ARRAY_SIZE(evs), -1);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -379,8 +375,6 @@ int sup_notify_loop(struct emu_session *s, int lfd, pid_t child)
 			break;
 		}
 		pthread_mutex_lock(&serve_lock);
-		if (ticking)
-			emu_wake_tick(s);
 		for (int k = 0; k < n; k++) {
 			if (evs[k].data.ptr == &tag_signal) {
 				struct signalfd_siginfo si;
@@ -393,8 +387,6 @@ int sup_notify_loop(struct emu_session *s, int lfd, pid_t child)
 				}
 			} else if (evs[k].data.ptr == &tag_events) {
 				emu_session_events(s);
-			} else if (evs[k].data.ptr == &tag_wake) {
-				emu_agents_wake_drain(s);
 			} else {
 				pending_done(s, ep, evs[k].data.ptr, resp);
 			}
