@@ -16,7 +16,9 @@
  * the ratios.
  *
  * Usage: ring_wake_bench OBJ MODE [N]   MODE: rb-epoll rb-poll pb-epoll pb-poll
- * Prints "<MODE> <median ns> <p90 ns> <records>".
+ * Prints "<MODE> <median ns> <p90 ns> <records> <consumer CPU us per record>";
+ * the last figure shows whether the consumer slept or spun while it waited
+ * (the producer sleeps 3 ms before each record).
  */
 #define _GNU_SOURCE
 #include <bpf/bpf.h>
@@ -30,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -133,6 +136,8 @@ int main(int argc, char **argv)
 	int nfds = 0, err;
 	pthread_t th;
 	uint64_t deadline;
+	struct rusage ru0, ru1;
+	double cpu_us;
 
 	if (argc < 3 || n <= 0 || n > 4096) {
 		fprintf(stderr, "usage: ring_wake_bench OBJ rb-epoll|rb-poll|pb-epoll|pb-poll [N<=4096]\n");
@@ -170,6 +175,7 @@ int main(int argc, char **argv)
 			pfds[nfds++] = (struct pollfd){ .fd = perf_buffer__buffer_fd(pbuf, i), .events = POLLIN };
 	}
 	want = n;
+	getrusage(RUSAGE_THREAD, &ru0);
 	n_runs = n;
 	if (pthread_create(&th, NULL, produce, NULL))
 		return 1;
@@ -187,12 +193,15 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
+	getrusage(RUSAGE_THREAD, &ru1);
 	pthread_join(th, NULL);
+	cpu_us = (double)(ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec + ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec) * 1e6 +
+		 (double)(ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec + ru1.ru_stime.tv_usec - ru0.ru_stime.tv_usec);
 	if (got > n)
 		got = n;
 	qsort(lat, (size_t)got, sizeof(lat[0]), cmp_u64);
-	printf("%s %llu %llu %d\n", mode, got ? (unsigned long long)lat[got / 2] : 0ull,
-	       got ? (unsigned long long)lat[got * 9 / 10] : 0ull, got);
+	printf("%s %llu %llu %d %.1f\n", mode, got ? (unsigned long long)lat[got / 2] : 0ull,
+	       got ? (unsigned long long)lat[got * 9 / 10] : 0ull, got, got ? cpu_us / got : 0.0);
 	bpf_link__destroy(link);
 	ring_buffer__free(r);
 	perf_buffer__free(pbuf);
