@@ -90,6 +90,24 @@ static uint32_t rings_gen;   /* atomic; registry generation of the last scan (wr
 static int rings_cnt = -1;   /* atomic; -1: never scanned */
 static bool no_waitv;        /* atomic; futex_waitv said ENOSYS (before Linux 5.16) */
 
+/*
+ * Mappings of the rings' control pages, kept across calls: a mmap() and a
+ * munmap() per ring per call cost more than the wait itself, and the
+ * munmap() of a multi-threaded process interrupts every CPU it ran on (TLB
+ * shootdown), right between the wake-up and the consumer's read. A mapping
+ * is dropped when its ring leaves the registry (rings_rescan()) and no call
+ * is using it. All fields under rings_lock.
+ */
+struct ring_cmap {
+	uint64_t dev, ino;
+	void *map;       /* NULL: free slot */
+	size_t map_sz;
+	bool rw;         /* mapped writable: the futex wait is possible */
+	bool dead;       /* the ring is gone: unmap when users drops to 0 */
+	int users;       /* calls using the mapping now */
+};
+static struct ring_cmap cmaps[AGENT_POLL_RING_MAX];
+
 typedef int (*poll_fn)(struct pollfd *, nfds_t, int);
 typedef int (*ppoll_fn)(struct pollfd *, nfds_t, const struct timespec *, const sigset_t *);
 
@@ -140,6 +158,22 @@ static void rings_rescan(uint32_t gen)
 			continue;
 		rings[cnt++] = (struct ring_id){ sl->dev, sl->ino, sl->kind };
 	}
+	for (int c = 0; c < AGENT_POLL_RING_MAX; c++) {
+		struct ring_cmap *cm = &cmaps[c];
+		bool live = false;
+
+		if (!cm->map || cm->dead)
+			continue;
+		for (int i = 0; i < cnt && !live; i++)
+			live = rings[i].dev == cm->dev && rings[i].ino == cm->ino;
+		if (live)
+			continue;
+		cm->dead = true;
+		if (!cm->users) {
+			munmap(cm->map, cm->map_sz);
+			*cm = (struct ring_cmap){ 0 };
+		}
+	}
 	/* Count first, then the generation: a reader that sees this generation sees this count. */
 	__atomic_store_n(&rings_cnt, cnt, __ATOMIC_RELEASE);
 	__atomic_store_n(&rings_gen, gen, __ATOMIC_RELEASE);
@@ -162,14 +196,15 @@ static bool rings_exist(void)
 	return __atomic_load_n(&rings_cnt, __ATOMIC_ACQUIRE) > 0;
 }
 
-/* The kind of ring @fd is (EMU_REG_PERF / EMU_REG_MAP), or 0. */
-static uint32_t ring_kind(int fd)
+/* The kind of ring @fd is (EMU_REG_PERF / EMU_REG_MAP), or 0; its file in *st. */
+static uint32_t ring_kind(int fd, struct stat *st_out)
 {
 	struct stat st;
 	uint32_t kind = 0;
 
 	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
 		return 0;
+	*st_out = st;
 	pthread_mutex_lock(&rings_lock);
 	for (int i = 0; i < rings_cnt; i++)
 		if (rings[i].dev == (uint64_t)st.st_dev && rings[i].ino == (uint64_t)st.st_ino) {
@@ -183,25 +218,15 @@ static uint32_t ring_kind(int fd)
 /* One ring of the call: where its two positions are. */
 struct ring_view {
 	nfds_t idx; /* index in the caller's set */
+	struct ring_cmap *cm; /* the cached mapping it uses, or NULL: map/map_sz are ours */
 	void *map;
 	size_t map_sz;
 	const uint64_t *head, *tail;
 	uint32_t *seq, *waiters; /* futex word and waiter count; NULL if mapped read-only */
 };
 
-static int ring_view_open(int fd, uint32_t kind, struct ring_view *v)
+static void ring_view_fill(struct ring_view *v, uint32_t kind, bool rw)
 {
-	int prot = PROT_READ | PROT_WRITE;
-
-	v->map_sz = kind == EMU_REG_PERF ? PAGE_SZ : 2 * PAGE_SZ;
-	v->map = mmap(NULL, v->map_sz, prot, MAP_SHARED, fd, 0);
-	if (v->map == MAP_FAILED) {
-		/* An fd opened read-only: positions only, no futex wait (the tick path). */
-		prot = PROT_READ;
-		v->map = mmap(NULL, v->map_sz, prot, MAP_SHARED, fd, 0);
-		if (v->map == MAP_FAILED)
-			return -errno;
-	}
 	if (kind == EMU_REG_PERF) {
 		const struct perf_event_mmap_page *pg = v->map;
 
@@ -217,9 +242,74 @@ static int ring_view_open(int fd, uint32_t kind, struct ring_view *v)
 		v->seq = (uint32_t *)((uint8_t *)v->map + PAGE_SZ + 128);
 		v->waiters = (uint32_t *)((uint8_t *)v->map + PAGE_SZ + 132);
 	}
-	if (!(prot & PROT_WRITE))
+	if (!rw)
 		v->seq = v->waiters = NULL;
+}
+
+/* Map @fd's control page(s): writable if the fd allows it (the futex wait needs the waiter count). */
+static void *ring_map(int fd, size_t sz, bool *rw)
+{
+	void *p = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+
+	*rw = p != MAP_FAILED;
+	if (p == MAP_FAILED)
+		p = mmap(NULL, sz, PROT_READ, MAP_SHARED, fd, 0); /* an fd opened read-only: the tick path */
+	return p;
+}
+
+static int ring_view_open(int fd, uint32_t kind, const struct stat *st, struct ring_view *v)
+{
+	struct ring_cmap *cm = NULL, *free_cm = NULL;
+	bool rw;
+
+	v->map_sz = kind == EMU_REG_PERF ? PAGE_SZ : 2 * PAGE_SZ;
+	pthread_mutex_lock(&rings_lock);
+	for (int c = 0; c < AGENT_POLL_RING_MAX && !cm; c++) {
+		if (cmaps[c].map && !cmaps[c].dead && cmaps[c].dev == (uint64_t)st->st_dev &&
+		    cmaps[c].ino == (uint64_t)st->st_ino)
+			cm = &cmaps[c];
+		else if (!cmaps[c].map && !free_cm)
+			free_cm = &cmaps[c];
+	}
+	if (!cm && free_cm) {
+		void *p = ring_map(fd, v->map_sz, &rw);
+
+		if (p != MAP_FAILED) {
+			cm = free_cm;
+			*cm = (struct ring_cmap){ .dev = (uint64_t)st->st_dev, .ino = (uint64_t)st->st_ino, .map = p,
+						  .map_sz = v->map_sz, .rw = rw };
+		}
+	}
+	if (cm) {
+		cm->users++;
+		v->cm = cm;
+		v->map = cm->map;
+		rw = cm->rw;
+	}
+	pthread_mutex_unlock(&rings_lock);
+	if (!cm) {
+		/* No cache slot: a mapping for this call only. */
+		v->cm = NULL;
+		v->map = ring_map(fd, v->map_sz, &rw);
+		if (v->map == MAP_FAILED)
+			return -errno;
+	}
+	ring_view_fill(v, kind, rw);
 	return 0;
+}
+
+static void ring_view_close(struct ring_view *v)
+{
+	if (!v->cm) {
+		munmap(v->map, v->map_sz);
+		return;
+	}
+	pthread_mutex_lock(&rings_lock);
+	if (!--v->cm->users && v->cm->dead) {
+		munmap(v->cm->map, v->cm->map_sz);
+		*v->cm = (struct ring_cmap){ 0 };
+	}
+	pthread_mutex_unlock(&rings_lock);
 }
 
 static bool ring_view_pending(const struct ring_view *v)
@@ -308,9 +398,10 @@ static int poll_rings(struct pollfd *fds, nfds_t n, int64_t timeout_ms, const st
 	}
 	memcpy(copy, fds, n * sizeof(*fds));
 	for (nfds_t i = 0; i < n; i++) {
-		uint32_t kind = ring_kind(fds[i].fd);
+		struct stat st;
+		uint32_t kind = ring_kind(fds[i].fd, &st);
 
-		if (!kind || ring_view_open(fds[i].fd, kind, &views[view_cnt]))
+		if (!kind || ring_view_open(fds[i].fd, kind, &st, &views[view_cnt]))
 			continue; /* not ours (or unmappable): the kernel answers for it */
 		views[view_cnt++].idx = i;
 		copy[i].fd = -1;
@@ -407,7 +498,7 @@ static int poll_rings(struct pollfd *fds, nfds_t n, int64_t timeout_ms, const st
 out:
 	saved = errno;
 	for (nfds_t v = 0; v < view_cnt; v++)
-		munmap(views[v].map, views[v].map_sz);
+		ring_view_close(&views[v]);
 	if (copy != stack_copy) {
 		free(copy);
 		free(views);
