@@ -356,6 +356,8 @@ bool map_perf_page_committed(void *pg, uint64_t head, uint64_t data_sz, uint32_t
 	 * ring_buffer_init() makes it half the ring when unset or too big. */
 	if (!wm || wm >= data_sz)
 		wm = (uint32_t)(data_sz / 2);
+	/* DIVERGES: the kernel moves its mark by whole watermarks (local_add(rb->watermark,
+	 * &rb->wakeup)); we move it to head, so one burst over several watermarks wakes once. */
 	if (wm && head - last > wm) {
 		atomic_store_explicit(wakeup_head, head, memory_order_relaxed);
 		wake = true;
