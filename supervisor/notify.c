@@ -355,13 +355,18 @@ int sup_notify_loop(struct emu_session *s, int lfd, pid_t child)
 		pid_t p = 0;
 
 		/* Reap everything that has exited (we are their subreaper), only after a
-		 * SIGCHLD: a waitpid per notification would cost every emulated call. */
+		 * SIGCHLD: a waitpid per notification would cost every emulated call.
+		 * Under serve_lock: the serving thread forks PROG_TEST_RUN children and
+		 * opens their pidfds in one locked step, and a child reaped between the
+		 * two would make pidfd_open() fail with ESRCH. */
+		pthread_mutex_lock(&serve_lock);
 		while (reap && (p = waitpid(-1, &status, WNOHANG)) > 0) {
 			if (p == child) {
 				child_done = true;
 				code = status_code(status);
 			}
 		}
+		pthread_mutex_unlock(&serve_lock);
 		if (reap && p < 0 && errno == ECHILD && child_done)
 			break;
 		reap = false;
