@@ -44,8 +44,9 @@
 #include "tests/hooks_targets.h"
 #include "bench/kuprobe.h"
 #include "bench/stats.h"
+#include "bench/timing.h"
 
-typedef long (*target_fn)(long);
+typedef bench_target_fn target_fn;
 
 static long call_push(long a)
 {
@@ -56,13 +57,13 @@ struct kind {
 	const char *name;
 	void *fn;
 	target_fn call;
-	long calls; /* per measurement: fewer where the kernel single-steps */
+	long warmup; /* untimed calls after each attach: fewer where the kernel single-steps */
 };
 
 static const struct kind kinds[] = {
-	{ "nop5", (void *)t_nop5, t_nop5, 100000 },
-	{ "push", (void *)t_push, call_push, 100000 },
-	{ "mov1step", (void *)t_mov, t_mov, 20000 },
+	{ "nop5", (void *)t_nop5, t_nop5, 20000 },
+	{ "push", (void *)t_push, call_push, 20000 },
+	{ "mov1step", (void *)t_mov, t_mov, 2000 },
 };
 
 enum body { B_EMPTY, B_COUNT, B_RET, B_NR };
@@ -73,23 +74,12 @@ static int prog_fds[B_NR];
 static int tp_prog_fd = -1;
 static int count_map_fd = -1;
 
-static uint64_t now_ns(void)
+/* Wall time of each timed loop (bench/timing.h); AGENT_BENCH_MS overrides. */
+static uint64_t min_ns = 40000000;
+
+static double time_calls(target_fn fn, long warmup)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
-static double time_calls(target_fn volatile fn, long n)
-{
-	uint64_t t0 = now_ns();
-	long sink = 0;
-
-	for (long i = 0; i < n; i++)
-		sink += fn(i);
-	__asm__ volatile("" : : "r"(sink));
-	return (double)(now_ns() - t0) / (double)n;
+	return bench_time_calls(fn, warmup, min_ns);
 }
 
 static long do_getpid(long a)
@@ -148,7 +138,7 @@ static void mode_probes(int runs)
 			int n = 0;
 
 			for (int r = 0; r < runs; r++) {
-				double base = time_calls(kinds[ki].call, kinds[ki].calls), with;
+				double base = time_calls(kinds[ki].call, kinds[ki].warmup), with;
 				int fd = uprobe_attach(&kinds[ki], b);
 
 				if (fd < 0) {
@@ -156,7 +146,7 @@ static void mode_probes(int runs)
 						body_names[b], strerror(-fd));
 					break;
 				}
-				with = time_calls(kinds[ki].call, kinds[ki].calls);
+				with = time_calls(kinds[ki].call, kinds[ki].warmup);
 				close(fd);
 				v[n++] = with - base;
 			}
@@ -168,26 +158,26 @@ static void mode_probes(int runs)
 
 static void mode_sys(int runs)
 {
-	const long calls = 200000;
+	const long warmup = 20000;
 	double none[64], untraced[64], traced[64];
 	int n = 0;
 
 	for (int r = 0; r < runs; r++) {
-		double base = time_calls(do_getpid, calls);
+		double base = time_calls(do_getpid, warmup);
 		int other = tp_attach("sys_enter_getppid"), fd;
 
 		if (other < 0) {
 			fprintf(stderr, "agent_bench: tracepoint sys_enter_getppid: %s\n", strerror(-other));
 			return;
 		}
-		untraced[n] = time_calls(do_getpid, calls) - base;
+		untraced[n] = time_calls(do_getpid, warmup) - base;
 		fd = tp_attach("sys_enter_getpid");
 		if (fd < 0) {
 			fprintf(stderr, "agent_bench: tracepoint sys_enter_getpid: %s\n", strerror(-fd));
 			close(other);
 			return;
 		}
-		traced[n] = time_calls(do_getpid, calls) - base;
+		traced[n] = time_calls(do_getpid, warmup) - base;
 		close(fd);
 		close(other);
 		none[n++] = base;
@@ -200,7 +190,7 @@ static void mode_sys(int runs)
 static double spawn_ns(char **envp, int n)
 {
 	char *argv[] = { exe_path, (char *)"exit", NULL };
-	uint64_t t0 = now_ns();
+	uint64_t t0 = bench_now_ns();
 
 	for (int i = 0; i < n; i++) {
 		pid_t p = fork();
@@ -211,7 +201,7 @@ static double spawn_ns(char **envp, int n)
 		}
 		waitpid(p, NULL, 0);
 	}
-	return (double)(now_ns() - t0) / n / 1000.0;
+	return (double)(bench_now_ns() - t0) / n / 1000.0;
 }
 
 extern char **environ;
@@ -243,6 +233,8 @@ int main(int argc, char **argv)
 		return 0;
 	if (runs < 1 || runs > 64)
 		runs = 5;
+	if (getenv("AGENT_BENCH_MS") && atoi(getenv("AGENT_BENCH_MS")) > 0)
+		min_ns = (uint64_t)atoi(getenv("AGENT_BENCH_MS")) * 1000000ULL;
 	n = readlink("/proc/self/exe", exe_path, sizeof(exe_path) - 1);
 	if (n < 0)
 		return 1;

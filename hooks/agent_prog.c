@@ -27,6 +27,18 @@
  * holders preempted) we yield and retry: the holders are in the middle of
  * short runs. A holder that died (SIGKILL in a run) is detected by its tid
  * and its lock taken over.
+ *
+ * Only programs that can observe the CPU slot take the lock (decided once at
+ * load, prog_needs_cpu()): those using a per-CPU map, a perf event array
+ * (one producer per CPU ring, hooks/agent_perf.c), a map of maps or a
+ * program array (whose inner maps and programs we cannot see at load),
+ * bpf_get_smp_processor_id() or bpf_trace_printk() (which prints the CPU).
+ * Every other program runs without it: the lock costs a locked
+ * compare-and-swap and a store on a cache line shared by every traced
+ * process, plus sched_getcpu(), which was a third of a uprobe hit's cost
+ * (bench/README-agent.md). Such a program's maps are safe for concurrent
+ * use from any number of threads, as in the kernel, where programs on
+ * different CPUs run at the same time anyway.
  */
 #define _GNU_SOURCE
 #include "hooks/agent_int.h"
@@ -250,6 +262,53 @@ static int read_insns(uint32_t id, uint32_t cnt, struct bpf_insn **out)
 	return 0;
 }
 
+/*
+ * Can a run of these instructions observe which CPU slot it runs on? See
+ * the file comment. Map types not listed as safe, unknown maps and
+ * helpers that read the slot all say yes: a needless lock costs time, a
+ * missing one corrupts per-CPU data.
+ */
+static bool prog_needs_cpu(const struct bpf_insn *insns, uint32_t cnt)
+{
+	for (uint32_t i = 0; i < cnt; i++) {
+		const struct bpf_insn *in = &insns[i];
+
+		if (in->code == (BPF_JMP | BPF_CALL) && in->src_reg == 0) {
+			switch (in->imm) {
+			case BPF_FUNC_get_smp_processor_id:
+			case BPF_FUNC_trace_printk:
+			case BPF_FUNC_trace_vprintk:
+			case BPF_FUNC_perf_event_output:
+			case BPF_FUNC_tail_call:
+				return true;
+			}
+		} else if (in->code == (BPF_LD | BPF_DW | BPF_IMM) && i + 1 < cnt) {
+			struct map *m;
+
+			if (in->src_reg == BPF_PSEUDO_MAP_FD || in->src_reg == BPF_PSEUDO_MAP_VALUE) {
+				if (agent_map_by_id((uint32_t)in->imm, &m))
+					return true;
+				switch (map_type(m)) {
+				case BPF_MAP_TYPE_ARRAY:
+				case BPF_MAP_TYPE_HASH:
+				case BPF_MAP_TYPE_LRU_HASH:
+				case BPF_MAP_TYPE_RINGBUF:
+				case BPF_MAP_TYPE_STACK_TRACE:
+				case BPF_MAP_TYPE_QUEUE:
+				case BPF_MAP_TYPE_STACK:
+				case BPF_MAP_TYPE_BLOOM_FILTER:
+				case BPF_MAP_TYPE_LPM_TRIE:
+					break;
+				default:
+					return true;
+				}
+			}
+			i++; /* the second half of the ld_imm64 */
+		}
+	}
+	return false;
+}
+
 int agent_prog_get(uint32_t id, struct agent_prog **out)
 {
 	/* Array lookups are inlined as the kernel's verifier does (map_gen_lookup);
@@ -293,6 +352,8 @@ int agent_prog_get(uint32_t id, struct agent_prog **out)
 	env.helpers = agent_helpers();
 	env.helper_cnt = AGENT_HELPER_MAX;
 	err = jit_prog_load(insns, slot->u.prog.insn_cnt, &env, &p->jp, log, sizeof(log));
+	if (!err)
+		p->need_cpu = prog_needs_cpu(insns, slot->u.prog.insn_cnt);
 	free(insns);
 	if (err) {
 		log_warn("prog id %u (%.16s): cannot load it in this process: %s\n", id, slot->name, log);
@@ -380,8 +441,6 @@ static int run_lock(uint32_t tid)
 uint64_t agent_prog_run(struct agent_prog *p, void *ctx, const struct pt_regs *regs, uint64_t func_ip,
 			uint64_t cookie)
 {
-	struct agent_run_ctx saved = run_ctx;
-	uint32_t tid = (uint32_t)agent_tid();
 	uint64_t r0;
 	int cpu;
 
@@ -391,7 +450,17 @@ uint64_t agent_prog_run(struct agent_prog *p, void *ctx, const struct pt_regs *r
 		__atomic_add_fetch(&runs_missed, 1, __ATOMIC_RELAXED);
 		return 0;
 	}
-	cpu = run_lock(tid);
+	run_ctx.regs = regs;
+	run_ctx.func_ip = func_ip;
+	run_ctx.cookie = cookie;
+	if (!p->need_cpu) {
+		/* Nothing in it reads the CPU slot: no run lock (file comment). */
+		run_ctx.active = true;
+		r0 = jit_prog_run(p->jp, ctx);
+		run_ctx.active = false;
+		return r0;
+	}
+	cpu = run_lock((uint32_t)agent_tid());
 	if (cpu < 0) {
 		__atomic_add_fetch(&runs_missed, 1, __ATOMIC_RELAXED);
 		return 0;
@@ -404,13 +473,10 @@ uint64_t agent_prog_run(struct agent_prog *p, void *ctx, const struct pt_regs *r
 	 */
 	if (__builtin_expect(map_cpu_rseq_off != cpu_standin_off, 0))
 		map_cpu_rseq_off = cpu_standin_off;
-	run_ctx.regs = regs;
-	run_ctx.func_ip = func_ip;
-	run_ctx.cookie = cookie;
 	run_ctx.cpu = (uint32_t)cpu;
 	run_ctx.active = true;
 	r0 = jit_prog_run(p->jp, ctx);
-	run_ctx = saved;
+	run_ctx.active = false;
 	/* Pairs with the CAS in run_lock(): our writes to per-CPU data are visible to the next holder. */
 	__atomic_store_n(&agent_sess.proto->lock[cpu].owner_tid, 0, __ATOMIC_RELEASE);
 	return r0;
