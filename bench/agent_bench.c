@@ -14,7 +14,9 @@
  *   probes RUNS   per-hit cost of an empty uprobe, a uprobe counting into an
  *                 ARRAY map (lookup + atomic add), an empty uretprobe, on three
  *                 kinds of entry (tests/hooks_targets.S: nop5, push %rbp, mov
- *                 which the kernel single-steps);
+ *                 which the kernel single-steps); per hit = the probed
+ *                 function against its unprobed twin in alternating batches
+ *                 (bench/timing.h bench_time_hit());
  *   sys RUNS      getpid(): untraced with no tracepoint at all, untraced while
  *                 a tracepoint on another syscall is attached (the interception
  *                 is installed), and traced by a counting sys_enter_getpid
@@ -53,17 +55,23 @@ static long call_push(long a)
 	return t_push(a, 1);
 }
 
+static long call_push_twin(long a)
+{
+	return t_push_twin(a, 1);
+}
+
 struct kind {
 	const char *name;
 	void *fn;
 	target_fn call;
+	target_fn twin; /* an unprobed copy (bench/timing.h) */
 	long warmup; /* untimed calls after each attach: fewer where the kernel single-steps */
 };
 
 static const struct kind kinds[] = {
-	{ "nop5", (void *)t_nop5, t_nop5, 20000 },
-	{ "push", (void *)t_push, call_push, 20000 },
-	{ "mov1step", (void *)t_mov, t_mov, 2000 },
+	{ "nop5", (void *)t_nop5, t_nop5, t_nop5_twin, 20000 },
+	{ "push", (void *)t_push, call_push, call_push_twin, 20000 },
+	{ "mov1step", (void *)t_mov, t_mov, t_mov_twin, 2000 },
 };
 
 enum body { B_EMPTY, B_COUNT, B_RET, B_NR };
@@ -138,7 +146,6 @@ static void mode_probes(int runs)
 			int n = 0;
 
 			for (int r = 0; r < runs; r++) {
-				double base = time_calls(kinds[ki].call, kinds[ki].warmup), with;
 				int fd = uprobe_attach(&kinds[ki], b);
 
 				if (fd < 0) {
@@ -146,9 +153,8 @@ static void mode_probes(int runs)
 						body_names[b], strerror(-fd));
 					break;
 				}
-				with = time_calls(kinds[ki].call, kinds[ki].warmup);
+				v[n++] = bench_time_hit(kinds[ki].call, kinds[ki].twin, kinds[ki].warmup, min_ns);
 				close(fd);
-				v[n++] = with - base;
 			}
 			if (n)
 				printf("row %s/%s %.2f\n", kinds[ki].name, body_names[b], bench_median(v, n));

@@ -20,6 +20,7 @@
 
 #include "common/log.h"
 #include "hooks/hooks_int.h"
+#include "hooks/xstate.h"
 
 /* Flags a handler may change: CF PF AF ZF SF DF OF (not TF, IF, IOPL, ...). */
 #define HOOK_FLAGS_USER_MASK 0xcd5ULL
@@ -39,25 +40,43 @@ HOOK_HOT static void count_miss(struct hook_site *site)
  * Returns 0 to resume with the displaced instructions, 1 to resume at regs->ip
  * with rsp = regs->sp (the handler redirected).
  */
+/*
+ * The first hit of a thread registers it (mmap, pthread_setspecific): that
+ * may reach libc code using wide vector registers, so save them first.
+ */
+HOOK_HOT static struct hook_thread *thread_register_hit(void)
+{
+	hook_xstate_save();
+	return hook_thread_register();
+}
+
+/*
+ * Returns 0 to resume with the displaced instructions, 1 to resume at regs->ip
+ * with rsp = regs->sp (the handler redirected). The trampoline saved the
+ * general registers and xmm0-15; wider vector state is saved only when a
+ * handler is about to touch it (hooks/xstate.h).
+ */
 HOOK_HOT int hook_dispatch_entry(struct pt_regs *regs, struct hook_site *site)
 {
 	struct hook_thread *t = hook_thread_self_tls;
 	const uint64_t sp = regs->sp;
 	const uint64_t flags = regs->flags;
 	const struct hook_list *l;
+	struct hook_xstate xs;
 	int redirect = 0;
 
 	regs->ip = site->addr;
+	hook_xstate_begin(&xs);
 	if (__builtin_expect(!t, 0)) {
-		t = hook_thread_register();
+		t = thread_register_hit();
 		if (!t) {
 			count_miss(site);
-			return 0;
+			goto out;
 		}
 	}
 	if (__builtin_expect(t->ctr & 1, 0)) {
 		count_miss(site);
-		return 0;
+		goto out;
 	}
 	hook_thread_enter(t);
 	/* Pairs with the release stores in publish() (uprobe.c). */
@@ -69,9 +88,11 @@ HOOK_HOT int hook_dispatch_entry(struct pt_regs *regs, struct hook_site *site)
 		if (regs->sp < sp) {
 			static int warned;
 
-			if (!__atomic_exchange_n(&warned, 1, __ATOMIC_RELAXED))
+			if (!__atomic_exchange_n(&warned, 1, __ATOMIC_RELAXED)) {
+				hook_xstate_save();
 				log_debug("hooks: a handler at %#llx lowered sp; ignored\n",
 					  (unsigned long long)site->addr);
+			}
 			regs->sp = sp;
 		}
 		redirect = 1;
@@ -82,6 +103,8 @@ HOOK_HOT int hook_dispatch_entry(struct pt_regs *regs, struct hook_site *site)
 			count_miss(site);
 	}
 	hook_thread_leave(t);
+out:
+	hook_xstate_end(&xs);
 	return redirect;
 }
 
@@ -91,6 +114,7 @@ HOOK_HOT uint64_t hook_dispatch_ret(struct pt_regs *regs)
 	struct hook_shadow_ent ent;
 	const uint64_t flags = regs->flags;
 	const struct hook_list *l;
+	struct hook_xstate xs;
 
 	if (!t || hook_shadow_pop(t, regs->sp, &ent)) {
 		/*
@@ -109,10 +133,12 @@ HOOK_HOT uint64_t hook_dispatch_ret(struct pt_regs *regs)
 		return ent.ret;
 	}
 	hook_thread_enter(t);
+	hook_xstate_begin(&xs);
 	/* Pairs with the release stores in publish() (uprobe.c). */
 	l = __atomic_load_n(&ent.site->ret_list, __ATOMIC_ACQUIRE);
 	if (l)
 		run_list(l, regs);
+	hook_xstate_end(&xs);
 	hook_thread_leave(t);
 	regs->flags = (flags & ~HOOK_FLAGS_USER_MASK) | (regs->flags & HOOK_FLAGS_USER_MASK);
 	return regs->ip;
