@@ -58,6 +58,7 @@
 
 #include "common/log.h"
 #include "common/utils.h"
+#include "hooks/xstate.h"
 #include "maps/helpers.h"
 #include "maps/maps.h"
 
@@ -94,10 +95,12 @@ struct map_ent {
 static struct map_ent *map_cache;
 static struct agent_prog *prog_cache;
 
+HOOK_VEC_CLEAN_BEGIN
 struct agent_run_ctx *agent_run_ctx(void)
 {
 	return &run_ctx;
 }
+HOOK_VEC_CLEAN_END
 
 uint64_t agent_runs_missed(void)
 {
@@ -382,6 +385,12 @@ void agent_prog_put(struct agent_prog *p)
 	free(p);
 }
 
+/*
+ * The run path is vector-clean (hooks/xstate.h): a uprobe hit saved no
+ * vector register before it. Only its contended slow path calls libc beyond
+ * sched_getcpu(), after saving them.
+ */
+HOOK_VEC_CLEAN_BEGIN
 static bool tid_alive(uint32_t tid)
 {
 	return kill((pid_t)tid, 0) == 0 || errno != ESRCH;
@@ -420,6 +429,8 @@ static int run_lock(uint32_t tid)
 			    __atomic_compare_exchange_n(w, &zero, tid, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
 				return (int)c;
 		}
+		if (!round)
+			hook_xstate_save(); /* sched_yield, kill, clock_gettime below */
 		if (round && round % 4096 == 0) {
 			/* A holder killed in a run never unlocks: take its lock over. */
 			for (uint32_t c = 0; c < n; c++) {
@@ -481,3 +492,4 @@ uint64_t agent_prog_run(struct agent_prog *p, void *ctx, const struct pt_regs *r
 	__atomic_store_n(&agent_sess.proto->lock[cpu].owner_tid, 0, __ATOMIC_RELEASE);
 	return r0;
 }
+HOOK_VEC_CLEAN_END

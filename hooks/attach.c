@@ -45,6 +45,7 @@
 #include "hooks/syscall.h"
 #include "hooks/tp_ctx.h"
 #include "hooks/tp_event.h"
+#include "hooks/xstate.h"
 
 struct agent_link {
 	struct agent_link *next;
@@ -112,12 +113,16 @@ static bool perf_read(const struct emu_reg_slot *s, struct perf_view *v)
 	return false;
 }
 
+/* Attached HOOK_UPROBE_VEC_CLEAN: nothing up to a helper's wrapper touches a
+ * vector register (hooks/xstate.h), so a hit saves none. */
+HOOK_VEC_CLEAN_BEGIN
 static void uprobe_handler(struct pt_regs *regs, void *data)
 {
 	struct agent_link *l = data;
 
 	agent_prog_run(l->prog, regs, regs, l->func_ip, l->cookie);
 }
+HOOK_VEC_CLEAN_END
 
 /* ---- sampling timers ---- */
 
@@ -354,9 +359,11 @@ static int link_new(const struct perf_view *v, struct agent_link **out)
 		log_debug("attached timer every %llu ns (perf %u, prog %u)\n", (unsigned long long)l->period_ns, v->id,
 			  v->p.prog_id);
 	} else if (v->type == EMU_REG_PERF_UPROBE) {
+		struct hook_uprobe_opts opts = { .sz = sizeof(opts), .flags = HOOK_UPROBE_VEC_CLEAN };
+
 		l->func_ip = (uint64_t)(uintptr_t)addr;
 		err = hook_uprobe_attach(addr, v->p.flags & EMU_REG_PERF_RETPROBE ? HOOK_URETPROBE : HOOK_UPROBE,
-					 uprobe_handler, l, NULL, &l->probe);
+					 uprobe_handler, l, &opts, &l->probe);
 		if (err) {
 			if (uprobe_fail_logged++ < 16)
 				log_warn("uprobe %s+0x%llx: cannot patch it: %s\n", v->p.path,

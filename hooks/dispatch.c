@@ -19,8 +19,16 @@
 #include <stdint.h>
 
 #include "common/log.h"
-#include "hooks/hooks_int.h"
 #include "hooks/xstate.h"
+
+/*
+ * No vector register is used from here to the handlers: the trampoline
+ * saved none, and what a handler may touch is saved by it (hooks/xstate.h)
+ * or, for handlers not marked HOOK_UPROBE_VEC_CLEAN, here. The inline
+ * helpers of hooks_int.h are compiled the same way.
+ */
+HOOK_VEC_CLEAN_BEGIN
+#include "hooks/hooks_int.h"
 
 /* Flags a handler may change: CF PF AF ZF SF DF OF (not TF, IF, IOPL, ...). */
 #define HOOK_FLAGS_USER_MASK 0xcd5ULL
@@ -53,8 +61,8 @@ HOOK_HOT static struct hook_thread *thread_register_hit(void)
 /*
  * Returns 0 to resume with the displaced instructions, 1 to resume at regs->ip
  * with rsp = regs->sp (the handler redirected). The trampoline saved the
- * general registers and xmm0-15; wider vector state is saved only when a
- * handler is about to touch it (hooks/xstate.h).
+ * general registers only; vector registers are saved when a handler is
+ * about to touch them (hooks/xstate.h).
  */
 HOOK_HOT int hook_dispatch_entry(struct pt_regs *regs, struct hook_site *site)
 {
@@ -81,8 +89,11 @@ HOOK_HOT int hook_dispatch_entry(struct pt_regs *regs, struct hook_site *site)
 	hook_thread_enter(t);
 	/* Pairs with the release stores in publish() (uprobe.c). */
 	l = __atomic_load_n(&site->entry_list, __ATOMIC_ACQUIRE);
-	if (l)
+	if (l) {
+		if (l->save_xmm)
+			hook_xstate_save_xmm(&xs);
 		run_list(l, regs);
+	}
 	regs->flags = (flags & ~HOOK_FLAGS_USER_MASK) | (regs->flags & HOOK_FLAGS_USER_MASK);
 	if (__builtin_expect(regs->ip != site->addr || regs->sp != sp, 0)) {
 		if (regs->sp < sp) {
@@ -143,3 +154,5 @@ HOOK_HOT uint64_t hook_dispatch_ret(struct pt_regs *regs)
 	regs->flags = (flags & ~HOOK_FLAGS_USER_MASK) | (regs->flags & HOOK_FLAGS_USER_MASK);
 	return regs->ip;
 }
+
+HOOK_VEC_CLEAN_END

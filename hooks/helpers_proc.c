@@ -65,6 +65,8 @@ static uint64_t pidns_dev, pidns_ino;
 static int trace_fd = -1;
 static const uint8_t task_standin[AGENT_TASK_STANDIN_SZ] __attribute__((aligned(64)));
 
+/* On the vector-clean run path (hooks/xstate.h): cached ids, one syscall at most. */
+HOOK_VEC_CLEAN_BEGIN
 pid_t agent_pid(void)
 {
 	pid_t p = __atomic_load_n(&cached_pid, __ATOMIC_RELAXED);
@@ -86,6 +88,7 @@ pid_t agent_tid(void)
 	}
 	return cached_tid;
 }
+HOOK_VEC_CLEAN_END
 
 void agent_ids_after_fork(void)
 {
@@ -206,10 +209,12 @@ static u64 h_probe_write_user(u64 dst, u64 src, u64 len, u64 r4, u64 r5)
 
 /* ---- identity and time ---- */
 
+HOOK_VEC_CLEAN_BEGIN
 static u64 h_get_current_pid_tgid(u64 a, u64 b, u64 c, u64 d, u64 e)
 {
 	return ((u64)(uint32_t)agent_pid() << 32) | (uint32_t)agent_tid();
 }
+HOOK_VEC_CLEAN_END
 
 static u64 h_get_current_uid_gid(u64 a, u64 b, u64 c, u64 d, u64 e)
 {
@@ -229,6 +234,8 @@ static u64 h_get_current_comm(u64 buf, u64 size, u64 c, u64 d, u64 e)
 	return 0;
 }
 
+/* Helpers the run path calls without a save (helper_vector_free() below). */
+HOOK_VEC_CLEAN_BEGIN
 static u64 clock_ns(clockid_t id)
 {
 	struct timespec ts;
@@ -267,6 +274,8 @@ static u64 h_get_numa_node_id(u64 a, u64 b, u64 c, u64 d, u64 e)
 	return 0;
 }
 
+HOOK_VEC_CLEAN_END
+
 /* bpf_user_rnd_u32(): a per-thread generator (xorshift64*), seeded from getrandom(). */
 static u64 h_get_prandom_u32(u64 a, u64 b, u64 c, u64 d, u64 e)
 {
@@ -283,6 +292,7 @@ static u64 h_get_prandom_u32(u64 a, u64 b, u64 c, u64 d, u64 e)
 	return (uint32_t)((x * 0x2545F4914F6CDD1Dull) >> 32);
 }
 
+HOOK_VEC_CLEAN_BEGIN
 static u64 h_get_func_ip(u64 a, u64 b, u64 c, u64 d, u64 e)
 {
 	return agent_run_ctx()->func_ip;
@@ -297,6 +307,7 @@ static u64 h_get_current_task(u64 a, u64 b, u64 c, u64 d, u64 e)
 {
 	return (u64)(uintptr_t)task_standin;
 }
+HOOK_VEC_CLEAN_END
 
 /* bpf_get_ns_current_pid_tgid(dev, ino, nsdata, size) (kernel/bpf/helpers.c). */
 static u64 h_get_ns_current_pid_tgid(u64 dev, u64 ino, u64 nsdata, u64 size, u64 e)
@@ -612,17 +623,18 @@ static u64 h_perf_event_output(u64 ctx, u64 map, u64 flags, u64 data, u64 size)
 }
 
 /*
- * Vector state (hooks/xstate.h). Programs run on a hit path where only
- * xmm0-15 have been saved; helpers reach libc's string and stdio functions,
- * which use AVX2/AVX-512 registers. So the table the loader sees holds, for
- * every helper, a wrapper that saves the wider vector state first (once per
+ * Vector state (hooks/xstate.h). Programs run on a hit path where no vector
+ * register has been saved; helpers reach libc's string and stdio functions,
+ * which use SSE/AVX2/AVX-512 registers. So the table the loader sees holds,
+ * for every helper, a wrapper that saves the vector state first (once per
  * hit) and then calls the helper. Left unwrapped are the helpers below,
- * which by construction touch no vector register beyond xmm0-15: they read
- * a thread-local or the run context, or call clock_gettime() (the vDSO is
- * built without SSE, like the kernel).
+ * which touch no vector register: they are built general-regs-only and
+ * read a thread-local or the run context, or call clock_gettime() (checked
+ * vector-free, hooks/xstate.c).
  */
 static jit_helper_fn wrapped[AGENT_HELPER_MAX];
 
+HOOK_VEC_CLEAN_BEGIN
 #define XW(n)                                                                                      \
 	static u64 xw_##n(u64 a, u64 b, u64 c, u64 d, u64 e)                                       \
 	{                                                                                          \
@@ -637,6 +649,7 @@ XW10(20)
 XW(210) XW(211)
 #undef XW10
 #undef XW
+HOOK_VEC_CLEAN_END
 
 #define XWP(n) xw_##n,
 #define XWP10(p) XWP(p##0) XWP(p##1) XWP(p##2) XWP(p##3) XWP(p##4) XWP(p##5) XWP(p##6) XWP(p##7) \

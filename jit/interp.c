@@ -38,6 +38,13 @@
 #include "jit/jit_int.h"
 
 /*
+ * No SSE in this file: the interpreter runs on probe hit paths where the
+ * agent has saved no vector register (hooks/xstate.h); helpers save them
+ * before touching any. BPF has no floating point, so nothing is lost.
+ */
+#pragma GCC target("general-regs-only")
+
+/*
  * initial-exec: read on every run and every helper that needs the run, so
  * it must not cost a __tls_get_addr() call when libjit is linked into the
  * agent .so. The agent is loaded by LD_PRELOAD (static TLS), never dlopen()ed;
@@ -685,14 +692,21 @@ out:
 	return err;
 }
 
-int jit_interp_run(const struct jit_prog *p, uint64_t r1, uint64_t r2, uint64_t *r0)
+/* A top-level run; inlined into the entry points, which run on every probe hit. */
+static inline __attribute__((always_inline)) int run_top(const struct jit_prog *p, uint64_t r1, uint64_t r2,
+							  uint64_t *r0)
 {
 	const uint64_t args[5] = { r1, r2 };
 	struct jit_run run = { .prog = p, .ctx = r1, .prev = run_current };
 
+	return interp(p, p->code, args, &run, r0);
+}
+
+int jit_interp_run(const struct jit_prog *p, uint64_t r1, uint64_t r2, uint64_t *r0)
+{
 	if (!p)
 		return interp(NULL, NULL, NULL, NULL, NULL);
-	return interp(p, p->code, args, &run, r0);
+	return run_top(p, r1, r2, r0);
 }
 
 /* Is @idx the first slot of a subprogram some BPF_PSEUDO_FUNC of @p names?
@@ -772,7 +786,7 @@ uint64_t jit_prog_run(const struct jit_prog *p, void *ctx)
 {
 	uint64_t r0;
 
-	jit_interp_run(p, (uint64_t)(uintptr_t)ctx, 0, &r0);
+	run_top(p, (uint64_t)(uintptr_t)ctx, 0, &r0);
 	return r0;
 }
 

@@ -927,8 +927,24 @@ static void helper_like_fn(struct pt_regs *regs, void *data)
 	(*(int *)data)++;
 }
 
+/* A handler attached HOOK_UPROBE_VEC_CLEAN, as the agent's: no vector
+ * register until hook_xstate_save(), then anything. */
+HOOK_VEC_CLEAN_BEGIN
+static void clean_fn(struct pt_regs *regs, void *data)
+{
+	hook_xstate_save();
+	helper_like_fn(regs, data);
+}
+
+static void clean_counting_fn(struct pt_regs *regs, void *data)
+{
+	(*(int *)data)++;
+}
+HOOK_VEC_CLEAN_END
+
 START_TEST(test_dispatch_preserves_vector_state)
 {
+	struct hook_uprobe_opts clean = { .sz = sizeof(clean), .flags = HOOK_UPROBE_VEC_CLEAN };
 	enum vec_width w = vec_width();
 	struct hook_probe *p;
 	int hits = 0;
@@ -958,6 +974,34 @@ START_TEST(test_dispatch_preserves_vector_state)
 	vec_check(w, 2);
 	ck_assert_int_eq(hits, 4);
 	ck_assert_int_eq(hook_uprobe_detach(p), 0);
+	/* Vector-clean handlers: the hit saves nothing unless the handler asks. */
+	ck_assert_int_eq(hook_uprobe_attach((void *)t_vec, HOOK_UPROBE, clean_counting_fn, &hits, &clean, &p), 0);
+	vec_fill(0);
+	vec_call(w);
+	vec_check(w, w == VEC_ZMM ? 32 : 16);
+	ck_assert_int_eq(hits, 5);
+	ck_assert_int_eq(hook_uprobe_detach(p), 0);
+	ck_assert_int_eq(hook_uprobe_attach((void *)t_vec, HOOK_UPROBE, clean_fn, &hits, &clean, &p), 0);
+	for (int round = 0; round < 2; round++) {
+		vec_fill(round);
+		vec_call(w);
+		vec_check(w, w == VEC_ZMM ? 32 : 16);
+	}
+	ck_assert_int_eq(hits, 7);
+	/* A clean and a plain handler on one site: xmm0-15 saved for the plain one. */
+	{
+		struct hook_probe *q = attach_ok((void *)t_vec, HOOK_UPROBE, xmm_only_fn, &hits);
+
+		vec_fill(0);
+		vec_call(w);
+		vec_check(w, w == VEC_ZMM ? 32 : 16);
+		ck_assert_int_eq(hits, 9);
+		ck_assert_int_eq(hook_uprobe_detach(q), 0);
+	}
+	ck_assert_int_eq(hook_uprobe_detach(p), 0);
+	/* Unknown flags. */
+	clean.flags = 0x2;
+	ck_assert_int_eq(hook_uprobe_attach((void *)t_vec, HOOK_UPROBE, clean_fn, &hits, &clean, &p), -EINVAL);
 }
 END_TEST
 
