@@ -133,6 +133,9 @@ static int interp(const struct jit_prog *p, const struct jit_pinsn *entry, const
 		[JIT_IOP_PERCPU_ARRAY_LOOKUP] = &&op_PERCPU_ARRAY_LOOKUP,
 		[JIT_IOP_LD_ARRAY_LOOKUP] = &&op_LD_ARRAY_LOOKUP,
 		[JIT_IOP_LD_PERCPU_ARRAY_LOOKUP] = &&op_LD_PERCPU_ARRAY_LOOKUP,
+		[JIT_IOP_MOV_THEN_EXIT] = &&op_MOV_THEN_EXIT,
+		[JIT_IOP_MOV_THEN_ATOMIC_ADD64] = &&op_MOV_THEN_ATOMIC_ADD64,
+		[JIT_IOP_MOV_THEN_ATOMIC_ADD32] = &&op_MOV_THEN_ATOMIC_ADD32,
 #define X(N) [JIT_IOP_ADD_THEN_##N] = &&op_ADD_THEN_##N,
 		JIT_FUSE_JCC(X)
 #undef X
@@ -371,6 +374,19 @@ op_MOV_ADD_2:
 	DST = SRC + (uint64_t)(int64_t)pc[1].imm;
 	pc += 2;
 	DISPATCH();
+	/* mov64 imm, then straight into the next slot's handler (jit/prog.c). */
+op_MOV_THEN_EXIT:
+	DST = (uint64_t)IMM;
+	pc++;
+	goto op_EXIT;
+op_MOV_THEN_ATOMIC_ADD64:
+	DST = (uint64_t)IMM;
+	pc++;
+	goto op_ATOMIC_ADD64;
+op_MOV_THEN_ATOMIC_ADD32:
+	DST = (uint64_t)IMM;
+	pc++;
+	goto op_ATOMIC_ADD32;
 #define X(N)                                                                                       \
 	op_ADD_THEN_##N : DST += (uint64_t)IMM;                                                    \
 	pc++;                                                                                      \
