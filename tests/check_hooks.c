@@ -906,7 +906,7 @@ static void helper_like_fn(struct pt_regs *regs, void *data)
 	volatile size_t n = sizeof(big);
 
 	hook_xstate_save();
-	memset(big, 0x3c, n);
+	memset(big, 0x3c, n - 1); /* big[8191] stays NUL for strlen and %s */
 	memcpy(big + 3, big + 4096, n / 2 - 3);
 	snprintf(small, sizeof(small), "%s %zu %d", big + 8100, strlen(big), regs ? 1 : 0);
 	if (vec_width() == VEC_ZMM)
