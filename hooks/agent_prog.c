@@ -449,28 +449,12 @@ static int run_lock(uint32_t tid)
 	}
 }
 
-uint64_t agent_prog_run(struct agent_prog *p, void *ctx, const struct pt_regs *regs, uint64_t func_ip,
-			uint64_t cookie)
+/* The run of a program that can observe its CPU slot: under the slot's run lock. */
+static __attribute__((noinline)) uint64_t run_locked(struct agent_prog *p, void *ctx)
 {
 	uint64_t r0;
 	int cpu;
 
-	if (run_ctx.active) {
-		/* A program's helper reached another probe on this thread: the kernel's
-		 * bpf_prog_active recursion check skips it. */
-		__atomic_add_fetch(&runs_missed, 1, __ATOMIC_RELAXED);
-		return 0;
-	}
-	run_ctx.regs = regs;
-	run_ctx.func_ip = func_ip;
-	run_ctx.cookie = cookie;
-	if (!p->need_cpu) {
-		/* Nothing in it reads the CPU slot: no run lock (file comment). */
-		run_ctx.active = true;
-		r0 = jit_prog_run(p->jp, ctx);
-		run_ctx.active = false;
-		return r0;
-	}
 	cpu = run_lock((uint32_t)agent_tid());
 	if (cpu < 0) {
 		__atomic_add_fetch(&runs_missed, 1, __ATOMIC_RELAXED);
@@ -490,6 +474,30 @@ uint64_t agent_prog_run(struct agent_prog *p, void *ctx, const struct pt_regs *r
 	run_ctx.active = false;
 	/* Pairs with the CAS in run_lock(): our writes to per-CPU data are visible to the next holder. */
 	__atomic_store_n(&agent_sess.proto->lock[cpu].owner_tid, 0, __ATOMIC_RELEASE);
+	return r0;
+}
+
+/* The common case stays small (no callee-saved registers to spill): it runs on every hit. */
+uint64_t agent_prog_run(struct agent_prog *p, void *ctx, const struct pt_regs *regs, uint64_t func_ip,
+			uint64_t cookie)
+{
+	uint64_t r0;
+
+	if (run_ctx.active) {
+		/* A program's helper reached another probe on this thread: the kernel's
+		 * bpf_prog_active recursion check skips it. */
+		__atomic_add_fetch(&runs_missed, 1, __ATOMIC_RELAXED);
+		return 0;
+	}
+	run_ctx.regs = regs;
+	run_ctx.func_ip = func_ip;
+	run_ctx.cookie = cookie;
+	if (__builtin_expect(p->need_cpu, 0))
+		return run_locked(p, ctx);
+	/* Nothing in it reads the CPU slot: no run lock (file comment). */
+	run_ctx.active = true;
+	r0 = jit_prog_run(p->jp, ctx);
+	run_ctx.active = false;
 	return r0;
 }
 HOOK_VEC_CLEAN_END
