@@ -276,6 +276,8 @@ static bool prog_needs_cpu(const struct bpf_insn *insns, uint32_t cnt)
 	for (uint32_t i = 0; i < cnt; i++) {
 		const struct bpf_insn *in = &insns[i];
 
+		if (in->code == (BPF_JMP | BPF_CALL | BPF_X))
+			return true; /* callx: which helper is known only at run time */
 		if (in->code == (BPF_JMP | BPF_CALL) && in->src_reg == 0) {
 			switch (in->imm) {
 			case BPF_FUNC_get_smp_processor_id:

@@ -45,10 +45,6 @@ HOOK_HOT static void count_miss(struct hook_site *site)
 }
 
 /*
- * Returns 0 to resume with the displaced instructions, 1 to resume at regs->ip
- * with rsp = regs->sp (the handler redirected).
- */
-/*
  * The first hit of a thread registers it (mmap, pthread_setspecific): that
  * may reach libc code using wide vector registers, so save them first.
  */
