@@ -12,7 +12,8 @@
  *
  * Modes (each prints "row <name> <ns>" lines, medians of RUNS repetitions):
  *   probes RUNS   per-hit cost of an empty uprobe, a uprobe counting into an
- *                 ARRAY map (lookup + atomic add), an empty uretprobe, on three
+ *                 ARRAY map (lookup + atomic add), an empty uretprobe, the
+ *                 counter in a PERCPU_ARRAY (pcount), on three
  *                 kinds of entry (tests/hooks_targets.S: nop5, push %rbp, mov
  *                 which the kernel single-steps); per hit = the probed
  *                 function against its unprobed twin in alternating batches
@@ -74,13 +75,16 @@ static const struct kind kinds[] = {
 	{ "mov1step", (void *)t_mov, t_mov, t_mov_twin, 2000 },
 };
 
-enum body { B_EMPTY, B_COUNT, B_RET, B_NR };
-static const char *const body_names[] = { "empty", "count", "ret" };
+/* pcount: the same counter in a PERCPU_ARRAY, as bpftrace's count() (the
+ * agent then runs it under a per-CPU run lock, hooks/agent_prog.c). */
+enum body { B_EMPTY, B_COUNT, B_RET, B_PCOUNT, B_NR };
+static const char *const body_names[] = { "empty", "count", "ret", "pcount" };
 
 static char exe_path[4096];
 static int prog_fds[B_NR];
 static int tp_prog_fd = -1;
 static int count_map_fd = -1;
+static int pcount_map_fd = -1;
 
 /* Wall time of each timed loop (bench/timing.h); AGENT_BENCH_MS overrides. */
 static uint64_t min_ns = 40000000;
@@ -104,8 +108,11 @@ static int load_progs(void)
 	prog_fds[B_EMPTY] = kup_load_empty(BPF_PROG_TYPE_KPROBE, "ab_empty");
 	prog_fds[B_RET] = prog_fds[B_EMPTY];
 	prog_fds[B_COUNT] = kup_load_count(BPF_PROG_TYPE_KPROBE, "ab_count", count_map_fd);
+	pcount_map_fd = bpf_map_create(BPF_MAP_TYPE_PERCPU_ARRAY, "ab_pcount", 4, 8, 1, NULL);
+	prog_fds[B_PCOUNT] = pcount_map_fd < 0 ? pcount_map_fd
+					       : kup_load_count(BPF_PROG_TYPE_KPROBE, "ab_pcount", pcount_map_fd);
 	tp_prog_fd = kup_load_count(BPF_PROG_TYPE_TRACEPOINT, "ab_tp_count", count_map_fd);
-	if (prog_fds[B_EMPTY] < 0 || prog_fds[B_COUNT] < 0 || tp_prog_fd < 0)
+	if (prog_fds[B_EMPTY] < 0 || prog_fds[B_COUNT] < 0 || prog_fds[B_PCOUNT] < 0 || tp_prog_fd < 0)
 		return -1;
 	return 0;
 }
