@@ -15,8 +15,9 @@
  * an atomic add into an array map), PERF_EVENT_IOC_SET_BPF. It needs root; if
  * it fails the kernel column says why.
  *
- * Per hit = (time per call with the probe - time per call without) and we
- * print the median of several runs. Usage: hook_bench [runs (default 5)] [ours]
+ * Per hit = time per call of the probed function - that of its unprobed
+ * twin, in alternating batches (bench/timing.h), and we print the median of
+ * several runs. Usage: hook_bench [runs (default 5)] [ours]
  * ("ours" skips the kernel side).
  */
 #include "config.h"
@@ -36,37 +37,49 @@
 #include <unistd.h>
 
 #include "hooks/hooks.h"
+#include "hooks/xstate.h"
 #include "tests/hooks_targets.h"
 #include "bench/kuprobe.h"
 #include "bench/stats.h"
+#include "bench/timing.h"
 
-typedef long (*target_fn)(long);
+typedef bench_target_fn target_fn;
 
 static long call_push(long a)
 {
 	return t_push(a, 1);
 }
 
+static long call_push_twin(long a)
+{
+	return t_push_twin(a, 1);
+}
+
 struct kind {
 	const char *name;
 	void *fn;	    /* probed address */
 	target_fn call;	    /* how to call it */
-	long kernel_calls;  /* calls per kernel run (slow) */
+	target_fn twin;	    /* an unprobed copy (bench/timing.h) */
+	long kernel_warmup; /* untimed calls after a kernel attach (slow) */
 };
 
 static const struct kind kinds[] = {
-	{ "nop5", (void *)t_nop5, t_nop5, 200000 },
-	{ "push %rbp", (void *)t_push, call_push, 200000 },
-	{ "mov (1-step)", (void *)t_mov, t_mov, 20000 },
+	{ "nop5", (void *)t_nop5, t_nop5, t_nop5_twin, 20000 },
+	{ "push %rbp", (void *)t_push, call_push, call_push_twin, 20000 },
+	{ "mov (1-step)", (void *)t_mov, t_mov, t_mov_twin, 2000 },
 };
 
 enum body { B_EMPTY, B_COUNT, B_RET, B_NR };
 static const char *const body_names[] = { "empty uprobe", "count (atomic)", "empty uretprobe" };
 
-#define OUR_CALLS 2000000L
+/* Wall time of each timed loop (bench/timing.h). */
+#define MIN_NS 40000000ULL
 
 static uint64_t shared_counts[64];
 
+/* Built and attached vector-clean (HOOK_UPROBE_VEC_CLEAN), as the agent's
+ * handler is: the hit then saves no vector register. */
+HOOK_VEC_CLEAN_BEGIN
 static void empty_fn(struct pt_regs *regs, void *data)
 {
 }
@@ -75,44 +88,27 @@ static void count_fn(struct pt_regs *regs, void *data)
 {
 	__atomic_fetch_add(&shared_counts[0], 1, __ATOMIC_RELAXED);
 }
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
-static double time_calls(target_fn volatile fn, long n)
-{
-	uint64_t t0 = now_ns();
-	long sink = 0;
-
-	for (long i = 0; i < n; i++)
-		sink += fn(i);
-	__asm__ volatile("" : : "r"(sink));
-	return (double)(now_ns() - t0) / (double)n;
-}
+HOOK_VEC_CLEAN_END
 
 /* ---- our engine ---- */
 
 static double ours_once(const struct kind *k, enum body b)
 {
 	struct hook_probe *p = NULL;
-	double base, with;
+	double with;
 	int err;
 
-	base = time_calls(k->call, OUR_CALLS);
+	struct hook_uprobe_opts opts = { .sz = sizeof(opts), .flags = HOOK_UPROBE_VEC_CLEAN };
+
 	err = hook_uprobe_attach(k->fn, b == B_RET ? HOOK_URETPROBE : HOOK_UPROBE,
-				 b == B_COUNT ? count_fn : empty_fn, NULL, NULL, &p);
+				 b == B_COUNT ? count_fn : empty_fn, NULL, &opts, &p);
 	if (err) {
 		fprintf(stderr, "hook_bench: attach %s: %s\n", k->name, strerror(-err));
 		return -1;
 	}
-	with = time_calls(k->call, OUR_CALLS);
+	with = bench_time_hit(k->call, k->twin, 20000, MIN_NS);
 	hook_uprobe_detach(p);
-	return with - base;
+	return with;
 }
 
 /* ---- the kernel ---- */
@@ -149,18 +145,17 @@ static int kernel_attach(const struct kind *k, enum body b)
 
 static double kernel_once(const struct kind *k, enum body b)
 {
-	double base, with;
+	double with;
 	int fd;
 
-	base = time_calls(k->call, k->kernel_calls);
 	fd = kernel_attach(k, b);
 	if (fd < 0) {
 		kernel_why = strerror(-fd);
 		return -1;
 	}
-	with = time_calls(k->call, k->kernel_calls);
+	with = bench_time_hit(k->call, k->twin, k->kernel_warmup, MIN_NS);
 	close(fd);
-	return with - base;
+	return with;
 }
 
 int main(int argc, char **argv)

@@ -10,6 +10,10 @@ long t_nop5(long a);
 long t_usdt(long a);
 extern const unsigned char t_usdt_site[];
 long t_mov(long a);
+/* Unprobed byte-for-byte copies, for the benchmarks. */
+long t_push_twin(long a, long b);
+long t_nop5_twin(long a);
+long t_mov_twin(long a);
 long t_riprel(long a);
 long t_riplea(long a);
 long t_ripcmp(void);
