@@ -213,6 +213,10 @@ int hook_text_poke_jmp(struct hook_site *site, const uint8_t *jmp5, bool inner);
 int hook_text_poke_restore(struct hook_site *site);
 int hook_text_poke_int3(struct hook_site *site);
 
+/* site_check.c: true when a branch may land inside the bytes a jmp at @site
+ * would cover (or we cannot rule it out): patch an int3 instead. */
+bool hook_site_check_int3(const struct hook_site *site);
+
 /* uprobe.c: the push-only site list, for the SIGTRAP handler. */
 struct hook_site *hook_site_registry_head(void);
 

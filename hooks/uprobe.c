@@ -287,20 +287,6 @@ static int opts_check(const struct hook_uprobe_opts *opts, uint16_t **ref_ctr)
 	return 0;
 }
 
-/*
- * A site whose first instruction is a 1-byte nop gets an int3 instead of a
- * jmp (text_poke.c). That nop is how <sys/sdt.h> marks a USDT probe
- * (_SDT_NOP), and the instruction after it is routinely a branch target
- * (`if (enabled) probe();` at -O2 branches over the nop to it), which a
- * 5-byte jmp would cover: the branch would land inside our jmp. The kernel
- * puts an int3 there too (kernel/events/uprobes.c); a hit then costs a
- * SIGTRAP (a few µs) instead of a jump.
- */
-static bool site_wants_int3(const struct hook_site *s)
-{
-	return s->orig[0] == 0x90;
-}
-
 int hook_uprobe_attach(void *addr, enum hook_probe_kind kind, hook_handler_fn fn, void *data,
 		       const struct hook_uprobe_opts *opts, struct hook_probe **out)
 {
@@ -362,7 +348,8 @@ int hook_uprobe_attach(void *addr, enum hook_probe_kind kind, hook_handler_fn fn
 	err = publish(c);
 	if (err)
 		goto err_remove;
-	if (!c->site.patched && site_wants_int3(&c->site)) {
+	/* jmp or int3: does anything branch into the bytes a jmp would cover? (site_check.c) */
+	if (!c->site.patched && hook_site_check_int3(&c->site)) {
 		err = hook_text_poke_int3(&c->site);
 		if (err)
 			goto err_remove;

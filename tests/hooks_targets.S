@@ -249,6 +249,84 @@ t_usdt_site:
 	ret
 	.size	t_usdt, .-t_usdt
 
+/*
+ * A USDT-style site nothing branches into: odd arguments branch over the nop
+ * and the add after it, to site + 5, exactly the end of the 5 bytes a jmp
+ * covers (nop + 4-byte add). t_usdt_jmp(a) = a + 5, + 3 for even a.
+ */
+	.globl	t_usdt_jmp, t_usdt_jmp_site
+	.type	t_usdt_jmp, @function
+	.p2align 4
+t_usdt_jmp:
+	mov	%rdi, %rax
+	test	$1, %dil
+	jnz	1f
+t_usdt_jmp_site:
+	nop
+	add	$3, %rax
+1:	add	$5, %rax
+	ret
+	.size	t_usdt_jmp, .-t_usdt_jmp
+
+/*
+ * A func+offset site (t_inner_site = t_inner + 2) whose loop head is 3 bytes
+ * in, inside the 7 bytes a jmp would cover: t_inner(a) = a for a >= 1.
+ */
+	.globl	t_inner, t_inner_site
+	.type	t_inner, @function
+	.p2align 4
+t_inner:
+	xor	%eax, %eax
+t_inner_site:
+	mov	%rdi, %rcx
+1:	add	$1, %rax
+	sub	$1, %rcx
+	jnz	1b
+	ret
+	.size	t_inner, .-t_inner
+
+/* A function entry that a loop branches back to at +2: t_entryloop(a) = a for a >= 1. */
+	.globl	t_entryloop
+	.type	t_entryloop, @function
+	.p2align 4
+t_entryloop:
+	xor	%eax, %eax
+1:	add	$1, %rax
+	sub	$1, %rdi
+	jnz	1b
+	ret
+	.size	t_entryloop, .-t_entryloop
+
+/*
+ * A jump table (position independent, as -O2 -fPIE emits switch): 0 -> 10,
+ * 1 -> 20, 2 -> 30, anything else -> -1. t_switch_site is the lea after the
+ * range check: no direct branch targets it, but the indirect jmp could.
+ */
+	.globl	t_switch, t_switch_site
+	.type	t_switch, @function
+	.p2align 4
+t_switch:
+	cmp	$2, %rdi
+	ja	9f
+t_switch_site:
+	lea	8f(%rip), %rdx
+	movslq	(%rdx,%rdi,4), %rax
+	add	%rdx, %rax
+	jmp	*%rax
+10:	mov	$10, %eax
+	ret
+11:	mov	$20, %eax
+	ret
+12:	mov	$30, %eax
+	ret
+9:	mov	$-1, %rax
+	ret
+	.size	t_switch, .-t_switch
+	.section .rodata
+	.p2align 2
+8:	.long	10b - 8b, 11b - 8b, 12b - 8b
+	.text
+
 	.data
 	.globl	t_data, t_data2, t_sema
 	.p2align 3
