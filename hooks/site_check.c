@@ -71,6 +71,7 @@
 
 struct fsym {
 	uint64_t start, end;		/* ELF virtual addresses, end exclusive */
+	bool part;			/* maybe a part of another function (foo.cold) */
 };
 
 struct fload {
@@ -129,15 +130,164 @@ static int fsym_cmp(const void *a, const void *b)
 	return x->end < y->end ? -1 : x->end > y->end;
 }
 
-/* Read the PT_LOAD headers and the function symbols of an x86-64 ELF file. */
+static int vaddr_to_off(const struct elf_file *f, uint64_t vaddr, uint64_t len, uint64_t *off)
+{
+	for (uint32_t i = 0; i < f->load_cnt; i++) {
+		const struct fload *l = &f->loads[i];
+
+		if (vaddr >= l->vaddr && vaddr - l->vaddr <= l->filesz && len <= l->filesz - (vaddr - l->vaddr)) {
+			*off = l->off + (vaddr - l->vaddr);
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+static int sym_push(struct elf_file *f, uint32_t *cap, uint64_t start, uint64_t end, bool part)
+{
+	if (f->sym_cnt == *cap) {
+		uint32_t ncap = *cap ? *cap * 2 : 256;
+		struct fsym *ns = realloc(f->syms, ncap * sizeof(*ns));
+
+		if (!ns)
+			return -ENOMEM;
+		f->syms = ns;
+		*cap = ncap;
+	}
+	f->syms[f->sym_cnt++] = (struct fsym){ start, end, part };
+	return 0;
+}
+
+/*
+ * STT_FUNC/STT_GNU_IFUNC symbols of @tab, sized or not. With the names
+ * (@str, .symtab's string table), GCC's split-off parts (foo.cold,
+ * foo.cold.N, -freorder-blocks-and-partition) are marked: the hot part
+ * branches into their middle.
+ */
+static int syms_load(struct elf_file *f, uint32_t *cap, int fd, uint64_t file_sz, const Elf64_Shdr *tab,
+		     const Elf64_Shdr *str)
+{
+	_cleanup_free_ Elf64_Sym *sy = NULL;
+	_cleanup_free_ char *names = NULL;
+	uint64_t n;
+	int err;
+
+	if (tab->sh_entsize != sizeof(Elf64_Sym) || tab->sh_size > SYMS_MAX_SZ ||
+	    tab->sh_offset > file_sz || tab->sh_size > file_sz - tab->sh_offset)
+		return -ENOEXEC;
+	n = tab->sh_size / sizeof(Elf64_Sym);
+	sy = malloc(n ? n * sizeof(*sy) : 1);
+	if (!sy)
+		return -ENOMEM;
+	err = pread_all(fd, sy, n * sizeof(*sy), tab->sh_offset);
+	if (err)
+		return err;
+	if (str && str->sh_type == SHT_STRTAB && str->sh_size && str->sh_size <= SYMS_MAX_SZ &&
+	    str->sh_offset <= file_sz && str->sh_size <= file_sz - str->sh_offset) {
+		names = malloc(str->sh_size);
+		if (!names)
+			return -ENOMEM;
+		err = pread_all(fd, names, str->sh_size, str->sh_offset);
+		if (err)
+			return err;
+		names[str->sh_size - 1] = 0;
+	}
+	for (uint64_t i = 0; i < n && !err; i++) {
+		unsigned int type = ELF64_ST_TYPE(sy[i].st_info);
+		bool part = false;
+
+		if ((type != STT_FUNC && type != STT_GNU_IFUNC) || sy[i].st_shndx == SHN_UNDEF ||
+		    !sy[i].st_value || sy[i].st_value + sy[i].st_size < sy[i].st_value)
+			continue;
+		if (names && sy[i].st_name < str->sh_size)
+			part = strstr(names + sy[i].st_name, ".cold") != NULL;
+		err = sym_push(f, cap, sy[i].st_value, sy[i].st_value + sy[i].st_size, part);
+	}
+	return err;
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, 4);
+	return v;
+}
+
+/*
+ * Function ranges of a binary without .symtab (static functions, foo.cold
+ * parts), from its unwind tables: the sorted search table of .eh_frame_hdr
+ * (PT_GNU_EH_FRAME; LSB "Exception Frame Header") names each FDE, and each
+ * FDE holds pc_begin and pc_range. We accept only the table layout GCC and
+ * LLVM emit on x86-64 (udata4 count, datarel|sdata4 entries) and read
+ * pc_begin as pcrel|sdata4 followed by a 4-byte pc_range; an FDE whose
+ * pc_begin disagrees with its table entry (another encoding) is skipped.
+ */
+static int eh_frame_load(struct elf_file *f, uint32_t *cap, int fd, uint64_t file_sz,
+			 const Elf64_Phdr *hp)
+{
+	_cleanup_free_ uint8_t *hdr = NULL;
+	_cleanup_free_ uint8_t *fdes = NULL;
+	uint64_t cnt, lo = UINT64_MAX, hi = 0, off;
+	int err;
+
+	if (hp->p_offset > file_sz || hp->p_filesz > file_sz - hp->p_offset || hp->p_filesz < 12 ||
+	    hp->p_filesz > SYMS_MAX_SZ)
+		return -ENOEXEC;
+	hdr = malloc(hp->p_filesz);
+	if (!hdr)
+		return -ENOMEM;
+	err = pread_all(fd, hdr, hp->p_filesz, hp->p_offset);
+	if (err)
+		return err;
+	/* version 1; eh_frame_ptr any 4-byte form; fde_count udata4; table datarel|sdata4. */
+	if (hdr[0] != 1 || (hdr[1] & 0x0f) != 0x0b || hdr[2] != 0x03 || hdr[3] != 0x3b)
+		return -ENOEXEC;
+	cnt = get32(hdr + 8);
+	if (cnt > (hp->p_filesz - 12) / 8)
+		return -ENOEXEC;
+	for (uint64_t i = 0; i < cnt; i++) {
+		uint64_t fde = hp->p_vaddr + (uint64_t)(int64_t)(int32_t)get32(hdr + 12 + i * 8 + 4);
+
+		lo = MIN(lo, fde);
+		hi = MAX(hi, fde + 16);
+	}
+	if (!cnt || hi - lo > SYMS_MAX_SZ || vaddr_to_off(f, lo, hi - lo, &off))
+		return -ENOEXEC;
+	fdes = malloc(hi - lo);
+	if (!fdes)
+		return -ENOMEM;
+	err = pread_all(fd, fdes, hi - lo, off);
+	if (err)
+		return err;
+	for (uint64_t i = 0; i < cnt && !err; i++) {
+		uint64_t start = hp->p_vaddr + (uint64_t)(int64_t)(int32_t)get32(hdr + 12 + i * 8);
+		uint64_t fde = hp->p_vaddr + (uint64_t)(int64_t)(int32_t)get32(hdr + 12 + i * 8 + 4);
+		const uint8_t *p = fdes + (fde - lo);
+		uint64_t begin = fde + 8 + (uint64_t)(int64_t)(int32_t)get32(p + 8);
+		uint32_t len = get32(p), range = get32(p + 12);
+
+		/* A 64-bit DWARF length (0xffffffff), a CIE, or another encoding: skip. */
+		if (len == 0xffffffff || len < 12 || !get32(p + 4) || begin != start || !range)
+			continue;
+		/* Without a symbol this may be a foo.cold as well as a static function. */
+		err = sym_push(f, cap, start, start + range, true);
+	}
+	return err;
+}
+
+/*
+ * Read the PT_LOAD headers and the function ranges of an x86-64 ELF file:
+ * .symtab, else .dynsym plus the unwind tables' ranges.
+ */
 static int elf_load(struct elf_file *f, int fd, uint64_t file_sz)
 {
 	_cleanup_free_ Elf64_Phdr *ph = NULL;
 	_cleanup_free_ Elf64_Shdr *sh = NULL;
-	_cleanup_free_ Elf64_Sym *sy = NULL;
 	const Elf64_Shdr *tab = NULL;
+	const Elf64_Phdr *ehp = NULL;
+	uint32_t cap = 0;
 	Elf64_Ehdr eh;
-	uint64_t n;
 	int err;
 
 	err = pread_all(fd, &eh, sizeof(eh), 0);
@@ -160,6 +310,8 @@ static int elf_load(struct elf_file *f, int fd, uint64_t file_sz)
 	if (err)
 		return err;
 	for (uint32_t i = 0; i < eh.e_phnum; i++) {
+		if (ph[i].p_type == PT_GNU_EH_FRAME)
+			ehp = &ph[i];
 		if (ph[i].p_type != PT_LOAD || ph[i].p_offset > file_sz ||
 		    ph[i].p_filesz > file_sz - ph[i].p_offset)
 			continue;
@@ -172,31 +324,32 @@ static int elf_load(struct elf_file *f, int fd, uint64_t file_sz)
 	for (uint32_t i = 0; i < eh.e_shnum; i++)
 		if (sh[i].sh_type == SHT_SYMTAB)
 			tab = &sh[i];
-	for (uint32_t i = 0; i < eh.e_shnum && !tab; i++)
+	if (tab)
+		err = syms_load(f, &cap, fd, file_sz, tab, tab->sh_link < eh.e_shnum ? &sh[tab->sh_link] : NULL);
+	for (uint32_t i = 0; i < eh.e_shnum && !tab && !err; i++)
 		if (sh[i].sh_type == SHT_DYNSYM)
-			tab = &sh[i];
-	if (!tab)
-		return -ENOENT;
-	if (tab->sh_entsize != sizeof(Elf64_Sym) || tab->sh_size > SYMS_MAX_SZ ||
-	    tab->sh_offset > file_sz || tab->sh_size > file_sz - tab->sh_offset)
-		return -ENOEXEC;
-	n = tab->sh_size / sizeof(Elf64_Sym);
-	sy = malloc(n ? n * sizeof(*sy) : 1);
-	f->syms = calloc(n ? n : 1, sizeof(*f->syms));
-	if (!sy || !f->syms)
-		return -ENOMEM;
-	err = pread_all(fd, sy, n * sizeof(*sy), tab->sh_offset);
+			err = syms_load(f, &cap, fd, file_sz, &sh[i], NULL);
+	if (!err && !tab && ehp) {
+		err = eh_frame_load(f, &cap, fd, file_sz, ehp);
+		if (err == -ENOEXEC) {
+			log_debug("hooks: %s: an unwind table we do not read\n", f->path);
+			err = 0;
+		}
+	}
 	if (err)
 		return err;
-	for (uint64_t i = 0; i < n; i++) {
-		unsigned int type = ELF64_ST_TYPE(sy[i].st_info);
-
-		if ((type != STT_FUNC && type != STT_GNU_IFUNC) || sy[i].st_shndx == SHN_UNDEF ||
-		    !sy[i].st_value || sy[i].st_value + sy[i].st_size < sy[i].st_value)
-			continue;
-		f->syms[f->sym_cnt++] = (struct fsym){ sy[i].st_value, sy[i].st_value + sy[i].st_size };
-	}
+	if (!f->sym_cnt)
+		return -ENOENT;
 	qsort(f->syms, f->sym_cnt, sizeof(*f->syms), fsym_cmp);
+	/* A symbol starting where an unwind range starts says it is a function's entry. */
+	for (uint32_t i = 0, j; i < f->sym_cnt; i = j) {
+		bool part = true;
+
+		for (j = i; j < f->sym_cnt && f->syms[j].start == f->syms[i].start; j++)
+			part &= f->syms[j].part;
+		for (uint32_t k = i; k < j; k++)
+			f->syms[k].part = part;
+	}
 	return 0;
 }
 
@@ -272,25 +425,12 @@ static bool sym_is_start(const struct elf_file *f, uint64_t vaddr)
 	const struct fsym *s = sym_find(f, vaddr);
 
 	if (s && s->start == vaddr)
-		return true;
+		return !s->part;
 	/* Zero-sized symbols (hand-written assembly without .size) count as starts. */
 	for (uint32_t i = 0; i < f->sym_cnt && f->syms[i].start <= vaddr; i++)
-		if (f->syms[i].start == vaddr)
+		if (f->syms[i].start == vaddr && !f->syms[i].part)
 			return true;
 	return false;
-}
-
-static int vaddr_to_off(const struct elf_file *f, uint64_t vaddr, uint64_t len, uint64_t *off)
-{
-	for (uint32_t i = 0; i < f->load_cnt; i++) {
-		const struct fload *l = &f->loads[i];
-
-		if (vaddr >= l->vaddr && vaddr - l->vaddr <= l->filesz && len <= l->filesz - (vaddr - l->vaddr)) {
-			*off = l->off + (vaddr - l->vaddr);
-			return 0;
-		}
-	}
-	return -ENOENT;
 }
 
 static int off_to_vaddr(const struct elf_file *f, uint64_t off, uint64_t *vaddr)
@@ -429,6 +569,7 @@ static int func_get(struct elf_file *f, const struct fsym *sym, struct func_info
 	struct func_info fi = { .start = sym->start, .end = sym->end, .complete = true };
 	const struct fsym *swept[EXTRA_MAX];
 	uint32_t nswept = 0;
+	bool parent = false;
 	uint64_t file_sz;
 	int fd, err;
 
@@ -474,6 +615,8 @@ static int func_get(struct elf_file *f, const struct fsym *sym, struct func_info
 			fi.complete = false;
 			break;
 		}
+		/* Into another function's middle: we are its split-off part (jumping back). */
+		parent |= g->start != jo.v[i] && !(g->start == sym->start && g->end == sym->end);
 		for (uint32_t k = 0; k < nswept; k++)
 			seen |= swept[k] == g;
 		if (seen || (g->start == sym->start && g->end == sym->end))
@@ -489,6 +632,17 @@ static int func_get(struct elf_file *f, const struct fsym *sym, struct func_info
 		if (err)
 			fi.complete = false;
 		err = 0;
+	}
+	/*
+	 * A part of another function is entered from that function's middle: only
+	 * the function it jumps back into tells us where. Without such a jump
+	 * (a static function in a stripped binary, or a cold part that only
+	 * returns or calls abort()) the entries are unknown.
+	 */
+	if (fi.complete && sym->part && !parent) {
+		log_debug("hooks: code at %#llx of %s may be a split-off part of an unknown function\n",
+			  (unsigned long long)sym->start, f->path);
+		fi.complete = false;
 	}
 	qsort(t.v, t.cnt, sizeof(*t.v), u64_cmp);
 	fi.targets = steal_ptr(&t.v);
