@@ -507,6 +507,9 @@ static const struct site_case {
 	{ "entry, a loop back to entry+2", (const void *)t_entryloop, t_entryloop, 1, 101, 0xcc, 100 },
 	{ "func+6 in a function with a jump table", t_switch_site, t_switch, -2, 98, 0xcc, 3 },
 	{ "entry of a function with a jump table", (const void *)t_switch, t_switch, -2, 98, 0xe9, 100 },
+	{ "foo.cold whose parent branches into it", t_split_cold_site, t_split, 0, 100, 0xcc, 50 },
+	{ "foo.cold entered at its start only", t_split2_cold_site, t_split2, 0, 100, 0xe9, 50 },
+	{ "foo.cold with no jump back to its parent", t_split3_cold_site, t_split3, 0, 100, 0xcc, 50 },
 };
 
 static uint8_t code_byte(const void *p, int i)

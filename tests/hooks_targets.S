@@ -327,6 +327,75 @@ t_switch_site:
 8:	.long	10b - 8b, 11b - 8b, 12b - 8b
 	.text
 
+/*
+ * Hot/cold splitting, as GCC's -freorder-blocks-and-partition emits it: the
+ * parent jumps to its foo.cold part, which jumps back into the parent's
+ * middle. t_split: odd a -> a + 110, a & 2 -> a + 10 (the parent jumps into
+ * the cold part's middle, 4 bytes after t_split_cold_site), else a + 1.
+ * t_split2: the same without the jump into the middle (odd a -> a + 110,
+ * else a + 1). t_split3: like t_split, but its cold part returns instead of
+ * jumping back, so nothing names its parent.
+ */
+	.globl	t_split, t_split_cold_site
+	.type	t_split, @function
+	.p2align 4
+t_split:
+	mov	%rdi, %rax
+	test	$1, %dil
+	jnz	t_split.cold
+	test	$2, %dil
+	jnz	t_split_cold_in
+	add	$1, %rax
+9:	ret
+	.size	t_split, .-t_split
+	.type	t_split.cold, @function
+t_split.cold:
+t_split_cold_site:
+	add	$100, %rax
+t_split_cold_in:
+	add	$10, %rax
+	jmp	9b
+	.size	t_split.cold, .-t_split.cold
+
+	.globl	t_split2, t_split2_cold_site
+	.type	t_split2, @function
+	.p2align 4
+t_split2:
+	mov	%rdi, %rax
+	test	$1, %dil
+	jnz	t_split2.cold
+	add	$1, %rax
+9:	ret
+	.size	t_split2, .-t_split2
+	.type	t_split2.cold, @function
+t_split2.cold:
+t_split2_cold_site:
+	add	$100, %rax
+	add	$10, %rax
+	jmp	9b
+	.size	t_split2.cold, .-t_split2.cold
+
+	.globl	t_split3, t_split3_cold_site
+	.type	t_split3, @function
+	.p2align 4
+t_split3:
+	mov	%rdi, %rax
+	test	$1, %dil
+	jnz	t_split3.cold
+	test	$2, %dil
+	jnz	t_split3_cold_in
+	add	$1, %rax
+	ret
+	.size	t_split3, .-t_split3
+	.type	t_split3.cold, @function
+t_split3.cold:
+t_split3_cold_site:
+	add	$100, %rax
+t_split3_cold_in:
+	add	$10, %rax
+	ret
+	.size	t_split3.cold, .-t_split3.cold
+
 	.data
 	.globl	t_data, t_data2, t_sema
 	.p2align 3

@@ -16,6 +16,8 @@ extern const unsigned char t_inner_site[];
 long t_entryloop(long a);
 long t_switch(long a);
 extern const unsigned char t_switch_site[];
+long t_split(long a), t_split2(long a), t_split3(long a);
+extern const unsigned char t_split_cold_site[], t_split2_cold_site[], t_split3_cold_site[];
 long t_mov(long a);
 long t_riprel(long a);
 long t_riplea(long a);
