@@ -14,9 +14,11 @@
  *
  * The analysis, per function, cached:
  *  1. The enclosing function comes from the mapped file's ELF symbols
- *     (.symtab when present, else .dynsym; STT_FUNC/STT_GNU_IFUNC with a
- *     size). The file is the one /proc/self/maps names for the site, checked
- *     by inode; its bytes at the site must equal the bytes in memory.
+ *     (.symtab when present; else .dynsym plus the ranges of the unwind
+ *     tables, .eh_frame_hdr's FDEs, which also cover static functions and
+ *     foo.cold parts of stripped binaries). The file is the one
+ *     /proc/self/maps names for the site, checked by inode; its bytes at the
+ *     site must equal the bytes in memory.
  *  2. A linear sweep of the function's bytes, read from the file (so probes
  *     already patched in memory do not show up as branches), with Capstone
  *     collects every direct branch/call target (jmp, jcc, call, loop, jrcxz,
@@ -24,29 +26,37 @@
  *     function (`lea label(%rip)`: a computed goto or hand-made table).
  *  3. Jumps out of the function (to a .cold part, or a tail call) make us
  *     sweep the function they land in too, for branches back into ours: GCC's
- *     hot/cold splitting jumps back from foo.cold into foo's middle.
+ *     hot/cold splitting jumps back from foo.cold into foo's middle. A range
+ *     that may itself be such a part (a .symtab name with ".cold", or an
+ *     unwind range no symbol starts) is entered from its parent's middle; it
+ *     counts as analysed only if it jumps back into some function's middle
+ *     (that function, swept by the same rule, is its parent).
  *  4. An indirect jmp through a register or an indexed memory operand (a
  *     jump table, a computed goto) makes every instruction a possible target:
  *     only the function's entry keeps the jmp. `jmp *disp(%rip)` (one fixed
  *     slot: a GOT tail call, -fno-plt) cannot be a table and does not count.
  * Decision: int3 if a target lies in (site, site + patch_len), or the
  * function has an indirect jmp and the site is not its entry. Without a
- * complete analysis (no symbol covers the site, the code does not decode, the
+ * complete analysis (no range covers the site, the code does not decode, the
  * site is not on an instruction boundary of the sweep, a jump out lands in no
- * known function, the file differs from memory) we stay conservative: int3
- * unless the site is the start of a known function symbol and its first
- * instruction is not a 1-byte nop (a USDT probe).
+ * known function, a possible split-off part with no jump back, the file
+ * differs from memory) we stay conservative: int3 unless the site is the
+ * start of a known function symbol and its first instruction is not a 1-byte
+ * nop (a USDT probe). int3 is always possible (the trampoline exists by then).
  *
  * What no per-function sweep can see: a branch from another function into
  * this one's middle that this one never jumps to (hand-written assembly such
- * as glibc's string functions does that), and exception landing pads (entered
- * by the unwinder through .gcc_except_table). A probe on such a label that is
+ * as glibc's string functions does that; a cold part entered from a second
+ * function it never jumps back to), and exception landing pads (entered by
+ * the unwinder through .gcc_except_table). A probe on such a label that is
  * not a function entry is still at risk (hooks/README-hooks.md).
  *
- * Cost: the first site in a file reads its symbol table (bpftrace's own
- * binary: ~40,000 symbols, a few ms); each new function costs one pread and
- * one sweep. Everything stays cached for the life of the process (files and
- * functions are few), under hook_lock (uprobe.c), like the rest of attach.
+ * Cost: the first site in a file reads its symbol table and unwind table
+ * (python3, 6.8 MB, stripped: ~3 ms for the first attach instead of ~0.2);
+ * each new function costs one pread and one sweep (0.1-9 ms for python's
+ * probe sites, the most for the interpreter loop's). Everything stays cached for the life of
+ * the process (files and functions probed are few), under hook_lock
+ * (uprobe.c), like the rest of attach.
  */
 #include "config.h"
 
