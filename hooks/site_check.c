@@ -24,13 +24,18 @@
  *     collects every direct branch/call target (jmp, jcc, call, loop, jrcxz,
  *     xbegin) and every RIP-relative address of an instruction inside the
  *     function (`lea label(%rip)`: a computed goto or hand-made table).
- *  3. Jumps out of the function (to a .cold part, or a tail call) make us
- *     sweep the function they land in too, for branches back into ours: GCC's
- *     hot/cold splitting jumps back from foo.cold into foo's middle. A range
+ *  3. Jumps out of the function into another's middle, or to the start of a
+ *     possible split-off part, make us sweep the function they land in too,
+ *     for branches back into ours: GCC's hot/cold splitting jumps back from
+ *     foo.cold into foo's middle (tail calls to ordinary entries are not
+ *     followed). A range
  *     that may itself be such a part (a .symtab name with ".cold", or an
  *     unwind range no symbol starts) is entered from its parent's middle; it
  *     counts as analysed only if it jumps back into some function's middle
  *     (that function, swept by the same rule, is its parent).
+ *     The NEIGHBOURS functions on each side of ours are swept for branches
+ *     into it as well (hand-written assembly shares code with its neighbours:
+ *     glibc's mempcpy jumps to memcpy+3).
  *  4. An indirect jmp through a register or an indexed memory operand (a
  *     jump table, a computed goto) makes every instruction a possible target:
  *     only the function's entry keeps the jmp. `jmp *disp(%rip)` (one fixed
@@ -44,10 +49,10 @@
  * start of a known function symbol and its first instruction is not a 1-byte
  * nop (a USDT probe). int3 is always possible (the trampoline exists by then).
  *
- * What no per-function sweep can see: a branch from another function into
- * this one's middle that this one never jumps to (hand-written assembly such
- * as glibc's string functions does that; a cold part entered from a second
- * function it never jumps back to), and exception landing pads (entered by
+ * What no per-function sweep can see: a branch from a function that is not a
+ * neighbour into this one's middle that this one never jumps to (a cold part
+ * entered from a second function it never jumps back to, far-apart
+ * hand-written assembly), and exception landing pads (entered by
  * the unwinder through .gcc_except_table). A probe on such a label that is
  * not a function entry is still at risk (hooks/README-hooks.md).
  *
@@ -78,6 +83,7 @@
 #define PHDRS_MAX 1024
 #define FUNC_MAX_SZ (4U << 20)		/* a bigger "function" is not swept */
 #define EXTRA_MAX 32			/* other functions swept for branches back */
+#define NEIGHBOURS 4			/* functions swept on each side of ours */
 
 struct fsym {
 	uint64_t start, end;		/* ELF virtual addresses, end exclusive */
@@ -572,6 +578,23 @@ static int sweep(const struct elf_file *f, int fd, const struct fsym *sym, uint6
 	return err ? err : t->err;
 }
 
+/*
+ * The @n-th (from 1) function range before (@dir -1) or after (+1) @sym
+ * that does not overlap it, or NULL.
+ */
+static const struct fsym *neighbour(const struct elf_file *f, const struct fsym *sym, int dir, int n)
+{
+	uint32_t i = (uint32_t)(sym - f->syms);
+
+	while (dir < 0 ? i-- > 0 : ++i < f->sym_cnt) {
+		const struct fsym *g = &f->syms[i];
+
+		if (g->start != g->end && (dir < 0 ? g->end <= sym->start : g->start >= sym->end) && !--n)
+			return g;
+	}
+	return NULL;
+}
+
 /* Analyse the function @sym of @f (cached). */
 static int func_get(struct elf_file *f, const struct fsym *sym, struct func_info **out)
 {
@@ -629,7 +652,9 @@ static int func_get(struct elf_file *f, const struct fsym *sym, struct func_info
 		parent |= g->start != jo.v[i] && !(g->start == sym->start && g->end == sym->end);
 		for (uint32_t k = 0; k < nswept; k++)
 			seen |= swept[k] == g;
-		if (seen || (g->start == sym->start && g->end == sym->end))
+		/* A tail call to an ordinary function's entry: it has no reason to come back. */
+		if (seen || (g->start == sym->start && g->end == sym->end) ||
+		    (g->start == jo.v[i] && !g->part))
 			continue;
 		if (nswept == EXTRA_MAX) {
 			fi.complete = false;
@@ -644,6 +669,22 @@ static int func_get(struct elf_file *f, const struct fsym *sym, struct func_info
 		err = 0;
 	}
 	/*
+	 * The few functions before and after ours: hand-written assembly shares
+	 * code with its neighbours by jumping into their middle (glibc's mempcpy
+	 * jumps to memcpy+3, two functions further on). Their own decode failures
+	 * are not ours.
+	 */
+	for (int n = 1; n <= NEIGHBOURS && fi.complete; n++) {
+		for (int d = -1; d <= 1; d += 2) {
+			const struct fsym *g = neighbour(f, sym, d, n);
+
+				if (g && sweep(f, fd, g, sym->start, sym->end, &t, NULL, NULL, NULL) == -ENOMEM) {
+				err = -ENOMEM;
+				goto out_close;
+			}
+		}
+	}
+	/*
 	 * A part of another function is entered from that function's middle: only
 	 * the function it jumps back into tells us where. Without such a jump
 	 * (a static function in a stripped binary, or a cold part that only
@@ -654,7 +695,8 @@ static int func_get(struct elf_file *f, const struct fsym *sym, struct func_info
 			  (unsigned long long)sym->start, f->path);
 		fi.complete = false;
 	}
-	qsort(t.v, t.cnt, sizeof(*t.v), u64_cmp);
+	if (t.cnt)
+		qsort(t.v, t.cnt, sizeof(*t.v), u64_cmp);
 	fi.targets = steal_ptr(&t.v);
 	fi.target_cnt = t.cnt;
 	f->funcs[f->func_cnt] = fi;
@@ -696,9 +738,8 @@ static bool conservative(const struct hook_site *s, const struct elf_file *f, ui
 	return int3;
 }
 
-bool hook_site_check_int3(const struct hook_site *s)
+bool hook_site_check_int3(const struct hook_site *s, const struct hook_maps_ent *e)
 {
-	struct hook_maps_ent e;
 	struct elf_file *f;
 	const struct fsym *sym;
 	struct func_info *fi = NULL;
@@ -706,10 +747,10 @@ bool hook_site_check_int3(const struct hook_site *s)
 	uint8_t disk[HOOK_PATCH_MAX];
 	int fd, err;
 
-	if (hook_maps_find(s->addr, &e) || e.path[0] != '/' || !e.ino)
+	if (e->path[0] != '/' || !e->ino)
 		return conservative(s, NULL, 0, "not in a mapped file");
-	foff = s->addr - e.start + e.off;
-	f = file_get(&e);
+	foff = s->addr - e->start + e->off;
+	f = file_get(e);
 	if (!f)
 		return conservative(s, NULL, 0, "out of memory");
 	if (f->err || off_to_vaddr(f, foff, &vaddr))

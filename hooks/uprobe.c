@@ -29,6 +29,7 @@ struct site_ctl {
 	struct hook_site site;		/* first: the hit path sees only this */
 	struct hook_probe **probes;	/* attached probes; under hook_lock */
 	uint32_t cap;
+	bool int3;			/* patch with int3, not jmp (site_check.c); under hook_lock */
 };
 
 static pthread_mutex_t hook_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -172,6 +173,8 @@ static int site_build_tramp(struct hook_site *s)
 	 */
 	memcpy(s->orig, buf, r.patch_len);
 	s->patch_len = r.patch_len;
+	/* jmp or int3: may a branch land inside the bytes a jmp would cover? */
+	((struct site_ctl *)s)->int3 = hook_site_check_int3(s, &e);
 	s->inner = r.inner;
 	s->insn_cnt = r.insn_cnt;
 	memcpy(s->insn_off, r.insn_off, sizeof(s->insn_off));
@@ -348,8 +351,7 @@ int hook_uprobe_attach(void *addr, enum hook_probe_kind kind, hook_handler_fn fn
 	err = publish(c);
 	if (err)
 		goto err_remove;
-	/* jmp or int3: does anything branch into the bytes a jmp would cover? (site_check.c) */
-	if (!c->site.patched && hook_site_check_int3(&c->site)) {
+	if (!c->site.patched && c->int3) {
 		err = hook_text_poke_int3(&c->site);
 		if (err)
 			goto err_remove;

@@ -510,6 +510,7 @@ static const struct site_case {
 	{ "foo.cold whose parent branches into it", t_split_cold_site, t_split, 0, 100, 0xcc, 50 },
 	{ "foo.cold entered at its start only", t_split2_cold_site, t_split2, 0, 100, 0xe9, 50 },
 	{ "foo.cold with no jump back to its parent", t_split3_cold_site, t_split3, 0, 100, 0xcc, 50 },
+	{ "entry its neighbour jumps to entry+3", (const void *)t_nb, t_nb_pre, 0, 100, 0xcc, 0 },
 };
 
 static uint8_t code_byte(const void *p, int i)

@@ -396,6 +396,26 @@ t_split3_cold_in:
 	ret
 	.size	t_split3.cold, .-t_split3.cold
 
+/*
+ * Code shared between neighbours, as hand-written assembly does (glibc's
+ * mempcpy jumps to memcpy+3): t_nb_pre(a) = 2a + 7 jumps into t_nb's middle
+ * (t_nb + 3, inside the bytes an entry jmp would cover); t_nb(a) = a + 7.
+ */
+	.globl	t_nb_pre, t_nb
+	.type	t_nb_pre, @function
+	.p2align 4
+t_nb_pre:
+	mov	%rdi, %rax
+	add	%rdi, %rax
+	jmp	1f
+	.size	t_nb_pre, .-t_nb_pre
+	.type	t_nb, @function
+t_nb:
+	mov	%rdi, %rax
+1:	add	$7, %rax
+	ret
+	.size	t_nb, .-t_nb
+
 	.data
 	.globl	t_data, t_data2, t_sema
 	.p2align 3

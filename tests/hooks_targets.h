@@ -17,6 +17,7 @@ long t_entryloop(long a);
 long t_switch(long a);
 extern const unsigned char t_switch_site[];
 long t_split(long a), t_split2(long a), t_split3(long a);
+long t_nb_pre(long a), t_nb(long a);
 extern const unsigned char t_split_cold_site[], t_split2_cold_site[], t_split3_cold_site[];
 long t_mov(long a);
 long t_riprel(long a);
