@@ -61,7 +61,10 @@
  * each new function costs one pread and one sweep (0.1-9 ms for python's
  * probe sites, the most for the interpreter loop's). Everything stays cached for the life of
  * the process (files and functions probed are few), under hook_lock
- * (uprobe.c), like the rest of attach.
+ * (uprobe.c), like the rest of attach. A file is known by device, inode,
+ * size and mtime (an inode number freed by unlink can come back with other
+ * contents); uprobe.c asks again whenever it (re)patches a site, since the
+ * file mapped at an address can change.
  */
 #include "config.h"
 
@@ -107,6 +110,7 @@ struct elf_file {
 	struct elf_file *next;
 	uint64_t ino;
 	unsigned int dev_major, dev_minor;
+	int64_t size, mtime_sec, mtime_nsec; /* from stat(path): an inode number can be reused */
 	char *path;
 	int err;			/* set: the file is unusable (cached) */
 	struct fsym *syms;		/* sorted by start */
@@ -388,15 +392,24 @@ static int file_open(const struct elf_file *f, uint64_t *file_sz)
 static struct elf_file *file_get(const struct hook_maps_ent *e)
 {
 	struct elf_file *f;
+	struct stat st = { 0 };
 	uint64_t file_sz;
 	int fd;
 
+	/* A deleted file's inode number may come back with other contents. */
+	if (stat(e->path, &st))
+		memset(&st, 0, sizeof(st));
 	for (f = files; f; f = f->next)
-		if (f->ino == e->ino && f->dev_major == e->dev_major && f->dev_minor == e->dev_minor)
+		if (f->ino == e->ino && f->dev_major == e->dev_major && f->dev_minor == e->dev_minor &&
+		    f->size == (int64_t)st.st_size && f->mtime_sec == (int64_t)st.st_mtim.tv_sec &&
+		    f->mtime_nsec == (int64_t)st.st_mtim.tv_nsec)
 			return f;
 	f = calloc(1, sizeof(*f));
 	if (!f)
 		return NULL;
+	f->size = (int64_t)st.st_size;
+	f->mtime_sec = (int64_t)st.st_mtim.tv_sec;
+	f->mtime_nsec = (int64_t)st.st_mtim.tv_nsec;
 	f->ino = e->ino;
 	f->dev_major = e->dev_major;
 	f->dev_minor = e->dev_minor;

@@ -141,9 +141,14 @@ static int site_build_tramp(struct hook_site *s)
 	}
 	avail = (uint32_t)MIN(sizeof(buf), e.end - s->addr);
 	memcpy(buf, code, avail);
-	if (s->tramp && !memcmp(buf, s->orig, s->patch_len))
-		/* Same code as last time: the trampoline still fits. */
-		return site_overlaps(s, s->addr, s->patch_len) ? -EBUSY : 0;
+	if (s->tramp && !memcmp(buf, s->orig, s->patch_len)) {
+		/* Same code as last time: the trampoline still fits (the file mapped
+		 * here may not be the same one: decide jmp or int3 again). */
+		if (site_overlaps(s, s->addr, s->patch_len))
+			return -EBUSY;
+		((struct site_ctl *)s)->int3 = hook_site_check_int3(s, &e);
+		return 0;
+	}
 
 	log_debug("hooks: building the trampoline of %#llx\n", (unsigned long long)s->addr);
 	err = hook_tramp_alloc_near(s->addr, s->addr, s->addr + 5, &page);

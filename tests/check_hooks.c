@@ -17,6 +17,7 @@
 #include <dlfcn.h>
 #include <elf.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <link.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -573,6 +574,50 @@ START_TEST(test_site_check_anonymous_code_gets_int3)
 	ck_assert_int_eq(hook_uprobe_detach(p), 0);
 	ck_assert_int_eq(hook_uprobe_detach(q), 0);
 	ck_assert_uint_eq(code_byte(page, 0), 0x55);
+}
+END_TEST
+
+/*
+ * Code in a file that is not a whole ELF file (hostile or truncated): the
+ * first page of our own executable (a valid ELF header whose section headers
+ * lie beyond the end), then t_usdt_jmp's code; and the same code in a file
+ * of zeros. Neither gives symbols: conservative int3, nothing crashes.
+ */
+START_TEST(test_site_check_bad_elf_file_gets_int3)
+{
+	const size_t site_off = (size_t)(t_usdt_jmp_site - (const unsigned char *)t_usdt_jmp);
+	static char zeros[4096];
+	uint8_t head[4096];
+	char path[] = "site_check_XXXXXX";
+	int exe = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+
+	ck_assert_int_ge(exe, 0);
+	ck_assert_int_eq(pread(exe, head, sizeof(head), 0), (ssize_t)sizeof(head));
+	close(exe);
+	for (int round = 0; round < 2; round++) {
+		int fd = mkstemp(path);
+		struct hook_probe *p;
+		uint64_t hits = 0;
+		uint8_t *map;
+		long (*fn)(long);
+
+		ck_assert_int_ge(fd, 0);
+		ck_assert_int_eq(write(fd, round ? zeros : (const char *)head, 4096), 4096);
+		ck_assert_int_eq(write(fd, (const void *)t_usdt_jmp, 32), 32);
+		map = mmap(NULL, 8192, PROT_READ | PROT_EXEC, MAP_PRIVATE, fd, 0);
+		close(fd);
+		ck_assert_ptr_ne(map, MAP_FAILED);
+		fn = (long (*)(long))(void *)(map + 4096);
+		p = attach_ok(map + 4096 + site_off, HOOK_UPROBE, count_only_fn, &hits);
+		ck_assert_uint_eq(code_byte(map, 4096 + (int)site_off), 0xcc);
+		ck_assert_int_eq(fn(2), 10);
+		ck_assert_int_eq(fn(3), 8);
+		ck_assert_uint_eq(hits, 1);
+		ck_assert_int_eq(hook_uprobe_detach(p), 0);
+		munmap(map, 8192);
+		unlink(path);
+		memcpy(path + sizeof(path) - 7, "XXXXXX", 6);
+	}
 }
 END_TEST
 
@@ -1348,6 +1393,7 @@ int main(void)
 	tcase_add_loop_test(tc, test_site_check_jmp_or_int3, 0,
 			    sizeof(site_cases) / sizeof(site_cases[0]));
 	tcase_add_test(tc, test_site_check_anonymous_code_gets_int3);
+	tcase_add_test(tc, test_site_check_bad_elf_file_gets_int3);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("dispatch");
