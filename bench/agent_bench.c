@@ -12,9 +12,12 @@
  *
  * Modes (each prints "row <name> <ns>" lines, medians of RUNS repetitions):
  *   probes RUNS   per-hit cost of an empty uprobe, a uprobe counting into an
- *                 ARRAY map (lookup + atomic add), an empty uretprobe, on three
+ *                 ARRAY map (lookup + atomic add), an empty uretprobe, the
+ *                 counter in a PERCPU_ARRAY (pcount), on three
  *                 kinds of entry (tests/hooks_targets.S: nop5, push %rbp, mov
- *                 which the kernel single-steps);
+ *                 which the kernel single-steps); per hit = the probed
+ *                 function against its unprobed twin in alternating batches
+ *                 (bench/timing.h bench_time_hit());
  *   sys RUNS      getpid(): untraced with no tracepoint at all, untraced while
  *                 a tracepoint on another syscall is attached (the interception
  *                 is installed), and traced by a counting sys_enter_getpid
@@ -44,52 +47,51 @@
 #include "tests/hooks_targets.h"
 #include "bench/kuprobe.h"
 #include "bench/stats.h"
+#include "bench/timing.h"
 
-typedef long (*target_fn)(long);
+typedef bench_target_fn target_fn;
 
 static long call_push(long a)
 {
 	return t_push(a, 1);
 }
 
+static long call_push_twin(long a)
+{
+	return t_push_twin(a, 1);
+}
+
 struct kind {
 	const char *name;
 	void *fn;
 	target_fn call;
-	long calls; /* per measurement: fewer where the kernel single-steps */
+	target_fn twin; /* an unprobed copy (bench/timing.h) */
+	long warmup; /* untimed calls after each attach: fewer where the kernel single-steps */
 };
 
 static const struct kind kinds[] = {
-	{ "nop5", (void *)t_nop5, t_nop5, 100000 },
-	{ "push", (void *)t_push, call_push, 100000 },
-	{ "mov1step", (void *)t_mov, t_mov, 20000 },
+	{ "nop5", (void *)t_nop5, t_nop5, t_nop5_twin, 20000 },
+	{ "push", (void *)t_push, call_push, call_push_twin, 20000 },
+	{ "mov1step", (void *)t_mov, t_mov, t_mov_twin, 2000 },
 };
 
-enum body { B_EMPTY, B_COUNT, B_RET, B_NR };
-static const char *const body_names[] = { "empty", "count", "ret" };
+/* pcount: the same counter in a PERCPU_ARRAY, as bpftrace's count() (the
+ * agent then runs it under a per-CPU run lock, hooks/agent_prog.c). */
+enum body { B_EMPTY, B_COUNT, B_RET, B_PCOUNT, B_NR };
+static const char *const body_names[] = { "empty", "count", "ret", "pcount" };
 
 static char exe_path[4096];
 static int prog_fds[B_NR];
 static int tp_prog_fd = -1;
 static int count_map_fd = -1;
+static int pcount_map_fd = -1;
 
-static uint64_t now_ns(void)
+/* Wall time of each timed loop (bench/timing.h); AGENT_BENCH_MS overrides. */
+static uint64_t min_ns = 40000000;
+
+static double time_calls(target_fn fn, long warmup)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
-static double time_calls(target_fn volatile fn, long n)
-{
-	uint64_t t0 = now_ns();
-	long sink = 0;
-
-	for (long i = 0; i < n; i++)
-		sink += fn(i);
-	__asm__ volatile("" : : "r"(sink));
-	return (double)(now_ns() - t0) / (double)n;
+	return bench_time_calls(fn, warmup, min_ns);
 }
 
 static long do_getpid(long a)
@@ -106,8 +108,11 @@ static int load_progs(void)
 	prog_fds[B_EMPTY] = kup_load_empty(BPF_PROG_TYPE_KPROBE, "ab_empty");
 	prog_fds[B_RET] = prog_fds[B_EMPTY];
 	prog_fds[B_COUNT] = kup_load_count(BPF_PROG_TYPE_KPROBE, "ab_count", count_map_fd);
+	pcount_map_fd = bpf_map_create(BPF_MAP_TYPE_PERCPU_ARRAY, "ab_pcount", 4, 8, 1, NULL);
+	prog_fds[B_PCOUNT] = pcount_map_fd < 0 ? pcount_map_fd
+					       : kup_load_count(BPF_PROG_TYPE_KPROBE, "ab_pcount", pcount_map_fd);
 	tp_prog_fd = kup_load_count(BPF_PROG_TYPE_TRACEPOINT, "ab_tp_count", count_map_fd);
-	if (prog_fds[B_EMPTY] < 0 || prog_fds[B_COUNT] < 0 || tp_prog_fd < 0)
+	if (prog_fds[B_EMPTY] < 0 || prog_fds[B_COUNT] < 0 || prog_fds[B_PCOUNT] < 0 || tp_prog_fd < 0)
 		return -1;
 	return 0;
 }
@@ -148,7 +153,6 @@ static void mode_probes(int runs)
 			int n = 0;
 
 			for (int r = 0; r < runs; r++) {
-				double base = time_calls(kinds[ki].call, kinds[ki].calls), with;
 				int fd = uprobe_attach(&kinds[ki], b);
 
 				if (fd < 0) {
@@ -156,9 +160,8 @@ static void mode_probes(int runs)
 						body_names[b], strerror(-fd));
 					break;
 				}
-				with = time_calls(kinds[ki].call, kinds[ki].calls);
+				v[n++] = bench_time_hit(kinds[ki].call, kinds[ki].twin, kinds[ki].warmup, min_ns);
 				close(fd);
-				v[n++] = with - base;
 			}
 			if (n)
 				printf("row %s/%s %.2f\n", kinds[ki].name, body_names[b], bench_median(v, n));
@@ -168,26 +171,26 @@ static void mode_probes(int runs)
 
 static void mode_sys(int runs)
 {
-	const long calls = 200000;
+	const long warmup = 20000;
 	double none[64], untraced[64], traced[64];
 	int n = 0;
 
 	for (int r = 0; r < runs; r++) {
-		double base = time_calls(do_getpid, calls);
+		double base = time_calls(do_getpid, warmup);
 		int other = tp_attach("sys_enter_getppid"), fd;
 
 		if (other < 0) {
 			fprintf(stderr, "agent_bench: tracepoint sys_enter_getppid: %s\n", strerror(-other));
 			return;
 		}
-		untraced[n] = time_calls(do_getpid, calls) - base;
+		untraced[n] = time_calls(do_getpid, warmup) - base;
 		fd = tp_attach("sys_enter_getpid");
 		if (fd < 0) {
 			fprintf(stderr, "agent_bench: tracepoint sys_enter_getpid: %s\n", strerror(-fd));
 			close(other);
 			return;
 		}
-		traced[n] = time_calls(do_getpid, calls) - base;
+		traced[n] = time_calls(do_getpid, warmup) - base;
 		close(fd);
 		close(other);
 		none[n++] = base;
@@ -200,7 +203,7 @@ static void mode_sys(int runs)
 static double spawn_ns(char **envp, int n)
 {
 	char *argv[] = { exe_path, (char *)"exit", NULL };
-	uint64_t t0 = now_ns();
+	uint64_t t0 = bench_now_ns();
 
 	for (int i = 0; i < n; i++) {
 		pid_t p = fork();
@@ -211,7 +214,7 @@ static double spawn_ns(char **envp, int n)
 		}
 		waitpid(p, NULL, 0);
 	}
-	return (double)(now_ns() - t0) / n / 1000.0;
+	return (double)(bench_now_ns() - t0) / n / 1000.0;
 }
 
 extern char **environ;
@@ -243,6 +246,8 @@ int main(int argc, char **argv)
 		return 0;
 	if (runs < 1 || runs > 64)
 		runs = 5;
+	if (getenv("AGENT_BENCH_MS") && atoi(getenv("AGENT_BENCH_MS")) > 0)
+		min_ns = (uint64_t)atoi(getenv("AGENT_BENCH_MS")) * 1000000ULL;
 	n = readlink("/proc/self/exe", exe_path, sizeof(exe_path) - 1);
 	if (n < 0)
 		return 1;

@@ -20,8 +20,9 @@
  * an atomic add into an array map), PERF_EVENT_IOC_SET_BPF. It needs root; if
  * it fails the kernel column says why.
  *
- * Per hit = (time per call with the probe - time per call without) and we
- * print the median of several runs. Usage: hook_bench [runs (default 5)] [ours]
+ * Per hit = time per call of the probed function - that of its unprobed
+ * twin, in alternating batches (bench/timing.h), and we print the median of
+ * several runs. Usage: hook_bench [runs (default 5)] [ours]
  * ("ours" skips the kernel side).
  */
 #include "config.h"
@@ -31,6 +32,7 @@
 #include <link.h>
 #include <linux/bpf.h>
 #include <linux/perf_event.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,21 +43,33 @@
 #include <unistd.h>
 
 #include "hooks/hooks.h"
+#include "hooks/xstate.h"
 #include "tests/hooks_targets.h"
 #include "bench/kuprobe.h"
 #include "bench/stats.h"
+#include "bench/timing.h"
 
-typedef long (*target_fn)(long);
+typedef bench_target_fn target_fn;
 
 static long call_push(long a)
 {
 	return t_push(a, 1);
 }
 
-/* Even arguments: every call passes the nop. */
+static long call_push_twin(long a)
+{
+	return t_push_twin(a, 1);
+}
+
+/* Even arguments: every call passes the probed nop. */
 static long call_usdt_jmp(long a)
 {
 	return t_usdt_jmp(a & ~1L);
+}
+
+static long call_usdt_jmp_twin(long a)
+{
+	return t_usdt_jmp_twin(a & ~1L);
 }
 
 static long call_usdt_int3(long a)
@@ -63,30 +77,39 @@ static long call_usdt_int3(long a)
 	return t_usdt(a & ~1L);
 }
 
+static long call_usdt_int3_twin(long a)
+{
+	return t_usdt_twin(a & ~1L);
+}
+
 struct kind {
 	const char *name;
 	void *fn;	    /* probed address */
 	target_fn call;	    /* how to call it */
-	long kernel_calls;  /* calls per kernel run (slow) */
-	long our_calls;	    /* calls per run of ours */
+	target_fn twin;	    /* an unprobed copy (bench/timing.h) */
+	long kernel_warmup; /* untimed calls after a kernel attach (slow) */
 	bool mid;	    /* not a function entry: no uretprobe */
 };
 
-#define OUR_CALLS 2000000L
-
 static const struct kind kinds[] = {
-	{ "nop5", (void *)t_nop5, t_nop5, 200000, OUR_CALLS, false },
-	{ "push %rbp", (void *)t_push, call_push, 200000, OUR_CALLS, false },
-	{ "mov (1-step)", (void *)t_mov, t_mov, 20000, OUR_CALLS, false },
-	{ "usdt nop, jmp", (void *)t_usdt_jmp_site, call_usdt_jmp, 200000, OUR_CALLS, true },
-	{ "usdt nop, int3", (void *)t_usdt_site, call_usdt_int3, 200000, 100000, true },
+	{ "nop5", (void *)t_nop5, t_nop5, t_nop5_twin, 20000, false },
+	{ "push %rbp", (void *)t_push, call_push, call_push_twin, 20000, false },
+	{ "mov (1-step)", (void *)t_mov, t_mov, t_mov_twin, 2000, false },
+	{ "usdt nop, jmp", (void *)t_usdt_jmp_site, call_usdt_jmp, call_usdt_jmp_twin, 20000, true },
+	{ "usdt nop, int3", (void *)t_usdt_site, call_usdt_int3, call_usdt_int3_twin, 20000, true },
 };
 
 enum body { B_EMPTY, B_COUNT, B_RET, B_NR };
 static const char *const body_names[] = { "empty uprobe", "count (atomic)", "empty uretprobe" };
 
+/* Wall time of each timed loop (bench/timing.h). */
+#define MIN_NS 40000000ULL
+
 static uint64_t shared_counts[64];
 
+/* Built and attached vector-clean (HOOK_UPROBE_VEC_CLEAN), as the agent's
+ * handler is: the hit then saves no vector register. */
+HOOK_VEC_CLEAN_BEGIN
 static void empty_fn(struct pt_regs *regs, void *data)
 {
 }
@@ -95,44 +118,27 @@ static void count_fn(struct pt_regs *regs, void *data)
 {
 	__atomic_fetch_add(&shared_counts[0], 1, __ATOMIC_RELAXED);
 }
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
-static double time_calls(target_fn volatile fn, long n)
-{
-	uint64_t t0 = now_ns();
-	long sink = 0;
-
-	for (long i = 0; i < n; i++)
-		sink += fn(i);
-	__asm__ volatile("" : : "r"(sink));
-	return (double)(now_ns() - t0) / (double)n;
-}
+HOOK_VEC_CLEAN_END
 
 /* ---- our engine ---- */
 
 static double ours_once(const struct kind *k, enum body b)
 {
 	struct hook_probe *p = NULL;
-	double base, with;
+	double with;
 	int err;
 
-	base = time_calls(k->call, k->our_calls);
+	struct hook_uprobe_opts opts = { .sz = sizeof(opts), .flags = HOOK_UPROBE_VEC_CLEAN };
+
 	err = hook_uprobe_attach(k->fn, b == B_RET ? HOOK_URETPROBE : HOOK_UPROBE,
-				 b == B_COUNT ? count_fn : empty_fn, NULL, NULL, &p);
+				 b == B_COUNT ? count_fn : empty_fn, NULL, &opts, &p);
 	if (err) {
 		fprintf(stderr, "hook_bench: attach %s: %s\n", k->name, strerror(-err));
 		return -1;
 	}
-	with = time_calls(k->call, k->our_calls);
+	with = bench_time_hit(k->call, k->twin, 20000, MIN_NS);
 	hook_uprobe_detach(p);
-	return with - base;
+	return with;
 }
 
 /* ---- the kernel ---- */
@@ -169,18 +175,17 @@ static int kernel_attach(const struct kind *k, enum body b)
 
 static double kernel_once(const struct kind *k, enum body b)
 {
-	double base, with;
+	double with;
 	int fd;
 
-	base = time_calls(k->call, k->kernel_calls);
 	fd = kernel_attach(k, b);
 	if (fd < 0) {
 		kernel_why = strerror(-fd);
 		return -1;
 	}
-	with = time_calls(k->call, k->kernel_calls);
+	with = bench_time_hit(k->call, k->twin, k->kernel_warmup, MIN_NS);
 	close(fd);
-	return with - base;
+	return with;
 }
 
 int main(int argc, char **argv)

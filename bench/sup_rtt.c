@@ -5,6 +5,8 @@
  * bench/sup_bench.sh runs both and prints the ratio.
  *
  * Prints: "<median ns> <p90 ns>" over ITER calls after a warm-up.
+ * An optional argument repeats the whole measurement that many times (for
+ * attaching a profiler: `perf record -g -p <bpftime-run pid>`).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -39,8 +41,9 @@ static int cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	int rounds = argc > 1 ? atoi(argv[1]) : 1;
 	static uint64_t t[ITER];
 	union bpf_attr a;
 	uint32_t key = 0;
@@ -57,6 +60,7 @@ int main(void)
 		fprintf(stderr, "sup_rtt: MAP_CREATE: %s\n", strerror(errno));
 		return 1;
 	}
+again:
 	for (int i = -1000; i < ITER; i++) {
 		uint64_t t0;
 
@@ -74,5 +78,7 @@ int main(void)
 	}
 	qsort(t, ITER, sizeof(t[0]), cmp);
 	printf("%llu %llu\n", (unsigned long long)t[ITER / 2], (unsigned long long)t[ITER * 9 / 10]);
+	if (--rounds > 0)
+		goto again;
 	return 0;
 }

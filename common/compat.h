@@ -29,6 +29,10 @@
 #ifndef SECCOMP_IOCTL_NOTIF_SET_FLAGS
 #define SECCOMP_IOCTL_NOTIF_SET_FLAGS _IOW('!', 4, __u64)
 #endif
+/* Linux 6.9: pidfd_open() of any thread, not only a thread-group leader (= O_EXCL). */
+#ifndef PIDFD_THREAD
+#define PIDFD_THREAD 0200
+#endif
 
 /*
  * Linux 6.6: uprobe_multi links and their attach type. bpf_attr.link_create

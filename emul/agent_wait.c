@@ -14,14 +14,6 @@
  * entry freed); the agent inside the calling tool itself acknowledges from
  * its own watcher thread, which is not blocked by the trapped call.
  *
- * Ring wake-ups: the supervisor that watches a BPF output ring for a
- * consumer's epoll (emul/epoll.c) stores its pid in the ring's first page;
- * an agent that writes into an empty ring then writes one byte into that
- * supervisor's <session>/wake-<pid>.fifo, whose readiness ends the
- * supervisor's epoll_wait at once and runs the wake tick: the consumer
- * wakes within microseconds, as with the kernel's wakeup_events = 1,
- * instead of at the next EMU_WAKE_TICK_MS tick.
- *
  * DIVERGES: a process that exec'd a statically linked program keeps its
  * entry until it exits, and attach changes then take the full timeout.
  */
@@ -70,42 +62,6 @@ static struct agent_proto *proto_map(struct emu_session *s)
 	pr = p;
 	pr_sess = s;
 	return pr;
-}
-
-static int wake_fifo_fd = -1;
-static char wake_fifo_path[4096];
-
-int emu_agents_wake_fd(struct emu_session *s)
-{
-	if (wake_fifo_fd >= 0)
-		return wake_fifo_fd;
-	snprintf(wake_fifo_path, sizeof(wake_fifo_path), "%s/wake-%d.fifo", s->dir, (int)getpid());
-	unlink(wake_fifo_path);
-	if (mkfifo(wake_fifo_path, 0600) < 0)
-		return -errno;
-	/* O_RDWR: the FIFO never reports EOF when the last agent closes it. */
-	wake_fifo_fd = open(wake_fifo_path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
-	if (wake_fifo_fd < 0) {
-		unlink(wake_fifo_path);
-		return -errno;
-	}
-	return wake_fifo_fd;
-}
-
-void emu_agents_wake_drain(struct emu_session *s)
-{
-	char buf[256];
-
-	(void)s;
-	while (read(wake_fifo_fd, buf, sizeof(buf)) > 0)
-		;
-	emu_wake_tick(s);
-}
-
-void emu_agents_wake_fifo_remove(void)
-{
-	if (wake_fifo_fd >= 0)
-		unlink(wake_fifo_path);
 }
 
 void emu_agents_wake(struct emu_session *s)

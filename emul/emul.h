@@ -93,13 +93,12 @@ int emu_syscall(struct emu_session *s, const struct emu_target *t, int nr, const
 int emu_bpf(struct emu_session *s, const struct emu_target *t, int cmd, uint64_t uattr, uint32_t size,
 	    struct emu_reply *r);
 
-/**
- * Ring wake-ups (emul/epoll.c): while emu_wake_active() is true the caller
- * should call emu_wake_tick() every EMU_WAKE_TICK_MS milliseconds.
+/*
+ * Ring wake-ups (emul/ring_wake.c) need no help from the caller: a thread of
+ * their own sleeps on the rings' futex words. EMU_WAKE_TICK_MS is how often
+ * a ring that still holds unread data is signalled again.
  */
 #define EMU_WAKE_TICK_MS 5
-bool emu_wake_active(struct emu_session *s);
-void emu_wake_tick(struct emu_session *s);
 
 /**
  * Object lifetime (emul/lifetime.c): the caller polls emu_session_event_fd()
@@ -109,16 +108,6 @@ void emu_wake_tick(struct emu_session *s);
 int emu_session_event_fd(const struct emu_session *s);
 void emu_session_events(struct emu_session *s);
 
-/**
- * The supervisor's wake-up FIFO (<session>/wake-<pid>.fifo, emul/agent_wait.c):
- * the caller polls it for reading and calls emu_agents_wake_drain(); agents
- * write it after putting a record into an empty ring, so the ring's epoll
- * wake-up is raised at once instead of at the next tick. -errno if none.
- */
-int emu_agents_wake_fd(struct emu_session *s);
-void emu_agents_wake_drain(struct emu_session *s);
-/** Remove the wake FIFO (bpftime-run's exit). */
-void emu_agents_wake_fifo_remove(void);
 
 /** A target that is the calling process itself (tests, fuzzing). */
 void emu_target_local_init(struct emu_target *t);

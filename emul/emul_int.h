@@ -28,11 +28,7 @@ struct emu_obj {
 	void *priv;                /* kind-specific local state (e.g. the loaded jit program) */
 	void (*priv_free)(void *priv);
 	int wd;                    /* inotify watch on an untracked-by-link inode (lifetime.c), or -1 */
-	int wake_fd;               /* eventfd added to target epoll sets (epoll.c), -1 if none */
-	bool wake_on;              /* wake_fd currently signalled */
-	volatile uint64_t *ring_head, *ring_tail; /* producer/consumer positions we compare (epoll.c) */
-	void *ring_map;            /* our mapping of the ring's control page(s) */
-	size_t ring_map_sz;
+	int wake_fd;               /* eventfd added EPOLLET to target epoll sets (epoll.c, ring_wake.c), -1 if none */
 	struct emu_obj *next;      /* session table chain */
 };
 
@@ -87,6 +83,15 @@ void emu_reg_changed_wait(struct emu_session *s);
 
 /* agent_wait.c: the agents (hooks/agent_proto.h) */
 void emu_agents_wake(struct emu_session *s);
+
+/*
+ * The ring waker (ring_wake.c): make @o's wake_fd (an eventfd, created by
+ * the caller) signal when the ring's producers wake its consumer; arms it
+ * for an epoll_ctl(ADD) that follows (readable iff data is unread).
+ * 0, -EPERM (not a ring), -ENOMEM, -errno. unwatch: before @o is freed.
+ */
+int emu_ring_wake_watch(struct emu_obj *o);
+void emu_ring_wake_unwatch(const struct emu_obj *o);
 /* Wake the agents and wait (bounded) until each live one applied the current generation. */
 void emu_agents_wait(struct emu_session *s);
 

@@ -276,8 +276,7 @@ void emu_objs_free(struct emu_session *s)
 		next = o->next;
 		if (o->priv_free)
 			o->priv_free(o->priv);
-		if (o->ring_map)
-			munmap(o->ring_map, o->ring_map_sz);
+		emu_ring_wake_unwatch(o);
 		zclose(&o->wake_fd);
 		zclose(&o->fd);
 		free(o);

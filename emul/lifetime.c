@@ -250,8 +250,7 @@ static void obj_free(struct emu_session *s, struct emu_obj *o)
 	}
 	if (o->priv_free)
 		o->priv_free(o->priv);
-	if (o->ring_map)
-		munmap(o->ring_map, o->ring_map_sz);
+	emu_ring_wake_unwatch(o);
 	zclose(&o->wake_fd);
 	zclose(&o->fd);
 	free(o);

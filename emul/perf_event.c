@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "maps/maps_ext.h"
 #include "common/utils.h"
 
 #define PERF_ATTR_VER0 64
@@ -199,6 +200,12 @@ int emu_perf_event_open(struct emu_session *s, const struct emu_target *t, const
 			pg.compat_version = 0;
 			pg.data_offset = EMU_PAGE_SZ;
 			pg.data_size = 0; /* set by the producer from the consumer's mapping (DIVERGES) */
+			/* The wakeup rule producers apply (maps/maps_ext.h, MAP_PERF_PG_*):
+			 * wakeup_events and wakeup_watermark share a union, attr.watermark says which. */
+			*(uint32_t *)((uint8_t *)&pg + MAP_PERF_PG_WAKEUP_EVENTS_OFF) =
+				attr.watermark ? 0 : attr.wakeup_events;
+			*(uint32_t *)((uint8_t *)&pg + MAP_PERF_PG_WATERMARK_OFF) =
+				attr.watermark ? attr.wakeup_watermark : 0;
 			file_sz = (size_t)(1 + BPF_OUTPUT_DATA_PAGES) * EMU_PAGE_SZ;
 		}
 		err = emu_obj_new(s, EMU_REG_PERF, NULL, kind, kind == EMU_REG_PERF_BPF_OUTPUT ? &pg : NULL,

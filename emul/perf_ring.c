@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "maps/maps_ext.h"
 
 int emu_perf_ring_learn_size(struct emu_session *s, struct emu_obj *o, pid_t pid)
 {
@@ -118,6 +119,8 @@ int emu_perf_ring_output(struct emu_obj *o, const void *data, uint32_t size)
 	}
 	/* perf_output_put_handle(): publish the record with a release store of data_head. */
 	__atomic_store_n(&pg->data_head, head + rec_sz, __ATOMIC_RELEASE);
+	/* The kernel's wakeup rule; the futex word wakes an epoll or poll() consumer. */
+	map_perf_page_committed(pg, head + rec_sz, data_sz, 1);
 out:
 	munmap(base, map_sz);
 	return err;

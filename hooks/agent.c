@@ -49,6 +49,7 @@
 
 #include "common/log.h"
 #include "common/utils.h"
+#include "hooks/xstate.h"
 #include "maps/maps.h"
 
 struct agent_session agent_sess;
@@ -59,7 +60,11 @@ static pthread_mutex_t scan_lock = PTHREAD_MUTEX_INITIALIZER;
 static void agent_log_sink(enum bt_log_level level, const char *fmt, va_list ap)
 {
 	char buf[512];
-	int n = snprintf(buf, sizeof(buf), "bpftime-agent[%d]: ", (int)getpid());
+	int n;
+
+	/* A log line from a hit path: stdio uses wide vector registers (hooks/xstate.h). */
+	hook_xstate_save();
+	n = snprintf(buf, sizeof(buf), "bpftime-agent[%d]: ", (int)getpid());
 
 	if (n < 0 || (size_t)n >= sizeof(buf))
 		return;

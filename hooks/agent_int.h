@@ -35,6 +35,7 @@ struct agent_prog {
 	uint32_t id;
 	uint32_t type;            /* enum bpf_prog_type */
 	uint32_t ref_cnt;         /* links using it; touched by the scan only */
+	bool need_cpu;            /* runs under a per-CPU run lock (agent_prog.c, prog_needs_cpu()) */
 	struct jit_prog *jp;
 };
 

@@ -20,9 +20,11 @@
  * reserved area (which consumers never read), so every producer process
  * sees it.
  *
- * Wake-ups: the supervisor raises the consumer's epoll while the ring holds
- * unread data (emul/epoll.c); after writing into an empty ring we poke it
- * through its wake FIFO so that happens now, not at its next tick.
+ * Wake-ups follow the kernel's rule (wakeup_events / watermark, kept in the
+ * page by emul/perf_event.c): map_perf_page_committed() bumps a futex word
+ * in the page and makes the FUTEX_WAKE syscall only if someone sleeps on it
+ * (the supervisor's ring waker for an epoll consumer, emul/ring_wake.c, or
+ * a consumer's poll(), hooks/agent_poll.c). Nobody waiting: no syscall.
  *
  * DIVERGES: an explicit index in flags other than the run's CPU slot may
  * race with that slot's producer; bpftrace, bcc and libbpf use
@@ -44,41 +46,13 @@
 
 #include "common/log.h"
 #include "common/utils.h"
+#include "maps/maps_ext.h"
 
 #define PAGE_SZ 4096u
 #define LOST_OFF AGENT_PERF_LOST_OFF
 
-_Static_assert(offsetof(struct perf_event_mmap_page, __reserved) <= AGENT_PERF_WAKER_OFF &&
-		       AGENT_PERF_WAKER_OFF + 4 <= LOST_OFF &&
-		       LOST_OFF + 8 <= offsetof(struct perf_event_mmap_page, data_head),
-	       "waker pid and lost counter inside __reserved");
-
-static pthread_mutex_t wake_lock = PTHREAD_MUTEX_INITIALIZER;
-
-/* Poke the supervisor that wakes this ring's consumer (emul/agent_wait.c). */
-static void ring_wake(const struct perf_event_mmap_page *pg)
-{
-	static int fd = -1;
-	static uint32_t fd_pid;
-	uint32_t pid = __atomic_load_n((const uint32_t *)((const uint8_t *)pg + AGENT_PERF_WAKER_OFF),
-				       __ATOMIC_ACQUIRE);
-	char path[4096];
-
-	if (!pid)
-		return; /* nobody polls it yet: the supervisor's tick covers it */
-	pthread_mutex_lock(&wake_lock);
-	if (fd_pid != pid) {
-		if (fd >= 0)
-			close(fd);
-		snprintf(path, sizeof(path), AGENT_WAKE_FIFO_FMT, agent_sess.dir, pid);
-		fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
-		fd_pid = pid;
-	}
-	/* A full FIFO already holds a wake-up: EAGAIN is fine. */
-	if (fd >= 0 && write(fd, "w", 1) < 0)
-		fd_pid = errno == EAGAIN ? fd_pid : 0;
-	pthread_mutex_unlock(&wake_lock);
-}
+_Static_assert(MAP_PERF_PG_EVENTS_OFF + 4 <= LOST_OFF && LOST_OFF + 8 <= MAP_PERF_PG_WAKE_SEQ_OFF,
+	       "lost counter inside __reserved, clear of the wake-up words (maps/maps_ext.h)");
 
 struct ring {
 	struct ring *next;
@@ -169,7 +143,7 @@ static void ring_copy(struct ring *r, uint64_t data_sz, uint64_t pos, const void
 int agent_perf_output(uint32_t perf_id, const void *data, uint32_t size)
 {
 	struct perf_event_mmap_page *pg;
-	uint64_t head, head_before, tail, data_sz, rec_sz, *lost;
+	uint64_t head, tail, data_sz, rec_sz, *lost;
 	uint32_t raw_sz;
 	struct ring *r;
 	int err;
@@ -187,7 +161,7 @@ int agent_perf_output(uint32_t perf_id, const void *data, uint32_t size)
 	rec_sz = sizeof(struct perf_event_header) + sizeof(uint32_t) + raw_sz;
 	if (rec_sz > 0xffff)
 		return -E2BIG;
-	head = head_before = __atomic_load_n(&pg->data_head, __ATOMIC_RELAXED);
+	head = __atomic_load_n(&pg->data_head, __ATOMIC_RELAXED);
 	/* Pairs with the consumer's store-release of data_tail (libbpf perf_buffer, bpftrace). */
 	tail = __atomic_load_n(&pg->data_tail, __ATOMIC_ACQUIRE);
 	if (*lost) {
@@ -219,8 +193,6 @@ int agent_perf_output(uint32_t perf_id, const void *data, uint32_t size)
 	}
 	/* perf_output_put_handle(): pairs with the consumer's load-acquire of data_head. */
 	__atomic_store_n(&pg->data_head, head + rec_sz, __ATOMIC_RELEASE);
-	/* The consumer sleeps only when it has read everything: wake it for the first record. */
-	if (tail == head_before)
-		ring_wake(pg);
+	map_perf_page_committed(pg, head + rec_sz, data_sz, 1);
 	return 0;
 }

@@ -25,15 +25,28 @@
  * are read through a read-only mapping of the fd's first pages, made for the
  * duration of the call.
  *
- * Waiting: the ring fds are replaced by -1 (ignored by poll) in a copy of the
- * set, and the real poll waits on the other fds for at most
- * AGENT_POLL_TICK_MS at a time; the rings are rechecked after each slice.
+ * Waiting. When every fd of the call is a ring (bcc's perf_reader_poll(),
+ * one perf ring per CPU), the wait is a futex_waitv(2) on the rings' futex
+ * words (maps/maps_ext.h MAP_PERF_PG_*, maps/ringbuf.c wake_seq): we count
+ * ourselves in each ring's waiters, re-check the positions, and sleep until
+ * a producer applies the kernel's wakeup rule (the consumer has caught up:
+ * ringbuf; wakeup_events / watermark: perf) or the timeout. A producer pays
+ * the FUTEX_WAKE syscall only while someone is counted. Wake-up latency:
+ * one futex wake-up, microseconds. A signal ends the wait with EINTR, as it
+ * ends poll().
  *
- * DIVERGES: wake-up latency for ring data is up to one tick (5 ms, the same
- * as the supervisor's epoll tick), and a waiting poll() wakes every tick
- * (a few microseconds of CPU each); select()/pselect() are not interposed
- * (no eBPF client we run uses them on ring fds); a ring fd never reports
- * POLLHUP/POLLERR.
+ * Otherwise (other fds in the set as well, ppoll() with a signal mask, a
+ * ring we cannot map writable, more than 128 rings) the ring fds are
+ * replaced by -1 (ignored by poll) in a copy of the set, and the real poll
+ * waits on the other fds for at most AGENT_POLL_TICK_MS at a time; the
+ * rings are rechecked after each slice.
+ *
+ * DIVERGES: in that mixed case, wake-up latency for ring data is up to one
+ * tick (5 ms), and a waiting poll() wakes every tick (a few microseconds of
+ * CPU each); ppoll()'s signal mask is not applied atomically around the
+ * futex wait, so ppoll() with a mask always takes the mixed path;
+ * select()/pselect() are not interposed (no eBPF client we run uses them on
+ * ring fds); a ring fd never reports POLLHUP/POLLERR.
  */
 #define _GNU_SOURCE
 #include "hooks/agent_int.h"
@@ -41,6 +54,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <linux/bpf.h>
+#include <linux/futex.h>
 #include <linux/perf_event.h>
 #include <poll.h>
 #include <pthread.h>
@@ -55,6 +69,7 @@
 
 #include "common/log.h"
 #include "common/utils.h"
+#include "maps/maps_ext.h"
 
 #define AGENT_POLL_TICK_MS 5
 #define AGENT_POLL_RING_MAX 512 /* rings remembered per session scan */
@@ -73,6 +88,25 @@ static pthread_mutex_t rings_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct ring_id rings[AGENT_POLL_RING_MAX];
 static uint32_t rings_gen;   /* atomic; registry generation of the last scan (written under rings_lock) */
 static int rings_cnt = -1;   /* atomic; -1: never scanned */
+static bool no_waitv;        /* atomic; futex_waitv said ENOSYS (before Linux 5.16) */
+
+/*
+ * Mappings of the rings' control pages, kept across calls: a mmap() and a
+ * munmap() per ring per call cost more than the wait itself, and the
+ * munmap() of a multi-threaded process interrupts every CPU it ran on (TLB
+ * shootdown), right between the wake-up and the consumer's read. A mapping
+ * is dropped when its ring leaves the registry (rings_rescan()) and no call
+ * is using it. All fields under rings_lock.
+ */
+struct ring_cmap {
+	uint64_t dev, ino;
+	void *map;       /* NULL: free slot */
+	size_t map_sz;
+	bool rw;         /* mapped writable: the futex wait is possible */
+	bool dead;       /* the ring is gone: unmap when users drops to 0 */
+	int users;       /* calls using the mapping now */
+};
+static struct ring_cmap cmaps[AGENT_POLL_RING_MAX];
 
 typedef int (*poll_fn)(struct pollfd *, nfds_t, int);
 typedef int (*ppoll_fn)(struct pollfd *, nfds_t, const struct timespec *, const sigset_t *);
@@ -124,6 +158,22 @@ static void rings_rescan(uint32_t gen)
 			continue;
 		rings[cnt++] = (struct ring_id){ sl->dev, sl->ino, sl->kind };
 	}
+	for (int c = 0; c < AGENT_POLL_RING_MAX; c++) {
+		struct ring_cmap *cm = &cmaps[c];
+		bool live = false;
+
+		if (!cm->map || cm->dead)
+			continue;
+		for (int i = 0; i < cnt && !live; i++)
+			live = rings[i].dev == cm->dev && rings[i].ino == cm->ino;
+		if (live)
+			continue;
+		cm->dead = true;
+		if (!cm->users) {
+			munmap(cm->map, cm->map_sz);
+			*cm = (struct ring_cmap){ 0 };
+		}
+	}
 	/* Count first, then the generation: a reader that sees this generation sees this count. */
 	__atomic_store_n(&rings_cnt, cnt, __ATOMIC_RELEASE);
 	__atomic_store_n(&rings_gen, gen, __ATOMIC_RELEASE);
@@ -146,14 +196,15 @@ static bool rings_exist(void)
 	return __atomic_load_n(&rings_cnt, __ATOMIC_ACQUIRE) > 0;
 }
 
-/* The kind of ring @fd is (EMU_REG_PERF / EMU_REG_MAP), or 0. */
-static uint32_t ring_kind(int fd)
+/* The kind of ring @fd is (EMU_REG_PERF / EMU_REG_MAP), or 0; its file in *st. */
+static uint32_t ring_kind(int fd, struct stat *st_out)
 {
 	struct stat st;
 	uint32_t kind = 0;
 
 	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
 		return 0;
+	*st_out = st;
 	pthread_mutex_lock(&rings_lock);
 	for (int i = 0; i < rings_cnt; i++)
 		if (rings[i].dev == (uint64_t)st.st_dev && rings[i].ino == (uint64_t)st.st_ino) {
@@ -167,28 +218,98 @@ static uint32_t ring_kind(int fd)
 /* One ring of the call: where its two positions are. */
 struct ring_view {
 	nfds_t idx; /* index in the caller's set */
+	struct ring_cmap *cm; /* the cached mapping it uses, or NULL: map/map_sz are ours */
 	void *map;
 	size_t map_sz;
 	const uint64_t *head, *tail;
+	uint32_t *seq, *waiters; /* futex word and waiter count; NULL if mapped read-only */
 };
 
-static int ring_view_open(int fd, uint32_t kind, struct ring_view *v)
+static void ring_view_fill(struct ring_view *v, uint32_t kind, bool rw)
 {
-	v->map_sz = kind == EMU_REG_PERF ? PAGE_SZ : 2 * PAGE_SZ;
-	v->map = mmap(NULL, v->map_sz, PROT_READ, MAP_SHARED, fd, 0);
-	if (v->map == MAP_FAILED)
-		return -errno;
 	if (kind == EMU_REG_PERF) {
 		const struct perf_event_mmap_page *pg = v->map;
 
 		v->head = (const uint64_t *)&pg->data_head;
 		v->tail = (const uint64_t *)&pg->data_tail;
+		v->seq = (uint32_t *)((uint8_t *)v->map + MAP_PERF_PG_WAKE_SEQ_OFF);
+		v->waiters = (uint32_t *)((uint8_t *)v->map + MAP_PERF_PG_WAITERS_OFF);
 	} else {
-		/* kernel/bpf/ringbuf.c: consumer_pos on page 0, producer_pos on page 1. */
+		/* kernel/bpf/ringbuf.c: consumer_pos on page 0, producer_pos on page 1;
+		 * maps/ringbuf.c: wake_seq and waiters at 128 and 132 in page 1. */
 		v->tail = v->map;
 		v->head = (const uint64_t *)((const uint8_t *)v->map + PAGE_SZ);
+		v->seq = (uint32_t *)((uint8_t *)v->map + PAGE_SZ + 128);
+		v->waiters = (uint32_t *)((uint8_t *)v->map + PAGE_SZ + 132);
 	}
+	if (!rw)
+		v->seq = v->waiters = NULL;
+}
+
+/* Map @fd's control page(s): writable if the fd allows it (the futex wait needs the waiter count). */
+static void *ring_map(int fd, size_t sz, bool *rw)
+{
+	void *p = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+
+	*rw = p != MAP_FAILED;
+	if (p == MAP_FAILED)
+		p = mmap(NULL, sz, PROT_READ, MAP_SHARED, fd, 0); /* an fd opened read-only: the tick path */
+	return p;
+}
+
+static int ring_view_open(int fd, uint32_t kind, const struct stat *st, struct ring_view *v)
+{
+	struct ring_cmap *cm = NULL, *free_cm = NULL;
+	bool rw;
+
+	v->map_sz = kind == EMU_REG_PERF ? PAGE_SZ : 2 * PAGE_SZ;
+	pthread_mutex_lock(&rings_lock);
+	for (int c = 0; c < AGENT_POLL_RING_MAX && !cm; c++) {
+		if (cmaps[c].map && !cmaps[c].dead && cmaps[c].dev == (uint64_t)st->st_dev &&
+		    cmaps[c].ino == (uint64_t)st->st_ino)
+			cm = &cmaps[c];
+		else if (!cmaps[c].map && !free_cm)
+			free_cm = &cmaps[c];
+	}
+	if (!cm && free_cm) {
+		void *p = ring_map(fd, v->map_sz, &rw);
+
+		if (p != MAP_FAILED) {
+			cm = free_cm;
+			*cm = (struct ring_cmap){ .dev = (uint64_t)st->st_dev, .ino = (uint64_t)st->st_ino, .map = p,
+						  .map_sz = v->map_sz, .rw = rw };
+		}
+	}
+	if (cm) {
+		cm->users++;
+		v->cm = cm;
+		v->map = cm->map;
+		rw = cm->rw;
+	}
+	pthread_mutex_unlock(&rings_lock);
+	if (!cm) {
+		/* No cache slot: a mapping for this call only. */
+		v->cm = NULL;
+		v->map = ring_map(fd, v->map_sz, &rw);
+		if (v->map == MAP_FAILED)
+			return -errno;
+	}
+	ring_view_fill(v, kind, rw);
 	return 0;
+}
+
+static void ring_view_close(struct ring_view *v)
+{
+	if (!v->cm) {
+		munmap(v->map, v->map_sz);
+		return;
+	}
+	pthread_mutex_lock(&rings_lock);
+	if (!--v->cm->users && v->cm->dead) {
+		munmap(v->cm->map, v->cm->map_sz);
+		*v->cm = (struct ring_cmap){ 0 };
+	}
+	pthread_mutex_unlock(&rings_lock);
 }
 
 static bool ring_view_pending(const struct ring_view *v)
@@ -206,6 +327,50 @@ static int64_t now_ms(void)
 }
 
 /*
+ * Sleep until a ring's futex word moves or @deadline (ms, CLOCK_MONOTONIC;
+ * < 0: none). Returns 0 (woken, or data arrived meanwhile), 1 (timed out),
+ * -1 with errno (EINTR: a signal; ENOSYS: no futex_waitv).
+ */
+static int rings_futex_wait(struct ring_view *views, nfds_t cnt, int64_t deadline)
+{
+	struct futex_waitv wv[FUTEX_WAITV_MAX];
+	struct timespec ts;
+	int ret = 0, saved;
+	nfds_t v;
+
+	/* Dekker with the producer's wake (maps/perf_ring.c map_perf_page_wake(), maps/ringbuf.c
+	 * ringbuf_wake()): count ourselves in, then read the word and the positions. */
+	for (v = 0; v < cnt; v++)
+		__atomic_fetch_add(views[v].waiters, 1, __ATOMIC_SEQ_CST);
+	memset(wv, 0, sizeof(wv));
+	for (v = 0; v < cnt; v++) {
+		wv[v].uaddr = (uintptr_t)views[v].seq;
+		wv[v].val = __atomic_load_n(views[v].seq, __ATOMIC_SEQ_CST);
+		wv[v].flags = FUTEX_32; /* shared: the word is in a file mapping */
+	}
+	for (v = 0; v < cnt; v++)
+		if (ring_view_pending(&views[v]))
+			goto out;
+	if (deadline >= 0) {
+		ts.tv_sec = (time_t)(deadline / 1000);
+		ts.tv_nsec = (long)(deadline % 1000) * 1000000L;
+	}
+	if (syscall(SYS_futex_waitv, wv, (unsigned int)cnt, 0, deadline >= 0 ? &ts : NULL, CLOCK_MONOTONIC) < 0) {
+		if (errno == ETIMEDOUT)
+			ret = 1;
+		else if (errno == EINTR || errno == ENOSYS)
+			ret = -1;
+		/* EAGAIN: a word moved before we slept; EFAULT cannot happen (our own mapping). */
+	}
+out:
+	saved = errno;
+	for (v = 0; v < cnt; v++)
+		__atomic_fetch_sub(views[v].waiters, 1, __ATOMIC_SEQ_CST);
+	errno = saved;
+	return ret;
+}
+
+/*
  * The wait with rings in the set. @timeout_ms < 0: forever. @mask: as
  * ppoll's (NULL for poll). Returns what poll returns, errno set on -1.
  */
@@ -218,6 +383,7 @@ static int poll_rings(struct pollfd *fds, nfds_t n, int64_t timeout_ms, const st
 	struct ring_view *views = stack_views;
 	int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
 	nfds_t view_cnt = 0;
+	bool use_futex;
 	int ret = -1, saved;
 
 	if (n > AGENT_POLL_STACK_FDS) {
@@ -232,9 +398,10 @@ static int poll_rings(struct pollfd *fds, nfds_t n, int64_t timeout_ms, const st
 	}
 	memcpy(copy, fds, n * sizeof(*fds));
 	for (nfds_t i = 0; i < n; i++) {
-		uint32_t kind = ring_kind(fds[i].fd);
+		struct stat st;
+		uint32_t kind = ring_kind(fds[i].fd, &st);
 
-		if (!kind || ring_view_open(fds[i].fd, kind, &views[view_cnt]))
+		if (!kind || ring_view_open(fds[i].fd, kind, &st, &views[view_cnt]))
 			continue; /* not ours (or unmappable): the kernel answers for it */
 		views[view_cnt++].idx = i;
 		copy[i].fd = -1;
@@ -244,6 +411,14 @@ static int poll_rings(struct pollfd *fds, nfds_t n, int64_t timeout_ms, const st
 		ret = is_ppoll ? sys_ppoll(fds, n, orig_ts, mask) : sys_poll(fds, n, (int)timeout_ms);
 		goto out;
 	}
+	/* Only rings to wait for, all mappable for the futex: sleep on their words. */
+	use_futex = view_cnt <= FUTEX_WAITV_MAX && !mask && !__atomic_load_n(&no_waitv, __ATOMIC_RELAXED);
+	for (nfds_t i = 0; use_futex && i < n; i++)
+		if (copy[i].fd >= 0)
+			use_futex = false;
+	for (nfds_t v = 0; use_futex && v < view_cnt; v++)
+		if (!views[v].seq)
+			use_futex = false;
 	for (;;) {
 		int ready = 0, tmo, k;
 
@@ -252,6 +427,39 @@ static int poll_rings(struct pollfd *fds, nfds_t n, int64_t timeout_ms, const st
 
 			p->revents = ring_view_pending(&views[v]) ? (short)(p->events & (POLLIN | POLLRDNORM)) : 0;
 			ready += p->revents != 0;
+		}
+		if (use_futex && !ready && timeout_ms != 0) {
+			int w = rings_futex_wait(views, view_cnt, deadline);
+
+			if (w == 0)
+				continue; /* woken: look at the rings again */
+			if (w < 0 && errno == EINTR)
+				break; /* ret -1, errno EINTR, as poll() */
+			if (w < 0) {
+				__atomic_store_n(&no_waitv, true, __ATOMIC_RELAXED); /* ENOSYS: the tick path */
+				use_futex = false;
+				continue;
+			}
+			/* Timed out: the last look below reports what is there. */
+			for (nfds_t i = 0; i < n; i++)
+				if (fds[i].fd < 0)
+					fds[i].revents = 0;
+			for (nfds_t v = 0; v < view_cnt; v++) {
+				struct pollfd *p = &fds[views[v].idx];
+
+				p->revents = ring_view_pending(&views[v]) ? (short)(p->events & (POLLIN | POLLRDNORM)) : 0;
+				ready += p->revents != 0;
+			}
+			ret = ready;
+			break;
+		}
+		if (ready && use_futex) {
+			/* Nothing else in the set: report the rings without a syscall. */
+			for (nfds_t i = 0; i < n; i++)
+				if (fds[i].fd < 0)
+					fds[i].revents = 0;
+			ret = ready;
+			break;
 		}
 		if (ready || timeout_ms == 0) {
 			tmo = 0;
@@ -290,7 +498,7 @@ static int poll_rings(struct pollfd *fds, nfds_t n, int64_t timeout_ms, const st
 out:
 	saved = errno;
 	for (nfds_t v = 0; v < view_cnt; v++)
-		munmap(views[v].map, views[v].map_sz);
+		ring_view_close(&views[v]);
 	if (copy != stack_copy) {
 		free(copy);
 		free(views);

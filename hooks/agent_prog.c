@@ -27,6 +27,18 @@
  * holders preempted) we yield and retry: the holders are in the middle of
  * short runs. A holder that died (SIGKILL in a run) is detected by its tid
  * and its lock taken over.
+ *
+ * Only programs that can observe the CPU slot take the lock (decided once at
+ * load, prog_needs_cpu()): those using a per-CPU map, a perf event array
+ * (one producer per CPU ring, hooks/agent_perf.c), a map of maps or a
+ * program array (whose inner maps and programs we cannot see at load),
+ * bpf_get_smp_processor_id() or bpf_trace_printk() (which prints the CPU).
+ * Every other program runs without it: the lock costs a locked
+ * compare-and-swap and a store on a cache line shared by every traced
+ * process, plus sched_getcpu(), which was a third of a uprobe hit's cost
+ * (bench/README-agent.md). Such a program's maps are safe for concurrent
+ * use from any number of threads, as in the kernel, where programs on
+ * different CPUs run at the same time anyway.
  */
 #define _GNU_SOURCE
 #include "hooks/agent_int.h"
@@ -46,6 +58,7 @@
 
 #include "common/log.h"
 #include "common/utils.h"
+#include "hooks/xstate.h"
 #include "maps/helpers.h"
 #include "maps/maps.h"
 
@@ -82,10 +95,12 @@ struct map_ent {
 static struct map_ent *map_cache;
 static struct agent_prog *prog_cache;
 
+HOOK_VEC_CLEAN_BEGIN
 struct agent_run_ctx *agent_run_ctx(void)
 {
 	return &run_ctx;
 }
+HOOK_VEC_CLEAN_END
 
 uint64_t agent_runs_missed(void)
 {
@@ -256,6 +271,55 @@ static int read_insns(uint32_t id, uint32_t cnt, struct bpf_insn **out)
 	return 0;
 }
 
+/*
+ * Can a run of these instructions observe which CPU slot it runs on? See
+ * the file comment. Map types not listed as safe, unknown maps and
+ * helpers that read the slot all say yes: a needless lock costs time, a
+ * missing one corrupts per-CPU data.
+ */
+static bool prog_needs_cpu(const struct bpf_insn *insns, uint32_t cnt)
+{
+	for (uint32_t i = 0; i < cnt; i++) {
+		const struct bpf_insn *in = &insns[i];
+
+		if (in->code == (BPF_JMP | BPF_CALL | BPF_X))
+			return true; /* callx: which helper is known only at run time */
+		if (in->code == (BPF_JMP | BPF_CALL) && in->src_reg == 0) {
+			switch (in->imm) {
+			case BPF_FUNC_get_smp_processor_id:
+			case BPF_FUNC_trace_printk:
+			case BPF_FUNC_trace_vprintk:
+			case BPF_FUNC_perf_event_output:
+			case BPF_FUNC_tail_call:
+				return true;
+			}
+		} else if (in->code == (BPF_LD | BPF_DW | BPF_IMM) && i + 1 < cnt) {
+			struct map *m;
+
+			if (in->src_reg == BPF_PSEUDO_MAP_FD || in->src_reg == BPF_PSEUDO_MAP_VALUE) {
+				if (agent_map_by_id((uint32_t)in->imm, &m))
+					return true;
+				switch (map_type(m)) {
+				case BPF_MAP_TYPE_ARRAY:
+				case BPF_MAP_TYPE_HASH:
+				case BPF_MAP_TYPE_LRU_HASH:
+				case BPF_MAP_TYPE_RINGBUF:
+				case BPF_MAP_TYPE_STACK_TRACE:
+				case BPF_MAP_TYPE_QUEUE:
+				case BPF_MAP_TYPE_STACK:
+				case BPF_MAP_TYPE_BLOOM_FILTER:
+				case BPF_MAP_TYPE_LPM_TRIE:
+					break;
+				default:
+					return true;
+				}
+			}
+			i++; /* the second half of the ld_imm64 */
+		}
+	}
+	return false;
+}
+
 int agent_prog_get(uint32_t id, struct agent_prog **out)
 {
 	/* Array lookups are inlined as the kernel's verifier does (map_gen_lookup);
@@ -299,6 +363,8 @@ int agent_prog_get(uint32_t id, struct agent_prog **out)
 	env.helpers = agent_helpers();
 	env.helper_cnt = AGENT_HELPER_MAX;
 	err = jit_prog_load(insns, slot->u.prog.insn_cnt, &env, &p->jp, log, sizeof(log));
+	if (!err)
+		p->need_cpu = prog_needs_cpu(insns, slot->u.prog.insn_cnt);
 	free(insns);
 	if (err) {
 		log_warn("prog id %u (%.16s): cannot load it in this process: %s\n", id, slot->name, log);
@@ -327,6 +393,12 @@ void agent_prog_put(struct agent_prog *p)
 	free(p);
 }
 
+/*
+ * The run path is vector-clean (hooks/xstate.h): a uprobe hit saved no
+ * vector register before it. Only its contended slow path calls libc beyond
+ * sched_getcpu(), after saving them.
+ */
+HOOK_VEC_CLEAN_BEGIN
 static bool tid_alive(uint32_t tid)
 {
 	return kill((pid_t)tid, 0) == 0 || errno != ESRCH;
@@ -356,15 +428,20 @@ static int run_lock(uint32_t tid)
 
 	if ((int32_t)start < 0)
 		start = 0;
+	if (n && start >= n) /* more CPUs than run locks: rare, so the division is too */
+		start %= n;
 	for (unsigned int round = 0;; round++) {
 		for (uint32_t i = 0; i < n; i++) {
-			uint32_t c = (start + i) % n, zero = 0;
+			/* start + i < 2n: a subtraction instead of a division on every run */
+			uint32_t c = start + i >= n ? start + i - n : start + i, zero = 0;
 			uint32_t *w = &pr->lock[c].owner_tid;
 
 			if (__atomic_load_n(w, __ATOMIC_RELAXED) == 0 &&
 			    __atomic_compare_exchange_n(w, &zero, tid, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
 				return (int)c;
 		}
+		if (!round)
+			hook_xstate_save(); /* sched_yield, kill, clock_gettime below */
 		if (round && round % 4096 == 0) {
 			/* A holder killed in a run never unlocks: take its lock over. */
 			for (uint32_t c = 0; c < n; c++) {
@@ -383,21 +460,13 @@ static int run_lock(uint32_t tid)
 	}
 }
 
-uint64_t agent_prog_run(struct agent_prog *p, void *ctx, const struct pt_regs *regs, uint64_t func_ip,
-			uint64_t cookie)
+/* The run of a program that can observe its CPU slot: under the slot's run lock. */
+static __attribute__((noinline)) uint64_t run_locked(struct agent_prog *p, void *ctx)
 {
-	struct agent_run_ctx saved = run_ctx;
-	uint32_t tid = (uint32_t)agent_tid();
 	uint64_t r0;
 	int cpu;
 
-	if (run_ctx.active) {
-		/* A program's helper reached another probe on this thread: the kernel's
-		 * bpf_prog_active recursion check skips it. */
-		__atomic_add_fetch(&runs_missed, 1, __ATOMIC_RELAXED);
-		return 0;
-	}
-	cpu = run_lock(tid);
+	cpu = run_lock((uint32_t)agent_tid());
 	if (cpu < 0) {
 		__atomic_add_fetch(&runs_missed, 1, __ATOMIC_RELAXED);
 		return 0;
@@ -410,14 +479,36 @@ uint64_t agent_prog_run(struct agent_prog *p, void *ctx, const struct pt_regs *r
 	 */
 	if (__builtin_expect(map_cpu_rseq_off != cpu_standin_off, 0))
 		map_cpu_rseq_off = cpu_standin_off;
-	run_ctx.regs = regs;
-	run_ctx.func_ip = func_ip;
-	run_ctx.cookie = cookie;
 	run_ctx.cpu = (uint32_t)cpu;
 	run_ctx.active = true;
 	r0 = jit_prog_run(p->jp, ctx);
-	run_ctx = saved;
+	run_ctx.active = false;
 	/* Pairs with the CAS in run_lock(): our writes to per-CPU data are visible to the next holder. */
 	__atomic_store_n(&agent_sess.proto->lock[cpu].owner_tid, 0, __ATOMIC_RELEASE);
 	return r0;
 }
+
+/* The common case stays small (no callee-saved registers to spill): it runs on every hit. */
+uint64_t agent_prog_run(struct agent_prog *p, void *ctx, const struct pt_regs *regs, uint64_t func_ip,
+			uint64_t cookie)
+{
+	uint64_t r0;
+
+	if (run_ctx.active) {
+		/* A program's helper reached another probe on this thread: the kernel's
+		 * bpf_prog_active recursion check skips it. */
+		__atomic_add_fetch(&runs_missed, 1, __ATOMIC_RELAXED);
+		return 0;
+	}
+	run_ctx.regs = regs;
+	run_ctx.func_ip = func_ip;
+	run_ctx.cookie = cookie;
+	if (__builtin_expect(p->need_cpu, 0))
+		return run_locked(p, ctx);
+	/* Nothing in it reads the CPU slot: no run lock (file comment). */
+	run_ctx.active = true;
+	r0 = jit_prog_run(p->jp, ctx);
+	run_ctx.active = false;
+	return r0;
+}
+HOOK_VEC_CLEAN_END

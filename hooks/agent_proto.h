@@ -62,12 +62,10 @@
 
 /*
  * In a BPF output ring's perf_event_mmap_page, inside __reserved (which
- * consumers never read): the pid of the supervisor to wake through
- * <session>/wake-<pid>.fifo (u32), and the pending lost-record count (u64).
+ * consumers never read): the pending lost-record count (u64). The wake-up
+ * words sit next to it (MAP_PERF_PG_* in maps/maps_ext.h).
  */
-#define AGENT_PERF_WAKER_OFF 1000u
 #define AGENT_PERF_LOST_OFF 1008u
-#define AGENT_WAKE_FIFO_FMT "%s/wake-%u.fifo"
 
 #define AGENT_PROC_READY (1u << 0) /* initial scan done: acks are meaningful */
 

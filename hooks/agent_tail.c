@@ -29,6 +29,7 @@
  * whose ack wait timed out, a load that failed: logged) reads as empty.
  */
 #include "hooks/agent_int.h"
+#include "hooks/xstate.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -66,6 +67,9 @@ int agent_tail_call(void *cookie, uint64_t prog_array, uint32_t index, const str
 	uint32_t id;
 
 	(void)cookie;
+	/* The run path is vector-clean and maps/ is not (hooks/xstate.h): save
+	 * first, once per hit, as a helper's wrapper would. */
+	hook_xstate_save();
 	if (!m || map_type(m) != BPF_MAP_TYPE_PROG_ARRAY)
 		return -EINVAL;
 	/* bpf_tail_call() order: an index past the end does not count toward the limit... */

@@ -56,6 +56,7 @@
 #include "hooks/syscall.h"
 #include "hooks/tp_ctx.h"
 #include "hooks/tp_event.h"
+#include "hooks/xstate.h"
 
 /* agent_link.type of links that are not perf events (beside enum emu_reg_perf_type). */
 #define AGENT_LINK_RAW_TP 0x100 /* a raw tracepoint link */
@@ -151,12 +152,16 @@ static bool raw_tp_read(const struct emu_reg_slot *s, struct perf_view *v)
 	       __atomic_load_n(&s->id, __ATOMIC_RELAXED) == id;
 }
 
+/* Attached HOOK_UPROBE_VEC_CLEAN: nothing up to a helper's wrapper touches a
+ * vector register (hooks/xstate.h), so a hit saves none. */
+HOOK_VEC_CLEAN_BEGIN
 static void uprobe_handler(struct pt_regs *regs, void *data)
 {
 	struct agent_link *l = data;
 
 	agent_prog_run(l->prog, regs, regs, l->func_ip, l->cookie);
 }
+HOOK_VEC_CLEAN_END
 
 /* ---- sampling timers ---- */
 
@@ -450,7 +455,7 @@ static int link_new(const struct perf_view *v, struct agent_link **out)
 		log_debug("attached timer every %llu ns (perf %u, prog %u)\n", (unsigned long long)l->period_ns, v->id,
 			  v->p.prog_id);
 	} else if (v->type == EMU_REG_PERF_UPROBE) {
-		struct hook_uprobe_opts opts = { .sz = sizeof(opts) };
+		struct hook_uprobe_opts opts = { .sz = sizeof(opts), .flags = HOOK_UPROBE_VEC_CLEAN };
 
 		l->func_ip = (uint64_t)(uintptr_t)addr;
 		if (v->p.ref_ctr_offset)

@@ -19,6 +19,15 @@
 #include <stdint.h>
 
 #include "common/log.h"
+#include "hooks/xstate.h"
+
+/*
+ * No vector register is used from here to the handlers: the trampoline
+ * saved none, and what a handler may touch is saved by it (hooks/xstate.h)
+ * or, for handlers not marked HOOK_UPROBE_VEC_CLEAN, here. The inline
+ * helpers of hooks_int.h are compiled the same way.
+ */
+HOOK_VEC_CLEAN_BEGIN
 #include "hooks/hooks_int.h"
 
 /* Flags a handler may change: CF PF AF ZF SF DF OF (not TF, IF, IOPL, ...). */
@@ -36,8 +45,20 @@ HOOK_HOT static void count_miss(struct hook_site *site)
 }
 
 /*
+ * The first hit of a thread registers it (mmap, pthread_setspecific): that
+ * may reach libc code using wide vector registers, so save them first.
+ */
+HOOK_HOT static struct hook_thread *thread_register_hit(void)
+{
+	hook_xstate_save();
+	return hook_thread_register();
+}
+
+/*
  * Returns 0 to resume with the displaced instructions, 1 to resume at regs->ip
- * with rsp = regs->sp (the handler redirected).
+ * with rsp = regs->sp (the handler redirected). The trampoline saved the
+ * general registers only; vector registers are saved when a handler is
+ * about to touch them (hooks/xstate.h).
  */
 HOOK_HOT int hook_dispatch_entry(struct pt_regs *regs, struct hook_site *site)
 {
@@ -45,33 +66,40 @@ HOOK_HOT int hook_dispatch_entry(struct pt_regs *regs, struct hook_site *site)
 	const uint64_t sp = regs->sp;
 	const uint64_t flags = regs->flags;
 	const struct hook_list *l;
+	struct hook_xstate xs;
 	int redirect = 0;
 
 	regs->ip = site->addr;
+	hook_xstate_begin(&xs);
 	if (__builtin_expect(!t, 0)) {
-		t = hook_thread_register();
+		t = thread_register_hit();
 		if (!t) {
 			count_miss(site);
-			return 0;
+			goto out;
 		}
 	}
 	if (__builtin_expect(t->ctr & 1, 0)) {
 		count_miss(site);
-		return 0;
+		goto out;
 	}
 	hook_thread_enter(t);
 	/* Pairs with the release stores in publish() (uprobe.c). */
 	l = __atomic_load_n(&site->entry_list, __ATOMIC_ACQUIRE);
-	if (l)
+	if (l) {
+		if (l->save_xmm)
+			hook_xstate_save_xmm(&xs);
 		run_list(l, regs);
+	}
 	regs->flags = (flags & ~HOOK_FLAGS_USER_MASK) | (regs->flags & HOOK_FLAGS_USER_MASK);
 	if (__builtin_expect(regs->ip != site->addr || regs->sp != sp, 0)) {
 		if (regs->sp < sp) {
 			static int warned;
 
-			if (!__atomic_exchange_n(&warned, 1, __ATOMIC_RELAXED))
+			if (!__atomic_exchange_n(&warned, 1, __ATOMIC_RELAXED)) {
+				hook_xstate_save();
 				log_debug("hooks: a handler at %#llx lowered sp; ignored\n",
 					  (unsigned long long)site->addr);
+			}
 			regs->sp = sp;
 		}
 		redirect = 1;
@@ -82,6 +110,8 @@ HOOK_HOT int hook_dispatch_entry(struct pt_regs *regs, struct hook_site *site)
 			count_miss(site);
 	}
 	hook_thread_leave(t);
+out:
+	hook_xstate_end(&xs);
 	return redirect;
 }
 
@@ -91,6 +121,7 @@ HOOK_HOT uint64_t hook_dispatch_ret(struct pt_regs *regs)
 	struct hook_shadow_ent ent;
 	const uint64_t flags = regs->flags;
 	const struct hook_list *l;
+	struct hook_xstate xs;
 
 	if (!t || hook_shadow_pop(t, regs->sp, &ent)) {
 		/*
@@ -109,11 +140,15 @@ HOOK_HOT uint64_t hook_dispatch_ret(struct pt_regs *regs)
 		return ent.ret;
 	}
 	hook_thread_enter(t);
+	hook_xstate_begin(&xs);
 	/* Pairs with the release stores in publish() (uprobe.c). */
 	l = __atomic_load_n(&ent.site->ret_list, __ATOMIC_ACQUIRE);
 	if (l)
 		run_list(l, regs);
+	hook_xstate_end(&xs);
 	hook_thread_leave(t);
 	regs->flags = (flags & ~HOOK_FLAGS_USER_MASK) | (regs->flags & HOOK_FLAGS_USER_MASK);
 	return regs->ip;
 }
+
+HOOK_VEC_CLEAN_END

@@ -44,6 +44,7 @@
 
 #include "common/log.h"
 #include "hooks/hooks.h"
+#include "hooks/xstate.h"
 #include "maps/helpers.h"
 #include "maps/maps.h"
 #include "maps/maps_ext.h"
@@ -64,6 +65,8 @@ static uint64_t pidns_dev, pidns_ino;
 static int trace_fd = -1;
 static const uint8_t task_standin[AGENT_TASK_STANDIN_SZ] __attribute__((aligned(64)));
 
+/* On the vector-clean run path (hooks/xstate.h): cached ids, one syscall at most. */
+HOOK_VEC_CLEAN_BEGIN
 pid_t agent_pid(void)
 {
 	pid_t p = __atomic_load_n(&cached_pid, __ATOMIC_RELAXED);
@@ -85,6 +88,7 @@ pid_t agent_tid(void)
 	}
 	return cached_tid;
 }
+HOOK_VEC_CLEAN_END
 
 void agent_ids_after_fork(void)
 {
@@ -214,10 +218,12 @@ static u64 h_probe_write_user(u64 dst, u64 src, u64 len, u64 r4, u64 r5)
 
 /* ---- identity and time ---- */
 
+HOOK_VEC_CLEAN_BEGIN
 static u64 h_get_current_pid_tgid(u64 a, u64 b, u64 c, u64 d, u64 e)
 {
 	return ((u64)(uint32_t)agent_pid() << 32) | (uint32_t)agent_tid();
 }
+HOOK_VEC_CLEAN_END
 
 static u64 h_get_current_uid_gid(u64 a, u64 b, u64 c, u64 d, u64 e)
 {
@@ -237,6 +243,8 @@ static u64 h_get_current_comm(u64 buf, u64 size, u64 c, u64 d, u64 e)
 	return 0;
 }
 
+/* Helpers the run path calls without a save (helper_vector_free() below). */
+HOOK_VEC_CLEAN_BEGIN
 static u64 clock_ns(clockid_t id)
 {
 	struct timespec ts;
@@ -275,6 +283,8 @@ static u64 h_get_numa_node_id(u64 a, u64 b, u64 c, u64 d, u64 e)
 	return 0;
 }
 
+HOOK_VEC_CLEAN_END
+
 /* bpf_user_rnd_u32(): a per-thread generator (xorshift64*), seeded from getrandom(). */
 static u64 h_get_prandom_u32(u64 a, u64 b, u64 c, u64 d, u64 e)
 {
@@ -291,6 +301,7 @@ static u64 h_get_prandom_u32(u64 a, u64 b, u64 c, u64 d, u64 e)
 	return (uint32_t)((x * 0x2545F4914F6CDD1Dull) >> 32);
 }
 
+HOOK_VEC_CLEAN_BEGIN
 static u64 h_get_func_ip(u64 a, u64 b, u64 c, u64 d, u64 e)
 {
 	return agent_run_ctx()->func_ip;
@@ -305,6 +316,7 @@ static u64 h_get_current_task(u64 a, u64 b, u64 c, u64 d, u64 e)
 {
 	return (u64)(uintptr_t)task_standin;
 }
+HOOK_VEC_CLEAN_END
 
 /* bpf_get_ns_current_pid_tgid(dev, ino, nsdata, size) (kernel/bpf/helpers.c). */
 static u64 h_get_ns_current_pid_tgid(u64 dev, u64 ino, u64 nsdata, u64 size, u64 e)
@@ -619,6 +631,69 @@ static u64 h_perf_event_output(u64 ctx, u64 map, u64 flags, u64 data, u64 size)
 	return (u64)(int64_t)agent_perf_output(*id, (const void *)(uintptr_t)data, (uint32_t)size);
 }
 
+/*
+ * Vector state (hooks/xstate.h). Programs run on a hit path where no vector
+ * register has been saved; helpers reach libc's string and stdio functions,
+ * which use SSE/AVX2/AVX-512 registers. So the table the loader sees holds,
+ * for every helper, a wrapper that saves the vector state first (once per
+ * hit) and then calls the helper. Left unwrapped are the helpers below,
+ * which touch no vector register: they are built general-regs-only and
+ * read a thread-local or the run context, or call clock_gettime() (checked
+ * vector-free, hooks/xstate.c).
+ */
+static jit_helper_fn wrapped[AGENT_HELPER_MAX];
+
+HOOK_VEC_CLEAN_BEGIN
+#define XW(n)                                                                                      \
+	static u64 xw_##n(u64 a, u64 b, u64 c, u64 d, u64 e)                                       \
+	{                                                                                          \
+		hook_xstate_save();                                                                \
+		return table[n](a, b, c, d, e);                                                    \
+	}
+#define XW10(p) XW(p##0) XW(p##1) XW(p##2) XW(p##3) XW(p##4) XW(p##5) XW(p##6) XW(p##7) XW(p##8) XW(p##9)
+XW(0) XW(1) XW(2) XW(3) XW(4) XW(5) XW(6) XW(7) XW(8) XW(9)
+XW10(1) XW10(2) XW10(3) XW10(4) XW10(5) XW10(6) XW10(7) XW10(8) XW10(9)
+XW10(10) XW10(11) XW10(12) XW10(13) XW10(14) XW10(15) XW10(16) XW10(17) XW10(18) XW10(19)
+XW10(20)
+XW(210) XW(211)
+#undef XW10
+#undef XW
+HOOK_VEC_CLEAN_END
+
+#define XWP(n) xw_##n,
+#define XWP10(p) XWP(p##0) XWP(p##1) XWP(p##2) XWP(p##3) XWP(p##4) XWP(p##5) XWP(p##6) XWP(p##7) \
+	XWP(p##8) XWP(p##9)
+static const jit_helper_fn wrappers[AGENT_HELPER_MAX] = {
+	XWP(0) XWP(1) XWP(2) XWP(3) XWP(4) XWP(5) XWP(6) XWP(7) XWP(8) XWP(9)
+	XWP10(1) XWP10(2) XWP10(3) XWP10(4) XWP10(5) XWP10(6) XWP10(7) XWP10(8) XWP10(9)
+	XWP10(10) XWP10(11) XWP10(12) XWP10(13) XWP10(14) XWP10(15) XWP10(16) XWP10(17) XWP10(18) XWP10(19)
+	XWP10(20)
+	XWP(210) XWP(211)
+};
+#undef XWP10
+#undef XWP
+_Static_assert(AGENT_HELPER_MAX == 212, "one wrapper per helper id");
+
+static bool helper_vector_free(uint32_t id)
+{
+	switch (id) {
+	case BPF_FUNC_get_current_pid_tgid:
+	case BPF_FUNC_ktime_get_ns:
+	case BPF_FUNC_ktime_get_boot_ns:
+	case BPF_FUNC_ktime_get_coarse_ns:
+	case BPF_FUNC_ktime_get_tai_ns:
+	case BPF_FUNC_get_smp_processor_id:
+	case BPF_FUNC_get_numa_node_id:
+	case BPF_FUNC_get_func_ip:
+	case BPF_FUNC_get_attach_cookie:
+	case BPF_FUNC_get_current_task:
+	case BPF_FUNC_get_current_task_btf:
+		return true;
+	default:
+		return false;
+	}
+}
+
 const jit_helper_fn *agent_helpers(void)
 {
 	if (!table[BPF_FUNC_probe_read]) {
@@ -656,6 +731,8 @@ const jit_helper_fn *agent_helpers(void)
 		/* bpf_loop, bpf_for_each_map_elem: callbacks run by jit/. */
 		map_helpers_cb_fill(table, AGENT_HELPER_MAX);
 		map_stack_set_collector(stack_collect, NULL);
+		for (uint32_t i = 0; i < AGENT_HELPER_MAX; i++)
+			wrapped[i] = !table[i] ? NULL : helper_vector_free(i) ? table[i] : wrappers[i];
 	}
-	return table;
+	return wrapped;
 }

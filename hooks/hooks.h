@@ -103,7 +103,15 @@ struct hook_uprobe_opts {
 	 * address; see hook_resolve_file_offset()). NULL: none.
 	 */
 	uint16_t *ref_ctr;
+	/*
+	 * HOOK_UPROBE_VEC_CLEAN: the handler leaves every vector register alone
+	 * until it calls hook_xstate_save() (hooks/xstate.h), so the hit saves
+	 * none (general-regs-only code, as the agent's BPF run path). Without
+	 * it xmm0-15 are saved around the handler, which may use them freely.
+	 */
+	uint32_t flags;
 };
+#define HOOK_UPROBE_VEC_CLEAN 0x1u
 
 struct hook_probe;
 

@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "hooks/hooks.h"
+#include "hooks/xstate.h"
 
 /*
  * Trampoline slot (one page per site, read+exec), offsets from the page start:
@@ -57,6 +58,7 @@ extern const char __start_bpftime_hooks_text[], __stop_bpftime_hooks_text[];
 /* Immutable once published; freed only after a grace period. */
 struct hook_list {
 	uint32_t cnt;
+	bool save_xmm; /* some handler may use xmm0-15 (no HOOK_UPROBE_VEC_CLEAN) */
 	struct hook_list_ent {
 		hook_handler_fn fn;
 		void *data;
@@ -87,6 +89,7 @@ struct hook_probe {
 	hook_handler_fn fn;
 	void *data;
 	uint16_t *ref_ctr;
+	uint32_t flags;	/* HOOK_UPROBE_* */
 };
 
 /* One record per thread that ever hit a probe; see thread.c. */
@@ -153,6 +156,7 @@ static inline int hook_shadow_push(struct hook_thread *t, struct hook_site *site
 	while (t->depth && t->shadow[t->depth - 1].sp <= regs->sp)
 		t->depth--;
 	if (t->depth == t->cap) {
+		hook_xstate_save(); /* mmap/mremap through libc */
 		err = hook_shadow_grow(t);
 		if (err)
 			return err;

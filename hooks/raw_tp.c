@@ -32,6 +32,7 @@
 #include <string.h>
 
 #include "hooks/hooks.h"
+#include "hooks/xstate.h"
 
 #define RAW_TP_CTX_ARGS 12 /* MAX_BPF_FUNC_ARGS */
 #define USER_CS 0x33       /* __USER_CS, arch/x86/include/asm/segment.h */
@@ -47,6 +48,8 @@ void agent_raw_tp_run(struct agent_prog *p, uint64_t cookie, bool is_exit, long 
 {
 	struct raw_tp_ctx c;
 
+	/* The syscall stubs saved xmm0-15 only; memset may be libc's AVX-512 one (hooks/xstate.h). */
+	hook_xstate_save();
 	memset(&c, 0, sizeof(c));
 	c.regs.orig_ax = (uint64_t)nr;
 	c.regs.ax = is_exit ? (uint64_t)ret : (uint64_t)-ENOSYS;

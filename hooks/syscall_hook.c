@@ -58,7 +58,6 @@
  */
 #include "config.h"
 
-#include <cpuid.h>
 #include <errno.h>
 #include <link.h>
 #include <pthread.h>
@@ -69,10 +68,9 @@
 #include "common/log.h"
 #include "common/utils.h"
 #include "hooks/syscall_int.h"
+#include "hooks/xstate.h"
 
 uint8_t hook_sys_flags[HOOK_SYS_NR_MAX];
-uint64_t hook_sys_xsave_sz;
-uint8_t hook_sys_xsavec;
 
 static hook_sys_enter_fn enter_fn;
 static hook_sys_exit_fn exit_fn;
@@ -87,8 +85,14 @@ static uintptr_t done_lo[MAX_OBJECTS]; /* exec ranges already scanned, by start 
 static unsigned int done_cnt;
 static struct hook_syscalls_stats stats;
 
+/*
+ * The stubs saved the general registers and xmm0-15; wider vector state is
+ * saved only if the handler is about to touch it (hooks/xstate.h: a
+ * handler calls hook_xstate_save() before libc string functions).
+ */
 void hook_sys_enter_c(struct hook_sys_frame *f)
 {
+	struct hook_xstate xs;
 	hook_sys_enter_fn fn;
 	int saved_errno;
 
@@ -100,14 +104,17 @@ void hook_sys_enter_c(struct hook_sys_frame *f)
 		return;
 	hook_depth++;
 	saved_errno = errno;
+	hook_xstate_begin(&xs);
 	f->skip = fn(f->nr, f->args, &f->ret, __atomic_load_n(&handler_ctx, __ATOMIC_RELAXED)) ==
 		  HOOK_SYS_SKIP;
+	hook_xstate_end(&xs);
 	errno = saved_errno;
 	hook_depth--;
 }
 
 void hook_sys_exit_c(struct hook_sys_frame *f)
 {
+	struct hook_xstate xs;
 	hook_sys_exit_fn fn;
 	int saved_errno;
 
@@ -118,7 +125,9 @@ void hook_sys_exit_c(struct hook_sys_frame *f)
 		return;
 	hook_depth++;
 	saved_errno = errno;
+	hook_xstate_begin(&xs);
 	fn(f->nr, &f->ret, __atomic_load_n(&handler_ctx, __ATOMIC_RELAXED));
+	hook_xstate_end(&xs);
 	errno = saved_errno;
 	hook_depth--;
 }
@@ -158,23 +167,6 @@ void hook_syscalls_get_stats(struct hook_syscalls_stats *out)
 	pthread_mutex_lock(&install_lock);
 	*out = stats;
 	pthread_mutex_unlock(&install_lock);
-}
-
-/* Intel SDM vol. 1 §13.2: XSAVE is usable when CPUID.1:ECX.OSXSAVE[27] is set;
- * CPUID.(EAX=0DH,ECX=0):EBX is the area size for the features XCR0 enables. */
-static int xsave_probe(void)
-{
-	unsigned int a, b, c, d;
-
-	if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27)))
-		return -ENOTSUP;
-	__cpuid_count(0xd, 0, a, b, c, d);
-	if (b < 576)
-		return -ENOTSUP;
-	hook_sys_xsave_sz = ROUND_UP((uint64_t)b, 64);
-	__cpuid_count(0xd, 1, a, b, c, d);
-	hook_sys_xsavec = (a >> 1) & 1; /* the compacted form is never larger */
-	return 0;
 }
 
 struct collect {
@@ -233,13 +225,6 @@ int hook_syscalls_install(void)
 	unsigned int i;
 
 	pthread_mutex_lock(&install_lock);
-	if (!hook_sys_xsave_sz) {
-		err = xsave_probe();
-		if (err) {
-			log_error("syscall hooks: this CPU has no XSAVE; syscall tracepoints are not supported\n");
-			goto out;
-		}
-	}
 	c.objs = calloc(MAX_OBJECTS, sizeof(*c.objs));
 	if (!c.objs) {
 		err = -ENOMEM;

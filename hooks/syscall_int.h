@@ -40,8 +40,6 @@ void hook_sys_enter_c(struct hook_sys_frame *f);
 void hook_sys_exit_c(struct hook_sys_frame *f);
 void hook_sys_enter_stub(void);
 void hook_sys_exit_stub(void);
-extern uint64_t hook_sys_xsave_sz; /* bytes of the XSAVE area (CPUID 0xD.0:EBX) */
-extern uint8_t hook_sys_xsavec;    /* 1: the stubs use XSAVEC */
 
 /*
  * One patchable site. Either the instruction before `syscall` is displaced

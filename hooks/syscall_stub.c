@@ -10,17 +10,16 @@
  * code's red zone. rcx and r11 are free: the syscall instruction clobbers
  * them anyway (Intel SDM, SYSCALL). All other general registers are
  * preserved, except that enter returns rax/rcx/r11 and exit returns rax as
- * documented below. Vector/x87 state is saved with XSAVE because the code
- * around a syscall may keep values in xmm/ymm registers (a syscall preserves
- * them) and handlers call libc routines that use AVX.
+ * documented below. xmm0-15 are saved here with 16 movaps each way: the
+ * code around a syscall may keep values in them (a syscall preserves them)
+ * and our C code, built without -mavx, uses them. Everything wider (ymm,
+ * zmm, opmasks) is saved only when a handler is about to call something
+ * that may touch it (hooks/xstate.c, armed by hook_sys_enter_c() and
+ * hook_sys_exit_c()).
  *
- * XSAVEC (compacted form, CPUID.(EAX=0DH,ECX=1):EAX[1]) is used when the
- * CPU has it; it skips components in their initial state. That save and
- * restore is most of the cost of a traced syscall (about 160 ns on this
- * AVX-512 VM, where glibc leaves zmm16-31 and the opmask registers in use).
- * A lighter path (FXSAVE, then XRSTOR re-initializing the AVX family, taken
- * when XGETBV(ECX=1) shows no AVX state in use) was tried and measured
- * slower here (FXSAVE+FXRSTOR 75 ns, the re-initializing XRSTOR 88 ns).
+ * This replaced an XSAVEC/XRSTOR of the whole state around every traced
+ * syscall, which was most of the cost of one (about 160 ns on this AVX-512
+ * VM, whatever the requested-feature mask).
  */
 #include "hooks/syscall_int.h"
 
@@ -43,34 +42,45 @@ __asm__(
 	"	movq	$0, 64(%rsp)\n"
 	".endm\n"
 	"\n"
-	".macro SAVE_XSTATE\n"
-	"	mov	hook_sys_xsave_sz@GOTPCREL(%rip), %r11\n"
-	"	sub	(%r11), %rsp\n"
-	"	and	$-64, %rsp\n"
-	"	xor	%r11d, %r11d		/* XRSTOR faults unless header bytes 8..63 are zero */\n"
-	"	mov	%r11, 512(%rsp)\n"
-	"	mov	%r11, 520(%rsp)\n"
-	"	mov	%r11, 528(%rsp)\n"
-	"	mov	%r11, 536(%rsp)\n"
-	"	mov	%r11, 544(%rsp)\n"
-	"	mov	%r11, 552(%rsp)\n"
-	"	mov	%r11, 560(%rsp)\n"
-	"	mov	%r11, 568(%rsp)\n"
-	"	mov	$-1, %eax\n"
-	"	mov	$-1, %edx\n"
-	"	mov	hook_sys_xsavec@GOTPCREL(%rip), %r11\n"
-	"	cmpb	$0, (%r11)\n"
-	"	je	1f\n"
-	"	xsavec64 (%rsp)			/* compacted, skips components in their initial state */\n"
-	"	jmp	4f\n"
-	"1:	xsave64	(%rsp)\n"
-	"4:	lea	-80(%rbp), %rdi\n"
+	".macro SAVE_XMM\n"
+	"	sub	$256, %rsp\n"
+	"	and	$-16, %rsp		/* SysV: 16-byte aligned at the call below */\n"
+	"	movaps	%xmm0, 0(%rsp)\n"
+	"	movaps	%xmm1, 16(%rsp)\n"
+	"	movaps	%xmm2, 32(%rsp)\n"
+	"	movaps	%xmm3, 48(%rsp)\n"
+	"	movaps	%xmm4, 64(%rsp)\n"
+	"	movaps	%xmm5, 80(%rsp)\n"
+	"	movaps	%xmm6, 96(%rsp)\n"
+	"	movaps	%xmm7, 112(%rsp)\n"
+	"	movaps	%xmm8, 128(%rsp)\n"
+	"	movaps	%xmm9, 144(%rsp)\n"
+	"	movaps	%xmm10, 160(%rsp)\n"
+	"	movaps	%xmm11, 176(%rsp)\n"
+	"	movaps	%xmm12, 192(%rsp)\n"
+	"	movaps	%xmm13, 208(%rsp)\n"
+	"	movaps	%xmm14, 224(%rsp)\n"
+	"	movaps	%xmm15, 240(%rsp)\n"
+	"	lea	-80(%rbp), %rdi\n"
 	".endm\n"
 	"\n"
 	".macro RESTORE_FRAME\n"
-	"	mov	$-1, %eax\n"
-	"	mov	$-1, %edx\n"
-	"	xrstor64 (%rsp)\n"
+	"	movaps	0(%rsp), %xmm0\n"
+	"	movaps	16(%rsp), %xmm1\n"
+	"	movaps	32(%rsp), %xmm2\n"
+	"	movaps	48(%rsp), %xmm3\n"
+	"	movaps	64(%rsp), %xmm4\n"
+	"	movaps	80(%rsp), %xmm5\n"
+	"	movaps	96(%rsp), %xmm6\n"
+	"	movaps	112(%rsp), %xmm7\n"
+	"	movaps	128(%rsp), %xmm8\n"
+	"	movaps	144(%rsp), %xmm9\n"
+	"	movaps	160(%rsp), %xmm10\n"
+	"	movaps	176(%rsp), %xmm11\n"
+	"	movaps	192(%rsp), %xmm12\n"
+	"	movaps	208(%rsp), %xmm13\n"
+	"	movaps	224(%rsp), %xmm14\n"
+	"	movaps	240(%rsp), %xmm15\n"
 	"	lea	-80(%rbp), %rsp\n"
 	"	mov	8(%rsp), %rdi\n"
 	"	mov	16(%rsp), %rsi\n"
@@ -87,7 +97,7 @@ __asm__(
 	"	SAVE_GPRS\n"
 	"	mov	%rax, 0(%rsp)		/* frame.nr */\n"
 	"	mov	%rax, 56(%rsp)		/* frame.ret: a skip that sets no value returns nr */\n"
-	"	SAVE_XSTATE\n"
+	"	SAVE_XMM\n"
 	"	call	hook_sys_enter_c@PLT\n"
 	"	RESTORE_FRAME\n"
 	"	mov	0(%rsp), %rcx\n"
@@ -108,7 +118,7 @@ __asm__(
 	"	SAVE_GPRS\n"
 	"	mov	%rcx, 0(%rsp)		/* frame.nr */\n"
 	"	mov	%rax, 56(%rsp)		/* frame.ret */\n"
-	"	SAVE_XSTATE\n"
+	"	SAVE_XMM\n"
 	"	call	hook_sys_exit_c@PLT\n"
 	"	RESTORE_FRAME\n"
 	"	mov	56(%rsp), %rax\n"

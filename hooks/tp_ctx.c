@@ -25,45 +25,69 @@
 #include "config.h"
 
 #include <errno.h>
-#include <string.h>
 
 #include "hooks/tp_ctx.h"
 
-static void put(unsigned char *buf, const struct tp_field *f, unsigned long v)
+/*
+ * tp_ctx_fill() runs on the syscall hit path, where only xmm0-15 are saved
+ * (hooks/xstate.h): it must not call libc's string functions, which use
+ * AVX-512 registers here. So the copies, the zeroing and the name
+ * comparisons below are our own loops, and the loops must not be turned
+ * back into memset/memcpy calls by gcc (-ftree-loop-distribute-patterns,
+ * on at -O2).
+ */
+#define TP_NO_LIBC __attribute__((optimize("no-tree-loop-distribute-patterns")))
+
+TP_NO_LIBC static bool name_eq(const char *a, const char *b)
 {
-	/* Little endian: the low f->sz bytes of v are the value truncated to the field. */
-	memcpy(buf + f->off, &v, f->sz < sizeof(v) ? f->sz : sizeof(v));
+	while (*a && *a == *b) {
+		a++;
+		b++;
+	}
+	return *a == *b;
 }
 
-int tp_ctx_fill(const struct tp_event *ev, void *buf, size_t buf_sz, long nr,
-		const unsigned long args[6], long ret, int32_t pid)
+TP_NO_LIBC static void put(unsigned char *buf, const struct tp_field *f, unsigned long v)
+{
+	/* Little endian: the low f->sz bytes of v are the value truncated to the field. */
+	for (unsigned int i = 0; i < f->sz && i < sizeof(v); i++)
+		buf[f->off + i] = (unsigned char)(v >> (8 * i));
+}
+
+TP_NO_LIBC int tp_ctx_fill(const struct tp_event *ev, void *buf, size_t buf_sz, long nr,
+			   const unsigned long args[6], long ret, int32_t pid)
 {
 	unsigned char *b = buf;
 	unsigned int i, argi = 0;
 
 	if (buf_sz < ev->ctx_sz)
 		return -ENOSPC;
-	memset(b, 0, ev->ctx_sz);
+	for (i = 0; i < ev->ctx_sz; i++)
+		b[i] = 0;
 	for (i = 0; i < ev->field_cnt; i++) {
 		const struct tp_field *f = &ev->fields[i];
 		const char *n = f->name;
 
 		if (f->off + f->sz > ev->ctx_sz)
 			return -EINVAL;
-		if (!strcmp(n, "common_type")) {
+		if (name_eq(n, "common_type")) {
 			put(b, f, ev->id);
-		} else if (!strcmp(n, "common_flags") || !strcmp(n, "common_preempt_count")) {
+		} else if (name_eq(n, "common_flags") || name_eq(n, "common_preempt_count")) {
 			put(b, f, 0);
-		} else if (!strcmp(n, "common_pid")) {
+		} else if (name_eq(n, "common_pid")) {
 			put(b, f, (unsigned long)(long)pid);
-		} else if (!strcmp(n, "__syscall_nr") || !strcmp(n, "id")) {
+		} else if (name_eq(n, "__syscall_nr") || name_eq(n, "id")) {
 			put(b, f, (unsigned long)nr);
-		} else if (!strcmp(n, "ret")) {
+		} else if (name_eq(n, "ret")) {
 			put(b, f, (unsigned long)ret);
-		} else if (!strcmp(n, "args[6]")) {
+		} else if (name_eq(n, "args[6]")) {
 			if (f->sz != 6 * sizeof(unsigned long))
 				return -EINVAL;
-			memcpy(b + f->off, args, f->sz);
+			for (unsigned int k = 0; k < 6; k++) {
+				struct tp_field a = { .off = (uint16_t)(f->off + 8 * k), .sz = 8 };
+
+				put(b, &a, args[k]);
+			}
 		} else if (!ev->is_exit && argi < 6 && f->sz == sizeof(unsigned long)) {
 			/* sys_enter_<x>: the syscall's parameters in order, one 8-byte slot each. */
 			put(b, f, args[argi++]);

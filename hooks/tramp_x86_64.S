@@ -11,7 +11,10 @@
  *   orig_sp - 136               resume address in the stub (site at -27 from it)
  *   orig_sp - 144               saved rflags (pushfq)
  *   orig_sp - 312               struct pt_regs (168 bytes)
- *   below                       xmm0-15, 16-byte aligned
+ *
+ * No vector register is saved here: the C dispatcher and the agent's BPF
+ * run path use none (general-regs-only), and what a handler may touch is
+ * saved in C, only when needed (hooks/xstate.c; hook_dispatch_entry()).
  *
  * The fast path restores the flags without popfq (RESTORE_FLAGS) and returns
  * into the stub, which restores rsp and runs the displaced instructions. When the dispatcher returns non-zero
@@ -107,41 +110,8 @@ hook_tramp_entry:
 	cld				/* SysV: DF clear on function entry */
 	mov	%rsp, %rdi
 	mov	%rsp, %rbp
-	lea	-256(%rsp), %rsp
 	and	$-16, %rsp
-	movaps	%xmm0, 0(%rsp)
-	movaps	%xmm1, 16(%rsp)
-	movaps	%xmm2, 32(%rsp)
-	movaps	%xmm3, 48(%rsp)
-	movaps	%xmm4, 64(%rsp)
-	movaps	%xmm5, 80(%rsp)
-	movaps	%xmm6, 96(%rsp)
-	movaps	%xmm7, 112(%rsp)
-	movaps	%xmm8, 128(%rsp)
-	movaps	%xmm9, 144(%rsp)
-	movaps	%xmm10, 160(%rsp)
-	movaps	%xmm11, 176(%rsp)
-	movaps	%xmm12, 192(%rsp)
-	movaps	%xmm13, 208(%rsp)
-	movaps	%xmm14, 224(%rsp)
-	movaps	%xmm15, 240(%rsp)
 	call	hook_dispatch_entry
-	movaps	0(%rsp), %xmm0
-	movaps	16(%rsp), %xmm1
-	movaps	32(%rsp), %xmm2
-	movaps	48(%rsp), %xmm3
-	movaps	64(%rsp), %xmm4
-	movaps	80(%rsp), %xmm5
-	movaps	96(%rsp), %xmm6
-	movaps	112(%rsp), %xmm7
-	movaps	128(%rsp), %xmm8
-	movaps	144(%rsp), %xmm9
-	movaps	160(%rsp), %xmm10
-	movaps	176(%rsp), %xmm11
-	movaps	192(%rsp), %xmm12
-	movaps	208(%rsp), %xmm13
-	movaps	224(%rsp), %xmm14
-	movaps	240(%rsp), %xmm15
 	mov	%rbp, %rsp
 	test	%eax, %eax
 	jnz	2f

@@ -209,6 +209,7 @@ static struct hook_list *list_build(const struct site_ctl *c, enum hook_probe_ki
 		return NULL;
 	}
 	l->cnt = 0;
+	l->save_xmm = false;
 	for (uint32_t i = 0; i < c->site.nprobes; i++) {
 		struct hook_probe *p = c->probes[i];
 
@@ -217,6 +218,7 @@ static struct hook_list *list_build(const struct site_ctl *c, enum hook_probe_ki
 		l->ent[l->cnt].fn = p->fn;
 		l->ent[l->cnt].data = p->data;
 		l->ent[l->cnt].probe = p;
+		l->save_xmm |= !(p->flags & HOOK_UPROBE_VEC_CLEAN);
 		l->cnt++;
 	}
 	return l;
@@ -276,9 +278,10 @@ static int ref_ctr_add(uint16_t *ctr, int delta)
 	return 0;
 }
 
-static int opts_check(const struct hook_uprobe_opts *opts, uint16_t **ref_ctr)
+static int opts_check(const struct hook_uprobe_opts *opts, uint16_t **ref_ctr, uint32_t *flags)
 {
 	*ref_ctr = NULL;
+	*flags = 0;
 	if (!opts)
 		return 0;
 	if (opts->sz < sizeof(size_t))
@@ -292,6 +295,10 @@ static int opts_check(const struct hook_uprobe_opts *opts, uint16_t **ref_ctr)
 	}
 	if (opts->sz >= offsetof(struct hook_uprobe_opts, ref_ctr) + sizeof(opts->ref_ctr))
 		*ref_ctr = opts->ref_ctr;
+	if (opts->sz >= offsetof(struct hook_uprobe_opts, flags) + sizeof(opts->flags))
+		*flags = opts->flags;
+	if (*flags & ~HOOK_UPROBE_VEC_CLEAN)
+		return -EINVAL;
 	return 0;
 }
 
@@ -301,6 +308,7 @@ int hook_uprobe_attach(void *addr, enum hook_probe_kind kind, hook_handler_fn fn
 	struct site_ctl *c;
 	struct hook_probe *p;
 	uint16_t *ref_ctr;
+	uint32_t flags;
 	int err;
 
 	if (!addr || !fn || !out || (kind != HOOK_UPROBE && kind != HOOK_URETPROBE))
@@ -310,7 +318,7 @@ int hook_uprobe_attach(void *addr, enum hook_probe_kind kind, hook_handler_fn fn
 		log_debug("hooks: %p is inside the probe engine's own hit path\n", addr);
 		return -EINVAL;
 	}
-	err = opts_check(opts, &ref_ctr);
+	err = opts_check(opts, &ref_ctr, &flags);
 	if (err)
 		return err;
 	if (in_handler())
@@ -322,6 +330,7 @@ int hook_uprobe_attach(void *addr, enum hook_probe_kind kind, hook_handler_fn fn
 	p->fn = fn;
 	p->data = data;
 	p->ref_ctr = ref_ctr;
+	p->flags = flags;
 
 	pthread_mutex_lock(&hook_lock);
 	err = engine_init();

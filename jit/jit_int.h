@@ -56,6 +56,12 @@ enum jit_iop {
 	 * ld_imm64 + lookup in one dispatch, continuing after the call. */
 	JIT_IOP_LD_ARRAY_LOOKUP,
 	JIT_IOP_LD_PERCPU_ARRAY_LOOKUP,
+	/* mov64 dst, imm, then a direct goto to the next slot's handler: the
+	 * "r0 = 0; exit" that ends nearly every program and the "r1 = 1; lock
+	 * *(u64 *)(r0 + 0) += r1" of every counter (bpftrace's count()). */
+	JIT_IOP_MOV_THEN_EXIT,
+	JIT_IOP_MOV_THEN_ATOMIC_ADD64,
+	JIT_IOP_MOV_THEN_ATOMIC_ADD32,
 	/* add64 dst, imm, then a direct (well-predicted) goto to the handler of
 	 * the jump in the next slot instead of an indirect dispatch. */
 #define JIT_X_IOP(N) JIT_IOP_ADD_THEN_##N,

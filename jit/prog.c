@@ -292,6 +292,13 @@ static void pinsn_fuse(const struct jit_decoded *d, struct jit_pinsn *code)
 			default:
 				break;
 			}
+		} else if (d->ops[i] == JIT_OP_MOV64_IMM && code[i].h == handlers[JIT_OP_MOV64_IMM]) {
+			if (d->ops[i + 1] == JIT_OP_EXIT)
+				code[i].h = handlers[JIT_IOP_MOV_THEN_EXIT];
+			else if (d->ops[i + 1] == JIT_OP_ATOMIC_ADD64)
+				code[i].h = handlers[JIT_IOP_MOV_THEN_ATOMIC_ADD64];
+			else if (d->ops[i + 1] == JIT_OP_ATOMIC_ADD32)
+				code[i].h = handlers[JIT_IOP_MOV_THEN_ATOMIC_ADD32];
 		} else if (is_shift32(d, code, i, JIT_OP_LSH64_IMM, x)) {
 			if (is_shift32(d, code, i + 1, JIT_OP_RSH64_IMM, x))
 				code[i].h = handlers[JIT_IOP_ZEXT32_2];

@@ -13,6 +13,7 @@
 #ifndef MAPS_MAPS_EXT_H
 #define MAPS_MAPS_EXT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -141,6 +142,47 @@ int map_perf_ring_set_notify(struct map_perf_ring *r, map_perf_ring_notify_fn fn
 uint32_t map_perf_ring_wake_seq(struct map_perf_ring *r);
 /** Sleep until the wakeup sequence moves from @seen: 1, 0 (timeout), -EINTR. Cross-process. */
 int map_perf_ring_wait(struct map_perf_ring *r, uint32_t seen, int timeout_ms);
+
+/*
+ * Wake-ups of the perf rings the runtime hands out (emul/perf_event.c:
+ * a bare perf_event_mmap_page, then the data pages; producers are
+ * hooks/agent_perf.c and emul/perf_ring.c). The kernel's wakeup rule
+ * (kernel/events/ring_buffer.c perf_output_put_handle(), core.c
+ * perf_output_sample(): every wakeup_events samples, or when more than the
+ * watermark was written since the last wake-up, half the ring by default)
+ * is kept in words inside the page's __reserved area, which consumers never
+ * read:
+ *
+ *   OFFSET  SIZE  DESCRIPTION
+ *   976     8     wakeup_head: data_head at the last watermark wake-up (producer)
+ *   984     4     wakeup_events: perf_event_attr.wakeup_events, 0 if attr.watermark
+ *   988     4     watermark: wakeup_watermark in bytes if attr.watermark, else 0
+ *   992     4     events: samples since the last wakeup_events wake-up (producer)
+ *   1016    4     wake_seq: futex word, bumped at every wake-up
+ *   1020    4     waiters: sleepers on wake_seq (the supervisor's ring waker,
+ *                 the agent's poll()); a producer makes the FUTEX_WAKE syscall
+ *                 only when this is non-zero
+ *
+ * The producer-side words are written by one producer at a time (the
+ * agent's per-CPU run lock, hooks/agent_proto.h); a client that scribbles
+ * on them can only lose or add wake-ups of its own ring.
+ */
+#define MAP_PERF_PG_WAKEUP_HEAD_OFF 976u
+#define MAP_PERF_PG_WAKEUP_EVENTS_OFF 984u
+#define MAP_PERF_PG_WATERMARK_OFF 988u
+#define MAP_PERF_PG_EVENTS_OFF 992u
+#define MAP_PERF_PG_WAKE_SEQ_OFF 1016u
+#define MAP_PERF_PG_WAITERS_OFF 1020u
+
+/**
+ * map_perf_page_committed() - after publishing data_head = @head with
+ * @samples new PERF_RECORD_SAMPLEs in the ring whose control page is @pg
+ * and data area @data_sz bytes: apply the wakeup rule and wake the waiters
+ * if it says so. Returns true if it woke (for tests).
+ */
+bool map_perf_page_committed(void *pg, uint64_t head, uint64_t data_sz, uint32_t samples);
+/** Bump the page's wake_seq and FUTEX_WAKE its waiters, if any (PERF_EVENT_IOC_REFRESH-free forced wake-up). */
+void map_perf_page_wake(void *pg);
 
 /*
  * Process-local id -> ring table that bpf_perf_event_output() uses to turn a

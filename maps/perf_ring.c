@@ -309,6 +309,64 @@ static void ring_wake(struct map_perf_ring *r)
 		r->notify(r, r->notify_ctx);
 }
 
+/* ---- the runtime's bare perf pages (maps_ext.h, MAP_PERF_PG_*) ---- */
+
+_Static_assert(offsetof(struct perf_event_mmap_page, __reserved) <= MAP_PERF_PG_WAKEUP_HEAD_OFF &&
+		       MAP_PERF_PG_WAITERS_OFF + 4 <= offsetof(struct perf_event_mmap_page, data_head),
+	       "wake-up words inside __reserved");
+
+static inline _Atomic uint32_t *pg_u32(void *pg, uint32_t off)
+{
+	return (_Atomic uint32_t *)((uint8_t *)pg + off);
+}
+
+void map_perf_page_wake(void *pg)
+{
+	/*
+	 * Dekker with every sleeper (emul/ring_wake.c, hooks/agent_poll.c):
+	 * bump the sequence, then look for sleepers; a sleeper registers, then
+	 * re-reads the sequence. Both seq_cst, so one of them sees the other,
+	 * and nobody sleeps through a wake-up we skipped the syscall for.
+	 */
+	atomic_fetch_add_explicit(pg_u32(pg, MAP_PERF_PG_WAKE_SEQ_OFF), 1, memory_order_seq_cst);
+	if (atomic_load_explicit(pg_u32(pg, MAP_PERF_PG_WAITERS_OFF), memory_order_seq_cst))
+		futex(pg_u32(pg, MAP_PERF_PG_WAKE_SEQ_OFF), FUTEX_WAKE, INT_MAX, NULL); /* shared: no FUTEX_PRIVATE_FLAG */
+}
+
+bool map_perf_page_committed(void *pg, uint64_t head, uint64_t data_sz, uint32_t samples)
+{
+	_Atomic uint32_t *events = pg_u32(pg, MAP_PERF_PG_EVENTS_OFF);
+	_Atomic uint64_t *wakeup_head = (_Atomic uint64_t *)((uint8_t *)pg + MAP_PERF_PG_WAKEUP_HEAD_OFF);
+	uint32_t wev = atomic_load_explicit(pg_u32(pg, MAP_PERF_PG_WAKEUP_EVENTS_OFF), memory_order_relaxed);
+	uint32_t wm = atomic_load_explicit(pg_u32(pg, MAP_PERF_PG_WATERMARK_OFF), memory_order_relaxed);
+	uint64_t last = atomic_load_explicit(wakeup_head, memory_order_relaxed);
+	bool wake = false;
+
+	/* perf_output_sample(): every wakeup_events samples (not with attr.watermark, where it is 0). */
+	if (wev && samples) {
+		uint32_t n = atomic_load_explicit(events, memory_order_relaxed) + samples;
+
+		if (n >= wev) {
+			n = 0;
+			wake = true;
+		}
+		atomic_store_explicit(events, n, memory_order_relaxed);
+	}
+	/* __perf_output_begin(): more than the watermark since the last wake-up;
+	 * ring_buffer_init() makes it half the ring when unset or too big. */
+	if (!wm || wm >= data_sz)
+		wm = (uint32_t)(data_sz / 2);
+	/* DIVERGES: the kernel moves its mark by whole watermarks (local_add(rb->watermark,
+	 * &rb->wakeup)); we move it to head, so one burst over several watermarks wakes once. */
+	if (wm && head - last > wm) {
+		atomic_store_explicit(wakeup_head, head, memory_order_relaxed);
+		wake = true;
+	}
+	if (wake)
+		map_perf_page_wake(pg);
+	return wake;
+}
+
 /* Copy into the data area at @pos (wrapping), as perf's __output_copy(). */
 static void ring_put(uint8_t *d, uint64_t dsz, uint64_t pos, const void *src, uint64_t n)
 {

@@ -193,7 +193,6 @@ int sup_agent_server_start(const char *session_dir)
 
 void sup_agent_server_stop(void)
 {
-	emu_agents_wake_fifo_remove();
 	if (listen_fd >= 0)
 		unlink(sock_path);
 }

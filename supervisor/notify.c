@@ -1,24 +1,42 @@
 /*
  * notify.c - the seccomp user-notification loop (seccomp_unotify(2)).
  *
- * One thread waits on an epoll set holding the listener fd and a signalfd.
- * For each notification it builds a struct emu_target over the calling
+ * Two threads. The serving thread blocks in SECCOMP_IOCTL_NOTIF_RECV itself;
+ * for each notification it builds a struct emu_target over the calling
  * thread, lets emul/ answer, then replies:
  *   - a plain value or errno with SECCOMP_IOCTL_NOTIF_SEND;
  *   - a new fd with SECCOMP_IOCTL_NOTIF_ADDFD + SECCOMP_ADDFD_FLAG_SEND,
  *     which installs the fd and answers atomically (the target never sees a
  *     half-done call), honouring O_CLOEXEC from the call;
  *   - "not ours" with SECCOMP_USER_NOTIF_FLAG_CONTINUE.
+ * The main thread waits on an epoll set holding a signalfd, the session's
+ * event fds and the pidfds of pending calls (see below), and reaps children.
+ * Both take serve_lock around everything that touches the emul session,
+ * which is single-threaded.
+ *
+ * Why the serving thread sleeps in RECV and not in epoll_wait: with
+ * SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP (set in launch.c) the kernel wakes the
+ * listener's wait queue with wake_up_poll_on_current_cpu() and answers with
+ * complete_on_current_cpu() (kernel/seccomp.c, Linux 6.6): the target and
+ * the supervisor hand the CPU to each other like a synchronous IPC. A task
+ * sleeping in RECV is on that wait queue (recv_wait_event()); an epoll
+ * waiter is not: epoll's own callback (ep_poll_callback() in
+ * fs/eventpoll.c) then wakes it with a plain wake_up(), which drops the
+ * current-CPU hint, and every round trip paid a cross-CPU wake-up. Measured
+ * on this VM (bench/sup_bench.sh): 15.4 us -> see bench/sup_README.md.
+ *
  * ENOENT from RECV, SEND or ADDFD means the target died or was interrupted by
  * a signal: not an error, nothing to undo beyond closing our fd (crun's
- * seccomp_notify.c treats it the same way).
+ * seccomp_notify.c treats it the same way). When the last filtered task is
+ * gone the kernel wakes RECV (seccomp_notify_detach()) and the listener
+ * polls EPOLLHUP: the serving thread ends.
  *
- * Why one thread is enough: every step is bounded. Reading target memory
- * with process_vm_readv does not wait for the target to run, a dead target
- * yields ESRCH/ENOENT at once, and no emulated command blocks: the one that
- * runs user code, PROG_TEST_RUN, runs it in a child and comes back as a
- * pending reply, answered when the child's pidfd turns readable. So one
- * slow or dying target cannot hold up the others.
+ * Why one serving thread is enough: every step is bounded. Reading target
+ * memory does not wait for the target to run, a dead target yields
+ * ESRCH/ENOENT at once, and no emulated command blocks: the one that runs
+ * user code, PROG_TEST_RUN, runs it in a child and comes back as a pending
+ * reply, answered by the main thread when the child's pidfd turns readable.
+ * So one slow or dying target cannot hold up the others.
  *
  * Buffers are sized with SECCOMP_GET_NOTIF_SIZES, because struct
  * seccomp_notif may grow in future kernels.
@@ -28,6 +46,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
 #include <linux/audit.h>
 #include <linux/seccomp.h>
 #include <signal.h>
@@ -52,7 +72,7 @@ struct notify_ctx {
 	pid_t tid;
 };
 
-static char tag_signal, tag_listener, tag_events, tag_wake; /* epoll tags: their addresses */
+static char tag_signal, tag_events; /* epoll tags: their addresses */
 
 static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
 
@@ -66,50 +86,39 @@ static int t_write(const struct emu_target *t, uint64_t addr, const void *buf, s
 	return sup_tmem_write(t->tid, addr, buf, len);
 }
 
+/*
+ * Which file the caller's fd is: through the thread's cached pidfd
+ * (tproc.c), else, when pidfd_getfd() is refused (a non-dumpable target,
+ * a kernel without PIDFD_THREAD), stat() of the /proc/<tid>/fd link, which
+ * needs only PTRACE_MODE_READ. Either way the answer is the fd table as it
+ * is now, never a cached one.
+ */
 static int t_fd_stat(const struct emu_target *t, int tfd, struct stat *st)
 {
 	char path[64];
+	int fd;
 
 	if (tfd < 0)
 		return -EBADF;
+	fd = sup_tproc_getfd(t->tid, tfd);
+	if (fd >= 0) {
+		int err = fstat(fd, st) < 0 ? -errno : 0;
+
+		close(fd);
+		return err;
+	}
+	if (fd == -EBADF || fd == -ENOENT)
+		return fd;
 	snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)t->tid, tfd);
 	if (stat(path, st) < 0)
 		return errno == ENOENT ? -EBADF : -errno;
 	return 0;
 }
 
-static pid_t tgid_of(pid_t tid)
-{
-	char path[64], line[128];
-	pid_t tgid = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
-	f = fopen(path, "re");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "Tgid: %d", &tgid) == 1)
-			break;
-	fclose(f);
-	return tgid;
-}
-
+/* A copy of the caller's fd (its own thread's fd table: it may have unshared it). */
 static int t_fd_get(const struct emu_target *t, int tfd)
 {
-	_cleanup_close_ int pidfd = -1;
-	pid_t tgid = tgid_of(t->tid);
-	int fd;
-
-	if (tfd < 0 || tgid < 0)
-		return -EBADF;
-	pidfd = (int)syscall(SYS_pidfd_open, tgid, 0);
-	if (pidfd < 0)
-		return -ESRCH;
-	fd = (int)syscall(SYS_pidfd_getfd, pidfd, tfd, 0);
-	if (fd < 0)
-		return errno == EBADF ? -EBADF : -errno;
-	return fd;
+	return sup_tproc_getfd(t->tid, tfd);
 }
 
 static int t_valid(const struct emu_target *t)
@@ -182,22 +191,26 @@ static void pending_done(struct emu_session *s, int ep, struct pending_call *pc,
 	free(pc);
 }
 
-static void serve_one(struct emu_session *s, int ep, int lfd, struct seccomp_notif *req,
-		      struct seccomp_notif_resp *resp, size_t req_sz)
+/* Everything that touches the emul session runs under this lock (file comment). */
+static pthread_mutex_t serve_lock = PTHREAD_MUTEX_INITIALIZER;
+
+struct serve_args {
+	struct emu_session *s;
+	int ep;             /* the main thread's epoll set: pending calls are added to it */
+	int lfd;
+	size_t req_sz;      /* SECCOMP_GET_NOTIF_SIZES */
+	size_t resp_sz;
+	bool stopping;      /* under serve_lock: the session is going away, touch nothing */
+};
+
+static void serve_one(struct serve_args *a, struct seccomp_notif *req, struct seccomp_notif_resp *resp)
 {
-	struct notify_ctx c = { .listener_fd = lfd };
+	struct notify_ctx c = { .listener_fd = a->lfd };
 	struct emu_target t = { .ops = &notify_target_ops, .priv = &c };
 	struct emu_reply r = { .install_fd = -1 };
 	uint64_t args[6];
 	int err, i;
 
-	memset(req, 0, req_sz);
-	if (ioctl(lfd, SECCOMP_IOCTL_NOTIF_RECV, req) < 0) {
-		/* ENOENT: the target was killed between wake-up and RECV. */
-		if (errno != ENOENT && errno != EINTR)
-			log_debug("RECV failed: %s\n", strerror(errno));
-		return;
-	}
 	c.id = req->id;
 	c.tid = (pid_t)req->pid;
 	t.pid = (pid_t)req->pid;
@@ -209,7 +222,7 @@ static void serve_one(struct emu_session *s, int ep, int lfd, struct seccomp_not
 	if (req->data.arch != AUDIT_ARCH_X86_64) {
 		r.cont = true; /* the filter only traps x86-64 calls; be safe anyway */
 	} else {
-		err = emu_syscall(s, &t, req->data.nr, args, &r);
+		err = emu_syscall(a->s, &t, req->data.nr, args, &r);
 		if (err == -ENOENT) {
 			zclose(&r.install_fd);
 			return;
@@ -224,7 +237,7 @@ static void serve_one(struct emu_session *s, int ep, int lfd, struct seccomp_not
 				pc->p = r.pending;
 				pc->fd = r.pending_fd;
 				ev.data.ptr = pc;
-				if (epoll_ctl(ep, EPOLL_CTL_ADD, pc->fd, &ev) == 0)
+				if (epoll_ctl(a->ep, EPOLL_CTL_ADD, pc->fd, &ev) == 0)
 					return; /* answered in pending_done() */
 				free(pc);
 			}
@@ -232,7 +245,49 @@ static void serve_one(struct emu_session *s, int ep, int lfd, struct seccomp_not
 			r = (struct emu_reply){ .val = -ENOMEM, .install_fd = -1 };
 		}
 	}
-	reply(lfd, resp, req->id, &r);
+	reply(a->lfd, resp, req->id, &r);
+}
+
+/* The serving thread: RECV, answer, repeat, until no filtered task is left. */
+static void *serve_main(void *arg)
+{
+	struct serve_args *a = arg;
+	_cleanup_free_ struct seccomp_notif *req = calloc(1, a->req_sz);
+	_cleanup_free_ struct seccomp_notif_resp *resp = calloc(1, a->resp_sz);
+
+	if (!req || !resp) {
+		log_error("cannot allocate the notification buffers\n");
+		goto out;
+	}
+	for (;;) {
+		memset(req, 0, a->req_sz);
+		if (ioctl(a->lfd, SECCOMP_IOCTL_NOTIF_RECV, req) < 0) {
+			struct pollfd p = { .fd = a->lfd, .events = POLLIN };
+
+			if (errno == EINTR)
+				continue;
+			if (errno != ENOENT) {
+				log_error("SECCOMP_IOCTL_NOTIF_RECV: %s\n", strerror(errno));
+				goto out;
+			}
+			/* ENOENT: the target was killed between wake-up and RECV, or no
+			 * filtered task is left (seccomp_notify_poll() says EPOLLHUP). */
+			if (poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR)))
+				goto out;
+			continue;
+		}
+		pthread_mutex_lock(&serve_lock);
+		if (a->stopping) {
+			pthread_mutex_unlock(&serve_lock);
+			goto out;
+		}
+		serve_one(a, req, resp);
+		pthread_mutex_unlock(&serve_lock);
+	}
+out:
+	/* Our own duplicate of the listener (sup_notify_loop()): the caller closes its copy freely. */
+	close(a->lfd);
+	return NULL;
 }
 
 static int status_code(int status)
@@ -247,24 +302,26 @@ static int status_code(int status)
 int sup_notify_loop(struct emu_session *s, int lfd, pid_t child)
 {
 	struct seccomp_notif_sizes sizes = { 0 };
-	_cleanup_free_ struct seccomp_notif *req = NULL;
 	_cleanup_free_ struct seccomp_notif_resp *resp = NULL;
 	_cleanup_close_ int ep = -1, sfd = -1;
+	/* Static: a serving thread still blocked in RECV when we return may read it. */
+	static struct serve_args a;
 	struct epoll_event ev;
+	pthread_t serve_thread;
 	sigset_t mask;
-	bool child_done = false, listener_open = true, reap = true;
-	int code = 1, wake_fd;
+	bool child_done = false, reap = true;
+	int code = 1;
 	size_t i;
 
 	if (syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &sizes) < 0) {
 		sizes.seccomp_notif = sizeof(struct seccomp_notif);
 		sizes.seccomp_notif_resp = sizeof(struct seccomp_notif_resp);
 	}
-	req = calloc(1, MAX(sizes.seccomp_notif, sizeof(*req)));
 	resp = calloc(1, MAX(sizes.seccomp_notif_resp, sizeof(*resp)));
-	if (!req || !resp)
+	if (!resp)
 		return 1;
 
+	/* Blocked before the serving thread starts, so it inherits the mask. */
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGCHLD);
 	for (i = 0; i < ARRAY_SIZE(forwarded); i++)
@@ -277,17 +334,20 @@ int sup_notify_loop(struct emu_session *s, int lfd, pid_t child)
 	/* data.ptr NULL-based tags for our own fds; pending calls use their record's address. */
 	ev = (struct epoll_event){ .events = EPOLLIN, .data.ptr = &tag_signal };
 	epoll_ctl(ep, EPOLL_CTL_ADD, sfd, &ev);
-	ev = (struct epoll_event){ .events = EPOLLIN, .data.ptr = &tag_listener };
-	epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);
 	/* Close events on our objects (emul/lifetime.c). */
 	ev = (struct epoll_event){ .events = EPOLLIN, .data.ptr = &tag_events };
 	epoll_ctl(ep, EPOLL_CTL_ADD, emu_session_event_fd(s), &ev);
-	/* Agents that just wrote into an empty ring poke us: tick at once (emul/agent_wait.c). */
-	wake_fd = emu_agents_wake_fd(s);
-	if (wake_fd >= 0) {
-		ev = (struct epoll_event){ .events = EPOLLIN, .data.ptr = &tag_wake };
-		epoll_ctl(ep, EPOLL_CTL_ADD, wake_fd, &ev);
+
+	a = (struct serve_args){ .s = s, .ep = ep, .lfd = fcntl(lfd, F_DUPFD_CLOEXEC, 0),
+				 .req_sz = MAX(sizes.seccomp_notif, sizeof(struct seccomp_notif)),
+				 .resp_sz = MAX(sizes.seccomp_notif_resp, sizeof(*resp)) };
+	if (a.lfd < 0 || pthread_create(&serve_thread, NULL, serve_main, &a)) {
+		log_error("cannot start the notification thread\n");
+		if (a.lfd >= 0)
+			close(a.lfd);
+		return 1;
 	}
+	pthread_detach(serve_thread);
 
 	for (;;) {
 		struct epoll_event evs[4];
@@ -295,27 +355,31 @@ int sup_notify_loop(struct emu_session *s, int lfd, pid_t child)
 		pid_t p = 0;
 
 		/* Reap everything that has exited (we are their subreaper), only after a
-		 * SIGCHLD: a waitpid per notification would cost every emulated call. */
+		 * SIGCHLD: a waitpid per notification would cost every emulated call.
+		 * Under serve_lock: the serving thread forks PROG_TEST_RUN children and
+		 * opens their pidfds in one locked step, and a child reaped between the
+		 * two would make pidfd_open() fail with ESRCH. */
+		pthread_mutex_lock(&serve_lock);
 		while (reap && (p = waitpid(-1, &status, WNOHANG)) > 0) {
 			if (p == child) {
 				child_done = true;
 				code = status_code(status);
 			}
 		}
+		pthread_mutex_unlock(&serve_lock);
 		if (reap && p < 0 && errno == ECHILD && child_done)
 			break;
 		reap = false;
 
-		/* While a ring is watched by a target's epoll set, tick to keep its wake-up current (emul/epoll.c). */
-		n = epoll_wait(ep, evs, ARRAY_SIZE(evs), emu_wake_active(s) ? EMU_WAKE_TICK_MS : -1);
-		if (n >= 0 && emu_wake_active(s))
-			emu_wake_tick(s);
+		/* Ring wake-ups need no tick here: emul/ring_wake.c has a thread of its own. */
+		n = epoll_wait(ep, evs, ARRAY_SIZE(evs), -1);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			log_error("epoll_wait: %s\n", strerror(errno));
 			break;
 		}
+		pthread_mutex_lock(&serve_lock);
 		for (int k = 0; k < n; k++) {
 			if (evs[k].data.ptr == &tag_signal) {
 				struct signalfd_siginfo si;
@@ -328,18 +392,15 @@ int sup_notify_loop(struct emu_session *s, int lfd, pid_t child)
 				}
 			} else if (evs[k].data.ptr == &tag_events) {
 				emu_session_events(s);
-			} else if (evs[k].data.ptr == &tag_wake) {
-				emu_agents_wake_drain(s);
-			} else if (evs[k].data.ptr != &tag_listener) {
+			} else {
 				pending_done(s, ep, evs[k].data.ptr, resp);
-			} else if (evs[k].events & EPOLLIN) {
-				serve_one(s, ep, lfd, req, resp, MAX(sizes.seccomp_notif, sizeof(*req)));
-			} else if (listener_open && (evs[k].events & (EPOLLHUP | EPOLLERR))) {
-				/* No filtered task is left; keep waiting for children only. */
-				epoll_ctl(ep, EPOLL_CTL_DEL, lfd, NULL);
-				listener_open = false;
 			}
 		}
+		pthread_mutex_unlock(&serve_lock);
 	}
+	/* The caller closes the session next: a serving thread that wakes later must not touch it. */
+	pthread_mutex_lock(&serve_lock);
+	a.stopping = true;
+	pthread_mutex_unlock(&serve_lock);
 	return code;
 }

@@ -59,6 +59,16 @@ int sup_notify_loop(struct emu_session *s, int listener_fd, pid_t child);
 int sup_tmem_read(pid_t pid, uint64_t addr, void *buf, size_t len);
 int sup_tmem_write(pid_t pid, uint64_t addr, const void *buf, size_t len);
 
+/**
+ * A local duplicate (O_CLOEXEC) of fd @tfd of thread @tid, through a pidfd
+ * kept per thread (tproc.c). Returns the fd (caller closes), -EBADF (no such
+ * fd), -ENOENT (the thread is gone), -EPERM/-errno (pidfd_getfd refused).
+ * Called under the notify loop's lock only.
+ */
+int sup_tproc_getfd(pid_t tid, int tfd);
+/** Close every cached pidfd. */
+void sup_tproc_reset(void);
+
 /** Log sink: stderr, or a file when path is set. Returns 0 or -errno. */
 int sup_log_open(const char *path);
 

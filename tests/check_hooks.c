@@ -35,6 +35,7 @@
 
 #include "common/log.h"
 #include "hooks/hooks.h"
+#include "hooks/xstate.h"
 #include "tests/hooks_targets.h"
 
 struct counter {
@@ -977,6 +978,202 @@ START_TEST(test_dispatch_preserves_xmm)
 }
 END_TEST
 
+/*
+ * Vector registers across a probed call (hooks/xstate.c). vec_call() loads
+ * known values into zmm0-31 and k1-k7 (or ymm0-15 / xmm0-15 on smaller
+ * CPUs), calls t_vec, a function whose entry is a 5-byte nop, and stores
+ * what it finds. The handlers either use only xmm0-15 (allowed without any
+ * save) or do what a BPF helper does in the agent: hook_xstate_save(), then
+ * glibc's AVX-512 string functions and snprintf, then every vector and
+ * opmask register set to all ones.
+ */
+__asm__(".text\n"
+	".p2align 4\n"
+	".globl t_vec\n"
+	".type t_vec, @function\n"
+	"t_vec:\n"
+	".byte 0x0f, 0x1f, 0x44, 0x00, 0x00\n"
+	"ret\n"
+	".size t_vec, .-t_vec\n");
+void t_vec(void);
+
+uint8_t vec_pat[32][64] __attribute__((aligned(64)));
+uint8_t vec_out[32][64] __attribute__((aligned(64)));
+uint64_t vec_kpat[8], vec_kout[8];
+
+#define VEC16(M) M(0) M(1) M(2) M(3) M(4) M(5) M(6) M(7) M(8) M(9) M(10) M(11) M(12) M(13) M(14) M(15)
+#define VEC32(M) VEC16(M) M(16) M(17) M(18) M(19) M(20) M(21) M(22) M(23) M(24) M(25) M(26) M(27) \
+	M(28) M(29) M(30) M(31)
+#define K17(M) M(1) M(2) M(3) M(4) M(5) M(6) M(7)
+#define VEC_CLOBBERS                                                                              \
+	"rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11", "memory", "cc", "xmm0", "xmm1", \
+	"xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12",  \
+	"xmm13", "xmm14", "xmm15"
+
+enum vec_width { VEC_XMM, VEC_YMM, VEC_ZMM };
+
+static enum vec_width vec_width(void)
+{
+	if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw"))
+		return VEC_ZMM;
+	return __builtin_cpu_supports("avx") ? VEC_YMM : VEC_XMM;
+}
+
+static __attribute__((noinline)) void vec_call(enum vec_width w)
+{
+#define LZ(n) "vmovdqu64 vec_pat+" #n "*64(%%rip), %%zmm" #n "\n"
+#define SZ(n) "vmovdqu64 %%zmm" #n ", vec_out+" #n "*64(%%rip)\n"
+#define LY(n) "vmovdqu vec_pat+" #n "*64(%%rip), %%ymm" #n "\n"
+#define SY(n) "vmovdqu %%ymm" #n ", vec_out+" #n "*64(%%rip)\n"
+#define LX(n) "movdqu vec_pat+" #n "*64(%%rip), %%xmm" #n "\n"
+#define SX(n) "movdqu %%xmm" #n ", vec_out+" #n "*64(%%rip)\n"
+#define LK(n) "kmovq vec_kpat+" #n "*8(%%rip), %%k" #n "\n"
+#define SK(n) "kmovq %%k" #n ", vec_kout+" #n "*8(%%rip)\n"
+	if (w == VEC_ZMM)
+		__asm__ volatile(VEC32(LZ) K17(LK) "call t_vec\n" VEC32(SZ) K17(SK) "vzeroupper\n" ::: VEC_CLOBBERS);
+	else if (w == VEC_YMM)
+		__asm__ volatile(VEC16(LY) "call t_vec\n" VEC16(SY) "vzeroupper\n" ::: VEC_CLOBBERS);
+	else
+		__asm__ volatile(VEC16(LX) "call t_vec\n" VEC16(SX) ::: VEC_CLOBBERS);
+}
+
+/* Bytes of register n that width @w compares; return probes only zmm0/zmm1. */
+static void vec_check(enum vec_width w, int nregs)
+{
+	size_t sz = w == VEC_ZMM ? 64 : w == VEC_YMM ? 32 : 16;
+
+	for (int i = 0; i < nregs; i++)
+		ck_assert_msg(!memcmp(vec_out[i], vec_pat[i], sz), "vector register %d changed", i);
+	if (w == VEC_ZMM && nregs > 2)
+		ck_assert_int_eq(memcmp(vec_kout + 1, vec_kpat + 1, 7 * sizeof(vec_kout[0])), 0);
+}
+
+static void vec_fill(int round)
+{
+	for (int i = 0; i < 32 * 64; i++)
+		vec_pat[i / 64][i % 64] = (uint8_t)(i * 13 + 5 + round);
+	if (round == 1) /* upper halves of zmm0-15 zero: their initial state */
+		for (int i = 0; i < 16; i++)
+			memset(vec_pat[i] + 16, 0, 48);
+	for (int i = 1; i < 8; i++)
+		vec_kpat[i] = 0xfedcba9876543210ull ^ (uint64_t)(i * 0x1111 + round);
+	memset(vec_out, 0, sizeof(vec_out));
+	memset(vec_kout, 0, sizeof(vec_kout));
+}
+
+static void xmm_only_fn(struct pt_regs *regs, void *data)
+{
+#define WX(n) "pcmpeqd %%xmm" #n ", %%xmm" #n "\n"
+	__asm__ volatile(VEC16(WX) ::: "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7",
+			 "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15");
+	(*(int *)data)++;
+}
+
+static void helper_like_fn(struct pt_regs *regs, void *data)
+{
+	static char big[8192], small[256];
+	volatile size_t n = sizeof(big);
+
+	hook_xstate_save();
+	memset(big, 0x3c, n - 1); /* big[8191] stays NUL for strlen and %s */
+	memcpy(big + 3, big + 4096, n / 2 - 3);
+	snprintf(small, sizeof(small), "%s %zu %d", big + 8100, strlen(big), regs ? 1 : 0);
+	if (vec_width() == VEC_ZMM)
+		__asm__ volatile(
+#define WZ(n) "vpternlogd $0xff, %%zmm" #n ", %%zmm" #n ", %%zmm" #n "\n"
+			VEC32(WZ)
+#define WK(n) "kxnorq %%k" #n ", %%k" #n ", %%k" #n "\n"
+			WK(0) K17(WK)
+			::: "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8",
+			"xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15");
+	else if (vec_width() == VEC_YMM)
+		__asm__ volatile("vpcmpeqd %%ymm0, %%ymm0, %%ymm0\n"
+#define WY(n) "vmovdqa %%ymm0, %%ymm" #n "\n"
+				 WY(1) WY(2) WY(3) WY(4) WY(5) WY(6) WY(7) WY(8) WY(9) WY(10) WY(11) WY(12)
+				 WY(13) WY(14) WY(15)
+				 ::: "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8",
+				 "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15");
+	(*(int *)data)++;
+}
+
+/* A handler attached HOOK_UPROBE_VEC_CLEAN, as the agent's: no vector
+ * register until hook_xstate_save(), then anything. */
+HOOK_VEC_CLEAN_BEGIN
+static void clean_fn(struct pt_regs *regs, void *data)
+{
+	hook_xstate_save();
+	helper_like_fn(regs, data);
+}
+
+static void clean_counting_fn(struct pt_regs *regs, void *data)
+{
+	(*(int *)data)++;
+}
+HOOK_VEC_CLEAN_END
+
+START_TEST(test_dispatch_preserves_vector_state)
+{
+	struct hook_uprobe_opts clean = { .sz = sizeof(clean), .flags = HOOK_UPROBE_VEC_CLEAN };
+	enum vec_width w = vec_width();
+	struct hook_probe *p;
+	int hits = 0;
+
+	/* Entry probe, a handler using only xmm0-15 and no save. */
+	p = attach_ok((void *)t_vec, HOOK_UPROBE, xmm_only_fn, &hits);
+	vec_fill(0);
+	vec_call(VEC_XMM);
+	vec_check(VEC_XMM, 16);
+	ck_assert_int_eq(hits, 1);
+	ck_assert_int_eq(hook_uprobe_detach(p), 0);
+	/* Entry probe, a helper-like handler: every register survives, with the
+	 * upper halves in use and in their initial state. */
+	p = attach_ok((void *)t_vec, HOOK_UPROBE, helper_like_fn, &hits);
+	for (int round = 0; round < 2; round++) {
+		vec_fill(round);
+		vec_call(w);
+		vec_check(w, w == VEC_ZMM ? 32 : 16);
+	}
+	ck_assert_int_eq(hits, 3);
+	ck_assert_int_eq(hook_uprobe_detach(p), 0);
+	/* Return probe: the return registers zmm0/zmm1 survive (SysV: the others
+	 * are the caller's to save). */
+	p = attach_ok((void *)t_vec, HOOK_URETPROBE, helper_like_fn, &hits);
+	vec_fill(0);
+	vec_call(w);
+	vec_check(w, 2);
+	ck_assert_int_eq(hits, 4);
+	ck_assert_int_eq(hook_uprobe_detach(p), 0);
+	/* Vector-clean handlers: the hit saves nothing unless the handler asks. */
+	ck_assert_int_eq(hook_uprobe_attach((void *)t_vec, HOOK_UPROBE, clean_counting_fn, &hits, &clean, &p), 0);
+	vec_fill(0);
+	vec_call(w);
+	vec_check(w, w == VEC_ZMM ? 32 : 16);
+	ck_assert_int_eq(hits, 5);
+	ck_assert_int_eq(hook_uprobe_detach(p), 0);
+	ck_assert_int_eq(hook_uprobe_attach((void *)t_vec, HOOK_UPROBE, clean_fn, &hits, &clean, &p), 0);
+	for (int round = 0; round < 2; round++) {
+		vec_fill(round);
+		vec_call(w);
+		vec_check(w, w == VEC_ZMM ? 32 : 16);
+	}
+	ck_assert_int_eq(hits, 7);
+	/* A clean and a plain handler on one site: xmm0-15 saved for the plain one. */
+	{
+		struct hook_probe *q = attach_ok((void *)t_vec, HOOK_UPROBE, xmm_only_fn, &hits);
+
+		vec_fill(0);
+		vec_call(w);
+		vec_check(w, w == VEC_ZMM ? 32 : 16);
+		ck_assert_int_eq(hits, 9);
+		ck_assert_int_eq(hook_uprobe_detach(q), 0);
+	}
+	ck_assert_int_eq(hook_uprobe_detach(p), 0);
+	/* Unknown flags. */
+	clean.flags = 0x2;
+	ck_assert_int_eq(hook_uprobe_attach((void *)t_vec, HOOK_UPROBE, clean_fn, &hits, &clean, &p), -EINVAL);
+}
+END_TEST
+
 static uint64_t nested_inner;
 
 static void nested_fn(struct pt_regs *regs, void *data)
@@ -1401,6 +1598,7 @@ int main(void)
 	tcase_add_test(tc, test_dispatch_uretprobe_ip_is_return_address);
 	tcase_add_test(tc, test_dispatch_handler_may_override_return_and_args);
 	tcase_add_test(tc, test_dispatch_preserves_xmm);
+	tcase_add_test(tc, test_dispatch_preserves_vector_state);
 	tcase_add_test(tc, test_dispatch_handler_may_change_flags);
 	tcase_add_test(tc, test_dispatch_detach_waits_for_running_handler);
 	tcase_add_test(tc, test_dispatch_probes_work_in_forked_child);

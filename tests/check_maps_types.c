@@ -985,6 +985,43 @@ START_TEST(test_prog_array_syscall_ops_match_kernel)
 }
 END_TEST
 
+/* The runtime's perf pages wake by the kernel's rule: every wakeup_events samples, or past the watermark. */
+START_TEST(test_perf_page_wakeup_rule)
+{
+	uint8_t *pg = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	uint32_t *wev, *wm, *seq;
+
+	ck_assert_ptr_ne(pg, MAP_FAILED);
+	wev = (uint32_t *)(pg + MAP_PERF_PG_WAKEUP_EVENTS_OFF);
+	wm = (uint32_t *)(pg + MAP_PERF_PG_WATERMARK_OFF);
+	seq = (uint32_t *)(pg + MAP_PERF_PG_WAKE_SEQ_OFF);
+	/* wakeup_events = 2: the second sample wakes, the third does not. */
+	*wev = 2;
+	ck_assert(!map_perf_page_committed(pg, 24, 1u << 20, 1));
+	ck_assert_uint_eq(*seq, 0);
+	ck_assert(map_perf_page_committed(pg, 48, 1u << 20, 1));
+	ck_assert_uint_eq(*seq, 1);
+	ck_assert(!map_perf_page_committed(pg, 72, 1u << 20, 1));
+	/* attr.watermark: more than 100 bytes since the last wake-up. */
+	memset(pg, 0, 4096);
+	*wm = 100;
+	ck_assert(!map_perf_page_committed(pg, 64, 4096, 1));
+	ck_assert(!map_perf_page_committed(pg, 100, 4096, 1));
+	ck_assert(map_perf_page_committed(pg, 128, 4096, 1));
+	ck_assert(!map_perf_page_committed(pg, 200, 4096, 1));
+	ck_assert(map_perf_page_committed(pg, 256, 4096, 1));
+	ck_assert_uint_eq(*seq, 2);
+	/* Neither set: half the ring (ring_buffer_init()). */
+	memset(pg, 0, 4096);
+	ck_assert(!map_perf_page_committed(pg, 2048, 4096, 1));
+	ck_assert(map_perf_page_committed(pg, 2056, 4096, 1));
+	/* A forced wake-up always bumps the word. */
+	map_perf_page_wake(pg);
+	ck_assert_uint_eq(*seq, 2);
+	munmap(pg, 4096);
+}
+END_TEST
+
 START_TEST(test_perf_event_array_syscall_ops_match_kernel)
 {
 	union bpf_attr a = mk_attr(BPF_MAP_TYPE_PERF_EVENT_ARRAY, 4, 4, 2, 0);
@@ -2648,6 +2685,7 @@ int main(void)
 	tcase_add_loop_test(tc, test_fd_array_create_checks_match_kernel, 0,
 			    sizeof(fd_create_cases) / sizeof(fd_create_cases[0]));
 	tcase_add_test(tc, test_perf_event_array_syscall_ops_match_kernel);
+	tcase_add_test(tc, test_perf_page_wakeup_rule);
 	tcase_add_test(tc, test_perf_event_output_matches_kernel);
 	tcase_add_test(tc, test_perf_ring_resolver_and_late_size);
 	tcase_add_test(tc, test_perf_buffer_libbpf_consumer_multiprocess);

@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/perf_event.h>
 #include <signal.h>
 #include <stdint.h>
@@ -183,6 +184,53 @@ START_TEST(test_launch_answers_bpf_in_private_namespace)
 }
 END_TEST
 
+/* The fd lookup reads the caller's fd table anew every time: a cached pidfd never means a cached file. */
+START_TEST(test_tproc_follows_fd_table)
+{
+	struct stat null_st, zero_st, st;
+	int to_child[2], to_parent[2], fd;
+	char c;
+	pid_t pid;
+
+	ck_assert_int_eq(stat("/dev/null", &null_st), 0);
+	ck_assert_int_eq(stat("/dev/zero", &zero_st), 0);
+	ck_assert_int_eq(pipe(to_child), 0);
+	ck_assert_int_eq(pipe(to_parent), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		dup2(open("/dev/null", O_RDONLY), 100);
+		(void)!write(to_parent[1], "1", 1);
+		(void)!read(to_child[0], &c, 1);
+		/* Close and reuse the same number for another file. */
+		close(100);
+		dup2(open("/dev/zero", O_RDONLY), 100);
+		(void)!write(to_parent[1], "2", 1);
+		(void)!read(to_child[0], &c, 1);
+		_exit(0);
+	}
+	ck_assert_int_eq(read(to_parent[0], &c, 1), 1);
+	fd = sup_tproc_getfd(pid, 100);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	ck_assert(st.st_rdev == null_st.st_rdev);
+	close(fd);
+	ck_assert_int_eq(sup_tproc_getfd(pid, 101), -EBADF);
+	ck_assert_int_eq(write(to_child[1], "x", 1), 1);
+	ck_assert_int_eq(read(to_parent[0], &c, 1), 1);
+	fd = sup_tproc_getfd(pid, 100);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	ck_assert(st.st_rdev == zero_st.st_rdev);
+	close(fd);
+	ck_assert_int_eq(write(to_child[1], "x", 1), 1);
+	ck_assert_int_eq(waitpid(pid, NULL, 0), pid);
+	/* Gone (and reaped): the cached pidfd says ESRCH, a fresh one cannot be opened. */
+	ck_assert_int_eq(sup_tproc_getfd(pid, 100), -ENOENT);
+	sup_tproc_reset();
+}
+END_TEST
+
 static Suite *supervisor_suite(void)
 {
 	Suite *s = suite_create("supervisor");
@@ -191,6 +239,7 @@ static Suite *supervisor_suite(void)
 	tcase_add_test(tm, test_tmem_read_write_self);
 	tcase_add_test(tm, test_tmem_bad_pointer_efault);
 	tcase_add_test(tm, test_tmem_dead_pid_enoent);
+	tcase_add_test(tm, test_tproc_follows_fd_table);
 	tcase_add_test(tf, test_filter_traps_only_perf_ioctls);
 	tcase_add_test(tl, test_launch_exit_status_passed_through);
 	tcase_add_test(tl, test_launch_killed_by_signal_128_plus);

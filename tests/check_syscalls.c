@@ -49,6 +49,7 @@
 #include "hooks/syscall.h"
 #include "hooks/tp_ctx.h"
 #include "hooks/tp_event.h"
+#include "hooks/xstate.h"
 
 /* ---- tracefs data ---- */
 
@@ -1059,11 +1060,49 @@ static __attribute__((noinline)) void regs_syscall_post(void)
 			 ::: REGS_CLOBBERS);
 }
 
+/* What a handler may do without saving anything: use xmm0-15 (hooks/xstate.h). */
+static void wipe_xmm(void)
+{
+#define WIPE_X(n) "pcmpeqd %%xmm" #n ", %%xmm" #n "\n"
+	__asm__ volatile(ALL_VEC(WIPE_X)
+			 ::: "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7",
+			 "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15");
+#undef WIPE_X
+}
+
+static bool have_avx512bw(void)
+{
+	return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
+}
+
+/*
+ * What a BPF helper does in the agent: save the wide state (the agent's
+ * helper wrappers call hook_xstate_save(), hooks/helpers_proc.c), then run
+ * libc code that uses AVX2/AVX-512 (memset, memcpy, strlen, snprintf), then,
+ * to be certain, set every vector and opmask register to all ones.
+ */
 static void wipe_vectors(void)
 {
-	/* All ones everywhere: xmm lose their patterns and, with AVX, the upper
-	 * halves become non-zero so the AVX component is certainly in use. */
-	if (__builtin_cpu_supports("avx"))
+	static char big[8192], small[256];
+	volatile size_t n = sizeof(big);
+
+	hook_xstate_save();
+	memset(big, 0xa5, n - 1); /* big[8191] stays NUL for strlen and %s */
+	memcpy(big + 1, big + 4096, n / 2 - 1);
+	snprintf(small, sizeof(small), "%s %d %llx", big + 8000, (int)strlen(big), 0x1234ull);
+	if (have_avx512bw())
+		__asm__ volatile(
+#define WIPE_Z(n) "vpternlogd $0xff, %%zmm" #n ", %%zmm" #n ", %%zmm" #n "\n"
+			ALL_VEC(WIPE_Z) WIPE_Z(16) WIPE_Z(17) WIPE_Z(18) WIPE_Z(19) WIPE_Z(20) WIPE_Z(21)
+			WIPE_Z(22) WIPE_Z(23) WIPE_Z(24) WIPE_Z(25) WIPE_Z(26) WIPE_Z(27) WIPE_Z(28)
+			WIPE_Z(29) WIPE_Z(30) WIPE_Z(31)
+#undef WIPE_Z
+			"kxnorq %%k0, %%k0, %%k0\n kxnorq %%k1, %%k1, %%k1\n kxnorq %%k2, %%k2, %%k2\n"
+			"kxnorq %%k3, %%k3, %%k3\n kxnorq %%k4, %%k4, %%k4\n kxnorq %%k5, %%k5, %%k5\n"
+			"kxnorq %%k6, %%k6, %%k6\n kxnorq %%k7, %%k7, %%k7\n"
+			::: "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7",
+			"xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15");
+	else if (__builtin_cpu_supports("avx"))
 		__asm__ volatile("vpcmpeqd %%ymm0, %%ymm0, %%ymm0\n"
 #define WIPE_Y(n) "vmovdqa %%ymm0, %%ymm" #n "\n"
 				 WIPE_Y(1) WIPE_Y(2) WIPE_Y(3) WIPE_Y(4) WIPE_Y(5) WIPE_Y(6) WIPE_Y(7)
@@ -1073,14 +1112,31 @@ static void wipe_vectors(void)
 				 ::: "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7",
 				 "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15");
 	else
-		__asm__ volatile("pcmpeqd %%xmm0, %%xmm0\n pcmpeqd %%xmm1, %%xmm1\n"
-				 "pcmpeqd %%xmm7, %%xmm7\n pcmpeqd %%xmm8, %%xmm8\n"
-				 "pcmpeqd %%xmm15, %%xmm15\n"
-				 ::: "xmm0", "xmm1", "xmm7", "xmm8", "xmm15");
+		wipe_xmm();
+}
+
+static int wipe_enter_xmm(long nr, unsigned long args[6], long *ret, void *ctx)
+{
+	if (nr == SYS_getpid) {
+		__atomic_fetch_add(&cnt->enter[nr], 1, __ATOMIC_RELAXED);
+		for (int i = 0; i < 6; i++) /* not memcpy: libc's under ASan */
+			cnt->last_args[nr][i] = args[i];
+	}
+	wipe_xmm();
+	return HOOK_SYS_RUN;
+}
+
+static void wipe_exit_xmm(long nr, long *ret, void *ctx)
+{
+	if (nr == SYS_getpid)
+		__atomic_fetch_add(&cnt->exit[nr], 1, __ATOMIC_RELAXED);
+	wipe_xmm();
 }
 
 static int wipe_enter(long nr, unsigned long args[6], long *ret, void *ctx)
 {
+	/* First: the memcpy below is libc's under ASan (hooks/xstate.h). */
+	hook_xstate_save();
 	if (nr == SYS_getpid) {
 		__atomic_fetch_add(&cnt->enter[nr], 1, __ATOMIC_RELAXED);
 		memcpy(cnt->last_args[nr], args, sizeof(cnt->last_args[nr]));
@@ -1127,18 +1183,24 @@ START_TEST(test_registers_preserved)
 	/* Both sites were rewritten: a jmp rel32 now starts each. */
 	ck_assert_uint_eq((uint8_t)regs_site_pre[0], 0xe9);
 	ck_assert_uint_eq((uint8_t)regs_site_post[3], 0xe9);
-	hook_syscalls_set_handler(wipe_enter, wipe_exit, cnt);
+	hook_syscalls_set_handler(wipe_enter_xmm, wipe_exit_xmm, cnt);
 	regs_check(regs_syscall_pre, 0, pid); /* untraced */
 	regs_check(regs_syscall_post, 0, pid);
 	hook_syscalls_enable(SYS_getpid, true);
+	/* Handlers that only use xmm0-15: nothing but the stubs' movaps saves them. */
 	regs_check(regs_syscall_pre, 1, pid);
 	regs_check(regs_syscall_post, 2, pid);
+	/* Handlers that save the wide state and run AVX-512 libc code. */
+	hook_syscalls_set_handler(wipe_enter, wipe_exit, cnt);
+	regs_check(regs_syscall_pre, 3, pid);
+	regs_check(regs_syscall_post, 4, pid);
 }
 END_TEST
 
 /*
- * ymm0-15, full 32 bytes, survive a traced syscall whose handlers set every
- * ymm register to all ones (the stubs' XSAVE/XRSTOR, hooks/syscall_stub.c).
+ * ymm0-15, full 32 bytes, survive a traced syscall whose handlers save the
+ * wide state, run AVX libc code and set every ymm register to all ones
+ * (hooks/xstate.c).
  */
 uint8_t regs_ypat[16][32] __attribute__((aligned(32)));
 uint8_t regs_yout[16][32] __attribute__((aligned(32)));
@@ -1178,6 +1240,86 @@ START_TEST(test_ymm_preserved)
 	ck_assert_int_eq((pid_t)regs_out_gpr[6], pid);
 	ck_assert_int_eq(cnt->enter[SYS_getpid], 1);
 	ck_assert_int_eq(cnt->exit[SYS_getpid], 1);
+}
+END_TEST
+
+/*
+ * zmm0-31 (all 64 bytes) and the opmask registers k1-k7 survive a traced
+ * syscall whose handlers save the wide state, run glibc's AVX-512 string
+ * functions and snprintf, and set every zmm and k register to all ones:
+ * what a BPF program calling helpers does in the agent (hooks/xstate.c).
+ * Runs twice: with the upper halves of zmm0-15 in use, and with them in
+ * their initial state (the restore must bring back exactly the values).
+ */
+uint8_t regs_zpat[32][64] __attribute__((aligned(64)));
+uint8_t regs_zout[32][64] __attribute__((aligned(64)));
+uint64_t regs_kpat[8], regs_kout[8];
+extern char regs_site_zmm[];
+
+#define ALL_Z(M) ALL_VEC(M) M(16) M(17) M(18) M(19) M(20) M(21) M(22) M(23) M(24) M(25) M(26) \
+	M(27) M(28) M(29) M(30) M(31)
+#define LOAD_Z(n) "vmovdqu64 regs_zpat+" #n "*64(%%rip), %%zmm" #n "\n"
+#define SAVE_Z(n) "vmovdqu64 %%zmm" #n ", regs_zout+" #n "*64(%%rip)\n"
+#define ALL_K(M) M(1) M(2) M(3) M(4) M(5) M(6) M(7)
+#define LOAD_K(n) "kmovq regs_kpat+" #n "*8(%%rip), %%k" #n "\n"
+#define SAVE_K(n) "kmovq %%k" #n ", regs_kout+" #n "*8(%%rip)\n"
+
+/*
+ * The syscall site is a function of its own: Capstone 4 does not decode
+ * every EVEX instruction, and the scanner leaves a function it cannot
+ * decode alone. regs_syscall_zmm() loads the patterns, calls it and stores
+ * what it finds; nothing between the loads and the stores touches a vector
+ * register.
+ */
+__asm__(".text\n"
+	".globl regs_site_zmm\n"
+	".type regs_site_zmm, @function\n"
+	"regs_site_zmm:\n"
+	".cfi_startproc\n"
+	"mov $39, %eax\n"
+	"syscall\n"
+	"ret\n"
+	".cfi_endproc\n"
+	".size regs_site_zmm, .-regs_site_zmm\n");
+
+static __attribute__((noinline)) void regs_syscall_zmm(void)
+{
+	__asm__ volatile(ALL_Z(LOAD_Z) ALL_K(LOAD_K) SET_GPRS
+			 "call regs_site_zmm\n"
+			 SAVE_GPRS ALL_Z(SAVE_Z) ALL_K(SAVE_K)
+			 "vzeroupper\n"
+			 ::: REGS_CLOBBERS);
+}
+
+START_TEST(test_zmm_preserved)
+{
+	pid_t pid = getpid();
+	int i, round;
+
+	if (!have_avx512bw()) {
+		fprintf(stderr, "check_syscalls: SKIP zmm test (no AVX-512 BW)\n");
+		return;
+	}
+	ck_assert_uint_eq((uint8_t)regs_site_zmm[0], 0xe9);
+	hook_syscalls_set_handler(wipe_enter, wipe_exit, cnt);
+	hook_syscalls_enable(SYS_getpid, true);
+	for (round = 0; round < 2; round++) {
+		for (i = 0; i < 32 * 64; i++)
+			regs_zpat[i / 64][i % 64] = (uint8_t)(i * 5 + 7 + round);
+		if (round == 1)
+			for (i = 0; i < 16; i++) /* zmm0-15: only the low 128 bits non-zero */
+				memset(regs_zpat[i] + 16, 0, 48);
+		for (i = 1; i < 8; i++)
+			regs_kpat[i] = 0x0123456789abcdefull * (uint64_t)(i + round);
+		memset(regs_zout, 0, sizeof(regs_zout));
+		memset(regs_kout, 0, sizeof(regs_kout));
+		regs_syscall_zmm();
+		ck_assert_int_eq(memcmp(regs_zout, regs_zpat, sizeof(regs_zpat)), 0);
+		ck_assert_int_eq(memcmp(regs_kout + 1, regs_kpat + 1, 7 * sizeof(regs_kout[0])), 0);
+		ck_assert_int_eq((pid_t)regs_out_gpr[6], pid);
+		ck_assert_int_eq(cnt->enter[SYS_getpid], round + 1);
+		ck_assert_int_eq(cnt->exit[SYS_getpid], round + 1);
+	}
 }
 END_TEST
 
@@ -1299,6 +1441,7 @@ static Suite *syscalls_suite(void)
 	tcase_add_test(tc, test_enter_skip_sets_result);
 	tcase_add_test(tc, test_registers_preserved);
 	tcase_add_test(tc, test_ymm_preserved);
+	tcase_add_test(tc, test_zmm_preserved);
 	tcase_add_test(tc, test_ctx_matches_kernel_openat);
 	suite_add_tcase(s, tc);
 

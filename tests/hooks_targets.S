@@ -423,4 +423,66 @@ t_data:	.quad	1000
 t_data2: .quad	0
 t_sema:	.short	0
 
+/*
+ * Unprobed twins of t_push, t_nop5 and t_mov, byte for byte: the benchmarks
+ * (bench/timing.h) time a probed function against its twin in alternating
+ * batches, so machine load hits both sides alike.
+ */
+	.text
+	.globl	t_push_twin
+	.type	t_push_twin, @function
+	.p2align 4
+t_push_twin:
+	push	%rbp
+	mov	%rsp, %rbp
+	lea	(%rdi,%rsi), %rax
+	pop	%rbp
+	ret
+	.size	t_push_twin, .-t_push_twin
+
+	.globl	t_nop5_twin
+	.type	t_nop5_twin, @function
+	.p2align 4
+t_nop5_twin:
+	.byte	0x0f, 0x1f, 0x44, 0x00, 0x00
+	lea	2(%rdi), %rax
+	ret
+	.size	t_nop5_twin, .-t_nop5_twin
+
+	.globl	t_mov_twin
+	.type	t_mov_twin, @function
+	.p2align 4
+t_mov_twin:
+	mov	%rdi, %rax
+	add	$3, %rax
+	ret
+	.size	t_mov_twin, .-t_mov_twin
+
+/* Twins of t_usdt and t_usdt_jmp (same bytes, no site label). */
+	.globl	t_usdt_twin
+	.type	t_usdt_twin, @function
+	.p2align 4
+t_usdt_twin:
+	mov	%rdi, %rax
+	test	$1, %dil
+	jnz	1f
+	nop
+1:	add	$3, %rax
+	add	$5, %rax
+	ret
+	.size	t_usdt_twin, .-t_usdt_twin
+
+	.globl	t_usdt_jmp_twin
+	.type	t_usdt_jmp_twin, @function
+	.p2align 4
+t_usdt_jmp_twin:
+	mov	%rdi, %rax
+	test	$1, %dil
+	jnz	1f
+	nop
+	add	$3, %rax
+1:	add	$5, %rax
+	ret
+	.size	t_usdt_jmp_twin, .-t_usdt_jmp_twin
+
 	.section .note.GNU-stack, "", @progbits

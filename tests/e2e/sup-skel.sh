@@ -37,6 +37,6 @@ if [ $erc -eq 0 ]; then ok "the skeleton's checks pass under bpftime-run"; else 
 if [ $krc -eq 0 ]; then ok "the skeleton's checks pass against the kernel"; else notok "the skeleton's checks against the kernel (exit $krc)"; sed 's/^/# /' "$T/kern"; fi
 if cmp -s "$T/emu" "$T/kern"; then ok "the outputs are identical"; else notok "the outputs are identical"; diff "$T/kern" "$T/emu" | sed 's/^/# /'; fi
 c=$(grep -c '^ok' "$T/emu")
-if [ "$c" -eq 11 ]; then ok "11 skeleton checks ran"; else notok "11 skeleton checks ran (got $c)"; fi
+if [ "$c" -eq 12 ]; then ok "12 skeleton checks ran"; else notok "12 skeleton checks ran (got $c)"; fi
 echo "1..$n"
 [ $fails -eq 0 ]
