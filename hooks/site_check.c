@@ -691,7 +691,7 @@ static int func_get(struct elf_file *f, const struct fsym *sym, struct func_info
 		for (int d = -1; d <= 1; d += 2) {
 			const struct fsym *g = neighbour(f, sym, d, n);
 
-				if (g && sweep(f, fd, g, sym->start, sym->end, &t, NULL, NULL, NULL) == -ENOMEM) {
+			if (g && sweep(f, fd, g, sym->start, sym->end, &t, NULL, NULL, NULL) == -ENOMEM) {
 				err = -ENOMEM;
 				goto out_close;
 			}
