@@ -6,7 +6,12 @@
  * array with an atomic add, and an empty uretprobe. Three kinds of function
  * entry (tests/hooks_targets.S), because the kernel's cost depends on it: a
  * 5-byte nop (t_nop5), push %rbp (t_push, emulated by the kernel) and mov (t_mov,
- * which the kernel single-steps out of line).
+ * which the kernel single-steps out of line). Plus two USDT-style sites (a
+ * 1-byte nop inside a function, tests/hooks_targets.S) of the same shape:
+ * t_usdt_jmp_site, which nothing branches into (hooks/site_check.c gives it a
+ * jmp), and t_usdt_site, whose next byte is a branch target (an int3, every
+ * hit through our SIGTRAP handler); the kernel emulates the nop on both.
+ * Return probes make no sense in a function's middle: not measured there.
  *
  * The kernel side is what bpftrace/libbpf do: perf_event_open() on the uprobe
  * PMU (type from /sys/bus/event_source/devices/uprobe/type, config1 = path,
@@ -27,6 +32,7 @@
 #include <link.h>
 #include <linux/bpf.h>
 #include <linux/perf_event.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,18 +61,42 @@ static long call_push_twin(long a)
 	return t_push_twin(a, 1);
 }
 
+/* Even arguments: every call passes the probed nop. */
+static long call_usdt_jmp(long a)
+{
+	return t_usdt_jmp(a & ~1L);
+}
+
+static long call_usdt_jmp_twin(long a)
+{
+	return t_usdt_jmp_twin(a & ~1L);
+}
+
+static long call_usdt_int3(long a)
+{
+	return t_usdt(a & ~1L);
+}
+
+static long call_usdt_int3_twin(long a)
+{
+	return t_usdt_twin(a & ~1L);
+}
+
 struct kind {
 	const char *name;
 	void *fn;	    /* probed address */
 	target_fn call;	    /* how to call it */
 	target_fn twin;	    /* an unprobed copy (bench/timing.h) */
 	long kernel_warmup; /* untimed calls after a kernel attach (slow) */
+	bool mid;	    /* not a function entry: no uretprobe */
 };
 
 static const struct kind kinds[] = {
-	{ "nop5", (void *)t_nop5, t_nop5, t_nop5_twin, 20000 },
-	{ "push %rbp", (void *)t_push, call_push, call_push_twin, 20000 },
-	{ "mov (1-step)", (void *)t_mov, t_mov, t_mov_twin, 2000 },
+	{ "nop5", (void *)t_nop5, t_nop5, t_nop5_twin, 20000, false },
+	{ "push %rbp", (void *)t_push, call_push, call_push_twin, 20000, false },
+	{ "mov (1-step)", (void *)t_mov, t_mov, t_mov_twin, 2000, false },
+	{ "usdt nop, jmp", (void *)t_usdt_jmp_site, call_usdt_jmp, call_usdt_jmp_twin, 20000, true },
+	{ "usdt nop, int3", (void *)t_usdt_site, call_usdt_int3, call_usdt_int3_twin, 20000, true },
 };
 
 enum body { B_EMPTY, B_COUNT, B_RET, B_NR };
@@ -183,12 +213,14 @@ int main(int argc, char **argv)
 
 	printf("hook_bench: per-hit cost in ns, median of %d runs (kernel: BPF kprobe-type prog on the uprobe PMU)\n\n",
 	       runs);
-	printf("%-14s %-17s %12s %12s %10s\n", "entry", "probe", "kernel ns", "bpftime ns", "ratio");
+	printf("%-15s %-17s %12s %12s %10s\n", "entry", "probe", "kernel ns", "bpftime ns", "ratio");
 	for (size_t ki = 0; ki < sizeof(kinds) / sizeof(kinds[0]); ki++) {
 		for (int b = 0; b < B_NR; b++) {
 			double ours[99], kern[99], mo, mk = -1;
 			int kn = 0;
 
+			if (kinds[ki].mid && b == B_RET)
+				continue;
 			for (int r = 0; r < runs; r++) {
 				ours[r] = ours_once(&kinds[ki], b);
 				if (kernel_ok) {
@@ -202,10 +234,10 @@ int main(int argc, char **argv)
 			if (kn)
 				mk = bench_median(kern, kn);
 			if (mk >= 0)
-				printf("%-14s %-17s %12.1f %12.2f %9.0fx\n", kinds[ki].name,
+				printf("%-15s %-17s %12.1f %12.2f %9.1fx\n", kinds[ki].name,
 				       body_names[b], mk, mo, mo > 0 ? mk / mo : 0.0);
 			else
-				printf("%-14s %-17s %12s %12.2f %10s\n", kinds[ki].name,
+				printf("%-15s %-17s %12s %12.2f %10s\n", kinds[ki].name,
 				       body_names[b], "n/a", mo, "-");
 		}
 	}

@@ -211,11 +211,17 @@ typedef int (*hook_maps_fn)(const struct hook_maps_ent *e, void *arg);
 int hook_maps_walk(hook_maps_fn fn, void *arg);
 int hook_maps_find(uint64_t addr, struct hook_maps_ent *out);
 
+/* site_check.c: true when a branch may land inside the bytes a jmp at @site
+ * (orig and patch_len set; @e its mapping) would cover, or we cannot rule it
+ * out: patch an int3 instead. */
+bool hook_site_check_int3(const struct hook_site *site, const struct hook_maps_ent *e);
+
 /* text_poke.c */
 int hook_text_poke_init(void);
 int hook_text_poke_jmp(struct hook_site *site, const uint8_t *jmp5, bool inner);
 int hook_text_poke_restore(struct hook_site *site);
 int hook_text_poke_int3(struct hook_site *site);
+
 
 /* uprobe.c: the push-only site list, for the SIGTRAP handler. */
 struct hook_site *hook_site_registry_head(void);

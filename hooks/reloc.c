@@ -28,10 +28,9 @@
  *  -EBUSY       an int3 already sits in the range (a debugger's breakpoint);
  *  -ERANGE      a RIP-relative operand out of reach of the trampoline;
  *  -EINVAL      bytes that do not decode.
- * What we cannot see from here: a branch from elsewhere into bytes 1..4 of the
- * site. Compilers emit those only for loops whose head is the function entry
- * plus 1-4 bytes; such a site would crash the program (documented in
- * hooks/README-hooks.md's risk list).
+ * What we cannot see from here: a branch from elsewhere into the displaced
+ * bytes after the first. site_check.c looks for those in the enclosing
+ * function and makes such a site an int3 (which leaves them intact).
  */
 #include "config.h"
 

@@ -27,7 +27,8 @@
  * after two seconds unless it sleeps or exits), a thread that hits the int3
  * with SIGTRAP blocked (the kernel kills the process, as for any int3), a
  * thread created during the few microseconds of steps 3-5 that is preempted
- * on an inner boundary, and a branch from elsewhere into bytes 1..4 (reloc.c).
+ * on an inner boundary, and a branch from elsewhere into bytes 1..4 that site_check.c
+ * could not see.
  *
  * An int3 site (hook_text_poke_int3()): only step 3, for good. The site's
  * first instruction stays an int3 and every hit goes through the SIGTRAP

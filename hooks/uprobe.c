@@ -29,6 +29,7 @@ struct site_ctl {
 	struct hook_site site;		/* first: the hit path sees only this */
 	struct hook_probe **probes;	/* attached probes; under hook_lock */
 	uint32_t cap;
+	bool int3;			/* patch with int3, not jmp (site_check.c); under hook_lock */
 };
 
 static pthread_mutex_t hook_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -140,9 +141,14 @@ static int site_build_tramp(struct hook_site *s)
 	}
 	avail = (uint32_t)MIN(sizeof(buf), e.end - s->addr);
 	memcpy(buf, code, avail);
-	if (s->tramp && !memcmp(buf, s->orig, s->patch_len))
-		/* Same code as last time: the trampoline still fits. */
-		return site_overlaps(s, s->addr, s->patch_len) ? -EBUSY : 0;
+	if (s->tramp && !memcmp(buf, s->orig, s->patch_len)) {
+		/* Same code as last time: the trampoline still fits (the file mapped
+		 * here may not be the same one: decide jmp or int3 again). */
+		if (site_overlaps(s, s->addr, s->patch_len))
+			return -EBUSY;
+		((struct site_ctl *)s)->int3 = hook_site_check_int3(s, &e);
+		return 0;
+	}
 
 	log_debug("hooks: building the trampoline of %#llx\n", (unsigned long long)s->addr);
 	err = hook_tramp_alloc_near(s->addr, s->addr, s->addr + 5, &page);
@@ -172,6 +178,8 @@ static int site_build_tramp(struct hook_site *s)
 	 */
 	memcpy(s->orig, buf, r.patch_len);
 	s->patch_len = r.patch_len;
+	/* jmp or int3: may a branch land inside the bytes a jmp would cover? */
+	((struct site_ctl *)s)->int3 = hook_site_check_int3(s, &e);
 	s->inner = r.inner;
 	s->insn_cnt = r.insn_cnt;
 	memcpy(s->insn_off, r.insn_off, sizeof(s->insn_off));
@@ -294,20 +302,6 @@ static int opts_check(const struct hook_uprobe_opts *opts, uint16_t **ref_ctr, u
 	return 0;
 }
 
-/*
- * A site whose first instruction is a 1-byte nop gets an int3 instead of a
- * jmp (text_poke.c). That nop is how <sys/sdt.h> marks a USDT probe
- * (_SDT_NOP), and the instruction after it is routinely a branch target
- * (`if (enabled) probe();` at -O2 branches over the nop to it), which a
- * 5-byte jmp would cover: the branch would land inside our jmp. The kernel
- * puts an int3 there too (kernel/events/uprobes.c); a hit then costs a
- * SIGTRAP (a few µs) instead of a jump.
- */
-static bool site_wants_int3(const struct hook_site *s)
-{
-	return s->orig[0] == 0x90;
-}
-
 int hook_uprobe_attach(void *addr, enum hook_probe_kind kind, hook_handler_fn fn, void *data,
 		       const struct hook_uprobe_opts *opts, struct hook_probe **out)
 {
@@ -371,7 +365,7 @@ int hook_uprobe_attach(void *addr, enum hook_probe_kind kind, hook_handler_fn fn
 	err = publish(c);
 	if (err)
 		goto err_remove;
-	if (!c->site.patched && site_wants_int3(&c->site)) {
+	if (!c->site.patched && c->int3) {
 		err = hook_text_poke_int3(&c->site);
 		if (err)
 			goto err_remove;

@@ -17,6 +17,7 @@
 #include <dlfcn.h>
 #include <elf.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <link.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -27,6 +28,7 @@
 #include <stdbool.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -484,6 +486,139 @@ START_TEST(test_uprobe_nop1_site_gets_int3)
 	for (long i = 0; i < 10; i++)
 		ck_assert_int_eq(t_usdt(i), i + 8);
 	ck_assert_uint_eq(hits, 50);
+}
+END_TEST
+
+/*
+ * site_check.c: a jmp where nothing branches into the bytes it covers, an
+ * int3 where something does or may (a jump table). Each case calls the
+ * function over a range of arguments while attached: a wrong jmp would send
+ * a branch into the middle of it (a crash or a wrong result).
+ */
+static const struct site_case {
+	const char *what;
+	const void *site;
+	long (*fn)(long);
+	long lo, hi;	 /* arguments [lo, hi) */
+	uint8_t patched; /* first byte while attached: 0xe9 jmp, 0xcc int3 */
+	uint64_t hits;
+} site_cases[] = {
+	{ "USDT nop, the next byte a branch target", t_usdt_site, t_usdt, 0, 100, 0xcc, 50 },
+	{ "USDT nop, a branch to the end of the range", t_usdt_jmp_site, t_usdt_jmp, 0, 100, 0xe9, 50 },
+	{ "func+2, a loop head inside the range", t_inner_site, t_inner, 1, 101, 0xcc, 100 },
+	{ "entry, a loop back to entry+2", (const void *)t_entryloop, t_entryloop, 1, 101, 0xcc, 100 },
+	{ "func+6 in a function with a jump table", t_switch_site, t_switch, -2, 98, 0xcc, 3 },
+	{ "entry of a function with a jump table", (const void *)t_switch, t_switch, -2, 98, 0xe9, 100 },
+	{ "foo.cold whose parent branches into it", t_split_cold_site, t_split, 0, 100, 0xcc, 50 },
+	{ "foo.cold entered at its start only", t_split2_cold_site, t_split2, 0, 100, 0xe9, 50 },
+	{ "foo.cold with no jump back to its parent", t_split3_cold_site, t_split3, 0, 100, 0xcc, 50 },
+	{ "entry its neighbour jumps to entry+3", (const void *)t_nb, t_nb_pre, 0, 100, 0xcc, 0 },
+};
+
+static uint8_t code_byte(const void *p, int i)
+{
+	/* Through a volatile read: the compiler takes the code for immutable. */
+	return ((volatile const uint8_t *)p)[i];
+}
+
+START_TEST(test_site_check_jmp_or_int3)
+{
+	const struct site_case *c = &site_cases[_i];
+	long want[128];
+	uint8_t before[8];
+	struct hook_probe *p;
+	uint64_t hits = 0;
+
+	ck_assert_int_le(c->hi - c->lo, 128);
+	for (int i = 0; i < 8; i++)
+		before[i] = code_byte(c->site, i);
+	for (long a = c->lo; a < c->hi; a++)
+		want[a - c->lo] = c->fn(a);
+	p = attach_ok((void *)c->site, HOOK_UPROBE, count_only_fn, &hits);
+	ck_assert_msg(code_byte(c->site, 0) == c->patched, "%s: byte %#x, want %#x", c->what,
+		      code_byte(c->site, 0), c->patched);
+	for (long a = c->lo; a < c->hi; a++)
+		ck_assert_int_eq(c->fn(a), want[a - c->lo]);
+	ck_assert_uint_eq(hits, c->hits);
+	ck_assert_int_eq(hook_uprobe_detach(p), 0);
+	for (int i = 0; i < 8; i++)
+		ck_assert_uint_eq(code_byte(c->site, i), before[i]);
+}
+END_TEST
+
+/*
+ * Code in no file (a copy of t_push and t_usdt_jmp in anonymous memory): no
+ * symbols, so no analysis; both get an int3, also t_push's entry, which a
+ * file's symbol would have named a function start.
+ */
+START_TEST(test_site_check_anonymous_code_gets_int3)
+{
+	uint8_t *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	long (*push)(long, long) = (long (*)(long, long))(void *)page;
+	long (*usdt)(long) = (long (*)(long))(void *)(page + 64);
+	struct hook_probe *p, *q;
+	uint64_t hits = 0;
+
+	ck_assert_ptr_ne(page, MAP_FAILED);
+	memcpy(page, (const void *)t_push, 16);
+	memcpy(page + 64, (const void *)t_usdt_jmp, 32);
+	ck_assert_int_eq(mprotect(page, 4096, PROT_READ | PROT_EXEC), 0);
+	p = attach_ok(page, HOOK_UPROBE, count_only_fn, &hits);
+	q = attach_ok(page + 64 + (t_usdt_jmp_site - (const unsigned char *)t_usdt_jmp), HOOK_UPROBE,
+		      count_only_fn, &hits);
+	ck_assert_uint_eq(code_byte(page, 0), 0xcc);
+	ck_assert_uint_eq(code_byte(page, 64 + (t_usdt_jmp_site - (const unsigned char *)t_usdt_jmp)), 0xcc);
+	ck_assert_int_eq(push(2, 3), 5);
+	ck_assert_int_eq(usdt(2), 10);
+	ck_assert_int_eq(usdt(3), 8);
+	ck_assert_uint_eq(hits, 2);
+	ck_assert_int_eq(hook_uprobe_detach(p), 0);
+	ck_assert_int_eq(hook_uprobe_detach(q), 0);
+	ck_assert_uint_eq(code_byte(page, 0), 0x55);
+}
+END_TEST
+
+/*
+ * Code in a file that is not a whole ELF file (hostile or truncated): the
+ * first page of our own executable (a valid ELF header whose section headers
+ * lie beyond the end), then t_usdt_jmp's code; and the same code in a file
+ * of zeros. Neither gives symbols: conservative int3, nothing crashes.
+ */
+START_TEST(test_site_check_bad_elf_file_gets_int3)
+{
+	const size_t site_off = (size_t)(t_usdt_jmp_site - (const unsigned char *)t_usdt_jmp);
+	static char zeros[4096];
+	uint8_t head[4096];
+	char path[] = "site_check_XXXXXX";
+	int exe = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+
+	ck_assert_int_ge(exe, 0);
+	ck_assert_int_eq(pread(exe, head, sizeof(head), 0), (ssize_t)sizeof(head));
+	close(exe);
+	for (int round = 0; round < 2; round++) {
+		int fd = mkstemp(path);
+		struct hook_probe *p;
+		uint64_t hits = 0;
+		uint8_t *map;
+		long (*fn)(long);
+
+		ck_assert_int_ge(fd, 0);
+		ck_assert_int_eq(write(fd, round ? zeros : (const char *)head, 4096), 4096);
+		ck_assert_int_eq(write(fd, (const void *)t_usdt_jmp, 32), 32);
+		map = mmap(NULL, 8192, PROT_READ | PROT_EXEC, MAP_PRIVATE, fd, 0);
+		close(fd);
+		ck_assert_ptr_ne(map, MAP_FAILED);
+		fn = (long (*)(long))(void *)(map + 4096);
+		p = attach_ok(map + 4096 + site_off, HOOK_UPROBE, count_only_fn, &hits);
+		ck_assert_uint_eq(code_byte(map, 4096 + (int)site_off), 0xcc);
+		ck_assert_int_eq(fn(2), 10);
+		ck_assert_int_eq(fn(3), 8);
+		ck_assert_uint_eq(hits, 1);
+		ck_assert_int_eq(hook_uprobe_detach(p), 0);
+		munmap(map, 8192);
+		unlink(path);
+		memcpy(path + sizeof(path) - 7, "XXXXXX", 6);
+	}
 }
 END_TEST
 
@@ -1449,6 +1584,13 @@ int main(void)
 	tcase_add_test(tc, test_uprobe_nop1_site_gets_int3);
 	tcase_add_test(tc, test_uprobe_exact_counts_8_threads);
 	tcase_add_test(tc, test_uprobe_attach_detach_while_threads_hammer);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("site_check");
+	tcase_add_loop_test(tc, test_site_check_jmp_or_int3, 0,
+			    sizeof(site_cases) / sizeof(site_cases[0]));
+	tcase_add_test(tc, test_site_check_anonymous_code_gets_int3);
+	tcase_add_test(tc, test_site_check_bad_elf_file_gets_int3);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("dispatch");

@@ -249,6 +249,173 @@ t_usdt_site:
 	ret
 	.size	t_usdt, .-t_usdt
 
+/*
+ * A USDT-style site nothing branches into: odd arguments branch over the nop
+ * and the add after it, to site + 5, exactly the end of the 5 bytes a jmp
+ * covers (nop + 4-byte add). t_usdt_jmp(a) = a + 5, + 3 for even a.
+ */
+	.globl	t_usdt_jmp, t_usdt_jmp_site
+	.type	t_usdt_jmp, @function
+	.p2align 4
+t_usdt_jmp:
+	mov	%rdi, %rax
+	test	$1, %dil
+	jnz	1f
+t_usdt_jmp_site:
+	nop
+	add	$3, %rax
+1:	add	$5, %rax
+	ret
+	.size	t_usdt_jmp, .-t_usdt_jmp
+
+/*
+ * A func+offset site (t_inner_site = t_inner + 2) whose loop head is 3 bytes
+ * in, inside the 7 bytes a jmp would cover: t_inner(a) = a for a >= 1.
+ */
+	.globl	t_inner, t_inner_site
+	.type	t_inner, @function
+	.p2align 4
+t_inner:
+	xor	%eax, %eax
+t_inner_site:
+	mov	%rdi, %rcx
+1:	add	$1, %rax
+	sub	$1, %rcx
+	jnz	1b
+	ret
+	.size	t_inner, .-t_inner
+
+/* A function entry that a loop branches back to at +2: t_entryloop(a) = a for a >= 1. */
+	.globl	t_entryloop
+	.type	t_entryloop, @function
+	.p2align 4
+t_entryloop:
+	xor	%eax, %eax
+1:	add	$1, %rax
+	sub	$1, %rdi
+	jnz	1b
+	ret
+	.size	t_entryloop, .-t_entryloop
+
+/*
+ * A jump table (position independent, as -O2 -fPIE emits switch): 0 -> 10,
+ * 1 -> 20, 2 -> 30, anything else -> -1. t_switch_site is the lea after the
+ * range check: no direct branch targets it, but the indirect jmp could.
+ */
+	.globl	t_switch, t_switch_site
+	.type	t_switch, @function
+	.p2align 4
+t_switch:
+	cmp	$2, %rdi
+	ja	9f
+t_switch_site:
+	lea	8f(%rip), %rdx
+	movslq	(%rdx,%rdi,4), %rax
+	add	%rdx, %rax
+	jmp	*%rax
+10:	mov	$10, %eax
+	ret
+11:	mov	$20, %eax
+	ret
+12:	mov	$30, %eax
+	ret
+9:	mov	$-1, %rax
+	ret
+	.size	t_switch, .-t_switch
+	.section .rodata
+	.p2align 2
+8:	.long	10b - 8b, 11b - 8b, 12b - 8b
+	.text
+
+/*
+ * Hot/cold splitting, as GCC's -freorder-blocks-and-partition emits it: the
+ * parent jumps to its foo.cold part, which jumps back into the parent's
+ * middle. t_split: odd a -> a + 110, a & 2 -> a + 10 (the parent jumps into
+ * the cold part's middle, 4 bytes after t_split_cold_site), else a + 1.
+ * t_split2: the same without the jump into the middle (odd a -> a + 110,
+ * else a + 1). t_split3: like t_split, but its cold part returns instead of
+ * jumping back, so nothing names its parent.
+ */
+	.globl	t_split, t_split_cold_site
+	.type	t_split, @function
+	.p2align 4
+t_split:
+	mov	%rdi, %rax
+	test	$1, %dil
+	jnz	t_split.cold
+	test	$2, %dil
+	jnz	t_split_cold_in
+	add	$1, %rax
+9:	ret
+	.size	t_split, .-t_split
+	.type	t_split.cold, @function
+t_split.cold:
+t_split_cold_site:
+	add	$100, %rax
+t_split_cold_in:
+	add	$10, %rax
+	jmp	9b
+	.size	t_split.cold, .-t_split.cold
+
+	.globl	t_split2, t_split2_cold_site
+	.type	t_split2, @function
+	.p2align 4
+t_split2:
+	mov	%rdi, %rax
+	test	$1, %dil
+	jnz	t_split2.cold
+	add	$1, %rax
+9:	ret
+	.size	t_split2, .-t_split2
+	.type	t_split2.cold, @function
+t_split2.cold:
+t_split2_cold_site:
+	add	$100, %rax
+	add	$10, %rax
+	jmp	9b
+	.size	t_split2.cold, .-t_split2.cold
+
+	.globl	t_split3, t_split3_cold_site
+	.type	t_split3, @function
+	.p2align 4
+t_split3:
+	mov	%rdi, %rax
+	test	$1, %dil
+	jnz	t_split3.cold
+	test	$2, %dil
+	jnz	t_split3_cold_in
+	add	$1, %rax
+	ret
+	.size	t_split3, .-t_split3
+	.type	t_split3.cold, @function
+t_split3.cold:
+t_split3_cold_site:
+	add	$100, %rax
+t_split3_cold_in:
+	add	$10, %rax
+	ret
+	.size	t_split3.cold, .-t_split3.cold
+
+/*
+ * Code shared between neighbours, as hand-written assembly does (glibc's
+ * mempcpy jumps to memcpy+3): t_nb_pre(a) = 2a + 7 jumps into t_nb's middle
+ * (t_nb + 3, inside the bytes an entry jmp would cover); t_nb(a) = a + 7.
+ */
+	.globl	t_nb_pre, t_nb
+	.type	t_nb_pre, @function
+	.p2align 4
+t_nb_pre:
+	mov	%rdi, %rax
+	add	%rdi, %rax
+	jmp	1f
+	.size	t_nb_pre, .-t_nb_pre
+	.type	t_nb, @function
+t_nb:
+	mov	%rdi, %rax
+1:	add	$7, %rax
+	ret
+	.size	t_nb, .-t_nb
+
 	.data
 	.globl	t_data, t_data2, t_sema
 	.p2align 3
@@ -290,5 +457,32 @@ t_mov_twin:
 	add	$3, %rax
 	ret
 	.size	t_mov_twin, .-t_mov_twin
+
+/* Twins of t_usdt and t_usdt_jmp (same bytes, no site label). */
+	.globl	t_usdt_twin
+	.type	t_usdt_twin, @function
+	.p2align 4
+t_usdt_twin:
+	mov	%rdi, %rax
+	test	$1, %dil
+	jnz	1f
+	nop
+1:	add	$3, %rax
+	add	$5, %rax
+	ret
+	.size	t_usdt_twin, .-t_usdt_twin
+
+	.globl	t_usdt_jmp_twin
+	.type	t_usdt_jmp_twin, @function
+	.p2align 4
+t_usdt_jmp_twin:
+	mov	%rdi, %rax
+	test	$1, %dil
+	jnz	1f
+	nop
+	add	$3, %rax
+1:	add	$5, %rax
+	ret
+	.size	t_usdt_jmp_twin, .-t_usdt_jmp_twin
 
 	.section .note.GNU-stack, "", @progbits

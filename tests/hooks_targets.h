@@ -9,6 +9,17 @@ long t_endbr(long a);
 long t_nop5(long a);
 long t_usdt(long a);
 extern const unsigned char t_usdt_site[];
+long t_usdt_jmp(long a);
+long t_usdt_twin(long a), t_usdt_jmp_twin(long a);
+extern const unsigned char t_usdt_jmp_site[];
+long t_inner(long a);
+extern const unsigned char t_inner_site[];
+long t_entryloop(long a);
+long t_switch(long a);
+extern const unsigned char t_switch_site[];
+long t_split(long a), t_split2(long a), t_split3(long a);
+long t_nb_pre(long a), t_nb(long a);
+extern const unsigned char t_split_cold_site[], t_split2_cold_site[], t_split3_cold_site[];
 long t_mov(long a);
 /* Unprobed byte-for-byte copies, for the benchmarks. */
 long t_push_twin(long a, long b);

@@ -13,7 +13,12 @@
  * Prints "ready <pid>", waits until GO_FILE exists (the test creates it once
  * the tracer has attached), then until the semaphore is non-zero. Then N
  * rounds: if the semaphore is set, count the round and fire tgt:round(i);
- * odd rounds also fire tgt:odd(i) (no is-enabled check); then fires tgt:done (unconditionally), which makes the tracer exit. Prints
+ * odd rounds also fire tgt:odd(i) (no is-enabled check); every round calls
+ * safe_probe(i), whose probe tgt:safe(i) nothing branches near (its nop is
+ * followed by a 7-byte add: bpftime patches it with a jmp, not an int3); then
+ * fires tgt:done (unconditionally), which makes the tracer exit. Prints
+ * "safe site <byte>" twice: the first byte of safe_probe() before the go file
+ * and after the rounds (90, the nop, then what the tracer put there). Prints
  * "enabled <rounds that saw the semaphore set> of <N>". Then waits until
  * DONE_FILE exists (the tracer has exited) and the semaphore is back to 0,
  * and prints "semaphore after detach <value>". Gives up after 60 s at each
@@ -34,6 +39,21 @@
 __extension__ unsigned short tgt_round_semaphore __attribute__((unused)) __attribute__((section(".probes")));
 __extension__ unsigned short tgt_done_semaphore __attribute__((unused)) __attribute__((section(".probes")));
 __extension__ unsigned short tgt_odd_semaphore __attribute__((unused)) __attribute__((section(".probes")));
+__extension__ unsigned short tgt_safe_semaphore __attribute__((unused)) __attribute__((section(".probes")));
+
+static volatile long safe_sum;
+
+/* At -O2: nop (the probe); add %rdi,safe_sum(%rip); ret. No branch into it. */
+static __attribute__((noinline)) void safe_probe(long i)
+{
+	STAP_PROBE1(tgt, safe, i);
+	safe_sum += i;
+}
+
+static unsigned int safe_site_byte(void)
+{
+	return *(volatile const unsigned char *)(const void *)safe_probe;
+}
 
 static unsigned short sem(void)
 {
@@ -58,6 +78,7 @@ int main(int argc, char **argv)
 	}
 	n = atol(argv[1]);
 	printf("ready %d\n", (int)getpid());
+	printf("safe site %02x\n", safe_site_byte());
 	fflush(stdout);
 	for (tries = 0; access(argv[2], F_OK) || !sem(); tries++) {
 		if (tries > 12000) {
@@ -75,7 +96,9 @@ int main(int argc, char **argv)
 		 * instruction right after it, while the probe is attached. */
 		if (i & 1)
 			STAP_PROBE1(tgt, odd, i);
+		safe_probe(i);
 	}
+	printf("safe site %02x\n", safe_site_byte());
 	STAP_PROBE(tgt, done);
 	printf("enabled %ld of %ld\n", enabled, n);
 	fflush(stdout);
