@@ -84,17 +84,38 @@ static void fuzz_fini(void)
 
 static void fuzz_init(void)
 {
+	static unsigned int generation;
 	char name[64];
 
 	if (S)
 		return;
 	bt_log_set_level(BT_LOG_ERROR); /* refusals are the point; do not log each one */
-	snprintf(name, sizeof(name), "fuzz-dispatch-%d", (int)getpid());
+	snprintf(name, sizeof(name), "fuzz-dispatch-%d-%u", (int)getpid(), generation);
 	if (emu_session_open(name, &S)) {
 		fprintf(stderr, "fuzz_dispatch: cannot open a session\n");
 		abort();
 	}
-	atexit(fuzz_fini); /* libFuzzer ends with exit() */
+	if (!generation++)
+		atexit(fuzz_fini); /* libFuzzer ends with exit() */
+}
+
+/*
+ * Objects can outlive their inputs here: pins are kept as the kernel keeps
+ * them, and the "target" is this very process, which also holds the
+ * session's own fds. Millions of inputs pile up their maps (a 20-minute run
+ * was OOM-killed with 21 GB of map memory), so a fresh session every
+ * FUZZ_SESSION_INPUTS inputs frees them all at once.
+ */
+#define FUZZ_SESSION_INPUTS 256
+
+static void fuzz_recycle(void)
+{
+	static unsigned int inputs;
+
+	if (++inputs % FUZZ_SESSION_INPUTS)
+		return;
+	fuzz_fini();
+	fuzz_init();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -148,6 +169,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			close(r.install_fd);
 	}
 	emu_session_events(S);
+	fuzz_recycle();
 	return 0;
 }
 
