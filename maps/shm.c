@@ -15,11 +15,20 @@
  * be satisfied fails with ENOSPC/ENOMEM, which we report as -ENOMEM like the
  * kernel's failed vmalloc.
  *
+ * The kernel allocates a map's area with __GFP_NORETRY (bpf_map_area_alloc()
+ * in kernel/bpf/syscall.c): what the machine cannot give fails with ENOMEM
+ * and never wakes the OOM killer. A memfd has no size limit, so its
+ * fallocate would go on until the OOM killer picks a victim (fuzzing found
+ * this: any workload could take the machine down with one MAP_CREATE).
+ * DIVERGES: so a large preallocated map must fit in half of MemAvailable,
+ * else -ENOMEM; the kernel's limit is what vmalloc can find at that moment.
+ *
  * Layout: maps/shm_layout.h.
  */
 #include "config.h"
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -28,6 +37,31 @@
 
 #include "common/log.h"
 #include "maps/map_shm.h"
+
+/* Below this, a map is not worth a look at /proc/meminfo. */
+#define SHM_CHECK_MIN (64ull << 20)
+
+/* Can @sz bytes be committed without pushing the machine into the OOM killer? */
+static bool shm_fits(uint64_t sz)
+{
+	unsigned long long kb = 0;
+	char line[128];
+	bool found = false;
+	FILE *f;
+
+	if (sz < SHM_CHECK_MIN)
+		return true;
+	f = fopen("/proc/meminfo", "re");
+	if (!f)
+		return true; /* no procfs: leave it to fallocate */
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1) {
+			found = true;
+			break;
+		}
+	fclose(f);
+	return !found || sz / 1024 <= kb / 2;
+}
 
 int map_shm_create(const char *name, uint64_t file_sz, bool prealloc, int *fd_out, void **base_out)
 {
@@ -44,6 +78,12 @@ int map_shm_create(const char *name, uint64_t file_sz, bool prealloc, int *fd_ou
 		return -errno;
 	if (ftruncate(fd, (off_t)file_sz) < 0) {
 		err = -errno;
+		goto err_close;
+	}
+	if (prealloc && !shm_fits(file_sz)) {
+		err = -ENOMEM;
+		log_warn("map '%s': %llu bytes is more than half of the memory available\n", name,
+			 (unsigned long long)file_sz);
 		goto err_close;
 	}
 	if (prealloc) {

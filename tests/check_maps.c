@@ -679,6 +679,32 @@ START_TEST(test_ten_thousand_maps)
 }
 END_TEST
 
+/*
+ * A preallocated map bigger than half of the memory available is refused
+ * with ENOMEM (maps/shm.c), as the kernel's __GFP_NORETRY allocation would
+ * fail, instead of committing memory until the OOM killer runs.
+ */
+START_TEST(test_huge_prealloc_map_enomem)
+{
+	unsigned long long kb = 0;
+	char line[128];
+	union bpf_attr a;
+	struct map *m = NULL;
+	FILE *f = fopen("/proc/meminfo", "re");
+
+	ck_assert_ptr_nonnull(f);
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1)
+			break;
+	fclose(f);
+	ck_assert_uint_gt(kb, 0);
+	/* 4 KiB values, enough of them for 3/4 of what is available. */
+	a = mk_attr(BPF_MAP_TYPE_ARRAY, 4, 4096, (uint32_t)(kb * 3 / 4 / 4), 0);
+	ck_assert_int_eq(map_create(&a, NULL, &m), -ENOMEM);
+	ck_assert_ptr_null(m);
+}
+END_TEST
+
 START_TEST(test_cpu_list_parse)
 {
 	extern int map_cpu_parse_list(const char *s);
@@ -763,6 +789,7 @@ int main(void)
 	tcase_add_test(tc, test_map_info_and_name);
 	tcase_add_test(tc, test_ten_thousand_maps);
 	tcase_add_test(tc, test_cpu_list_parse);
+	tcase_add_test(tc, test_huge_prealloc_map_enomem);
 	tcase_add_test(tc, test_helper_wrappers_table);
 	suite_add_tcase(s, tc);
 
