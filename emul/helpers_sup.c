@@ -7,7 +7,9 @@
  * unknown#N"). Helpers that make sense in a test run are implemented here;
  * any other one ends the run and makes PROG_TEST_RUN fail with ENOTSUPP and
  * a log line, rather than return a made-up value. The real helpers run in
- * the traced processes (hooks/).
+ * the traced processes (hooks/). The clocks and bpf_get_prandom_u32() are
+ * the agent's own (maps/helpers_common.c); what depends on the context is
+ * here: the pid/tgid is the test-run caller's, the CPU is the child's.
  */
 #define _GNU_SOURCE
 #include "emul/helpers_sup.h"
@@ -18,8 +20,6 @@
 
 #include <stdlib.h>
 #include <sched.h>
-#include <sys/random.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "jit/jit.h"
@@ -30,43 +30,11 @@ static __thread int helper_missing;
 static __thread uint64_t run_pid_tgid;
 static __thread struct emu_session *run_session;
 
-static uint64_t ns(clockid_t c)
-{
-	struct timespec ts;
-
-	clock_gettime(c, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static uint64_t h_unavailable(uint64_t a, uint64_t b, uint64_t c, uint64_t d, uint64_t e)
 {
 	helper_missing = 1;
 	jit_run_stop(0);
 	return 0;
-}
-
-static uint64_t h_ktime_get_ns(uint64_t a, uint64_t b, uint64_t c, uint64_t d, uint64_t e)
-{
-	return ns(CLOCK_MONOTONIC);
-}
-
-static uint64_t h_ktime_get_boot_ns(uint64_t a, uint64_t b, uint64_t c, uint64_t d, uint64_t e)
-{
-	return ns(CLOCK_BOOTTIME);
-}
-
-static uint64_t h_ktime_get_coarse_ns(uint64_t a, uint64_t b, uint64_t c, uint64_t d, uint64_t e)
-{
-	return ns(CLOCK_MONOTONIC_COARSE);
-}
-
-static uint64_t h_get_prandom_u32(uint64_t a, uint64_t b, uint64_t c, uint64_t d, uint64_t e)
-{
-	uint32_t v = 0;
-
-	if (getrandom(&v, sizeof(v), GRND_NONBLOCK) != sizeof(v))
-		v = (uint32_t)random();
-	return v;
 }
 
 static uint64_t h_get_smp_processor_id(uint64_t a, uint64_t b, uint64_t c, uint64_t d, uint64_t e)
@@ -113,12 +81,12 @@ const jit_helper_fn *emu_helpers_sup(void)
 	if (!table[1]) {
 		for (int i = 1; i < EMU_HELPER_MAX; i++)
 			table[i] = h_unavailable;
-		table[BPF_FUNC_ktime_get_ns] = h_ktime_get_ns;
-		table[BPF_FUNC_get_prandom_u32] = h_get_prandom_u32;
+		table[BPF_FUNC_ktime_get_ns] = map_helper_ktime_get_ns;
+		table[BPF_FUNC_get_prandom_u32] = map_helper_get_prandom_u32;
 		table[BPF_FUNC_get_smp_processor_id] = h_get_smp_processor_id;
 		table[BPF_FUNC_get_current_pid_tgid] = h_get_current_pid_tgid;
-		table[BPF_FUNC_ktime_get_boot_ns] = h_ktime_get_boot_ns;
-		table[BPF_FUNC_ktime_get_coarse_ns] = h_ktime_get_coarse_ns;
+		table[BPF_FUNC_ktime_get_boot_ns] = map_helper_ktime_get_boot_ns;
+		table[BPF_FUNC_ktime_get_coarse_ns] = map_helper_ktime_get_coarse_ns;
 		/* bpf_map_lookup_elem, _update_elem, _delete_elem, spin locks, ring buffers ...
 		 * (maps/helpers.c); then ours, which win: bpftime-run keeps PERF_EVENT_ARRAY slots
 		 * as perf event ids of its own rings (emul/perf_ring.c), not maps/ perf rings. */
@@ -143,6 +111,8 @@ void emu_helpers_run_begin(uint64_t pid_tgid, struct emu_session *s)
 {
 	helper_missing = 0;
 	run_pid_tgid = pid_tgid;
+	/* A fresh sequence per run: the child must not replay a state it inherited. */
+	map_helper_prandom_seed(0);
 	run_session = s;
 }
 

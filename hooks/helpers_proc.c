@@ -35,7 +35,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -59,7 +58,6 @@ static pid_t cached_pid;
 static unsigned int fork_gen; /* bumped in fork children: invalidates cached tids */
 static __thread pid_t cached_tid __attribute__((tls_model("initial-exec")));
 static __thread unsigned int cached_tid_gen __attribute__((tls_model("initial-exec")));
-static __thread uint64_t rnd_state __attribute__((tls_model("initial-exec")));
 static uint32_t real_uid, real_gid;
 static uint64_t pidns_dev, pidns_ino;
 static int trace_fd = -1;
@@ -243,36 +241,9 @@ static u64 h_get_current_comm(u64 buf, u64 size, u64 c, u64 d, u64 e)
 	return 0;
 }
 
-/* Helpers the run path calls without a save (helper_vector_free() below). */
+/* Helpers the run path calls without a save (helper_vector_free() below). The
+ * clocks and bpf_get_prandom_u32() are shared with PROG_TEST_RUN: maps/helpers_common.c. */
 HOOK_VEC_CLEAN_BEGIN
-static u64 clock_ns(clockid_t id)
-{
-	struct timespec ts;
-
-	clock_gettime(id, &ts);
-	return (u64)ts.tv_sec * 1000000000ull + (u64)ts.tv_nsec;
-}
-
-static u64 h_ktime_get_ns(u64 a, u64 b, u64 c, u64 d, u64 e)
-{
-	return clock_ns(CLOCK_MONOTONIC);
-}
-
-static u64 h_ktime_get_boot_ns(u64 a, u64 b, u64 c, u64 d, u64 e)
-{
-	return clock_ns(CLOCK_BOOTTIME);
-}
-
-static u64 h_ktime_get_coarse_ns(u64 a, u64 b, u64 c, u64 d, u64 e)
-{
-	return clock_ns(CLOCK_MONOTONIC_COARSE);
-}
-
-static u64 h_ktime_get_tai_ns(u64 a, u64 b, u64 c, u64 d, u64 e)
-{
-	return clock_ns(CLOCK_TAI);
-}
-
 static u64 h_get_smp_processor_id(u64 a, u64 b, u64 c, u64 d, u64 e)
 {
 	return agent_run_ctx()->cpu;
@@ -284,22 +255,6 @@ static u64 h_get_numa_node_id(u64 a, u64 b, u64 c, u64 d, u64 e)
 }
 
 HOOK_VEC_CLEAN_END
-
-/* bpf_user_rnd_u32(): a per-thread generator (xorshift64*), seeded from getrandom(). */
-static u64 h_get_prandom_u32(u64 a, u64 b, u64 c, u64 d, u64 e)
-{
-	uint64_t x = rnd_state;
-
-	if (!x) {
-		if (getrandom(&x, sizeof(x), GRND_NONBLOCK) != sizeof(x) || !x)
-			x = clock_ns(CLOCK_MONOTONIC) | 1;
-	}
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	rnd_state = x;
-	return (uint32_t)((x * 0x2545F4914F6CDD1Dull) >> 32);
-}
 
 HOOK_VEC_CLEAN_BEGIN
 static u64 h_get_func_ip(u64 a, u64 b, u64 c, u64 d, u64 e)
@@ -495,7 +450,7 @@ static u64 h_trace_printk(u64 fmt, u64 fmt_sz, u64 a1, u64 a2, u64 a3)
 {
 	u64 args[3] = { a1, a2, a3 };
 	char msg[512], line[700], comm[17] = "";
-	u64 ts = clock_ns(CLOCK_MONOTONIC);
+	u64 ts = map_helper_ktime_get_ns(0, 0, 0, 0, 0);
 	int n, m;
 
 	n = fmt_bpf(msg, sizeof(msg), (const char *)(uintptr_t)fmt, (uint32_t)fmt_sz, args, 3);
@@ -639,7 +594,7 @@ static u64 h_perf_event_output(u64 ctx, u64 map, u64 flags, u64 data, u64 size)
  * hit) and then calls the helper. Left unwrapped are the helpers below,
  * which touch no vector register: they are built general-regs-only and
  * read a thread-local or the run context, or call clock_gettime() (checked
- * vector-free, hooks/xstate.c).
+ * vector-free, hooks/xstate.c; the clocks are maps/helpers_common.c's).
  */
 static jit_helper_fn wrapped[AGENT_HELPER_MAX];
 
@@ -708,13 +663,13 @@ const jit_helper_fn *agent_helpers(void)
 		table[BPF_FUNC_get_current_pid_tgid] = h_get_current_pid_tgid;
 		table[BPF_FUNC_get_current_uid_gid] = h_get_current_uid_gid;
 		table[BPF_FUNC_get_current_comm] = h_get_current_comm;
-		table[BPF_FUNC_ktime_get_ns] = h_ktime_get_ns;
-		table[BPF_FUNC_ktime_get_boot_ns] = h_ktime_get_boot_ns;
-		table[BPF_FUNC_ktime_get_coarse_ns] = h_ktime_get_coarse_ns;
-		table[BPF_FUNC_ktime_get_tai_ns] = h_ktime_get_tai_ns;
+		table[BPF_FUNC_ktime_get_ns] = map_helper_ktime_get_ns;
+		table[BPF_FUNC_ktime_get_boot_ns] = map_helper_ktime_get_boot_ns;
+		table[BPF_FUNC_ktime_get_coarse_ns] = map_helper_ktime_get_coarse_ns;
+		table[BPF_FUNC_ktime_get_tai_ns] = map_helper_ktime_get_tai_ns;
 		table[BPF_FUNC_get_smp_processor_id] = h_get_smp_processor_id;
 		table[BPF_FUNC_get_numa_node_id] = h_get_numa_node_id;
-		table[BPF_FUNC_get_prandom_u32] = h_get_prandom_u32;
+		table[BPF_FUNC_get_prandom_u32] = map_helper_get_prandom_u32;
 		table[BPF_FUNC_trace_printk] = h_trace_printk;
 		table[BPF_FUNC_snprintf] = h_snprintf;
 		table[BPF_FUNC_get_func_ip] = h_get_func_ip;

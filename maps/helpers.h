@@ -45,4 +45,27 @@ uint64_t map_helper_for_each_elem(uint64_t r1, uint64_t r2, uint64_t r3, uint64_
  * bpf_for_each_map_elem, in @table (ids below @cnt). Links jit/. */
 void map_helpers_cb_fill(jit_helper_fn *table, uint32_t cnt);
 
+/*
+ * The context-free helpers both helper tables share (maps/helpers_common.c):
+ * the agent's (hooks/helpers_proc.c) and PROG_TEST_RUN's (emul/helpers_sup.c).
+ * The clocks are built general-regs-only: the agent calls them on its
+ * vector-clean run path without saving vector registers (hooks/xstate.h).
+ */
+/** bpf_ktime_get_ns(): CLOCK_MONOTONIC in ns. */
+uint64_t map_helper_ktime_get_ns(uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
+/** bpf_ktime_get_boot_ns(): CLOCK_BOOTTIME in ns. */
+uint64_t map_helper_ktime_get_boot_ns(uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
+/** bpf_ktime_get_coarse_ns(): CLOCK_MONOTONIC_COARSE in ns. */
+uint64_t map_helper_ktime_get_coarse_ns(uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
+/** bpf_ktime_get_tai_ns(): CLOCK_TAI in ns. */
+uint64_t map_helper_ktime_get_tai_ns(uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
+/** bpf_get_prandom_u32(): the next value of this thread's generator (may touch vector registers). */
+uint64_t map_helper_get_prandom_u32(uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
+/**
+ * Set this thread's generator state: 0 makes the next bpf_get_prandom_u32()
+ * draw a fresh seed from getrandom() (a forked child calls it so it does not
+ * repeat its parent's sequence); any other value replays a fixed sequence (tests).
+ */
+void map_helper_prandom_seed(uint64_t seed);
+
 #endif /* MAPS_HELPERS_H */
