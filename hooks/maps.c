@@ -102,13 +102,23 @@ int hook_maps_find(uint64_t addr, struct hook_maps_ent *out)
 	return a.found ? 0 : -ENOENT;
 }
 
+/*
+ * Which mapping of a file holds a file offset. Two callers want different
+ * mappings of the same file: a probe site wants the code (prefer the
+ * executable mapping), a USDT semaphore wants the data the kernel would
+ * count in (valid_ref_ctr_vma() in kernel/events/uprobes.c: writable and
+ * private). Files are matched by device and inode; overlayfs reports
+ * another device in /proc/self/maps than stat() does, so the canonical
+ * path is the fallback.
+ */
 struct resolve_arg {
 	dev_t dev;
 	ino_t ino;
 	const char *real;	/* canonical path, for the overlayfs fallback */
 	uint64_t off;
+	bool ref_ctr;		/* want a writable private mapping (a USDT semaphore) */
 	uint64_t addr;		/* best match so far */
-	int score;		/* 2: dev+ino and exec, 1: dev+ino, or path fallback */
+	int score;		/* code: 4 dev+ino and exec ... 1 path fallback; ref_ctr: 1 found */
 };
 
 static int resolve_cb(const struct hook_maps_ent *e, void *arg)
@@ -121,6 +131,13 @@ static int resolve_cb(const struct hook_maps_ent *e, void *arg)
 		return 0;
 	if (!same_dev && (!a->real || strcmp(e->path, a->real)))
 		return 0;
+	if (a->ref_ctr) {
+		if (!(e->prot & PROT_WRITE) || e->shared)
+			return 0;
+		a->score = 1;
+		a->addr = e->start + (a->off - e->off);
+		return 1;
+	}
 	/* Prefer the executable mapping: a probe site is code. */
 	score = (same_dev ? 2 : 1) + ((e->prot & PROT_EXEC) ? 2 : 0);
 	if (score > a->score) {
@@ -130,15 +147,13 @@ static int resolve_cb(const struct hook_maps_ent *e, void *arg)
 	return 0;
 }
 
-int hook_resolve_file_offset(const char *path, uint64_t off, void **addr)
+static int resolve(const char *path, uint64_t off, bool ref_ctr, uint64_t *addr)
 {
 	_cleanup_free_ char *real = NULL;
-	struct resolve_arg a = { .off = off };
+	struct resolve_arg a = { .off = off, .ref_ctr = ref_ctr };
 	struct stat st;
 	int err;
 
-	if (!path || !addr)
-		return -EINVAL;
 	if (stat(path, &st)) {
 		err = -errno;
 		log_debug("hooks: stat %s: %s\n", path, strerror(-err));
@@ -152,65 +167,38 @@ int hook_resolve_file_offset(const char *path, uint64_t off, void **addr)
 	if (err)
 		return err;
 	if (!a.score) {
-		log_debug("hooks: offset %#llx of %s is not mapped in this process\n",
-			  (unsigned long long)off, path);
+		log_debug("hooks: offset %#llx of %s %s\n", (unsigned long long)off, path,
+			  ref_ctr ? "is in no writable private mapping here" : "is not mapped in this process");
 		return -ENOENT;
 	}
-	*addr = (void *)(uintptr_t)a.addr;
+	*addr = a.addr;
 	return 0;
 }
 
-struct ref_ctr_arg {
-	dev_t dev;
-	ino_t ino;
-	const char *real;
-	uint64_t off;
-	uint64_t addr; /* 0: none found yet */
-};
-
-static int ref_ctr_cb(const struct hook_maps_ent *e, void *arg)
+int hook_resolve_file_offset(const char *path, uint64_t off, void **addr)
 {
-	struct ref_ctr_arg *a = arg;
+	uint64_t a;
+	int err;
 
-	if (e->ino != a->ino || a->off < e->off || a->off - e->off >= e->end - e->start)
-		return 0;
-	if (makedev(e->dev_major, e->dev_minor) != a->dev && (!a->real || strcmp(e->path, a->real)))
-		return 0;
-	/* valid_ref_ctr_vma() in kernel/events/uprobes.c: writable and private. */
-	if (!(e->prot & PROT_WRITE) || e->shared)
-		return 0;
-	a->addr = e->start + (a->off - e->off);
-	return 1;
+	if (!path || !addr)
+		return -EINVAL;
+	err = resolve(path, off, false, &a);
+	if (!err)
+		*addr = (void *)(uintptr_t)a;
+	return err;
 }
 
 int hook_resolve_ref_ctr(const char *path, uint64_t off, uint16_t **ctr)
 {
-	_cleanup_free_ char *real = NULL;
-	struct ref_ctr_arg a = { .off = off };
-	struct stat st;
+	uint64_t a;
 	int err;
 
 	if (!path || !ctr)
 		return -EINVAL;
 	if (off & 1)
 		return -EINVAL; /* uprobe_register(): IS_ALIGNED(ref_ctr_offset, sizeof(short)) */
-	if (stat(path, &st)) {
-		err = -errno;
-		log_debug("hooks: stat %s: %s\n", path, strerror(-err));
-		return err;
-	}
-	real = realpath(path, NULL);
-	a.dev = st.st_dev;
-	a.ino = st.st_ino;
-	a.real = real;
-	err = hook_maps_walk(ref_ctr_cb, &a);
-	if (err)
-		return err;
-	if (!a.addr) {
-		log_debug("hooks: offset %#llx of %s is in no writable private mapping here\n",
-			  (unsigned long long)off, path);
-		return -ENOENT;
-	}
-	*ctr = (uint16_t *)(uintptr_t)a.addr;
-	return 0;
+	err = resolve(path, off, true, &a);
+	if (!err)
+		*ctr = (uint16_t *)(uintptr_t)a;
+	return err;
 }
