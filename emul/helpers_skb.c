@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/utils.h"
 #include "emul/helpers_sup.h"
 
 static struct emu_skb_area *bound;
@@ -54,6 +55,57 @@ void emu_skb_data_pointers(struct emu_skb_area *a)
 	a->ctx.data = (uint32_t)(uintptr_t)data_of(a);
 	a->ctx.data_meta = a->ctx.data;
 	a->ctx.data_end = (uint32_t)(uintptr_t)(data_of(a) + a->len);
+}
+
+/* include/uapi/linux/filter.h: negative LD_ABS/LD_IND offsets name a header. */
+#define SKF_NET_OFF_ (-0x100000)
+#define SKF_LL_OFF_ (-0x200000)
+/* NET_SKB_PAD on x86-64 (64-byte cache lines): the headroom the kernel's test
+ * run reserves in front of the frame (bpf_prog_test_run_skb(),
+ * net/bpf/test_run.c), zeroed; skb->head is that far before the MAC header. */
+#define KERNEL_HEADROOM 64
+
+/*
+ * Where the kernel's skb->head would be, as an offset into head[]: 64 bytes
+ * before the frame, until bpf_skb_change_head() pushes past that; then
+ * skb_cow() grows the headroom by the shortfall rounded up to NET_SKB_PAD
+ * (pskb_expand_head() keeps the old headroom and adds that much in front).
+ */
+static uint64_t kernel_head(const struct emu_skb_area *a)
+{
+	uint64_t h = EMU_SKB_HEADROOM - KERNEL_HEADROOM;
+
+	if (a->data_off < h)
+		h -= ROUND_UP(h - a->data_off, KERNEL_HEADROOM);
+	return h;
+}
+
+const void *emu_skb_packet_pointer(void *cookie, uint64_t ctx, int32_t off, uint32_t size)
+{
+	struct emu_skb_area *a = area_of(ctx);
+	uint64_t tail, at;
+
+	(void)cookie;
+	if (!a)
+		return NULL;
+	tail = (uint64_t)a->data_off + a->len;
+	if (off >= 0) {
+		/* bpf_skb_load_helper_*(): within data .. data + len (the skb is linear). */
+		if ((uint64_t)off + size > a->len)
+			return NULL;
+		return data_of(a) + off;
+	}
+	/* bpf_internal_load_pointer_neg_helper() */
+	if (off >= SKF_NET_OFF_)
+		at = (uint64_t)a->net_off + (uint64_t)((int64_t)off - SKF_NET_OFF_);
+	else if (off >= SKF_LL_OFF_)
+		at = (uint64_t)a->mac_off + (uint64_t)((int64_t)off - SKF_LL_OFF_);
+	else
+		return NULL;
+	/* at <= header offset + 0xfffff: no wrap; past the tail is refused here. */
+	if (at < kernel_head(a) || at + size > tail)
+		return NULL;
+	return a->head + at;
 }
 
 /* bpf_skb_load_bytes(skb, offset, to, len): 0, or -EFAULT with @to zeroed (skb_header_pointer() failed). */

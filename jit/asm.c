@@ -457,6 +457,16 @@ static int encode(struct asm_state *st, char **tok, int n, uint32_t slot, struct
 	case JIT_SYN_EXIT:
 		err = want_ops(st, mn, nops, 0);
 		break;
+	case JIT_SYN_LDABS:
+		if ((err = want_ops(st, mn, nops, 1)))
+			return err;
+		err = parse_imm32(st, opnd[0], &insn.imm);
+		break;
+	case JIT_SYN_LDIND:
+		if ((err = want_ops(st, mn, nops, 2)) || (err = parse_reg(st, opnd[0], &src)))
+			return err;
+		err = parse_imm32(st, opnd[1], &insn.imm);
+		break;
 	default:
 		return fail(st, "internal error: no syntax for '%s'", mn);
 	}
