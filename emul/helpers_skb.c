@@ -25,7 +25,6 @@
 #include <string.h>
 
 #include "common/log.h"
-#include "common/utils.h"
 #include "emul/helpers_sup.h"
 
 static struct emu_skb_area *bound;
@@ -60,50 +59,33 @@ void emu_skb_data_pointers(struct emu_skb_area *a)
 /* include/uapi/linux/filter.h: negative LD_ABS/LD_IND offsets name a header. */
 #define SKF_NET_OFF_ (-0x100000)
 #define SKF_LL_OFF_ (-0x200000)
-/* NET_SKB_PAD on x86-64 (64-byte cache lines): the headroom the kernel's test
- * run reserves in front of the frame (bpf_prog_test_run_skb(),
- * net/bpf/test_run.c), zeroed; skb->head is that far before the MAC header. */
-#define KERNEL_HEADROOM 64
 
 /*
- * Where the kernel's skb->head would be, as an offset into head[]: 64 bytes
- * before the frame, until bpf_skb_change_head() pushes past that; then
- * skb_cow() grows the headroom by the shortfall rounded up to NET_SKB_PAD
- * (pskb_expand_head() keeps the old headroom and adds that much in front).
+ * LD_ABS/LD_IND, as bpf_skb_load_helper_{8,16,32}() in net/core/filter.c
+ * (Linux 6.15+, bpf_skb_load_helper_convert_offset()): an offset >= 0
+ * counts from data; SKF_NET_OFF + k (0 <= k < 1 MiB) from the network
+ * header, SKF_LL_OFF + k from the MAC header; anything lower fails. The
+ * bytes must end by the tail (the test-run skb is linear, so "headlen -
+ * offset >= len" or skb_copy_bits() both come to that). Both headers lie
+ * at or after skb->head, so no lower bound is needed.
  */
-static uint64_t kernel_head(const struct emu_skb_area *a)
-{
-	uint64_t h = EMU_SKB_HEADROOM - KERNEL_HEADROOM;
-
-	if (a->data_off < h)
-		h -= ROUND_UP(h - a->data_off, KERNEL_HEADROOM);
-	return h;
-}
-
 const void *emu_skb_packet_pointer(void *cookie, uint64_t ctx, int32_t off, uint32_t size)
 {
 	struct emu_skb_area *a = area_of(ctx);
-	uint64_t tail, at;
+	uint64_t at;
 
 	(void)cookie;
 	if (!a)
 		return NULL;
-	tail = (uint64_t)a->data_off + a->len;
-	if (off >= 0) {
-		/* bpf_skb_load_helper_*(): within data .. data + len (the skb is linear). */
-		if ((uint64_t)off + size > a->len)
-			return NULL;
-		return data_of(a) + off;
-	}
-	/* bpf_internal_load_pointer_neg_helper() */
-	if (off >= SKF_NET_OFF_)
+	if (off >= 0)
+		at = (uint64_t)a->data_off + (uint64_t)off;
+	else if (off >= SKF_NET_OFF_)
 		at = (uint64_t)a->net_off + (uint64_t)((int64_t)off - SKF_NET_OFF_);
 	else if (off >= SKF_LL_OFF_)
 		at = (uint64_t)a->mac_off + (uint64_t)((int64_t)off - SKF_LL_OFF_);
 	else
 		return NULL;
-	/* at <= header offset + 0xfffff: no wrap; past the tail is refused here. */
-	if (at < kernel_head(a) || at + size > tail)
+	if (at + size > (uint64_t)a->data_off + a->len)
 		return NULL;
 	return a->head + at;
 }
