@@ -12,6 +12,9 @@
  * Two passes: the first records label positions in 8-byte slots (lddw counts
  * two), the second encodes. Jump targets are labels or +N/-N relative to the
  * next slot; the first exit also defines the label "exit".
+ * The legacy packet loads, which the conformance assembler does not spell,
+ * take uBPF's and rbpf's mnemonics: "ldabsw imm" and "ldindw %rS, imm"
+ * (b/h/w; RFC 9669 §5.5).
  * Programs are small (tests, tools), so nothing here is tuned for speed.
  */
 #include <ctype.h>

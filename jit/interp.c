@@ -16,7 +16,8 @@
  * load that every jump lands on an instruction, every subprogram ends in
  * exit, and every field is valid. What remains at run time is what only
  * values decide: division by a register that is 0 or -1, callx's register,
- * and the depth of local calls after a tail call.
+ * the depth of local calls after a tail call, and whether a legacy packet
+ * load (LD_ABS/LD_IND) falls inside the packet (the embedder's hook says).
  *
  * Semantics are RFC 9669's (cited per handler group). Memory accesses go
  * through memcpy() so unaligned addresses are defined behaviour (one mov on
