@@ -56,6 +56,40 @@ void emu_skb_data_pointers(struct emu_skb_area *a)
 	a->ctx.data_end = (uint32_t)(uintptr_t)(data_of(a) + a->len);
 }
 
+/* include/uapi/linux/filter.h: negative LD_ABS/LD_IND offsets name a header. */
+#define SKF_NET_OFF_ (-0x100000)
+#define SKF_LL_OFF_ (-0x200000)
+
+/*
+ * LD_ABS/LD_IND, as bpf_skb_load_helper_{8,16,32}() in net/core/filter.c
+ * (Linux 6.15+, bpf_skb_load_helper_convert_offset()): an offset >= 0
+ * counts from data; SKF_NET_OFF + k (0 <= k < 1 MiB) from the network
+ * header, SKF_LL_OFF + k from the MAC header; anything lower fails. The
+ * bytes must end by the tail (the test-run skb is linear, so "headlen -
+ * offset >= len" or skb_copy_bits() both come to that). Both headers lie
+ * at or after skb->head, so no lower bound is needed.
+ */
+const void *emu_skb_packet_pointer(void *cookie, uint64_t ctx, int32_t off, uint32_t size)
+{
+	struct emu_skb_area *a = area_of(ctx);
+	uint64_t at;
+
+	(void)cookie;
+	if (!a)
+		return NULL;
+	if (off >= 0)
+		at = (uint64_t)a->data_off + (uint64_t)off;
+	else if (off >= SKF_NET_OFF_)
+		at = (uint64_t)a->net_off + (uint64_t)((int64_t)off - SKF_NET_OFF_);
+	else if (off >= SKF_LL_OFF_)
+		at = (uint64_t)a->mac_off + (uint64_t)((int64_t)off - SKF_LL_OFF_);
+	else
+		return NULL;
+	if (at + size > (uint64_t)a->data_off + a->len)
+		return NULL;
+	return a->head + at;
+}
+
 /* bpf_skb_load_bytes(skb, offset, to, len): 0, or -EFAULT with @to zeroed (skb_header_pointer() failed). */
 static uint64_t h_skb_load_bytes(uint64_t ctx, uint64_t off64, uint64_t to, uint64_t len64, uint64_t r5)
 {

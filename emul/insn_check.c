@@ -61,10 +61,46 @@ static bool size_ok(uint8_t code)
 	return true; /* all four sizes are valid for every load/store mode we accept */
 }
 
+static bool is_ld_abs_ind(uint8_t code)
+{
+	return BPF_CLASS(code) == BPF_LD && (BPF_MODE(code) == BPF_ABS || BPF_MODE(code) == BPF_IND);
+}
+
+/*
+ * check_abnormal_return() (kernel/bpf/verifier.c): an LD_ABS/LD_IND may end
+ * the program from inside a subprogram, which the kernel allows only for
+ * subprograms described by BTF func_info. Subprograms start at the targets
+ * of local calls and of ld_imm64 BPF_PSEUDO_FUNC (add_subprog_and_kfunc()),
+ * so an LD_ABS at or after the first such target is inside one.
+ * DIVERGES: with func_info the kernel accepts it; we refuse it all the
+ * same (an exit there would need to end the caller too).
+ */
+static int ld_abs_subprog_check(const struct bpf_insn *insns, const struct insn_check_env *env)
+{
+	int64_t first_sub = env->cnt;
+
+	for (uint32_t i = 0; i < env->cnt; i++) {
+		const struct bpf_insn *in = &insns[i];
+		int64_t t = (int64_t)i + in->imm + 1;
+
+		if ((in->code == (BPF_JMP | BPF_CALL) && in->src_reg == BPF_PSEUDO_CALL) ||
+		    (in->code == (BPF_LD | BPF_IMM | BPF_DW) && in->src_reg == BPF_PSEUDO_FUNC))
+			if (t > 0 && t < first_sub)
+				first_sub = t;
+		if (in->code == (BPF_LD | BPF_IMM | BPF_DW))
+			i++;
+	}
+	for (int64_t i = first_sub; i < env->cnt; i++)
+		if (is_ld_abs_ind(insns[i].code))
+			return fail(env, -EINVAL, "LD_ABS is not allowed in subprogs without BTF");
+	return 0;
+}
+
 int emu_insn_check(struct bpf_insn *insns, const struct insn_check_env *env)
 {
 	uint32_t cnt = env->cnt;
 	uint8_t last;
+	int ret;
 
 	for (uint32_t i = 0; i < cnt; i++) {
 		struct bpf_insn *in = &insns[i];
@@ -142,10 +178,15 @@ int emu_insn_check(struct bpf_insn *insns, const struct insn_check_env *env)
 				i++;
 				break;
 			}
+			/* Legacy packet loads (RFC 9669 §5.5): check_ld_abs() in kernel/bpf/verifier.c,
+			 * may_access_skb() for the types; the DW size is no opcode at all
+			 * (BPF_INSN_MAP, kernel/bpf/core.c), so it falls to "unknown opcode". */
 			if ((mode == BPF_ABS || mode == BPF_IND) && BPF_SIZE(in->code) != BPF_DW) {
 				if (env->prog_type != BPF_PROG_TYPE_SOCKET_FILTER &&
 				    env->prog_type != BPF_PROG_TYPE_SCHED_CLS && env->prog_type != BPF_PROG_TYPE_SCHED_ACT)
 					return fail(env, -EINVAL, "BPF_LD_[ABS|IND] instructions not allowed for this program type");
+				if (in->dst_reg != 0 || in->off != 0 || (mode == BPF_ABS && in->src_reg != 0))
+					return fail(env, -EINVAL, "BPF_LD_[ABS|IND] uses reserved fields");
 				break;
 			}
 			return fail(env, -EINVAL, "unknown opcode %02x", in->code);
@@ -167,6 +208,9 @@ int emu_insn_check(struct bpf_insn *insns, const struct insn_check_env *env)
 			break;
 		}
 	}
+	ret = ld_abs_subprog_check(insns, env);
+	if (ret)
+		return ret;
 	last = insns[cnt - 1].code;
 	if (last != (BPF_JMP | BPF_EXIT) && last != (BPF_JMP | BPF_JA) && last != (BPF_JMP32 | BPF_JA))
 		return fail(env, -EINVAL, "last insn is not an exit or jmp");

@@ -25,6 +25,7 @@
 #include "common/utils.h"
 #include "emul/helpers_sup.h"
 #include "emul/insn_check.h"
+#include "emul/skb.h"
 #include "jit/jit.h"
 #include "maps/helpers.h"
 #include "maps/maps.h"
@@ -198,6 +199,8 @@ static struct jit_env sup_jit_env(struct emu_session *s)
 		.cookie = s,
 		/* Array lookups inline, as the kernel's map_gen_lookup. */
 		.inline_lookup = map_jit_inline_lookup,
+		/* LD_ABS/LD_IND: emu_insn_check() admitted them only for skb program types. */
+		.packet_pointer = emu_skb_packet_pointer,
 	};
 
 	return jenv;

@@ -80,4 +80,15 @@ void emu_skb_helpers_fill(jit_helper_fn *table, uint32_t cnt);
  */
 void emu_skb_helpers_bind(struct emu_skb_area *area);
 
+/**
+ * emu_skb_packet_pointer() - jit_env.packet_pointer for LD_ABS/LD_IND: the
+ * @size bytes at @off of the packet of @ctx, by bpf_skb_load_helper_*() and
+ * bpf_skb_load_helper_convert_offset() (net/core/filter.c): @off >= 0
+ * counts from data; SKF_NET_OFF + k from the network header, SKF_LL_OFF + k
+ * from the MAC header; the bytes must end by the tail. NULL when out of range (the program ends with 0), and also,
+ * after ending the run as a missing helper, when @ctx is not the bound
+ * run's ctx. @cookie is unused.
+ */
+const void *emu_skb_packet_pointer(void *cookie, uint64_t ctx, int32_t off, uint32_t size);
+
 #endif /* EMUL_SKB_H */

@@ -385,8 +385,15 @@ int emu_skb_prog_check(const struct bpf_insn *insns, uint32_t cnt, uint32_t prog
 			} else {
 				err = access_check(prog_type, i, in->off, size, true, log, log_cookie);
 			}
-		} else if (cls == BPF_JMP && BPF_OP(in->code) == BPF_CALL)
+		} else if (cls == BPF_JMP && BPF_OP(in->code) == BPF_CALL) {
 			err = helper_check(prog_type, in, i, log, log_cookie);
+		} else if (cls == BPF_LD && (BPF_MODE(in->code) == BPF_ABS || BPF_MODE(in->code) == BPF_IND) &&
+			   !has(&st[i], K_CTX, BPF_REG_6)) {
+			/* check_ld_abs(): the packet is found through the ctx in r6. Ours is a "may hold"
+			 * analysis, so only an r6 that holds the ctx on no path is refused here; at run
+			 * time the packet hook checks r6 is the run's ctx (emu_skb_packet_pointer()). */
+			err = say(log, log_cookie, -EINVAL, "at the time of BPF_LD_ABS|IND R6 != pointer to skb");
+		}
 		if (!err && (cls == BPF_LDX || cls == BPF_ST || cls == BPF_STX) &&
 		    has(&st[i], K_CTX, cls == BPF_LDX ? in->src_reg : in->dst_reg))
 			narrow_note(in->off, cls != BPF_LDX, &narrow_r, &narrow_w);

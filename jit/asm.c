@@ -12,6 +12,9 @@
  * Two passes: the first records label positions in 8-byte slots (lddw counts
  * two), the second encodes. Jump targets are labels or +N/-N relative to the
  * next slot; the first exit also defines the label "exit".
+ * The legacy packet loads, which the conformance assembler does not spell,
+ * take uBPF's and rbpf's mnemonics: "ldabsw imm" and "ldindw %rS, imm"
+ * (b/h/w; RFC 9669 §5.5).
  * Programs are small (tests, tools), so nothing here is tuned for speed.
  */
 #include <ctype.h>
@@ -456,6 +459,16 @@ static int encode(struct asm_state *st, char **tok, int n, uint32_t slot, struct
 		break;
 	case JIT_SYN_EXIT:
 		err = want_ops(st, mn, nops, 0);
+		break;
+	case JIT_SYN_LDABS:
+		if ((err = want_ops(st, mn, nops, 1)))
+			return err;
+		err = parse_imm32(st, opnd[0], &insn.imm);
+		break;
+	case JIT_SYN_LDIND:
+		if ((err = want_ops(st, mn, nops, 2)) || (err = parse_reg(st, opnd[0], &src)))
+			return err;
+		err = parse_imm32(st, opnd[1], &insn.imm);
 		break;
 	default:
 		return fail(st, "internal error: no syntax for '%s'", mn);

@@ -102,6 +102,12 @@ int jit_disasm_insn(const struct bpf_insn *insns, uint32_t left, char *buf, size
 	case JIT_SYN_EXIT:
 		snprintf(buf, buf_sz, "exit");
 		break;
+	case JIT_SYN_LDABS:
+		snprintf(buf, buf_sz, "%s %d", r->mnemonic, in->imm);
+		break;
+	case JIT_SYN_LDIND:
+		snprintf(buf, buf_sz, "%s %%r%u, %d", r->mnemonic, in->src_reg, in->imm);
+		break;
 	}
 	return 1;
 }

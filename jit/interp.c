@@ -16,7 +16,8 @@
  * load that every jump lands on an instruction, every subprogram ends in
  * exit, and every field is valid. What remains at run time is what only
  * values decide: division by a register that is 0 or -1, callx's register,
- * and the depth of local calls after a tail call.
+ * the depth of local calls after a tail call, and whether a legacy packet
+ * load (LD_ABS/LD_IND) falls inside the packet (the embedder's hook says).
  *
  * Semantics are RFC 9669's (cited per handler group). Memory accesses go
  * through memcpy() so unaligned addresses are defined behaviour (one mov on
@@ -662,6 +663,53 @@ op_LDDW:
 	DST = pc[1].u64;
 	pc += 2;
 	DISPATCH();
+
+	/* Legacy packet loads, RFC 9669 §5.5, as the kernel runs them after
+	 * bpf_gen_ld_abs() (net/core/filter.c) rewrote them: the offset is imm,
+	 * or src + imm added in 64 bits and passed on as an int (so truncated to
+	 * 32 bits); r0 = the bytes in network order, zero-extended; bytes
+	 * outside the packet end the program with r0 = 0. The embedder finds
+	 * the bytes (jit_env.packet_pointer). r1-r5 are left as they were: the
+	 * kernel's helper call clobbers them, so a verified program cannot read
+	 * them, and leaving them costs nothing. */
+#define LD_PKT(OFF, SZ)                                                                            \
+	do {                                                                                       \
+		const uint8_t *b_ = cur->packet_pointer(cur->cookie, reg[6], (OFF), (SZ));         \
+                                                                                                   \
+		if (unlikely(!b_)) {                                                               \
+			/* The whole run ends, from any depth (jit_run_stop()'s path). */          \
+			run->stop = 1;                                                             \
+			run->stop_r0 = 0;                                                          \
+			goto out_stopped;                                                          \
+		}                                                                                  \
+		if ((SZ) == 1)                                                                     \
+			reg[0] = b_[0];                                                            \
+		else if ((SZ) == 2)                                                                \
+			reg[0] = __builtin_bswap16(LOAD(uint16_t, b_));                            \
+		else                                                                               \
+			reg[0] = __builtin_bswap32(LOAD(uint32_t, b_));                            \
+	} while (0)
+#define IND_OFF ((int32_t)(uint32_t)(SRC + (uint64_t)IMM))
+op_LDABSB:
+	LD_PKT(pc->imm, 1);
+	NEXT();
+op_LDABSH:
+	LD_PKT(pc->imm, 2);
+	NEXT();
+op_LDABSW:
+	LD_PKT(pc->imm, 4);
+	NEXT();
+op_LDINDB:
+	LD_PKT(IND_OFF, 1);
+	NEXT();
+op_LDINDH:
+	LD_PKT(IND_OFF, 2);
+	NEXT();
+op_LDINDW:
+	LD_PKT(IND_OFF, 4);
+	NEXT();
+#undef IND_OFF
+#undef LD_PKT
 
 	/* Atomics, RFC 9669 §5.3: sequentially consistent read-modify-write of
 	 * 4 or 8 bytes at dst + off. FETCH forms put the old value in src (32-bit

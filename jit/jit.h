@@ -82,6 +82,19 @@ struct jit_env {
 	 * maps/ provides map_jit_inline_lookup() (maps/maps.h) for this.
 	 */
 	int (*inline_lookup)(void *cookie, uint64_t map_ptr, struct jit_array_geom *out);
+	/*
+	 * Optional (added after inline_lookup): the packet of a context, for
+	 * the legacy packet loads LD_ABS/LD_IND (RFC 9669 §5.5). @ctx is the
+	 * program's r6, @off the offset the instruction computed (imm, or
+	 * src + imm truncated to 32 bits), @size 1, 2 or 4. Return the address
+	 * of the @size bytes, or NULL when they are not in the packet: the run
+	 * then ends with r0 = 0, as the kernel's rewritten LD_ABS does
+	 * (bpf_gen_ld_abs() in net/core/filter.c). What a negative @off means
+	 * (SKF_NET_OFF, SKF_LL_OFF) is the embedder's business: jit/ knows no
+	 * packet layout. Called from the run's thread; must not block. A
+	 * program with LD_ABS/LD_IND is refused at load when this is NULL.
+	 */
+	const void *(*packet_pointer)(void *cookie, uint64_t ctx, int32_t off, uint32_t size);
 };
 
 /* Kernel limit on chained tail calls: MAX_TAIL_CALL_CNT in include/linux/bpf.h. */
@@ -118,6 +131,7 @@ struct jit_env {
  *            smaller than the sz field itself;
  *   -E2BIG   env->sz larger than we know with non-zero bytes past our struct;
  *   -E2BIG   (also) too many instructions or local calls nested too deep;
+ *   -EINVAL  (also) LD_ABS/LD_IND without env->packet_pointer;
  *   -ENOTSUP kfunc calls (call src_reg 2), which are not implemented yet;
  *   -ENOMEM;
  *   or the error env->resolve_ld_imm64 returned.

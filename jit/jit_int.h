@@ -110,6 +110,8 @@ struct jit_prog {
 	void *cookie;              /* env->cookie */
 	struct jit_array_geom *geoms; /* [geom_cnt] one per inlined map lookup */
 	uint32_t geom_cnt;
+	const void *(*packet_pointer)(void *cookie, uint64_t ctx, int32_t off, uint32_t size);
+				   /* env->packet_pointer, for LD_ABS/LD_IND */
 	uint32_t *cb_start;        /* [cb_cnt] sorted first slots of BPF_PSEUDO_FUNC targets */
 	uint32_t cb_cnt;
 };

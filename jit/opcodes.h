@@ -25,8 +25,10 @@
  *   DST..IMM  field rules (JIT_Z, JIT_ANY, JIT_EQ(v), JIT_REG, JIT_WREG, JIT_LE(v))
  *   ISA       the ISA version that introduced the form (bpf_conformance's v1..v4)
  *
- * Legacy packet loads (LD_ABS/LD_IND, RFC 9669 §5.5) are deliberately absent:
- * nothing our clients emit uses them, so they are refused as unknown opcodes.
+ * Legacy packet loads (LD_ABS/LD_IND, RFC 9669 §5.5; the conformance suite's
+ * "packet" group) read the packet of the context in r6 and need the
+ * embedder's jit_env.packet_pointer; a program using them without one is
+ * refused at load (jit/prog.c).
  */
 #ifndef JIT_OPCODES_H
 #define JIT_OPCODES_H
@@ -86,6 +88,8 @@ enum jit_syntax {
 	JIT_SYN_CALLR,  /* call runtime N            */
 	JIT_SYN_CALLX,  /* call [helper] %rN         */
 	JIT_SYN_EXIT,   /* exit                      */
+	JIT_SYN_LDABS,  /* ldabsw imm                (packet[imm]) */
+	JIT_SYN_LDIND,  /* ldindw %src, imm          (packet[src + imm]) */
 };
 
 /* ALU and ALU64 pairs: the K form reads imm (src must be 0), the X form reads
@@ -202,7 +206,16 @@ enum jit_syntax {
 	JIT_ATOMIC_PAIR(X, ATOMIC_XCHG, 0xe1, "xchg", WREG)                                            \
 	JIT_ATOMIC_PAIR(X, ATOMIC_CMPXCHG, 0xf1, "cmpxchg", REG)                                      \
 	/* 64-bit immediate load, RFC 9669 §5.4: src_reg 0 plain, 1..6 pseudo forms */          \
-	X(LDDW, 0x18, "lddw", LDDW, JIT_WREG, JIT_LE(6), JIT_Z, JIT_ANY, 1)
+	X(LDDW, 0x18, "lddw", LDDW, JIT_WREG, JIT_LE(6), JIT_Z, JIT_ANY, 1)                     \
+	/* Legacy packet loads, RFC 9669 §5.5: r0 = ntoh(packet[imm] or [src + imm]), the   \
+	 * packet being the one of the context in r6. dst and offset are reserved (0);     \
+	 * no DW form (check_ld_abs() and BPF_INSN_MAP in kernel/bpf/core.c). */            \
+	X(LDABSW, 0x20, "ldabsw", LDABS, JIT_Z, JIT_Z, JIT_Z, JIT_ANY, 1)                        \
+	X(LDABSH, 0x28, "ldabsh", LDABS, JIT_Z, JIT_Z, JIT_Z, JIT_ANY, 1)                        \
+	X(LDABSB, 0x30, "ldabsb", LDABS, JIT_Z, JIT_Z, JIT_Z, JIT_ANY, 1)                        \
+	X(LDINDW, 0x40, "ldindw", LDIND, JIT_Z, JIT_REG, JIT_Z, JIT_ANY, 1)                      \
+	X(LDINDH, 0x48, "ldindh", LDIND, JIT_Z, JIT_REG, JIT_Z, JIT_ANY, 1)                      \
+	X(LDINDB, 0x50, "ldindb", LDIND, JIT_Z, JIT_REG, JIT_Z, JIT_ANY, 1)
 /* clang-format on */
 
 /* One enumerator per form, in table order. */

@@ -215,6 +215,22 @@ static int pinsn_build(const struct bpf_insn *insns, const struct jit_decoded *d
 		case JIT_OP_CALL_LOCAL:
 			pi->src = 0; /* imm already holds the displacement */
 			break;
+		case JIT_OP_LDABSW:
+		case JIT_OP_LDABSH:
+		case JIT_OP_LDABSB:
+		case JIT_OP_LDINDW:
+		case JIT_OP_LDINDH:
+		case JIT_OP_LDINDB:
+			/* The kernel refuses them for program types without an skb
+			 * (check_ld_abs(), kernel/bpf/verifier.c); here the embedder
+			 * says so by not providing the packet. */
+			if (!env->packet_pointer) {
+				say(log, log_sz,
+				    "insn %u: %s: BPF_LD_[ABS|IND] instructions not allowed for this program type (no packet access)",
+				    i, jit_opcode_table[op].mnemonic);
+				return -EINVAL;
+			}
+			break;
 		case JIT_OP_CALL_KFUNC:
 			say(log, log_sz, "insn %u: kfunc calls (call with src_reg 2, BTF id %d) are not supported",
 			    i, insn->imm);
@@ -531,6 +547,7 @@ int jit_prog_load(const struct bpf_insn *insns, uint32_t insn_cnt, const struct 
 	memcpy(p->insns, insns, (size_t)insn_cnt * sizeof(*insns));
 	p->tail_call = env->tail_call;
 	p->cookie = env->cookie;
+	p->packet_pointer = env->packet_pointer;
 	if (env->helper_cnt && env->helpers) {
 		p->helpers = calloc(env->helper_cnt, sizeof(*p->helpers));
 		if (!p->helpers) {

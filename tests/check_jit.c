@@ -132,10 +132,47 @@ END_TEST
 
 START_TEST(test_decode_unknown_opcode_einval)
 {
-	/* 0x20 is the legacy LD_ABS|W packet load, which we do not implement. */
-	struct bpf_insn p[] = { { .code = 0x20 }, { .code = 0x95 } };
+	/* 0x38 would be LD|ABS|DW, which no ISA version has (nor the kernel's
+	 * BPF_INSN_MAP in kernel/bpf/core.c). */
+	struct bpf_insn p[] = { { .code = 0x38 }, { .code = 0x95 } };
 
-	refused_raw(p, 2, -EINVAL, "insn 0: unknown opcode 0x20");
+	refused_raw(p, 2, -EINVAL, "insn 0: unknown opcode 0x38");
+	p[0].code = 0x58; /* LD|IND|DW */
+	refused_raw(p, 2, -EINVAL, "insn 0: unknown opcode 0x58");
+}
+END_TEST
+
+/* RFC 9669 §5.5 and check_ld_abs() (kernel/bpf/verifier.c): dst and offset are
+ * reserved, and src too for the ABS forms; IND's src is a register. */
+START_TEST(test_decode_packet_load_reserved_fields_einval)
+{
+	struct bpf_insn p[] = { { .code = 0x30, .imm = 9 }, { .code = 0x95 } };
+
+	p[0].dst_reg = 1;
+	refused_raw(p, 2, -EINVAL, "insn 0: ldabsb: reserved field dst_reg must be 0, is 1");
+	p[0].dst_reg = 0;
+	p[0].off = 4;
+	refused_raw(p, 2, -EINVAL, "insn 0: ldabsb: reserved field offset must be 0, is 4");
+	p[0].off = 0;
+	p[0].src_reg = 2;
+	refused_raw(p, 2, -EINVAL, "insn 0: ldabsb: reserved field src_reg must be 0, is 2");
+	p[0].code = 0x40; /* ldindw: src is its register */
+	p[0].src_reg = 11;
+	refused_raw(p, 2, -EINVAL, "insn 0: ldindw: invalid register r11 in src_reg");
+	p[0].src_reg = 10;
+	p[0].dst_reg = 3;
+	refused_raw(p, 2, -EINVAL, "insn 0: ldindw: reserved field dst_reg must be 0, is 3");
+}
+END_TEST
+
+/* Without jit_env.packet_pointer (every program type but the skb ones) the
+ * forms decode but do not load. */
+START_TEST(test_load_packet_load_without_hook_einval)
+{
+	refused("mov %r6, %r1\nldabsb 9\nexit", jit_conformance_env(), -EINVAL,
+		"insn 1: ldabsb: BPF_LD_[ABS|IND] instructions not allowed for this program type (no packet access)");
+	refused("mov %r6, %r1\nldindw %r2, 0\nexit", NULL, -EINVAL,
+		"insn 1: ldindw: BPF_LD_[ABS|IND] instructions not allowed for this program type (no packet access)");
 }
 END_TEST
 
@@ -984,6 +1021,141 @@ START_TEST(test_disasm_text_and_refusals)
 }
 END_TEST
 
+/* ------------------------------------------------------- packet loads */
+
+/* A 64-byte packet: a model of the embedder's hook (offsets 0..63 only). */
+static uint8_t pkt[64];
+static uint64_t pkt_seen_ctx;
+static int32_t pkt_seen_off;
+static uint32_t pkt_seen_size;
+static int pkt_calls;
+
+static const void *pkt_pointer(void *cookie, uint64_t ctx, int32_t off, uint32_t size)
+{
+	(void)cookie;
+	pkt_seen_ctx = ctx;
+	pkt_seen_off = off;
+	pkt_seen_size = size;
+	pkt_calls++;
+	if (off < 0 || (uint64_t)off + size > sizeof(pkt))
+		return NULL;
+	return pkt + off;
+}
+
+static const struct jit_env pkt_env = { .sz = sizeof(pkt_env), .packet_pointer = pkt_pointer };
+
+/* Run @text with r1 = 0x1000 (the "ctx"); r0 out. */
+static uint64_t run_pkt(const char *text)
+{
+	struct jit_prog *prog = NULL;
+	uint64_t r0 = 0;
+	int err = load_asm(text, &pkt_env, &prog);
+
+	ck_assert_msg(err == 0, "load: %s", msg);
+	pkt_calls = 0;
+	pkt_seen_ctx = 0;
+	err = jit_prog_exec(prog, 0x1000, 0, &r0);
+	ck_assert_int_eq(err, 0);
+	jit_prog_free(prog);
+	return r0;
+}
+
+static void pkt_fill(void)
+{
+	for (unsigned i = 0; i < sizeof(pkt); i++)
+		pkt[i] = (uint8_t)(i * 3 + 1);
+	pkt[9] = 0x06;
+	memcpy(pkt + 60, "\xfe\xdc\xba\x98", 4);
+}
+
+/* r0 = the bytes in network order, zero-extended; the hook gets r6 as ctx. */
+START_TEST(test_interp_packet_loads_network_order)
+{
+	pkt_fill();
+	ck_assert_uint_eq(run_pkt("mov %r6, %r1\nldabsb 9\nexit"), 0x06);
+	ck_assert_uint_eq(pkt_seen_ctx, 0x1000);
+	ck_assert_int_eq(pkt_seen_off, 9);
+	ck_assert_uint_eq(pkt_seen_size, 1);
+	ck_assert_uint_eq(run_pkt("mov %r6, %r1\nldabsh 0\nexit"), (uint64_t)pkt[0] << 8 | pkt[1]);
+	ck_assert_uint_eq(pkt_seen_size, 2);
+	ck_assert_uint_eq(run_pkt("mov %r6, %r1\nldabsw 1\nexit"),
+			  (uint64_t)pkt[1] << 24 | (uint64_t)pkt[2] << 16 | pkt[3] << 8 | pkt[4]);
+	ck_assert_uint_eq(pkt_seen_size, 4);
+	/* Not sign-extended (the kernel's helper returns a u32). */
+	ck_assert_uint_eq(run_pkt("mov %r6, %r1\nldabsw 60\nexit"), 0xfedcba98);
+	ck_assert_uint_eq(run_pkt("mov %r6, %r1\nlddw %r0, 0xffffffffffffffff\nldabsb 60\nexit"), 0xfe);
+	/* IND: src + imm. */
+	ck_assert_uint_eq(run_pkt("mov %r6, %r1\nmov %r7, 5\nldindb %r7, 4\nexit"), 0x06);
+	ck_assert_int_eq(pkt_seen_off, 9);
+	ck_assert_uint_eq(run_pkt("mov %r6, %r1\nmov %r7, 70\nldindh %r7, -10\nexit"), 0xfedc);
+	/* r6-r9 survive, the program goes on after the load. */
+	ck_assert_uint_eq(run_pkt("mov %r6, %r1\nmov %r7, 3\nmov %r8, 4\nmov %r9, 5\nldabsb 9\n"
+				  "add %r0, %r7\nadd %r0, %r8\nadd %r0, %r9\nmov %r1, %r6\nsub %r1, 0x1000\n"
+				  "add %r0, %r1\nexit"),
+			  6 + 3 + 4 + 5);
+}
+END_TEST
+
+/* The last bytes in range load; one byte further ends the program with r0 = 0. */
+START_TEST(test_interp_packet_loads_boundary_and_out_of_range)
+{
+	pkt_fill();
+	ck_assert_uint_eq(run_pkt("mov %r6, %r1\nldabsb 63\nexit"), pkt[63]);
+	ck_assert_uint_eq(run_pkt("mov %r6, %r1\nldabsh 62\nexit"), (uint64_t)pkt[62] << 8 | pkt[63]);
+	ck_assert_uint_eq(run_pkt("mov %r6, %r1\nldabsw 60\nexit"), 0xfedcba98);
+	ck_assert_uint_eq(run_pkt("mov %r6, %r1\nmov %r0, 7\nldabsb 64\nmov %r0, 99\nexit"), 0);
+	ck_assert_int_eq(pkt_calls, 1);
+	ck_assert_uint_eq(run_pkt("mov %r6, %r1\nmov %r0, 7\nldabsh 63\nmov %r0, 99\nexit"), 0);
+	ck_assert_uint_eq(run_pkt("mov %r6, %r1\nmov %r0, 7\nldabsw 61\nmov %r0, 99\nexit"), 0);
+	ck_assert_uint_eq(run_pkt("mov %r6, %r1\nmov %r0, 7\nldabsb -1\nmov %r0, 99\nexit"), 0);
+	ck_assert_int_eq(pkt_seen_off, -1);
+	ck_assert_uint_eq(run_pkt("mov %r6, %r1\nmov %r7, 60\nldindw %r7, 1\nmov %r0, 99\nexit"), 0);
+	/* From a subprogram, the whole program ends (RFC 9669 §5.5: "aborted"). */
+	ck_assert_uint_eq(run_pkt("mov %r6, %r1\ncall local sub\nmov %r0, 5\nexit\n"
+				  "sub:\nldabsb 100\nmov %r0, 3\nexit"),
+			  0);
+}
+END_TEST
+
+/* LD_IND adds in 64 bits and hands the low 32 bits on as an int, as the
+ * kernel's rewrite does (bpf_gen_ld_abs(): r2 = src + imm, then an int arg). */
+START_TEST(test_interp_packet_ind_offset_truncated_to_32_bits)
+{
+	pkt_fill();
+	ck_assert_uint_eq(run_pkt("mov %r6, %r1\nlddw %r7, 0x100000005\nldindb %r7, 4\nexit"), 0x06);
+	ck_assert_int_eq(pkt_seen_off, 9);
+	ck_assert_uint_eq(run_pkt("mov %r6, %r1\nlddw %r7, 0xffffffff\nldindb %r7, 10\nexit"), 0x06);
+	ck_assert_int_eq(pkt_seen_off, 9);
+	/* 0x80000000 + 0 is INT_MIN; -0x100000 (SKF_NET_OFF) passes through as is. */
+	ck_assert_uint_eq(run_pkt("mov %r6, %r1\nmov32 %r7, 0x80000000\nldindb %r7, 0\nexit"), 0);
+	ck_assert_int_eq(pkt_seen_off, INT32_MIN);
+	ck_assert_uint_eq(run_pkt("mov %r6, %r1\nmov %r7, 0\nldindb %r7, -1048576\nexit"), 0);
+	ck_assert_int_eq(pkt_seen_off, -0x100000);
+}
+END_TEST
+
+START_TEST(test_asm_packet_loads_round_trip)
+{
+	static const char *const lines[] = { "ldabsw 9", "ldabsh -1048567", "ldabsb 0", "ldindw %r7, 0",
+					     "ldindh %r10, -4", "ldindb %r0, 2147483647" };
+	static const uint8_t codes[] = { 0x20, 0x28, 0x30, 0x40, 0x48, 0x50 };
+	char buf[128];
+
+	for (unsigned i = 0; i < sizeof(codes); i++) {
+		uint32_t cnt;
+		struct bpf_insn *p = assemble(lines[i], &cnt);
+
+		ck_assert_uint_eq(cnt, 1);
+		ck_assert_uint_eq(p[0].code, codes[i]);
+		ck_assert_uint_eq(p[0].dst_reg, 0);
+		ck_assert_int_eq(p[0].off, 0);
+		ck_assert_int_eq(jit_disasm_insn(p, 1, buf, sizeof(buf)), 1);
+		ck_assert_str_eq(buf, lines[i]);
+		free(p);
+	}
+}
+END_TEST
+
 START_TEST(test_load_env_size_versioning)
 {
 	struct {
@@ -1019,6 +1191,7 @@ static Suite *jit_suite(void)
 
 	tcase_add_test(tc, test_decode_every_form_is_unambiguous);
 	tcase_add_test(tc, test_decode_unknown_opcode_einval);
+	tcase_add_test(tc, test_decode_packet_load_reserved_fields_einval);
 	tcase_add_test(tc, test_decode_reserved_field_einval);
 	tcase_add_test(tc, test_decode_invalid_register_einval);
 	tcase_add_test(tc, test_decode_write_r10_einval);
@@ -1067,6 +1240,10 @@ static Suite *jit_suite(void)
 	tcase_add_test(tc, test_interp_tail_call_empty_slots_count_toward_limit);
 	tcase_add_test(tc, test_interp_ld_imm64_pseudo_resolved_at_load);
 	tcase_add_test(tc, test_load_env_size_versioning);
+	tcase_add_test(tc, test_interp_packet_loads_network_order);
+	tcase_add_test(tc, test_interp_packet_loads_boundary_and_out_of_range);
+	tcase_add_test(tc, test_interp_packet_ind_offset_truncated_to_32_bits);
+	tcase_add_test(tc, test_load_packet_load_without_hook_einval);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("asm");
@@ -1074,6 +1251,7 @@ static Suite *jit_suite(void)
 	tcase_add_test(tc, test_asm_encodings);
 	tcase_add_test(tc, test_asm_lddw_with_trailing_comma_takes_two_slots);
 	tcase_add_test(tc, test_disasm_text_and_refusals);
+	tcase_add_test(tc, test_asm_packet_loads_round_trip);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -5,7 +5,7 @@
  * directly and through helpers, and every attr rule of
  * bpf_prog_test_run_skb() (net/bpf/test_run.c) is tried: short frames,
  * ctx_in fields that must be zero, ENOSPC on data_out and ctx_out, flags,
- * cpu, repeat. Each case prints one line of what came back (errno, retval,
+ * cpu, repeat; the legacy packet loads LD_ABS/LD_IND. Each case prints one line of what came back (errno, retval,
  * sizes, bytes); tests/e2e/skb-run.sh runs this as root against the kernel
  * and as uid 65534 under bpftime-run and compares the two outputs line by
  * line. The duration is not printed (it is a time), only whether it is
@@ -27,6 +27,7 @@
 #define SUB64_REG(d, s) INSN(BPF_ALU64 | BPF_SUB | BPF_X, d, s, 0, 0)
 #define OR64_REG(d, s) INSN(BPF_ALU64 | BPF_OR | BPF_X, d, s, 0, 0)
 #define LSH64_IMM(d, i) INSN(BPF_ALU64 | BPF_LSH | BPF_K, d, 0, 0, i)
+#define RSH64_IMM(d, i) INSN(BPF_ALU64 | BPF_RSH | BPF_K, d, 0, 0, i)
 #define XOR32_IMM(d, i) INSN(BPF_ALU | BPF_XOR | BPF_K, d, 0, 0, i)
 #define LDX(sz, d, s, o) INSN(BPF_LDX | BPF_MEM | (sz), d, s, o, 0)
 #define STX(sz, d, s, o) INSN(BPF_STX | BPF_MEM | (sz), d, s, o, 0)
@@ -709,6 +710,155 @@ int main(void)
 		printf("tc past end load: %ld\n", load(BPF_PROG_TYPE_SCHED_CLS, past, 2) < 0 ? -1L : 0L);
 		fd = load(BPF_PROG_TYPE_SCHED_CLS, narrow, 5);
 		run("tc narrow loads", fd, &(struct run){ .in = v4, .in_sz = sizeof(v4) });
+	}
+
+	/*
+	 * Legacy packet loads (LD_ABS/LD_IND, RFC 9669 §5.5; bpf_gen_ld_abs() and
+	 * bpf_skb_load_helper_*() in net/core/filter.c): r0 = the bytes in network
+	 * order into cb[1], r0 >> 32 into cb[2], return 1; out of range ends the
+	 * program with 0 (cb[1], cb[2] keep ctx_in's). Offsets from data (the IP
+	 * header for socket filters, the MAC header for tc), past the tail, and
+	 * negative ones: SKF_NET_OFF (-0x100000) and SKF_LL_OFF (-0x200000) count
+	 * from the network / MAC header, down to the skb's head (64 bytes before
+	 * the frame); anything below SKF_LL_OFF fails.
+	 */
+	{
+		struct bpf_insn ind[] = {
+			MOV64_REG(6, 1),
+			LDX(BPF_W, 7, 6, SKB(cb[0])),
+			INSN(BPF_LD | BPF_IND | BPF_B, 0, 7, 0, 0),
+			STX(BPF_W, 6, 0, SKB(cb[1])),
+			MOV64_REG(8, 0),
+			RSH64_IMM(8, 32),
+			STX(BPF_W, 6, 8, SKB(cb[2])),
+			MOV64_IMM(0, 1),
+			EXIT(),
+		};
+		struct bpf_insn abs[] = {
+			MOV64_REG(6, 1),
+			INSN(BPF_LD | BPF_ABS | BPF_B, 0, 0, 0, 0),
+			STX(BPF_W, 6, 0, SKB(cb[1])),
+			MOV64_REG(8, 0),
+			RSH64_IMM(8, 32),
+			STX(BPF_W, 6, 8, SKB(cb[2])),
+			MOV64_IMM(0, 1),
+			EXIT(),
+		};
+		static const unsigned sizes[3] = { BPF_B, BPF_H, BPF_W };
+		static const char szname[3] = { 'b', 'h', 'w' };
+		static const struct { int imm; unsigned cb0; } ic[] = {
+			{ 0, 0 }, { 0, 9 }, { 0, 23 }, { 0, 56 }, { 0, 58 }, { 0, 59 }, { 0, 60 }, { 0, 70 }, { 0, 71 },
+			{ 0, 72 }, { 0, 73 }, { 0, 74 }, { 0, 0x7fffffff }, { 0, 0x80000000u }, { 0, 0xfff00000u },
+			{ 0, 0xfff00009u }, { 0, 0xfff0003bu }, { 0, 0xfff0003cu }, { 0, 0xffeffff2u }, { 0, 0xffefffffu },
+			{ 0, 0xffe00000u }, { 0, 0xffe0000cu }, { 0, 0xffdffffeu }, { 0, 0xffdfffc0u }, { 0, 0xffdfffbfu },
+			{ 0, 0xffffffffu }, { 0, 0xfffff000u }, { 0, 0xffc00000u },
+			/* src + imm in 64 bits, then the low 32 bits as an int: 0xffffffff + 10 is 9 */
+			{ 10, 0xffffffffu }, { 10, 0 }, { -1, 0 }, { -1, 10 }, { 5, 4 },
+		};
+		static const int ai[] = { 9, 23, 12, 0, 58, 71, -0x100000 + 9, -0x200000 + 12, -0x200000 - 1, 100000 };
+
+		for (int t = 0; t < 2; t++) {
+			for (int z = 0; z < 3; z++) {
+				int last_imm = 0x7fffffff;
+
+				fd = -1;
+				for (unsigned k = 0; k < sizeof(ic) / sizeof(ic[0]); k++) {
+					if (ic[k].imm != last_imm) {
+						if (fd >= 0)
+							close((int)fd);
+						ind[2].code = BPF_LD | BPF_IND | sizes[z];
+						ind[2].imm = ic[k].imm;
+						fd = load(types[t], ind, sizeof(ind) / sizeof(ind[0]));
+						last_imm = ic[k].imm;
+					}
+					memset(&ctx, 0, sizeof(ctx));
+					ctx.cb[0] = ic[k].cb0;
+					ctx.cb[1] = 0xaaaa;
+					ctx.cb[2] = 0xbbbb;
+					snprintf(name, sizeof(name), "%s ldind%c r7=0x%x imm %d", tname[t], szname[z], ic[k].cb0,
+						 ic[k].imm);
+					run(name, fd, &(struct run){ .in = v4, .in_sz = sizeof(v4), .ctx = &ctx,
+								     .ctx_out_sz = sizeof(ctx) });
+				}
+				if (fd >= 0)
+					close((int)fd);
+				for (unsigned k = 0; k < sizeof(ai) / sizeof(ai[0]); k++) {
+					abs[1].code = BPF_LD | BPF_ABS | sizes[z];
+					abs[1].imm = ai[k];
+					fd = load(types[t], abs, sizeof(abs) / sizeof(abs[0]));
+					snprintf(name, sizeof(name), "%s ldabs%c %d", tname[t], szname[z], ai[k]);
+					run(name, fd, &(struct run){ .in = v4, .in_sz = sizeof(v4), .ctx_out_sz = sizeof(ctx) });
+					if (fd >= 0)
+						close((int)fd);
+				}
+			}
+		}
+		/* The protocol byte of an IPv6 frame (next header 17), through the network header. */
+		abs[1].code = BPF_LD | BPF_ABS | BPF_B;
+		abs[1].imm = -0x100000 + 6;
+		fd = load(BPF_PROG_TYPE_SCHED_CLS, abs, sizeof(abs) / sizeof(abs[0]));
+		run("tc ldabsb net+6 v6", fd, &(struct run){ .in = v6, .in_sz = sizeof(v6), .ctx_out_sz = sizeof(ctx) });
+		if (fd >= 0)
+			close((int)fd);
+	}
+
+	/* After bpf_skb_change_head(cb[3]) SKF_LL_OFF counts from the new MAC header, SKF_NET_OFF as before: byte cb[0] into cb[1]. */
+	{
+		struct bpf_insn p[] = {
+			MOV64_REG(6, 1),
+			LDX(BPF_W, 2, 6, SKB(cb[3])),
+			MOV64_IMM(3, 0),
+			CALL(BPF_FUNC_skb_change_head),
+			STX(BPF_W, 6, 0, SKB(cb[4])),
+			LDX(BPF_W, 7, 6, SKB(cb[0])),
+			INSN(BPF_LD | BPF_IND | BPF_B, 0, 7, 0, 0),
+			STX(BPF_W, 6, 0, SKB(cb[1])),
+			MOV64_IMM(0, 1),
+			EXIT(),
+		};
+		static const unsigned hk[][2] = { { 0, 0xffe0000c }, { 8, 0xffe00014 }, { 100, 0xffe00070 }, { 8, 0xffe00000 },
+						  { 8, 0xffe00051 }, { 8, 0xffe00052 }, { 8, 0xfff00000 }, { 8, 0xfff00009 },
+						  { 8, 0 }, { 8, 20 }, { 8, 81 }, { 8, 82 } };
+
+		fd = load(BPF_PROG_TYPE_SCHED_CLS, p, sizeof(p) / sizeof(p[0]));
+		for (unsigned k = 0; k < sizeof(hk) / sizeof(hk[0]); k++) {
+			memset(&ctx, 0, sizeof(ctx));
+			ctx.cb[3] = hk[k][0];
+			ctx.cb[0] = hk[k][1];
+			ctx.cb[1] = 0xaaaa;
+			snprintf(name, sizeof(name), "tc change head %u ldindb 0x%x", hk[k][0], hk[k][1]);
+			run(name, fd, &(struct run){ .in = v4, .in_sz = sizeof(v4), .out_sz = 8192, .ctx = &ctx,
+						     .ctx_out_sz = sizeof(ctx) });
+		}
+		if (fd >= 0)
+			close((int)fd);
+	}
+
+	/* What the kernel refuses at load (check_ld_abs(), check_abnormal_return()). */
+	{
+		struct bpf_insn ok[] = { MOV64_REG(6, 1), INSN(BPF_LD | BPF_ABS | BPF_B, 0, 0, 0, 9), EXIT() };
+		struct bpf_insn dst[] = { MOV64_REG(6, 1), INSN(BPF_LD | BPF_ABS | BPF_B, 1, 0, 0, 9), EXIT() };
+		struct bpf_insn off[] = { MOV64_REG(6, 1), INSN(BPF_LD | BPF_IND | BPF_W, 0, 6, 2, 9), EXIT() };
+		struct bpf_insn src[] = { MOV64_REG(6, 1), INSN(BPF_LD | BPF_ABS | BPF_H, 0, 3, 0, 9), EXIT() };
+		struct bpf_insn dw[] = { MOV64_REG(6, 1), INSN(BPF_LD | BPF_ABS | BPF_DW, 0, 0, 0, 9), EXIT() };
+		struct bpf_insn r6[] = { MOV64_IMM(6, 0), INSN(BPF_LD | BPF_ABS | BPF_B, 0, 0, 0, 9), EXIT() };
+		struct bpf_insn sub[] = { MOV64_REG(6, 1), INSN(BPF_JMP | BPF_CALL, 0, BPF_PSEUDO_CALL, 0, 1), EXIT(),
+					  INSN(BPF_LD | BPF_ABS | BPF_B, 0, 0, 0, 9), EXIT() };
+
+		fd = load(BPF_PROG_TYPE_CGROUP_SKB, ok, 3);
+		printf("cgskb ldabs load errno: %ld\n", fd < 0 ? fd : 0L);
+		if (fd >= 0)
+			close((int)fd);
+		fd = load(BPF_PROG_TYPE_SCHED_ACT, ok, 3);
+		run("act ldabsb 9", fd, &(struct run){ .in = v4, .in_sz = sizeof(v4) });
+		if (fd >= 0)
+			close((int)fd);
+		printf("socket ldabs dst 1 load: %ld\n", load(BPF_PROG_TYPE_SOCKET_FILTER, dst, 3));
+		printf("socket ldind off 2 load: %ld\n", load(BPF_PROG_TYPE_SOCKET_FILTER, off, 3));
+		printf("tc ldabs src 3 load: %ld\n", load(BPF_PROG_TYPE_SCHED_CLS, src, 3));
+		printf("tc ldabs dw load: %ld\n", load(BPF_PROG_TYPE_SCHED_CLS, dw, 3));
+		printf("socket ldabs r6 scalar load: %ld\n", load(BPF_PROG_TYPE_SOCKET_FILTER, r6, 3));
+		printf("socket ldabs in subprog load: %ld\n", load(BPF_PROG_TYPE_SOCKET_FILTER, sub, 5));
 	}
 	return 0;
 }

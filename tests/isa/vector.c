@@ -110,14 +110,14 @@ int isa_vector_load(const char *path, enum isa_raw_format fmt, struct isa_vector
 				goto out;
 			continue;
 		}
-		for (tok = strtok_r(line, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
+		/* S_ERROR: the expected text is the whole line, taken below (strtok_r
+		 * would cut it at its first blank). */
+		for (tok = sec == S_ERROR || sec == S_IGNORED || sec == S_NONE ? NULL : strtok_r(line, " \t", &save);
+		     tok; tok = strtok_r(NULL, " \t", &save)) {
 			unsigned long long x;
 
 			bool hex_bytes = sec == S_MEM || (sec == S_RAW && fmt == ISA_RAW_BYTES);
 
-			/* S_ERROR: the expected text is the whole line, taken below. */
-			if (sec == S_ERROR || sec == S_IGNORED || sec == S_NONE)
-				break;
 			errno = 0;
 			x = strtoull(tok, &end, hex_bytes ? 16 : 0);
 			if (errno || *end) {
