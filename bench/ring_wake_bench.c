@@ -15,7 +15,8 @@
  * poll() (hooks/agent_poll.c). bench/ring_wake_bench.sh runs both and prints
  * the ratios.
  *
- * Usage: ring_wake_bench OBJ MODE [N]   MODE: rb-epoll rb-poll pb-epoll pb-poll
+ * Usage: ring_wake_bench OBJ MODE [N]   MODE: rb-epoll rb-poll pb-epoll pb-poll, or
+ * rb-mixed pb-mixed: poll() on the ring fds plus a pipe nobody writes
  * Prints "<MODE> <median ns> <p90 ns> <records> <consumer CPU us per record>";
  * the last figure shows whether the consumer slept or spun while it waited
  * (the producer sleeps 3 ms before each record).
@@ -124,7 +125,9 @@ int main(int argc, char **argv)
 {
 	const char *mode = argc > 2 ? argv[2] : "rb-epoll";
 	int n = argc > 3 ? atoi(argv[3]) : 200;
-	bool rb = !strncmp(mode, "rb", 2), use_poll = strstr(mode, "poll") && !strstr(mode, "epoll");
+	bool rb = !strncmp(mode, "rb", 2), mixed = strstr(mode, "mixed") != NULL;
+	bool use_poll = (strstr(mode, "poll") && !strstr(mode, "epoll")) || mixed;
+	int pipefd[2];
 	struct bpf_object *obj;
 	struct bpf_program *prog;
 	struct ring_buffer *r = NULL;
@@ -140,7 +143,7 @@ int main(int argc, char **argv)
 	double cpu_us;
 
 	if (argc < 3 || n <= 0 || n > 4096) {
-		fprintf(stderr, "usage: ring_wake_bench OBJ rb-epoll|rb-poll|pb-epoll|pb-poll [N<=4096]\n");
+		fprintf(stderr, "usage: ring_wake_bench OBJ rb-epoll|rb-poll|rb-mixed|pb-epoll|pb-poll|pb-mixed [N<=4096]\n");
 		return 2;
 	}
 	obj = bpf_object__open_file(argv[1], NULL);
@@ -173,6 +176,12 @@ int main(int argc, char **argv)
 			return 1;
 		for (size_t i = 0; i < perf_buffer__buffer_cnt(pbuf) && nfds < 64; i++)
 			pfds[nfds++] = (struct pollfd){ .fd = perf_buffer__buffer_fd(pbuf, i), .events = POLLIN };
+	}
+	if (mixed) {
+		/* A pipe nobody writes, in the same poll() set: the set mixes rings and other fds. */
+		if (pipe(pipefd))
+			return 1;
+		pfds[nfds++] = (struct pollfd){ .fd = pipefd[0], .events = POLLIN };
 	}
 	want = n;
 	getrusage(RUSAGE_THREAD, &ru0);

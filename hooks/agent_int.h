@@ -9,6 +9,7 @@
 #ifndef HOOKS_AGENT_INT_H
 #define HOOKS_AGENT_INT_H
 
+#include <linux/futex.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -111,5 +112,22 @@ void agent_fork_after_uprobes(void);
 void agent_attach_scan(void);
 /** log_debug() the missed-hit counters of every probe (at exit, with BPFTIME_LOG=debug). */
 void agent_attach_report(void);
+
+/* agent_poll_waker.c: a registration of one mixed poll() call. */
+struct agent_poll_wait {
+	uint32_t *words[FUTEX_WAITV_MAX - 1]; /* the rings' futex words (their mappings outlive it) */
+	uint32_t vals[FUTEX_WAITV_MAX - 1];   /* their values when the caller saw the rings empty */
+	uint32_t cnt;
+	int efd;			      /* eventfd written once when a word moves */
+	bool fired;			      /* under the waker's lock */
+	struct agent_poll_wait *next;
+};
+/** Watch @w's words until agent_poll_waker_del(); @w stays the caller's.
+ *  Return: 0; -ENOSPC when the process already watches too many words;
+ *  -EINVAL bad @w; -ENOSYS without futex_waitv(2); -EAGAIN/-ENOMEM
+ *  when the thread cannot start. */
+int agent_poll_waker_add(struct agent_poll_wait *w);
+/** Stop watching @w (it is not written after this returns). */
+void agent_poll_waker_del(struct agent_poll_wait *w);
 
 #endif /* HOOKS_AGENT_INT_H */

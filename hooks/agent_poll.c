@@ -35,24 +35,32 @@
  * one futex wake-up, microseconds. A signal ends the wait with EINTR, as it
  * ends poll().
  *
- * Otherwise (other fds in the set as well, ppoll() with a signal mask, a
- * ring we cannot map writable, more than 128 rings) the ring fds are
- * replaced by -1 (ignored by poll) in a copy of the set, and the real poll
- * waits on the other fds for at most AGENT_POLL_TICK_MS at a time; the
- * rings are rechecked after each slice.
+ * Otherwise (other fds in the set as well, ppoll() with a signal mask) the
+ * ring fds are replaced by -1 (ignored by poll) in a copy of the set, and
+ * the real poll()/ppoll() waits on the other fds plus an eventfd that the
+ * agent's waker thread (agent_poll_waker.c) writes when one of the rings'
+ * futex words moves: the same futex protocol, one hop more (the thread),
+ * tens of microseconds (bench/ring_wake_bench.sh rb-mixed/pb-mixed), no
+ * periodic wake-up. A signal mask is applied by the real ppoll(), atomically.
+ * Why a thread and not an eventfd written by producers or the supervisor's
+ * epoll: see agent_poll_waker.c. Only when that is impossible (a ring we
+ * cannot map writable, more than FUTEX_WAITV_MAX - 1 ring words watched in
+ * the process at once, no futex_waitv) does the real poll wait in slices of
+ * at most AGENT_POLL_TICK_MS, the rings rechecked after each.
  *
- * DIVERGES: in that mixed case, wake-up latency for ring data is up to one
+ * DIVERGES: in that last case, wake-up latency for ring data is up to one
  * tick (5 ms), and a waiting poll() wakes every tick (a few microseconds of
- * CPU each); ppoll()'s signal mask is not applied atomically around the
- * futex wait, so ppoll() with a mask always takes the mixed path;
- * select()/pselect() are not interposed (no eBPF client we run uses them on
- * ring fds); a ring fd never reports POLLHUP/POLLERR.
+ * CPU each); select()/pselect() are not interposed (no eBPF client we run
+ * uses them on ring fds); a ring fd never reports POLLHUP/POLLERR; a mixed
+ * wait costs an eventfd (created and closed per call) and starts one
+ * helper thread in the process (signals blocked, 64 KiB stack).
  */
 #define _GNU_SOURCE
 #include "hooks/agent_int.h"
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <limits.h>
 #include <linux/bpf.h>
 #include <linux/futex.h>
 #include <linux/perf_event.h>
@@ -61,6 +69,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -371,23 +380,67 @@ out:
 }
 
 /*
+ * Before a mixed wait: count ourselves in each ring's waiters (so producers
+ * make the FUTEX_WAKE syscall), read the words, check the rings are still
+ * empty, hand the words to the waker thread with a fresh eventfd. Returns 0
+ * (armed: poll on pw->efd, then waker_disarm()), 1 (a ring has data: nothing
+ * armed), -1 (cannot: wait in slices).
+ */
+static int waker_arm(struct ring_view *views, nfds_t cnt, struct agent_poll_wait *pw)
+{
+	nfds_t v;
+	int ret = 0;
+
+	pw->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (pw->efd < 0)
+		return -1;
+	pw->cnt = (uint32_t)cnt;
+	/* Dekker with the producer's wake, as in rings_futex_wait(). */
+	for (v = 0; v < cnt; v++)
+		__atomic_fetch_add(views[v].waiters, 1, __ATOMIC_SEQ_CST);
+	for (v = 0; v < cnt; v++) {
+		pw->words[v] = views[v].seq;
+		pw->vals[v] = __atomic_load_n(views[v].seq, __ATOMIC_SEQ_CST);
+	}
+	for (v = 0; v < cnt && !ret; v++)
+		if (ring_view_pending(&views[v]))
+			ret = 1;
+	if (!ret && agent_poll_waker_add(pw))
+		ret = -1;
+	if (ret) {
+		for (v = 0; v < cnt; v++)
+			__atomic_fetch_sub(views[v].waiters, 1, __ATOMIC_SEQ_CST);
+		close(pw->efd);
+	}
+	return ret;
+}
+
+static void waker_disarm(struct ring_view *views, nfds_t cnt, struct agent_poll_wait *pw)
+{
+	agent_poll_waker_del(pw);
+	close(pw->efd);
+	for (nfds_t v = 0; v < cnt; v++)
+		__atomic_fetch_sub(views[v].waiters, 1, __ATOMIC_SEQ_CST);
+}
+
+/*
  * The wait with rings in the set. @timeout_ms < 0: forever. @mask: as
  * ppoll's (NULL for poll). Returns what poll returns, errno set on -1.
  */
 static int poll_rings(struct pollfd *fds, nfds_t n, int64_t timeout_ms, const struct timespec *orig_ts,
 		      const sigset_t *mask, bool is_ppoll)
 {
-	struct pollfd stack_copy[AGENT_POLL_STACK_FDS];
+	struct pollfd stack_copy[AGENT_POLL_STACK_FDS + 1]; /* + the waker's eventfd */
 	struct ring_view stack_views[AGENT_POLL_STACK_FDS];
 	struct pollfd *copy = stack_copy;
 	struct ring_view *views = stack_views;
 	int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
 	nfds_t view_cnt = 0;
-	bool use_futex;
+	bool use_futex, use_waker;
 	int ret = -1, saved;
 
 	if (n > AGENT_POLL_STACK_FDS) {
-		copy = calloc(n, sizeof(*copy));
+		copy = calloc(n + 1, sizeof(*copy));
 		views = calloc(n, sizeof(*views));
 		if (!copy || !views) {
 			free(copy);
@@ -419,8 +472,16 @@ static int poll_rings(struct pollfd *fds, nfds_t n, int64_t timeout_ms, const st
 	for (nfds_t v = 0; use_futex && v < view_cnt; v++)
 		if (!views[v].seq)
 			use_futex = false;
+	/* Other fds too: the real poll() waits on them and on an eventfd the
+	 * waker thread writes when a ring's word moves (agent_poll_waker.c). */
+	use_waker = !use_futex && view_cnt < FUTEX_WAITV_MAX && !__atomic_load_n(&no_waitv, __ATOMIC_RELAXED);
+	for (nfds_t v = 0; use_waker && v < view_cnt; v++)
+		if (!views[v].seq)
+			use_waker = false;
 	for (;;) {
+		struct agent_poll_wait pw;
 		int ready = 0, tmo, k;
+		bool waited;
 
 		for (nfds_t v = 0; v < view_cnt; v++) {
 			struct pollfd *p = &fds[views[v].idx];
@@ -470,21 +531,44 @@ static int poll_rings(struct pollfd *fds, nfds_t n, int64_t timeout_ms, const st
 
 			tmo = left <= 0 ? 0 : left < AGENT_POLL_TICK_MS ? (int)left : AGENT_POLL_TICK_MS;
 		}
+		waited = false;
+		if (tmo != 0 && use_waker) {
+			int w = waker_arm(views, view_cnt, &pw);
+
+			if (w < 0)
+				use_waker = false; /* too many words watched, no thread: slices */
+			else if (w == 0) {
+				waited = true;
+				copy[n] = (struct pollfd){ .fd = pw.efd, .events = POLLIN };
+				tmo = deadline < 0 ? -1 : (int)MIN(MAX(deadline - now_ms(), 0), (int64_t)INT_MAX);
+			} else {
+				continue; /* data arrived meanwhile: look again */
+			}
+		}
 		if (is_ppoll) {
 			struct timespec ts = { tmo / 1000, (long)(tmo % 1000) * 1000000 };
 
-			k = sys_ppoll(copy, n, tmo < 0 ? NULL : &ts, mask);
+			k = sys_ppoll(copy, n + waited, tmo < 0 ? NULL : &ts, mask);
 		} else {
-			k = sys_poll(copy, n, tmo);
+			k = sys_poll(copy, n + waited, tmo);
+		}
+		if (waited) {
+			saved = errno;
+			waker_disarm(views, view_cnt, &pw);
+			if (k > 0 && copy[n].revents)
+				k--; /* the eventfd: a ring's word moved, the loop looks at the rings */
+			errno = saved;
 		}
 		if (k < 0)
 			break;
+		if (waited && k == 0 && (deadline < 0 || now_ms() < deadline))
+			continue;
 		for (nfds_t i = 0; i < n; i++)
 			if (copy[i].fd >= 0 || fds[i].fd < 0)
 				fds[i].revents = copy[i].revents;
 		if (k + ready > 0 || tmo == 0 || (deadline >= 0 && now_ms() >= deadline)) {
 			/* A last look at the rings before reporting a timeout. */
-			if (k + ready == 0)
+			if (k + ready == 0 || waited)
 				for (nfds_t v = 0; v < view_cnt; v++) {
 					struct pollfd *p = &fds[views[v].idx];
 

@@ -127,10 +127,10 @@ struct hook_probe;
  * Return: 0, or
  *  -EINVAL     NULL fn/out/addr, bad kind, bad opts, or bytes that do not decode;
  *  -E2BIG      opts larger than known with non-zero extra bytes;
- *  -ENOSPC     the code at @addr ends (ret/jmp/ud2...) before 5 bytes: too short
- *              to hold a jump (a kernel uprobe would single-step instead);
- *  -EOPNOTSUPP an instruction in the first 5 bytes cannot be relocated
- *              (loop/jrcxz, int/iret/syscall-like, far transfers, ...);
+ *  -EOPNOTSUPP the instruction at @addr cannot be relocated (loop/jrcxz,
+ *              int/iret/syscall-like, far transfers, ...); code too short for
+ *              a 5-byte jmp (`xor %eax,%eax; ret`) is not refused: it gets an
+ *              int3 (hooks/README-hooks.md);
  *  -EBUSY      @addr overlaps another patched site, holds a breakpoint, or a
  *              thread stayed parked inside the bytes to be replaced;
  *  -ERANGE     no trampoline within ±2 GiB could reach every target;

@@ -73,8 +73,8 @@ struct hook_site {
 	struct hook_list *entry_list;	 /* acquire-loaded on every hit; NULL: none */
 	struct hook_list *ret_list;	 /* idem for return probes */
 	uint64_t missed;		 /* relaxed atomic: hits skipped by the recursion guard */
-	uint8_t orig[HOOK_PATCH_MAX];	 /* original bytes [0, patch_len) */
-	uint32_t patch_len;		 /* displaced bytes, >= 5 */
+	uint8_t orig[HOOK_PATCH_MAX];	 /* original bytes, at least [0, patch_len) */
+	uint32_t patch_len;		 /* displaced bytes: >= 5 (jmp), 1 insn (int3) */
 	uint32_t nprobes;		 /* attached probes; under hook_lock */
 	bool patched;			 /* the jmp is in place; under hook_lock */
 	bool inner;			 /* an instruction boundary inside bytes 1..4 */
@@ -186,14 +186,14 @@ static inline int hook_shadow_pop(struct hook_thread *t, uint64_t sp_after_ret, 
 struct hook_reloc {
 	uint8_t code[HOOK_RELOC_MAX];
 	uint32_t code_len;  /* bytes of code[] in use */
-	uint32_t patch_len; /* bytes displaced at the site, >= 5 */
+	uint32_t patch_len; /* bytes displaced at the site, >= min_len */
 	bool inner;	    /* an instruction boundary lies strictly inside bytes 1..4 */
 	uint8_t insn_cnt;
 	uint8_t insn_off[HOOK_INSN_MAX];  /* offsets of the displaced instructions */
 	uint16_t insn_new[HOOK_INSN_MAX]; /* offsets of their copies in code[] */
 };
 int hook_reloc_build(const uint8_t *insn, uint32_t avail, uint64_t addr, uint64_t dest,
-		     struct hook_reloc *out);
+		     uint32_t min_len, struct hook_reloc *out);
 
 /* tramp_alloc.c */
 int hook_tramp_alloc_near(uint64_t addr, uint64_t lo, uint64_t hi, uint8_t **out);
@@ -211,15 +211,17 @@ typedef int (*hook_maps_fn)(const struct hook_maps_ent *e, void *arg);
 int hook_maps_walk(hook_maps_fn fn, void *arg);
 int hook_maps_find(uint64_t addr, struct hook_maps_ent *out);
 
-/* site_check.c: true when a branch may land inside the bytes a jmp at @site
- * (orig and patch_len set; @e its mapping) would cover, or we cannot rule it
- * out: patch an int3 instead. */
-bool hook_site_check_int3(const struct hook_site *site, const struct hook_maps_ent *e);
+/* site_check.c: true when a branch may land inside the @len bytes a jmp at
+ * @site (@e its mapping, @code a copy of its bytes) would cover, when they
+ * run past the end of the enclosing function or over another symbol's start,
+ * or when we cannot rule these out: patch an int3 instead. */
+bool hook_site_check_int3(const struct hook_site *site, const struct hook_maps_ent *e,
+			  const uint8_t *code, uint32_t len);
 
 /* text_poke.c */
 int hook_text_poke_init(void);
 int hook_text_poke_jmp(struct hook_site *site, const uint8_t *jmp5, bool inner);
-int hook_text_poke_restore(struct hook_site *site);
+int hook_text_poke_restore(struct hook_site *site, bool int3);
 int hook_text_poke_int3(struct hook_site *site);
 
 

@@ -20,8 +20,9 @@
  *
  * Refused, with the kernel's logic of arch/x86/kernel/uprobes.c in mind (it
  * single-steps what it cannot emulate, which we cannot do cheaply):
- *  -ENOSPC      the code stops (ret/jmp/ud2/hlt/int3...) before 5 bytes: what
- *               follows may be another function or a branch target;
+ *  -ENOSPC      the code stops (ret/jmp/ud2/hlt...) before 5 bytes: what
+ *               follows may be another function or a branch target (uprobe.c
+ *               then relocates only the first instruction, for an int3);
  *  -EOPNOTSUPP  loop/loopcc/jrcxz, xbegin, far/indirect-far transfers,
  *               int/iret/sysenter and privileged instructions, a branch into the
  *               middle of a displaced instruction;
@@ -218,7 +219,8 @@ static int classify(const cs_insn *ci, struct insn *in)
 	return 0;
 }
 
-static int decode(const uint8_t *code, uint32_t avail, uint64_t addr, struct insn *ins, int *n)
+static int decode(const uint8_t *code, uint32_t avail, uint64_t addr, uint32_t min_len,
+		  struct insn *ins, int *n)
 {
 	csh h;
 	cs_insn *ci;
@@ -233,7 +235,7 @@ static int decode(const uint8_t *code, uint32_t avail, uint64_t addr, struct ins
 		cs_close(&h);
 		return -ENOMEM;
 	}
-	while (off < 5) {
+	while (off < min_len) {
 		const uint8_t *p = code + off;
 		size_t left = avail - off;
 		uint64_t a = addr + off;
@@ -254,9 +256,9 @@ static int decode(const uint8_t *code, uint32_t avail, uint64_t addr, struct ins
 			break;
 		off += ci->size;
 		cnt++;
-		if ((in->kind == K_STOP || in->kind == K_JMP) && off < 5) {
-			log_debug("hooks: code at %#llx ends after %u bytes: too short for a 5-byte jmp\n",
-				  (unsigned long long)addr, off);
+		if ((in->kind == K_STOP || in->kind == K_JMP) && off < min_len) {
+			log_debug("hooks: code at %#llx ends after %u bytes: too short for a %u-byte jmp\n",
+				  (unsigned long long)addr, off, min_len);
 			err = -ENOSPC;
 			break;
 		}
@@ -353,11 +355,12 @@ static int emit_all(const struct insn *ins, int n, uint64_t addr, uint32_t patch
 
 /*
  * Relocate the instructions at @addr (a copy of which, @avail bytes long, is
- * at @insn) to run at @dest. On success @out holds the code and the number of
- * bytes displaced at the site.
+ * at @insn) that cover at least @min_len bytes (5 for a jmp; 1 for an int3,
+ * which displaces only the first instruction) to run at @dest. On success
+ * @out holds the code and the number of bytes displaced at the site.
  */
 int hook_reloc_build(const uint8_t *insn, uint32_t avail, uint64_t addr, uint64_t dest,
-		     struct hook_reloc *out)
+		     uint32_t min_len, struct hook_reloc *out)
 {
 	struct insn ins[MAX_INSNS];
 	uint32_t new_off[MAX_INSNS] = { 0 };
@@ -365,7 +368,9 @@ int hook_reloc_build(const uint8_t *insn, uint32_t avail, uint64_t addr, uint64_
 	int n = 0, err;
 	uint32_t patch_len;
 
-	err = decode(insn, avail, addr, ins, &n);
+	if (min_len < 1 || min_len > 5)
+		return -EINVAL;
+	err = decode(insn, avail, addr, min_len, ins, &n);
 	if (err)
 		return err;
 	patch_len = ins[n - 1].off + ins[n - 1].size;

@@ -741,17 +741,43 @@ static uint64_t target_inside(const struct func_info *fi, uint64_t lo, uint64_t 
 
 /* Without a complete analysis: a jmp only at a known function start that is no USDT nop. */
 static bool conservative(const struct hook_site *s, const struct elf_file *f, uint64_t vaddr,
-			 const char *why)
+			 const uint8_t *code, const char *why)
 {
 	bool start = f && !f->err && sym_is_start(f, vaddr);
-	bool int3 = s->orig[0] == 0x90 || !start;
+	bool int3 = code[0] == 0x90 || !start;
 
 	log_debug("hooks: %#llx: %s; %s\n", (unsigned long long)s->addr, why,
 		  int3 ? "int3" : "jmp (a function's entry)");
 	return int3;
 }
 
-bool hook_site_check_int3(const struct hook_site *s, const struct hook_maps_ent *e)
+/*
+ * Does [vaddr, vaddr + len) cross the end of the function symbol at @vaddr,
+ * or the start of any other symbol (sized or not)? A jmp there would
+ * overwrite the next function's first bytes: `xor %eax,%eax; ret` followed
+ * directly by another function, or `call *%rax` at the end of a noreturn
+ * function (relocation only stops at ret/jmp/ud2/hlt).
+ */
+static bool sym_crossed(const struct elf_file *f, uint64_t vaddr, uint32_t len)
+{
+	const struct fsym *sym = sym_find(f, vaddr);
+	uint32_t lo = 0, hi = f->sym_cnt;
+
+	if (sym && vaddr + len > sym->end)
+		return true;
+	while (lo < hi) { /* first symbol starting after vaddr */
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		if (f->syms[mid].start <= vaddr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < f->sym_cnt && f->syms[lo].start < vaddr + len;
+}
+
+bool hook_site_check_int3(const struct hook_site *s, const struct hook_maps_ent *e,
+			  const uint8_t *code, uint32_t len)
 {
 	struct elf_file *f;
 	const struct fsym *sym;
@@ -761,36 +787,41 @@ bool hook_site_check_int3(const struct hook_site *s, const struct hook_maps_ent 
 	int fd, err;
 
 	if (e->path[0] != '/' || !e->ino)
-		return conservative(s, NULL, 0, "not in a mapped file");
+		return conservative(s, NULL, 0, code, "not in a mapped file");
 	foff = s->addr - e->start + e->off;
 	f = file_get(e);
 	if (!f)
-		return conservative(s, NULL, 0, "out of memory");
+		return conservative(s, NULL, 0, code, "out of memory");
 	if (f->err || off_to_vaddr(f, foff, &vaddr))
-		return conservative(s, NULL, 0, "no ELF symbols for its file");
+		return conservative(s, NULL, 0, code, "no ELF symbols for its file");
+	if (sym_crossed(f, vaddr, len)) {
+		log_debug("hooks: %#llx: a %u-byte jmp would run past its function's end: int3\n",
+			  (unsigned long long)s->addr, len);
+		return true;
+	}
 	/* The bytes in memory must be the file's, or the sweep is of other code. */
 	fd = file_open(f, &file_sz);
 	if (fd < 0)
-		return conservative(s, f, vaddr, "its file cannot be reopened");
-	err = pread_all(fd, disk, s->patch_len, foff);
+		return conservative(s, f, vaddr, code, "its file cannot be reopened");
+	err = pread_all(fd, disk, len, foff);
 	close(fd);
-	if (err || memcmp(disk, s->orig, s->patch_len))
-		return conservative(s, f, vaddr, "the file's bytes differ from memory");
+	if (err || memcmp(disk, code, len))
+		return conservative(s, f, vaddr, code, "the file's bytes differ from memory");
 	sym = sym_find(f, vaddr);
 	if (!sym)
-		return conservative(s, f, vaddr, "no function symbol covers it");
+		return conservative(s, f, vaddr, code, "no function symbol covers it");
 	err = func_get(f, sym, &fi);
 	if (err)
-		return conservative(s, f, vaddr, "its function could not be analysed");
+		return conservative(s, f, vaddr, code, "its function could not be analysed");
 	if (!fi->complete)
-		return conservative(s, f, vaddr, "its function's branches are not all known");
+		return conservative(s, f, vaddr, code, "its function's branches are not all known");
 	at = vaddr - fi->start;
 	if (!(fi->starts[at / 8] & (1 << (at % 8))))
-		return conservative(s, f, vaddr, "not on an instruction boundary of its function");
-	hit = target_inside(fi, vaddr, vaddr + s->patch_len);
+		return conservative(s, f, vaddr, code, "not on an instruction boundary of its function");
+	hit = target_inside(fi, vaddr, vaddr + len);
 	if (hit) {
 		log_debug("hooks: %#llx: a branch targets +%llu, inside the %u patched bytes: int3\n",
-			  (unsigned long long)s->addr, (unsigned long long)(hit - vaddr), s->patch_len);
+			  (unsigned long long)s->addr, (unsigned long long)(hit - vaddr), len);
 		return true;
 	}
 	if (fi->indirect && vaddr != fi->start) {
@@ -799,6 +830,6 @@ bool hook_site_check_int3(const struct hook_site *s, const struct hook_maps_ent 
 		return true;
 	}
 	log_debug("hooks: %#llx: no branch into the %u patched bytes: jmp\n",
-		  (unsigned long long)s->addr, s->patch_len);
+		  (unsigned long long)s->addr, len);
 	return false;
 }

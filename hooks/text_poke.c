@@ -396,9 +396,11 @@ struct page_mode {
 	int prot;
 };
 
-static int pages_open(uint64_t addr, struct page_mode pm[2], int *npages)
+/* Open the page(s) of [addr, addr + len): an int3 at the very end of a
+ * mapping must not need the (absent) next page. */
+static int pages_open(uint64_t addr, uint32_t len, struct page_mode pm[2], int *npages)
 {
-	uint64_t first = addr & ~(PAGE_SZ - 1), last = (addr + 4) & ~(PAGE_SZ - 1);
+	uint64_t first = addr & ~(PAGE_SZ - 1), last = (addr + len - 1) & ~(PAGE_SZ - 1);
 	int n = first == last ? 1 : 2;
 
 	for (int i = 0; i < n; i++) {
@@ -451,7 +453,7 @@ static int poke5(struct hook_site *site, const uint8_t *bytes, bool scan)
 	uint32_t ntids = 0;
 	int n = 0, err;
 
-	err = pages_open(site->addr, pm, &n);
+	err = pages_open(site->addr, 5, pm, &n);
 	if (err)
 		return err;
 	if (scan) {
@@ -490,19 +492,24 @@ out_close:
  * a thread fetches either the old byte or the int3 (the first step of
  * text_poke_bp() relies on the same).
  */
-int hook_text_poke_int3(struct hook_site *site)
+static int poke1(struct hook_site *site, uint8_t byte)
 {
 	uint8_t *p = (uint8_t *)(uintptr_t)site->addr;
 	struct page_mode pm[2];
 	int n = 0, err;
 
-	err = pages_open(site->addr, pm, &n);
+	err = pages_open(site->addr, 1, pm, &n);
 	if (err)
 		return err;
-	__atomic_store_n(&p[0], 0xcc, __ATOMIC_RELAXED);
+	__atomic_store_n(&p[0], byte, __ATOMIC_RELAXED);
 	sync_cores();
 	pages_close(pm, n);
 	return 0;
+}
+
+int hook_text_poke_int3(struct hook_site *site)
+{
+	return poke1(site, 0xcc);
 }
 
 /*
@@ -514,8 +521,15 @@ int hook_text_poke_jmp(struct hook_site *site, const uint8_t *jmp5, bool inner)
 	return poke5(site, jmp5, inner);
 }
 
-/* Put the original 5 bytes back (no thread can be inside a jmp: no scan). */
-int hook_text_poke_restore(struct hook_site *site)
+/*
+ * Put the original bytes back (no thread can be inside a jmp: no scan). An
+ * int3 site gets only its first byte back: bytes 1..4 were never ours, and
+ * may by now be another site's jmp (a 3-byte function followed by a probed
+ * one) or lie past the end of the mapping.
+ */
+int hook_text_poke_restore(struct hook_site *site, bool int3)
 {
+	if (int3)
+		return poke1(site, site->orig[0]);
 	return poke5(site, site->orig, false);
 }

@@ -30,6 +30,7 @@ struct site_ctl {
 	struct hook_probe **probes;	/* attached probes; under hook_lock */
 	uint32_t cap;
 	bool int3;			/* patch with int3, not jmp (site_check.c); under hook_lock */
+	uint32_t jmp_len;		/* bytes a jmp would displace, 0: no jmp possible; under hook_lock */
 };
 
 static pthread_mutex_t hook_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -110,6 +111,39 @@ static bool site_overlaps(const struct hook_site *self, uint64_t addr, uint32_t 
 }
 
 /*
+ * jmp or int3 for the code at @s (a copy of @avail bytes in @buf), and the
+ * relocated copy that goes with it in @r (to run at @dest). A jmp needs the
+ * instructions of 5 bytes, all inside the enclosing function, with no branch
+ * landing among them (site_check.c); everything else gets an int3, which
+ * displaces only the first instruction: the kernel probes a 3-byte `xor
+ * %eax,%eax; ret` or the last bytes of a mapping too. Fails only when even
+ * that instruction cannot be relocated (it is an int3 already, a syscall
+ * gate, ...).
+ */
+static int site_plan(struct site_ctl *c, const struct hook_maps_ent *e, const uint8_t *buf,
+		     uint32_t avail, uint64_t dest, struct hook_reloc *r)
+{
+	uint64_t addr = c->site.addr;
+	int err;
+
+	err = hook_reloc_build(buf, avail, addr, dest, 5, r);
+	c->jmp_len = err ? 0 : r->patch_len;
+	/* (-EBUSY: an int3 in bytes 1..4, a debugger's or the int3 padding after
+	 * a noreturn `call *%rax`: an int3 of ours at byte 0 leaves it alone.) */
+	if (err)
+		log_debug("hooks: %#llx: no room for a 5-byte jmp (%s): int3\n",
+			  (unsigned long long)addr, strerror(-err));
+	c->int3 = !c->jmp_len || hook_site_check_int3(&c->site, e, buf, c->jmp_len);
+	if (!c->int3)
+		return 0;
+	err = hook_reloc_build(buf, avail, addr, dest, 1, r);
+	if (err)
+		log_debug("hooks: %#llx: its first instruction cannot be relocated either (%s)\n",
+			  (unsigned long long)addr, strerror(-err));
+	return err;
+}
+
+/*
  * Build (or reuse) the trampoline of @s. The page is written read+write, then
  * made read+exec, then published for the SIGTRAP handler.
  */
@@ -121,12 +155,14 @@ static int site_build_tramp(struct hook_site *s)
 		0x48, 0x8d, 0xa4, 0x24, 0x80, 0, 0, 0,	    /* lea 128(%rsp),%rsp */
 	};
 	_Static_assert(HOOK_SLOT_STUB_OFF + sizeof(stub) == HOOK_SLOT_CODE_OFF, "slot layout");
+	struct site_ctl *c = (struct site_ctl *)s;
 	const uint8_t *code = (const uint8_t *)(uintptr_t)s->addr;
 	struct hook_maps_ent e;
 	struct hook_reloc r;
 	uint8_t buf[32];
 	uint8_t *page;
-	uint32_t avail;
+	uint32_t avail, seen_len, old_jmp_len;
+	bool old_int3;
 	void *entry = (void *)hook_tramp_entry;
 	int err;
 
@@ -141,21 +177,26 @@ static int site_build_tramp(struct hook_site *s)
 	}
 	avail = (uint32_t)MIN(sizeof(buf), e.end - s->addr);
 	memcpy(buf, code, avail);
-	if (s->tramp && !memcmp(buf, s->orig, s->patch_len)) {
-		/* Same code as last time: the trampoline still fits (the file mapped
-		 * here may not be the same one: decide jmp or int3 again). */
-		if (site_overlaps(s, s->addr, s->patch_len))
-			return -EBUSY;
-		((struct site_ctl *)s)->int3 = hook_site_check_int3(s, &e);
-		return 0;
+	seen_len = MAX(s->patch_len, c->jmp_len);
+	if (s->tramp && seen_len <= avail && !memcmp(buf, s->orig, seen_len)) {
+		/* Same code as last time: the trampoline still fits if the file
+		 * mapped here (maybe not the same one) gives the same choice. */
+		bool int3 = !c->jmp_len || hook_site_check_int3(s, &e, buf, c->jmp_len);
+
+		if (int3 == c->int3) {
+			if (!int3 && site_overlaps(s, s->addr, s->patch_len))
+				return -EBUSY;
+			return 0;
+		}
 	}
 
 	log_debug("hooks: building the trampoline of %#llx\n", (unsigned long long)s->addr);
 	err = hook_tramp_alloc_near(s->addr, s->addr, s->addr + 5, &page);
 	if (err)
 		return err;
-	err = hook_reloc_build(buf, avail, s->addr, (uint64_t)(uintptr_t)page + HOOK_SLOT_CODE_OFF,
-			       &r);
+	old_jmp_len = c->jmp_len;
+	old_int3 = c->int3;
+	err = site_plan(c, &e, buf, avail, (uint64_t)(uintptr_t)page + HOOK_SLOT_CODE_OFF, &r);
 	if (err)
 		goto err_unmap;
 	if (site_overlaps(s, s->addr, r.patch_len)) {
@@ -176,10 +217,8 @@ static int site_build_tramp(struct hook_site *s)
 	 * library was reloaded) is left mapped: a thread may still be parked in
 	 * it. One page per such event.
 	 */
-	memcpy(s->orig, buf, r.patch_len);
+	memcpy(s->orig, buf, MAX(r.patch_len, c->jmp_len));
 	s->patch_len = r.patch_len;
-	/* jmp or int3: may a branch land inside the bytes a jmp would cover? */
-	((struct site_ctl *)s)->int3 = hook_site_check_int3(s, &e);
 	s->inner = r.inner;
 	s->insn_cnt = r.insn_cnt;
 	memcpy(s->insn_off, r.insn_off, sizeof(s->insn_off));
@@ -189,6 +228,9 @@ static int site_build_tramp(struct hook_site *s)
 	return 0;
 
 err_unmap:
+	/* An older trampoline, if any, stays published with its plan. */
+	c->jmp_len = old_jmp_len;
+	c->int3 = old_int3;
 	munmap(page, HOOK_SLOT_SZ);
 	return err;
 }
@@ -416,7 +458,7 @@ int hook_uprobe_detach(struct hook_probe *p)
 	}
 	if (c->site.nprobes == 1) {
 		/* Last one: the original bytes go back before the lists go away. */
-		err = hook_text_poke_restore(&c->site);
+		err = hook_text_poke_restore(&c->site, c->int3);
 		if (err) {
 			pthread_mutex_unlock(&hook_lock);
 			return err;

@@ -174,8 +174,6 @@ struct refuse_case {
 };
 
 static const struct refuse_case refuse_cases[] = {
-	{ (void *)t_short, -ENOSPC },	 /* xor; ret: 3 bytes */
-	{ (void *)t_jmp8, -ENOSPC },	 /* jmp rel8 ends the code after 2 bytes */
 	{ (void *)t_loop, -EOPNOTSUPP }, /* loop rel8 */
 };
 
@@ -191,8 +189,6 @@ START_TEST(test_reloc_refused_leaves_code_intact)
 	ck_assert_ptr_eq(p, (void *)1);
 	memcpy(after, rc->fn, sizeof(after));
 	ck_assert_int_eq(memcmp(before, after, sizeof(before)), 0);
-	if (rc->fn == (void *)t_short)
-		ck_assert_int_eq(t_short(), 0);
 }
 END_TEST
 
@@ -302,12 +298,12 @@ START_TEST(test_reloc_every_libc_function_at_once)
 		err = hook_uprobe_attach(addr, HOOK_UPROBE, count_only_fn, &hits, NULL, &ps[i]);
 		if (!err)
 			attached++;
-		else if (err == -ENOSPC || err == -EBUSY) /* tiny functions; aliases of one address */
+		else if (err == -EBUSY) /* aliases of one address */
 			refused++, ps[i] = NULL;
 		else
 			ck_abort_msg("libc function at %#lx: %d", (unsigned long)offs[i], err);
 	}
-	/* Nearly everything is relocatable; only functions shorter than a jmp are refused. */
+	/* Nearly everything is relocatable; functions shorter than a jmp get an int3. */
 	ck_assert_int_gt(attached, cnt * 9 / 10);
 	for (int i = 0; i < 500; i++)
 		arr[i] = rand();
@@ -575,6 +571,122 @@ START_TEST(test_site_check_anonymous_code_gets_int3)
 	ck_assert_int_eq(hook_uprobe_detach(p), 0);
 	ck_assert_int_eq(hook_uprobe_detach(q), 0);
 	ck_assert_uint_eq(code_byte(page, 0), 0x55);
+}
+END_TEST
+
+/*
+ * Functions shorter than a jmp get an int3 (the kernel probes them too), and
+ * a jmp never covers the next function's first bytes: t_tiny (3 bytes) and
+ * t_fall (4 bytes, falls through) are followed directly by another function.
+ * Exact hits on both neighbours; uretprobes see the return values; detaching
+ * the int3 site leaves its neighbour's jmp alone.
+ */
+START_TEST(test_site_check_short_functions_get_int3)
+{
+	struct counter rt = { 0 }, rf = { 0 };
+	uint64_t tiny = 0, next = 0, fall = 0, fnext = 0, sh = 0, j8 = 0;
+	uint8_t tiny_before[16], fall_before[16];
+	struct hook_probe *p[8];
+
+	for (int i = 0; i < 16; i++) {
+		tiny_before[i] = code_byte((const void *)t_tiny, i);
+		fall_before[i] = code_byte((const void *)t_fall, i);
+	}
+	p[0] = attach_ok((void *)t_tiny, HOOK_UPROBE, count_only_fn, &tiny);
+	p[1] = attach_ok((void *)t_tiny_next, HOOK_UPROBE, count_only_fn, &next);
+	p[2] = attach_ok((void *)t_tiny, HOOK_URETPROBE, count_fn, &rt);
+	ck_assert_uint_eq(code_byte((const void *)t_tiny, 0), 0xcc);
+	ck_assert_uint_eq(code_byte((const void *)t_tiny_next, 0), 0xe9);
+	for (long x = 0; x < 10; x++) {
+		ck_assert_int_eq(t_tiny(), 0);
+		ck_assert_int_eq(t_tiny_next(x), x + 1);
+	}
+	ck_assert_uint_eq(tiny, 10);
+	ck_assert_uint_eq(next, 10);
+	ck_assert_uint_eq(rt.hits, 10);
+	ck_assert_uint_eq(rt.last.ax, 0);
+	ck_assert_int_eq(hook_uprobe_detach(p[0]), 0);
+	ck_assert_int_eq(hook_uprobe_detach(p[2]), 0);
+	/* Only t_tiny's first byte went back: t_tiny_next keeps its jmp. */
+	ck_assert_uint_eq(code_byte((const void *)t_tiny, 0), tiny_before[0]);
+	ck_assert_uint_eq(code_byte((const void *)t_tiny_next, 0), 0xe9);
+	ck_assert_int_eq(t_tiny(), 0);
+	ck_assert_int_eq(t_tiny_next(41), 42);
+	ck_assert_uint_eq(next, 11);
+	ck_assert_int_eq(hook_uprobe_detach(p[1]), 0);
+	for (int i = 0; i < 16; i++)
+		ck_assert_uint_eq(code_byte((const void *)t_tiny, i), tiny_before[i]);
+
+	p[3] = attach_ok((void *)t_fall, HOOK_UPROBE, count_only_fn, &fall);
+	p[5] = attach_ok((void *)t_fall, HOOK_URETPROBE, count_fn, &rf);
+	ck_assert_uint_eq(code_byte((const void *)t_fall, 0), 0xcc);
+	/* A jmp at t_fall would have put its last byte here. */
+	ck_assert_uint_eq(code_byte((const void *)t_fall_next, 0), fall_before[4]);
+	ck_assert_int_eq(t_fall_next(1), 2);
+	p[4] = attach_ok((void *)t_fall_next, HOOK_UPROBE, count_only_fn, &fnext);
+	ck_assert_uint_eq(code_byte((const void *)t_fall_next, 0), 0xcc);
+	for (long x = 0; x < 10; x++) {
+		ck_assert_int_eq(t_fall(x), 4 * x + 1);
+		ck_assert_int_eq(t_fall_next(x), x + 1);
+	}
+	ck_assert_uint_eq(fall, 10);
+	ck_assert_uint_eq(fnext, 20); /* t_fall runs into it: a hit each time, as in the kernel */
+	ck_assert_uint_eq(rf.hits, 10);
+	ck_assert_uint_eq(rf.last.ax, 37);
+	for (int i = 3; i < 6; i++)
+		ck_assert_int_eq(hook_uprobe_detach(p[i]), 0);
+	for (int i = 0; i < 16; i++)
+		ck_assert_uint_eq(code_byte((const void *)t_fall, i), fall_before[i]);
+
+	/* t_jmp8 (a 2-byte jmp to t_short) and t_short: both hit on each call. */
+	p[6] = attach_ok((void *)t_short, HOOK_UPROBE, count_only_fn, &sh);
+	p[7] = attach_ok((void *)t_jmp8, HOOK_UPROBE, count_only_fn, &j8);
+	for (int i = 0; i < 5; i++)
+		ck_assert_int_eq(t_jmp8(), 0);
+	ck_assert_uint_eq(sh, 5);
+	ck_assert_uint_eq(j8, 5);
+	ck_assert_int_eq(hook_uprobe_detach(p[6]), 0);
+	ck_assert_int_eq(hook_uprobe_detach(p[7]), 0);
+	ck_assert_int_eq(t_jmp8(), 0);
+	ck_assert_uint_eq(sh + j8, 10);
+}
+END_TEST
+
+/*
+ * A 3-byte function in the last bytes of a mapping: no jmp fits, the int3
+ * must not need the (unmapped) next page, neither to patch nor to restore.
+ */
+START_TEST(test_site_check_function_at_mapping_end_gets_int3)
+{
+	static const uint8_t xor_ret[] = { 0x31, 0xc0, 0xc3 }; /* xor %eax,%eax; ret */
+	uint8_t *page = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uint8_t *site;
+	struct counter r = { 0 };
+	struct hook_probe *p, *q;
+	uint64_t hits = 0;
+	long (*fn)(void);
+
+	ck_assert_ptr_ne(page, MAP_FAILED);
+	ck_assert_int_eq(munmap(page + 4096, 4096), 0);
+	site = page + 4096 - sizeof(xor_ret);
+	fn = (long (*)(void))(void *)site;
+	memset(page, 0x90, 4096);
+	memcpy(site, xor_ret, sizeof(xor_ret));
+	ck_assert_int_eq(mprotect(page, 4096, PROT_READ | PROT_EXEC), 0);
+	p = attach_ok(site, HOOK_UPROBE, count_only_fn, &hits);
+	q = attach_ok(site, HOOK_URETPROBE, count_fn, &r);
+	ck_assert_uint_eq(code_byte(site, 0), 0xcc);
+	ck_assert_int_eq(fn(), 0);
+	ck_assert_int_eq(fn(), 0);
+	ck_assert_uint_eq(hits, 2);
+	ck_assert_uint_eq(r.hits, 2);
+	ck_assert_uint_eq(r.last.ax, 0);
+	ck_assert_int_eq(hook_uprobe_detach(p), 0);
+	ck_assert_int_eq(hook_uprobe_detach(q), 0);
+	ck_assert_int_eq(memcmp(site, xor_ret, sizeof(xor_ret)), 0);
+	ck_assert_int_eq(fn(), 0);
+	ck_assert_uint_eq(hits, 2);
+	munmap(page, 4096);
 }
 END_TEST
 
@@ -1590,6 +1702,8 @@ int main(void)
 	tcase_add_loop_test(tc, test_site_check_jmp_or_int3, 0,
 			    sizeof(site_cases) / sizeof(site_cases[0]));
 	tcase_add_test(tc, test_site_check_anonymous_code_gets_int3);
+	tcase_add_test(tc, test_site_check_short_functions_get_int3);
+	tcase_add_test(tc, test_site_check_function_at_mapping_end_gets_int3);
 	tcase_add_test(tc, test_site_check_bad_elf_file_gets_int3);
 	suite_add_tcase(s, tc);
 

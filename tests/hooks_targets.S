@@ -123,7 +123,7 @@ t_inc:
 	ret
 	.size	t_inc, .-t_inc
 
-/* Shorter than 5 bytes: must be refused. */
+/* Shorter than 5 bytes: gets an int3. */
 	.globl	t_short
 	.type	t_short, @function
 	.p2align 4
@@ -132,13 +132,51 @@ t_short:
 	ret
 	.size	t_short, .-t_short
 
-/* A short jmp ends the code after 2 bytes: must be refused. */
+/* A short jmp ends the code after 2 bytes: gets an int3. */
 	.globl	t_jmp8
 	.type	t_jmp8, @function
 	.p2align 4
 t_jmp8:
 	jmp	t_short
 	.size	t_jmp8, .-t_jmp8
+
+/*
+ * Functions shorter than a jmp, each immediately followed by the next one (no
+ * padding): a jmp at t_tiny would cover t_tiny_next's first 2 bytes, one at
+ * t_fall (4 bytes, no ret: it falls through into t_fall_next, as hand-written
+ * assembly does) t_fall_next's first byte. They must get an int3.
+ * t_tiny() = 0, t_tiny_next(x) = x + 1 (5 bytes: a jmp fits),
+ * t_fall(x) = 4x + 1, t_fall_next(x) = x + 1 (4 bytes).
+ */
+	.globl	t_tiny
+	.type	t_tiny, @function
+	.p2align 4
+t_tiny:
+	xor	%eax, %eax
+	ret
+	.size	t_tiny, .-t_tiny
+
+	.globl	t_tiny_next
+	.type	t_tiny_next, @function
+t_tiny_next:
+	lea	1(%rdi), %rax
+	ret
+	.size	t_tiny_next, .-t_tiny_next
+
+	.globl	t_fall
+	.type	t_fall, @function
+	.p2align 4
+t_fall:
+	add	%edi, %edi
+	add	%edi, %edi
+	.size	t_fall, .-t_fall
+
+	.globl	t_fall_next
+	.type	t_fall_next, @function
+t_fall_next:
+	lea	1(%rdi), %eax
+	ret
+	.size	t_fall_next, .-t_fall_next
 
 /* A loop instruction cannot be relocated: returns rcx-based garbage, never called. */
 	.globl	t_loop

@@ -3,7 +3,7 @@
 # in-process agent, unprivileged (uid 65534) under bpftime-run, each output
 # compared with the same script run by root on the kernel, in this test:
 #   - uprobe count (exact), printf of an integer and a string argument,
-#     uretprobe hist(retval);
+#     uretprobe hist(retval); probes on functions shorter than a jmp;
 #   - syscall tracepoints: sys_enter_openat filtered on the file name (the
 #     context's filename pointer read with str()), raw_syscalls:sys_enter
 #     filtered on args->id;
@@ -75,6 +75,12 @@ has "uprobe fired exactly 5 times" "@c: 5"
 both -e "uprobe:$TGT:bt_target { printf(\"arg %d\\n\", arg0); } uprobe:$TGT:bt_greet { printf(\"hello %s\\n\", str(arg0)); } uretprobe:$TGT:bt_target { @h = hist(retval); }" -c "$TGT 7 0 0"
 cmp_out "printf of integer and string arguments and uretprobe hist(retval) match the kernel"
 has "string argument read from the process" "hello bpftime"
+
+# c. Functions shorter than a jmp (3 and 4 bytes, back to back): int3 sites, exact
+# counts and return values.
+both -e "uprobe:$TGT:bt_tiny { @t = count(); } uprobe:$TGT:bt_tiny2 { @u = count(); @a = sum(arg0); } uretprobe:$TGT:bt_tiny { @z = sum(retval); } uretprobe:$TGT:bt_tiny2 { @r = sum(retval); }" -c "$TGT 5 0 0"
+cmp_out "uprobes and uretprobes on 3- and 4-byte functions match the kernel"
+has "4-byte function: 5 returns, sum of retval 15" "@r: 15"
 
 # d. syscall tracepoints.
 both -e "tracepoint:syscalls:sys_enter_openat /pid == cpid && str(args->filename) == \"/etc/hostname\"/ { @o = count(); }" -c "$TGT 0 3 0"

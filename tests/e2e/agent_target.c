@@ -3,7 +3,8 @@
  *
  *   agent_target CALLS OPENATS GETPIDS [THREADS [SERVE_FILE]]
  *
- * Each of THREADS threads (default 1) calls bt_target(i) CALLS times and
+ * Each of THREADS threads (default 1) calls bt_target(i), bt_tiny() and
+ * bt_tiny2(i) CALLS times and
  * bt_greet("bpftime") once; the main thread then makes OPENATS openat() calls
  * on /etc/hostname and GETPIDS raw getpid syscalls. With SERVE_FILE the
  * program instead calls bt_target() every 5 ms until SERVE_FILE exists (a
@@ -39,11 +40,26 @@ __attribute__((noinline)) int bt_greet(const char *name)
 	return name[0];
 }
 
+/*
+ * Two functions shorter than a 5-byte jmp, the second right after the first
+ * (no padding): bt_tiny() = 0 is `xor %eax,%eax; ret` (3 bytes), bt_tiny2(x)
+ * = x + 1 is 4 bytes. Written in assembly so that -O0 keeps them tiny.
+ */
+int bt_tiny(void);
+int bt_tiny2(int x);
+__asm__(".text\n"
+	".globl bt_tiny\n.type bt_tiny, @function\n.p2align 4\n"
+	"bt_tiny:\n\txor %eax, %eax\n\tret\n.size bt_tiny, .-bt_tiny\n"
+	".globl bt_tiny2\n.type bt_tiny2, @function\n"
+	"bt_tiny2:\n\tlea 1(%rdi), %eax\n\tret\n.size bt_tiny2, .-bt_tiny2\n");
+
 static void *worker(void *arg)
 {
 	(void)arg;
-	for (long i = 0; i < calls; i++)
+	for (long i = 0; i < calls; i++) {
 		sink += bt_target((int)i);
+		sink += bt_tiny() + bt_tiny2((int)i);
+	}
 	sink += who[0];
 	sink += bt_greet(who);
 	return NULL;
