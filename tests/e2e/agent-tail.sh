@@ -66,11 +66,20 @@ T=$1 tag=$2 N=$3
 rm -rf "$T/$tag.d"; mkdir -p "$T/$tag.d"
 "$T/prog" target $N "$T/$tag.d" >"$T/$tag.tgt" 2>&1 &
 tp=$!
+# The target reads its unprobed first byte before "ready": an attach before
+# that would leave it waiting for a change that already happened.
+i=0
+until grep -q ready "$T/$tag.tgt" 2>/dev/null; do
+	i=$((i + 1)); [ $i -gt 600 ] && break
+	sleep 0.1
+done
 "$T/prog" loader $N "$T/$tag.d" "$T/prog"
 lrc=$?
 wait $tp
 trc=$?
-[ $lrc -eq 0 ] && [ $trc -eq 0 ]
+[ $lrc -eq 0 ] && [ $trc -eq 0 ] && exit 0
+echo "remote: loader exit $lrc, target exit $trc; target said: $(cat "$T/$tag.tgt")" >&2
+exit 1
 EOS
 chmod 1777 "$T"
 timeout 200 unshare -m sh -c 'mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null; exec sh "$@"' sh "$T/remote.sh" "$T" kern-r $N >"$T/kern" 2>&1
