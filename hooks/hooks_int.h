@@ -217,6 +217,9 @@ int hook_maps_find(uint64_t addr, struct hook_maps_ent *out);
  * or when we cannot rule these out: patch an int3 instead. */
 bool hook_site_check_int3(const struct hook_site *site, const struct hook_maps_ent *e,
 			  const uint8_t *code, uint32_t len);
+/* Forget every cached file and function (tests/fuzz/fuzz_site_check.c: each input is a
+ * new file). Under hook_lock, with no check running. */
+void hook_site_check_cache_free(void);
 
 /* text_poke.c */
 int hook_text_poke_init(void);

@@ -269,6 +269,9 @@ static int eh_frame_load(struct elf_file *f, uint32_t *cap, int fd, uint64_t fil
 	for (uint64_t i = 0; i < cnt; i++) {
 		uint64_t fde = hp->p_vaddr + (uint64_t)(int64_t)(int32_t)get32(hdr + 12 + i * 8 + 4);
 
+		/* An FDE whose 16 bytes wrap past 2^64 would make [lo, hi) miss it. */
+		if (fde > UINT64_MAX - 16)
+			return -ENOEXEC;
 		lo = MIN(lo, fde);
 		hi = MAX(hi, fde + 16);
 	}
@@ -427,6 +430,24 @@ static struct elf_file *file_get(const struct hook_maps_ent *e)
 	f->next = files;
 	files = f;
 	return f;
+}
+
+void hook_site_check_cache_free(void)
+{
+	while (files) {
+		struct elf_file *f = files;
+
+		files = f->next;
+		for (uint32_t i = 0; i < f->func_cnt; i++) {
+			free(f->funcs[i].targets);
+			free(f->funcs[i].starts);
+		}
+		free(f->funcs);
+		free(f->loads);
+		free(f->syms);
+		free(f->path);
+		free(f);
+	}
 }
 
 /* The function symbol containing @vaddr, or NULL. */
@@ -624,6 +645,13 @@ static int func_get(struct elf_file *f, const struct fsym *sym, struct func_info
 			*out = &f->funcs[i];
 			return 0;
 		}
+	/*
+	 * st_size comes from the file: refuse a huge "function" before sizing
+	 * its bitmap by it (a crafted symbol asked for an 8 EiB calloc; one of
+	 * 4 GiB would have been granted). sweep() refuses it as well.
+	 */
+	if (sym->end - sym->start > FUNC_MAX_SZ)
+		return -EFBIG;
 	if (f->func_cnt == f->func_cap) {
 		uint32_t cap = f->func_cap ? f->func_cap * 2 : 16;
 		struct func_info *nf = realloc(f->funcs, cap * sizeof(*nf));

@@ -15,9 +15,10 @@
  * be satisfied fails with ENOSPC/ENOMEM, which we report as -ENOMEM like the
  * kernel's failed vmalloc.
  *
- * The kernel allocates a map's area with __GFP_NORETRY (bpf_map_area_alloc()
- * in kernel/bpf/syscall.c): what the machine cannot give fails with ENOMEM
- * and never wakes the OOM killer. A memfd has no size limit, so its
+ * The kernel allocates a map's area so that it may fail (bpf_map_area_alloc()
+ * in kernel/bpf/syscall.c: __GFP_NORETRY for kmalloc, __GFP_RETRY_MAYFAIL
+ * for vmalloc): what the machine cannot give fails with ENOMEM and never
+ * wakes the OOM killer. A memfd has no size limit, so its
  * fallocate would go on until the OOM killer picks a victim (fuzzing found
  * this: any workload could take the machine down with one MAP_CREATE).
  * DIVERGES: so a large preallocated map must fit in half of MemAvailable,

@@ -681,8 +681,8 @@ END_TEST
 
 /*
  * A preallocated map bigger than half of the memory available is refused
- * with ENOMEM (maps/shm.c), as the kernel's __GFP_NORETRY allocation would
- * fail, instead of committing memory until the OOM killer runs.
+ * with ENOMEM (maps/shm.c), as the kernel's may-fail area allocation would,
+ * instead of committing memory until the OOM killer runs.
  */
 START_TEST(test_huge_prealloc_map_enomem)
 {

@@ -24,6 +24,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -32,6 +34,7 @@
 #include "emul/emul.h"
 
 #define ARENA_SZ 65536
+#define FUZZ_FILE_MAX (64ULL << 20) /* bytes per map file (memfd) */
 
 static uint8_t arena[ARENA_SZ];
 static struct emu_session *S;
@@ -95,8 +98,20 @@ static void fuzz_init(void)
 		fprintf(stderr, "fuzz_dispatch: cannot open a session\n");
 		abort();
 	}
-	if (!generation++)
+	if (!generation++) {
+		/*
+		 * Every map is a memfd that maps/shm.c commits with fallocate();
+		 * a random attr asks for many GiB, and shmem fallocate brings in
+		 * the OOM killer rather than failing (a 5-minute run was killed
+		 * at 24 GB of shmem). Files beyond FUZZ_FILE_MAX fail with EFBIG
+		 * instead (RLIMIT_FSIZE; SIGXFSZ ignored so ftruncate returns it).
+		 */
+		struct rlimit rl = { FUZZ_FILE_MAX, FUZZ_FILE_MAX };
+
+		signal(SIGXFSZ, SIG_IGN);
+		setrlimit(RLIMIT_FSIZE, &rl);
 		atexit(fuzz_fini); /* libFuzzer ends with exit() */
+	}
 }
 
 /*
