@@ -19,13 +19,13 @@
  */
 #include <errno.h>
 #include <linux/btf.h>
-#include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "emul/fdinfo_text.h"
+#include "tests/fuzz/replay.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -50,77 +50,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 }
 
 #ifndef BPFTIME_LIBFUZZER
-static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-
-static uint64_t rng(void)
-{
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return rng_state;
-}
-
-static uint8_t *file_read(const char *path, size_t *sz)
-{
-	FILE *f = fopen(path, "rb");
-	uint8_t *buf = NULL;
-	size_t cap = 0, n = 0, r;
-
-	if (!f)
-		return NULL;
-	do {
-		if (n == cap) {
-			uint8_t *nb = realloc(buf, cap = cap ? cap * 2 : 1 << 20);
-
-			if (!nb) {
-				free(buf);
-				fclose(f);
-				return NULL;
-			}
-			buf = nb;
-		}
-		r = fread(buf + n, 1, cap - n, f);
-		n += r;
-	} while (r);
-	fclose(f);
-	*sz = n;
-	return buf;
-}
-
-/*
- * The inputs that once broke the parser: tests/fuzz/corpus/fuzz_btf_sizes/ under
- * $BPFTIME_SRCDIR (make check sets it), replayed one by one. Returns how many.
- */
-static int corpus_replay(void)
-{
-	const char *src = getenv("BPFTIME_SRCDIR");
-	char dir[4096], path[8192];
-	struct dirent *de;
-	int cnt = 0;
-	DIR *d;
-
-	snprintf(dir, sizeof(dir), "%s/tests/fuzz/corpus/fuzz_btf_sizes", src ? src : ".");
-	d = opendir(dir);
-	if (!d)
-		return 0;
-	while ((de = readdir(d))) {
-		size_t n = 0;
-		uint8_t *in;
-
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		in = file_read(path, &n);
-		if (!in)
-			continue;
-		LLVMFuzzerTestOneInput(in, n);
-		free(in);
-		cnt++;
-	}
-	closedir(d);
-	return cnt;
-}
-
 /* btf_type.info: vlen in bits 0-15, kind in bits 24-28 (Documentation/bpf/btf.rst §2.2). */
 #define INFO(kind, vlen) ((uint32_t)(kind) << 24 | (uint32_t)(vlen))
 
@@ -159,15 +88,15 @@ static void mutate_sweep(const uint8_t *orig, size_t sz, int iters, uint32_t hot
 	if (!img)
 		abort();
 	for (int it = 0; it < iters; it++) {
-		int flips = 1 + (int)(rng() % 6);
-		size_t len = it % 4 == 3 ? (size_t)(rng() % (sz + 1)) : sz; /* truncated sometimes */
+		int flips = 1 + (int)(fuzz_rng() % 6);
+		size_t len = it % 4 == 3 ? (size_t)(fuzz_rng() % (sz + 1)) : sz; /* truncated sometimes */
 
 		memcpy(img, orig, sz);
 		for (int k = 0; k < flips; k++) {
 			/* Mostly the header and the first records, where the lengths are. */
-			size_t at = rng() % 2 ? rng() % (hot < sz ? hot : sz) : rng() % sz;
+			size_t at = fuzz_rng() % 2 ? fuzz_rng() % (hot < sz ? hot : sz) : fuzz_rng() % sz;
 
-			img[at] = rng() % 2 ? (uint8_t)rng() : img[at] ^ (uint8_t)(1 << (rng() % 8));
+			img[at] = fuzz_rng() % 2 ? (uint8_t)fuzz_rng() : img[at] ^ (uint8_t)(1 << (fuzz_rng() % 8));
 		}
 		LLVMFuzzerTestOneInput(img, len);
 	}
@@ -179,7 +108,7 @@ int main(int argc, char **argv)
 	if (argc == 1) {
 		uint8_t tiny[512];
 		size_t tiny_sz = tiny_btf(tiny), vm_sz = 0;
-		uint8_t *vm = file_read("/sys/kernel/btf/vmlinux", &vm_sz);
+		uint8_t *vm = fuzz_file_read("/sys/kernel/btf/vmlinux", &vm_sz);
 		int n = LLVMFuzzerTestOneInput(tiny, tiny_sz);
 
 		if (n != 2) {
@@ -196,13 +125,13 @@ int main(int argc, char **argv)
 			mutate_sweep(vm, vm_sz, 40, 4096);
 		}
 		printf("fuzz_btf_sizes: 20000 tiny%s mutated, %d regression inputs replayed, no crash\n",
-		       vm ? " and 40 vmlinux" : "", corpus_replay());
+		       vm ? " and 40 vmlinux" : "", fuzz_corpus_replay("fuzz_btf_sizes"));
 		free(vm);
 		return 0;
 	}
 	for (int i = 1; i < argc; i++) {
 		size_t n = 0;
-		uint8_t *in = file_read(argv[i], &n);
+		uint8_t *in = fuzz_file_read(argv[i], &n);
 
 		if (!in) {
 			perror(argv[i]);

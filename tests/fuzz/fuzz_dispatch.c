@@ -32,6 +32,7 @@
 
 #include "common/log.h"
 #include "emul/emul.h"
+#include "tests/fuzz/replay.h"
 
 #define ARENA_SZ 65536
 #define FUZZ_FILE_MAX (64ULL << 20) /* bytes per map file (memfd) */
@@ -189,16 +190,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 }
 
 #ifndef BPFTIME_LIBFUZZER
-static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-
-static uint64_t rng(void)
-{
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return rng_state;
-}
-
 int main(int argc, char **argv)
 {
 	static uint8_t buf[8 + 512];
@@ -221,14 +212,14 @@ int main(int argc, char **argv)
 		/* A fixed pseudo-random sweep: plausible attrs with small numbers (arena pointers,
 		 * fds, sizes) mixed with noise. */
 		for (int i = 0; i < 20000; i++) {
-			uint32_t sel = (uint32_t)rng(), asz = (uint32_t)(rng() % 200);
+			uint32_t sel = (uint32_t)fuzz_rng(), asz = (uint32_t)(fuzz_rng() % 200);
 
 			if (i % 64 == 0)
 				sel = 5 << 8; /* PROG_LOAD, often */
 			memcpy(buf, &sel, 4);
 			memcpy(buf + 4, &asz, 4);
 			for (size_t k = 8; k < sizeof(buf); k += 4) {
-				uint32_t v = (uint32_t)rng();
+				uint32_t v = (uint32_t)fuzz_rng();
 
 				v = (v & 3) == 0 ? v : (v & 3) == 1 ? v % 64 : (v & 3) == 2 ? v % 600 : 0;
 				memcpy(buf + k, &v, 4);

@@ -32,7 +32,6 @@
 #define _GNU_SOURCE
 #include <elf.h>
 #include <fcntl.h>
-#include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +43,7 @@
 
 #include "common/log.h"
 #include "hooks/hooks_int.h"
+#include "tests/fuzz/replay.h"
 
 #define HDR_SZ 6
 #define SITE_BASE 0x7f0000000000ULL
@@ -108,80 +108,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 }
 
 #ifndef BPFTIME_LIBFUZZER
-static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-
-static uint64_t rng(void)
-{
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return rng_state;
-}
-
 struct region {
 	uint64_t off, sz;
 };
-
-static uint8_t *file_read(const char *path, size_t *sz)
-{
-	FILE *f = fopen(path, "rb");
-	uint8_t *buf = NULL;
-	size_t cap = 0, n = 0, r;
-
-	if (!f)
-		return NULL;
-	do {
-		if (n == cap) {
-			uint8_t *nb = realloc(buf, cap = cap ? cap * 2 : 1 << 20);
-
-			if (!nb) {
-				free(buf);
-				fclose(f);
-				return NULL;
-			}
-			buf = nb;
-		}
-		r = fread(buf + n, 1, cap - n, f);
-		n += r;
-	} while (r);
-	fclose(f);
-	*sz = n;
-	return buf;
-}
-
-/*
- * The inputs that once broke the parser: tests/fuzz/corpus/fuzz_site_check/ under
- * $BPFTIME_SRCDIR (make check sets it), replayed one by one. Returns how many.
- */
-static int corpus_replay(void)
-{
-	const char *src = getenv("BPFTIME_SRCDIR");
-	char dir[4096], path[8192];
-	struct dirent *de;
-	int cnt = 0;
-	DIR *d;
-
-	snprintf(dir, sizeof(dir), "%s/tests/fuzz/corpus/fuzz_site_check", src ? src : ".");
-	d = opendir(dir);
-	if (!d)
-		return 0;
-	while ((de = readdir(d))) {
-		size_t n = 0;
-		uint8_t *in;
-
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		in = file_read(path, &n);
-		if (!in)
-			continue;
-		LLVMFuzzerTestOneInput(in, n);
-		free(in);
-		cnt++;
-	}
-	closedir(d);
-	return cnt;
-}
 
 /*
  * Hand-made ELF images for the bugs the fuzzer found, one per behaviour
@@ -284,7 +213,7 @@ static int crafted_run(void)
 static int self_sweep(void)
 {
 	size_t sz = 0;
-	uint8_t *orig = file_read("/proc/self/exe", &sz), *img;
+	uint8_t *orig = fuzz_file_read("/proc/self/exe", &sz), *img;
 	struct region reg[8];
 	uint64_t funcs[256];
 	uint32_t reg_cnt = 0, func_cnt = 0, int3_cnt = 0, jmp_clean = 0, symtab_type_off = 0;
@@ -337,8 +266,8 @@ static int self_sweep(void)
 	if (!img)
 		return 1;
 	for (int it = 0; it < iters; it++) {
-		uint64_t x = rng(), foff = funcs[x % func_cnt];
-		int flips = it < 20 ? 0 : (int)(rng() % 9);
+		uint64_t x = fuzz_rng(), foff = funcs[x % func_cnt];
+		int flips = it < 20 ? 0 : (int)(fuzz_rng() % 9);
 
 		memcpy(img, orig, sz);
 		if (it % 3 == 1) { /* hide .symtab: .dynsym and the unwind table are read */
@@ -347,16 +276,16 @@ static int self_sweep(void)
 			memcpy(img + symtab_type_off, &t, 4);
 		}
 		for (int k = 0; k < flips; k++) {
-			const struct region *r = &reg[rng() % reg_cnt];
+			const struct region *r = &reg[fuzz_rng() % reg_cnt];
 			uint64_t at;
 
 			if (!r->sz || r->off >= sz)
 				continue;
-			at = r->off + rng() % (r->sz < sz - r->off ? r->sz : sz - r->off);
-			img[at] = (rng() & 1) ? (uint8_t)rng() : img[at] ^ (uint8_t)(1 << (rng() % 8));
+			at = r->off + fuzz_rng() % (r->sz < sz - r->off ? r->sz : sz - r->off);
+			img[at] = (fuzz_rng() & 1) ? (uint8_t)fuzz_rng() : img[at] ^ (uint8_t)(1 << (fuzz_rng() % 8));
 		}
 		if (it % 5 == 4)
-			foff += rng() % 64; /* inside the function, maybe not on an instruction */
+			foff += fuzz_rng() % 64; /* inside the function, maybe not on an instruction */
 		if (run_one(img, sz, foff < sz ? foff : 0, 5 + (uint32_t)(x >> 32) % 4, it % 17 == 16))
 			int3_cnt++;
 		else if (!flips)
@@ -380,12 +309,12 @@ int main(int argc, char **argv)
 	if (argc == 1) {
 		int err = crafted_run() || self_sweep();
 
-		printf("fuzz_site_check: %d regression inputs replayed\n", corpus_replay());
+		printf("fuzz_site_check: %d regression inputs replayed\n", fuzz_corpus_replay("fuzz_site_check"));
 		return err;
 	}
 	for (int i = 1; i < argc; i++) {
 		size_t n = 0;
-		uint8_t *in = file_read(argv[i], &n);
+		uint8_t *in = fuzz_file_read(argv[i], &n);
 
 		if (!in) {
 			perror(argv[i]);
